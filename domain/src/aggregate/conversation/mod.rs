@@ -1,0 +1,530 @@
+//! The Conversation: what the customer said, what was drafted, approved and sent.
+
+use super::{Aggregate, Decide};
+use crate::channel::ChannelKind;
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::*;
+use crate::policy::window::WindowFacts;
+use crate::sealed::Sealed;
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DraftStatus {
+    Pending,
+    Approved,
+    Rejected,
+    /// A send was requested for it; it is spent.
+    Sent,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct DraftState {
+    pub status: DraftStatus,
+    pub automated: bool,
+    pub body: Sealed,
+    pub target: ReplyTarget,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum SendOutcome {
+    Sent { platform_message_id: String },
+    Failed { code: i64 },
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub struct SendState {
+    pub draft: Option<DraftId>,
+    pub target: ReplyTarget,
+    pub outcome: Option<SendOutcome>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CommentState {
+    pub at: Timestamp,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Conversation {
+    pub id: Option<ConversationId>,
+    pub contact: Option<ContactId>,
+    pub channel: Option<ChannelKind>,
+    pub account_id: String,
+    pub thread: Option<ThreadRef>,
+    pub window: WindowFacts,
+    pub inbound_ids: BTreeSet<String>,
+    pub echo_ids: BTreeSet<String>,
+    pub comments: BTreeMap<String, CommentState>,
+    pub drafts: BTreeMap<DraftId, DraftState>,
+    pub sends: BTreeMap<SendId, SendState>,
+    pub delivery: BTreeMap<String, DeliveryStatus>,
+    pub scored: BTreeSet<String>,
+    pub status: Option<ConversationStatus>,
+    pub assignee: Option<UserId>,
+}
+
+impl Conversation {
+    pub fn exists(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// A comment has its private reply once one was requested and did not fail.
+    pub fn comment_answered(&self, comment_id: &str) -> bool {
+        self.sends.values().any(|s| {
+            matches!(&s.target, ReplyTarget::CommentPrivateReply { comment_id: c } if c == comment_id)
+                && !matches!(s.outcome, Some(SendOutcome::Failed { .. }))
+        })
+    }
+
+    fn knows_message(&self, id: &str) -> bool {
+        self.inbound_ids.contains(id) || self.comments.contains_key(id)
+    }
+}
+
+impl Aggregate for Conversation {
+    fn apply(&mut self, event: &DomainEvent) {
+        use DomainEvent::*;
+        match event {
+            ConversationOpened { conversation_id, contact_id, channel, account_id, thread } => {
+                self.id = Some(*conversation_id);
+                self.contact = Some(*contact_id);
+                self.channel = Some(*channel);
+                self.account_id = account_id.clone();
+                self.thread = Some(thread.clone());
+                self.status = Some(ConversationStatus::Open);
+            }
+            InboundMessageReceived { channel_message_id, sent_at, .. } => {
+                self.inbound_ids.insert(channel_message_id.clone());
+                // Out-of-order deliveries: the window runs from the latest message.
+                self.window.last_inbound_at = self.window.last_inbound_at.max(Some(*sent_at));
+            }
+            PublicCommentReceived { comment_id, sent_at, .. } => {
+                self.comments.insert(comment_id.clone(), CommentState { at: *sent_at });
+            }
+            EchoRecorded { channel_message_id, .. } => {
+                self.echo_ids.insert(channel_message_id.clone());
+            }
+            SentimentScored { channel_message_id, .. } => {
+                self.scored.insert(channel_message_id.clone());
+            }
+            DraftProposed { draft_id, author, body, target } => {
+                self.drafts.insert(
+                    *draft_id,
+                    DraftState { status: DraftStatus::Pending, automated: author.is_automated(), body: body.clone(), target: target.clone() },
+                );
+            }
+            DraftEdited { draft_id, body } => {
+                if let Some(d) = self.drafts.get_mut(draft_id) {
+                    d.body = body.clone();
+                }
+            }
+            DraftApproved { draft_id } => self.set_draft(draft_id, DraftStatus::Approved),
+            DraftRejected { draft_id, .. } => self.set_draft(draft_id, DraftStatus::Rejected),
+            ReplySendRequested { send_id, draft_id, target, .. } => {
+                if let Some(d) = draft_id {
+                    self.set_draft(d, DraftStatus::Sent);
+                }
+                self.sends.insert(*send_id, SendState { draft: *draft_id, target: target.clone(), outcome: None });
+            }
+            ReplySent { send_id, platform_message_id, .. } => {
+                if let Some(s) = self.sends.get_mut(send_id) {
+                    s.outcome = Some(SendOutcome::Sent { platform_message_id: platform_message_id.clone() });
+                }
+            }
+            ReplySendFailed { send_id, code, .. } => {
+                if let Some(s) = self.sends.get_mut(send_id) {
+                    s.outcome = Some(SendOutcome::Failed { code: *code });
+                }
+            }
+            DeliveryStatusChanged { platform_message_id, status, .. } => {
+                self.delivery.insert(platform_message_id.clone(), status.clone());
+            }
+            WindowClosedByPlatform { at, .. } => {
+                self.window.closed_by_platform_at = self.window.closed_by_platform_at.max(Some(*at));
+            }
+            ConversationStatusChanged { status } => self.status = Some(status.clone()),
+            ConversationAssigned { assignee } => self.assignee = *assignee,
+            _ => {}
+        }
+    }
+}
+
+impl Conversation {
+    fn set_draft(&mut self, id: &DraftId, status: DraftStatus) {
+        if let Some(d) = self.drafts.get_mut(id) {
+            d.status = status;
+        }
+    }
+}
+
+/// How a conversation is found or started: what the first event records.
+#[derive(Clone, PartialEq, Debug)]
+pub struct ConversationOrigin {
+    pub conversation_id: ConversationId,
+    pub contact_id: ContactId,
+    pub channel: ChannelKind,
+    pub account_id: String,
+    pub thread: ThreadRef,
+}
+
+impl ConversationOrigin {
+    fn open_if_new(&self, state: &Conversation) -> Vec<DomainEvent> {
+        if state.exists() {
+            return vec![];
+        }
+        vec![DomainEvent::ConversationOpened {
+            conversation_id: self.conversation_id,
+            contact_id: self.contact_id,
+            channel: self.channel,
+            account_id: self.account_id.clone(),
+            thread: self.thread.clone(),
+        }]
+    }
+}
+
+/// A customer's message arrived. The same channel message id is recorded once.
+pub struct RecordInboundMessage {
+    pub origin: ConversationOrigin,
+    pub channel_message_id: String,
+    pub sent_at: Timestamp,
+    pub content: MessageContent,
+    pub reply_to: Option<String>,
+}
+
+impl Decide for RecordInboundMessage {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_message_id(&self.channel_message_id)?;
+        if state.inbound_ids.contains(&self.channel_message_id) {
+            return Ok(vec![]);
+        }
+        let mut events = self.origin.open_if_new(state);
+        events.push(DomainEvent::InboundMessageReceived {
+            channel_message_id: self.channel_message_id.clone(),
+            contact_id: self.origin.contact_id,
+            sent_at: self.sent_at,
+            content: self.content.clone(),
+            reply_to: self.reply_to.clone(),
+        });
+        Ok(events)
+    }
+}
+
+/// A public comment (or Threads reply) arrived. The same comment id is recorded once.
+pub struct RecordPublicComment {
+    pub origin: ConversationOrigin,
+    pub comment_id: String,
+    pub parent_id: Option<String>,
+    pub text: Sealed,
+    pub sent_at: Timestamp,
+}
+
+impl Decide for RecordPublicComment {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_message_id(&self.comment_id)?;
+        if state.comments.contains_key(&self.comment_id) {
+            return Ok(vec![]);
+        }
+        let mut events = self.origin.open_if_new(state);
+        events.push(DomainEvent::PublicCommentReceived {
+            comment_id: self.comment_id.clone(),
+            contact_id: self.origin.contact_id,
+            parent_id: self.parent_id.clone(),
+            text: self.text.clone(),
+            sent_at: self.sent_at,
+        });
+        Ok(events)
+    }
+}
+
+/// The Page sent a message outside Laras (Messenger echo).
+pub struct RecordEcho {
+    pub origin: ConversationOrigin,
+    pub channel_message_id: String,
+    pub body: Option<Sealed>,
+    pub sent_at: Timestamp,
+}
+
+impl Decide for RecordEcho {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_message_id(&self.channel_message_id)?;
+        let ours = state.sends.values().any(|s| {
+            matches!(&s.outcome, Some(SendOutcome::Sent { platform_message_id }) if *platform_message_id == self.channel_message_id)
+        });
+        if state.echo_ids.contains(&self.channel_message_id) || ours {
+            return Ok(vec![]);
+        }
+        let mut events = self.origin.open_if_new(state);
+        events.push(DomainEvent::EchoRecorded {
+            channel_message_id: self.channel_message_id.clone(),
+            body: self.body.clone(),
+            sent_at: self.sent_at,
+        });
+        Ok(events)
+    }
+}
+
+pub struct ScoreSentiment {
+    pub channel_message_id: String,
+    pub score: f64,
+    pub scorer: String,
+}
+
+impl Decide for ScoreSentiment {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        if !self.score.is_finite() || !(-1.0..=1.0).contains(&self.score) {
+            return Err(DomainError::bad_input("score", "must be a number from -1 to 1"));
+        }
+        if !state.knows_message(&self.channel_message_id) {
+            return Err(DomainError::bad_input("channel_message_id", "is not a message of this conversation"));
+        }
+        if state.scored.contains(&self.channel_message_id) {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::SentimentScored {
+            channel_message_id: self.channel_message_id.clone(),
+            score: self.score,
+            scorer: self.scorer.clone(),
+        }])
+    }
+}
+
+pub struct ProposeDraft {
+    pub draft_id: DraftId,
+    pub author: DraftAuthor,
+    pub body: Sealed,
+    pub target: ReplyTarget,
+}
+
+impl Decide for ProposeDraft {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        if state.drafts.contains_key(&self.draft_id) {
+            return Ok(vec![]);
+        }
+        if let DraftAuthor::AiWorker { confidence, .. } = &self.author {
+            if !confidence.is_finite() || !(0.0..=1.0).contains(confidence) {
+                return Err(DomainError::bad_input("confidence", "must be from 0 to 1"));
+            }
+        }
+        Ok(vec![DomainEvent::DraftProposed {
+            draft_id: self.draft_id,
+            author: self.author.clone(),
+            body: self.body.clone(),
+            target: self.target.clone(),
+        }])
+    }
+}
+
+pub struct DeclineDraft {
+    pub in_reply_to: Option<String>,
+    pub reason: DeclineReason,
+    pub generator: String,
+}
+
+impl Decide for DeclineDraft {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        Ok(vec![DomainEvent::DraftDeclined {
+            in_reply_to: self.in_reply_to.clone(),
+            reason: self.reason,
+            generator: self.generator.clone(),
+        }])
+    }
+}
+
+pub struct EditDraft {
+    pub draft_id: DraftId,
+    pub body: Sealed,
+}
+
+impl Decide for EditDraft {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        pending_draft(state, self.draft_id)?;
+        Ok(vec![DomainEvent::DraftEdited { draft_id: self.draft_id, body: self.body.clone() }])
+    }
+}
+
+pub struct ApproveDraft {
+    pub draft_id: DraftId,
+}
+
+impl Decide for ApproveDraft {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        pending_draft(state, self.draft_id)?;
+        Ok(vec![DomainEvent::DraftApproved { draft_id: self.draft_id }])
+    }
+}
+
+pub struct RejectDraft {
+    pub draft_id: DraftId,
+    pub reason: Option<String>,
+}
+
+impl Decide for RejectDraft {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        pending_draft(state, self.draft_id)?;
+        if self.reason.as_ref().is_some_and(|r| r.len() > 1000) {
+            return Err(DomainError::bad_input("reason", "must be at most 1000 bytes"));
+        }
+        Ok(vec![DomainEvent::DraftRejected { draft_id: self.draft_id, reason: self.reason.clone() }])
+    }
+}
+
+/// The Graph API accepted a send. Recording the same outcome twice records it once.
+pub struct RecordSent {
+    pub send_id: SendId,
+    pub platform_message_id: String,
+    pub at: Timestamp,
+}
+
+impl Decide for RecordSent {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_message_id(&self.platform_message_id)?;
+        let send = state.sends.get(&self.send_id).ok_or(DomainError::SendNotFound(self.send_id))?;
+        match &send.outcome {
+            None => Ok(vec![DomainEvent::ReplySent {
+                send_id: self.send_id,
+                platform_message_id: self.platform_message_id.clone(),
+                at: self.at,
+            }]),
+            Some(SendOutcome::Sent { platform_message_id }) if *platform_message_id == self.platform_message_id => Ok(vec![]),
+            Some(_) => Err(DomainError::SendAlreadySettled(self.send_id)),
+        }
+    }
+}
+
+pub struct RecordSendFailed {
+    pub send_id: SendId,
+    pub code: i64,
+    pub title: String,
+}
+
+impl Decide for RecordSendFailed {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        let send = state.sends.get(&self.send_id).ok_or(DomainError::SendNotFound(self.send_id))?;
+        match &send.outcome {
+            None => Ok(vec![DomainEvent::ReplySendFailed { send_id: self.send_id, code: self.code, title: self.title.clone() }]),
+            Some(SendOutcome::Failed { code }) if *code == self.code => Ok(vec![]),
+            Some(_) => Err(DomainError::SendAlreadySettled(self.send_id)),
+        }
+    }
+}
+
+/// A delivery status from the platform: sent < delivered < read, forward only;
+/// `failed` always applies (once per code).
+pub struct RecordDeliveryStatus {
+    pub platform_message_id: String,
+    pub status: DeliveryStatus,
+    pub at: Timestamp,
+}
+
+impl Decide for RecordDeliveryStatus {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        require_message_id(&self.platform_message_id)?;
+        let current = state.delivery.get(&self.platform_message_id);
+        let applies = match (&self.status, current) {
+            (_, None) => true,
+            (DeliveryStatus::Failed { .. }, Some(cur)) => cur != &self.status,
+            (_, Some(DeliveryStatus::Failed { .. })) => false,
+            (new, Some(cur)) => new.rank() > cur.rank(),
+        };
+        if !applies {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::DeliveryStatusChanged {
+            platform_message_id: self.platform_message_id.clone(),
+            status: self.status.clone(),
+            at: self.at,
+        }])
+    }
+}
+
+/// WhatsApp error 131047: the platform says the window is closed.
+pub struct MarkWindowClosed {
+    pub code: i64,
+    pub at: Timestamp,
+}
+
+impl Decide for MarkWindowClosed {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        if state.window.closed_by_platform_at.is_some_and(|t| t >= self.at) {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::WindowClosedByPlatform { code: self.code, at: self.at }])
+    }
+}
+
+pub struct ChangeConversationStatus {
+    pub status: ConversationStatus,
+}
+
+impl Decide for ChangeConversationStatus {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        if state.status.as_ref() == Some(&self.status) {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::ConversationStatusChanged { status: self.status.clone() }])
+    }
+}
+
+pub struct AssignConversation {
+    pub assignee: Option<UserId>,
+}
+
+impl Decide for AssignConversation {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        if state.assignee == self.assignee {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::ConversationAssigned { assignee: self.assignee }])
+    }
+}
+
+fn require_exists(state: &Conversation) -> Result<(), DomainError> {
+    if state.exists() {
+        Ok(())
+    } else {
+        Err(DomainError::ConversationNotFound)
+    }
+}
+
+fn require_message_id(id: &str) -> Result<(), DomainError> {
+    if id.is_empty() || id.len() > 512 {
+        return Err(DomainError::bad_input("message id", "must be 1 to 512 bytes"));
+    }
+    Ok(())
+}
+
+fn pending_draft(state: &Conversation, id: DraftId) -> Result<&DraftState, DomainError> {
+    require_exists(state)?;
+    let draft = state.drafts.get(&id).ok_or(DomainError::DraftNotFound(id))?;
+    match draft.status {
+        DraftStatus::Pending => Ok(draft),
+        DraftStatus::Sent => Err(DomainError::DraftAlreadySent(id)),
+        DraftStatus::Approved | DraftStatus::Rejected => Err(DomainError::DraftAlreadyDecided(id)),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

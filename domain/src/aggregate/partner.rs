@@ -1,0 +1,299 @@
+//! The Partner: its settings, pipeline and connected channels.
+
+use super::{Aggregate, Decide};
+use crate::channel::ChannelKind;
+use crate::error::{require_text, DomainError};
+use crate::event::{ApprovalMode, DomainEvent, PipelineStage};
+use crate::ids::PartnerId;
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ChannelStatus {
+    Connected,
+    Disconnected,
+    NeedsReauthorisation,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ChannelState {
+    pub account_id: String,
+    pub status: ChannelStatus,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Partner {
+    pub id: Option<PartnerId>,
+    pub name: String,
+    pub default_mode: ApprovalMode,
+    pub channel_modes: BTreeMap<ChannelKind, ApprovalMode>,
+    pub pipeline: Vec<PipelineStage>,
+    pub channels: BTreeMap<ChannelKind, ChannelState>,
+    pub follow_up_delay_hours: Option<u32>,
+    pub follow_up_template: Option<(String, String)>,
+}
+
+impl Partner {
+    pub fn is_onboarded(&self) -> bool {
+        self.id.is_some()
+    }
+    pub fn approval_mode(&self, channel: ChannelKind) -> ApprovalMode {
+        self.channel_modes.get(&channel).copied().unwrap_or(self.default_mode)
+    }
+    pub fn channel_status(&self, channel: ChannelKind) -> Option<ChannelStatus> {
+        self.channels.get(&channel).map(|c| c.status)
+    }
+    pub fn stage(&self, name: &str) -> Option<&PipelineStage> {
+        self.pipeline.iter().find(|s| s.name == name)
+    }
+}
+
+impl Aggregate for Partner {
+    fn apply(&mut self, event: &DomainEvent) {
+        match event {
+            DomainEvent::PartnerOnboarded { partner_id, name, approval, pipeline } => {
+                self.id = Some(*partner_id);
+                self.name = name.clone();
+                self.default_mode = *approval;
+                self.pipeline = pipeline.clone();
+            }
+            DomainEvent::ApprovalModeSet { channel: None, mode } => self.default_mode = *mode,
+            DomainEvent::ApprovalModeSet { channel: Some(c), mode } => {
+                self.channel_modes.insert(*c, *mode);
+            }
+            DomainEvent::FollowUpPolicySet { delay_hours, whatsapp_template, template_language } => {
+                self.follow_up_delay_hours = Some(*delay_hours);
+                self.follow_up_template = whatsapp_template.clone().zip(template_language.clone());
+            }
+            DomainEvent::ChannelConnected { channel, account_id, .. } => {
+                self.channels.insert(*channel, ChannelState { account_id: account_id.clone(), status: ChannelStatus::Connected });
+            }
+            DomainEvent::ChannelDisconnected { channel, .. } => {
+                if let Some(c) = self.channels.get_mut(channel) {
+                    c.status = ChannelStatus::Disconnected;
+                }
+            }
+            DomainEvent::ChannelNeedsReauthorisation { channel, .. } => {
+                if let Some(c) = self.channels.get_mut(channel) {
+                    c.status = ChannelStatus::NeedsReauthorisation;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The default pipeline a Partner starts with.
+pub fn default_pipeline() -> Vec<PipelineStage> {
+    [("lead", 10), ("qualified", 30), ("proposal", 60), ("negotiation", 80)]
+        .into_iter()
+        .map(|(name, probability_pct)| PipelineStage { name: name.to_owned(), probability_pct })
+        .collect()
+}
+
+pub struct OnboardPartner {
+    pub partner_id: PartnerId,
+    pub name: String,
+    pub approval: ApprovalMode,
+    pub pipeline: Vec<PipelineStage>,
+}
+
+impl Decide for OnboardPartner {
+    type State = Partner;
+    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        if state.is_onboarded() {
+            return Err(DomainError::PartnerAlreadyOnboarded);
+        }
+        require_text("name", &self.name, 200)?;
+        if self.pipeline.is_empty() {
+            return Err(DomainError::bad_input("pipeline", "needs at least one stage"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for stage in &self.pipeline {
+            require_text("pipeline stage", &stage.name, 80)?;
+            if stage.probability_pct > 100 {
+                return Err(DomainError::bad_input("probability_pct", "must be 0..=100"));
+            }
+            if !seen.insert(stage.name.as_str()) || matches!(stage.name.as_str(), "won" | "lost") {
+                return Err(DomainError::bad_input("pipeline", format!("stage {:?} is repeated or reserved", stage.name)));
+            }
+        }
+        Ok(vec![DomainEvent::PartnerOnboarded {
+            partner_id: self.partner_id,
+            name: self.name.trim().to_owned(),
+            approval: self.approval,
+            pipeline: self.pipeline.clone(),
+        }])
+    }
+}
+
+pub struct ConnectChannel {
+    pub channel: ChannelKind,
+    pub account_id: String,
+    pub display_name: String,
+}
+
+impl Decide for ConnectChannel {
+    type State = Partner;
+    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_onboarded(state)?;
+        require_text("account_id", &self.account_id, 100)?;
+        if !self.account_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(DomainError::bad_input("account_id", "must be a Meta account id"));
+        }
+        let same = state.channels.get(&self.channel).is_some_and(|c| {
+            c.account_id == self.account_id && c.status == ChannelStatus::Connected
+        });
+        if same {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::ChannelConnected {
+            channel: self.channel,
+            account_id: self.account_id.clone(),
+            display_name: self.display_name.trim().chars().take(200).collect(),
+        }])
+    }
+}
+
+pub struct DisconnectChannel {
+    pub channel: ChannelKind,
+}
+
+impl Decide for DisconnectChannel {
+    type State = Partner;
+    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_onboarded(state)?;
+        match state.channels.get(&self.channel) {
+            None => Err(DomainError::ChannelNotConnected { channel: self.channel }),
+            Some(c) if c.status == ChannelStatus::Disconnected => Ok(vec![]),
+            Some(c) => Ok(vec![DomainEvent::ChannelDisconnected { channel: self.channel, account_id: c.account_id.clone() }]),
+        }
+    }
+}
+
+/// The platform rejected the channel's token (Graph API error 190).
+pub struct MarkChannelNeedsReauthorisation {
+    pub channel: ChannelKind,
+    pub error_code: i64,
+}
+
+impl Decide for MarkChannelNeedsReauthorisation {
+    type State = Partner;
+    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        match state.channels.get(&self.channel) {
+            Some(c) if c.status == ChannelStatus::Connected => Ok(vec![DomainEvent::ChannelNeedsReauthorisation {
+                channel: self.channel,
+                account_id: c.account_id.clone(),
+                error_code: self.error_code,
+            }]),
+            Some(_) => Ok(vec![]),
+            None => Err(DomainError::ChannelNotConnected { channel: self.channel }),
+        }
+    }
+}
+
+pub struct SetApprovalMode {
+    pub channel: Option<ChannelKind>,
+    pub mode: ApprovalMode,
+}
+
+impl Decide for SetApprovalMode {
+    type State = Partner;
+    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_onboarded(state)?;
+        let current = match self.channel {
+            Some(c) => state.channel_modes.get(&c).copied(),
+            None => Some(state.default_mode),
+        };
+        if current == Some(self.mode) {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::ApprovalModeSet { channel: self.channel, mode: self.mode }])
+    }
+}
+
+pub struct SetFollowUpPolicy {
+    pub delay_hours: u32,
+    pub whatsapp_template: Option<(String, String)>,
+}
+
+impl Decide for SetFollowUpPolicy {
+    type State = Partner;
+    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_onboarded(state)?;
+        if self.delay_hours == 0 || self.delay_hours > 24 * 90 {
+            return Err(DomainError::bad_input("delay_hours", "must be between 1 and 2160"));
+        }
+        let (name, language) = self.whatsapp_template.clone().unzip();
+        Ok(vec![DomainEvent::FollowUpPolicySet { delay_hours: self.delay_hours, whatsapp_template: name, template_language: language }])
+    }
+}
+
+pub(crate) fn require_onboarded(state: &Partner) -> Result<(), DomainError> {
+    if state.is_onboarded() {
+        Ok(())
+    } else {
+        Err(DomainError::PartnerNotOnboarded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::given;
+    use uuid::Uuid;
+
+    fn onboarded() -> Vec<DomainEvent> {
+        vec![DomainEvent::PartnerOnboarded {
+            partner_id: PartnerId(Uuid::from_u128(1)),
+            name: "Toko Laras".into(),
+            approval: ApprovalMode::Approval,
+            pipeline: default_pipeline(),
+        }]
+    }
+
+    #[test]
+    fn onboarding_twice_is_refused() {
+        let cmd = OnboardPartner { partner_id: PartnerId(Uuid::from_u128(1)), name: "x".into(), approval: ApprovalMode::Approval, pipeline: default_pipeline() };
+        given::<Partner>(onboarded()).when(&cmd).then_err(DomainError::PartnerAlreadyOnboarded);
+    }
+
+    #[test]
+    fn onboarding_with_a_repeated_or_reserved_stage_is_refused() {
+        let mut pipeline = default_pipeline();
+        pipeline.push(PipelineStage { name: "won".into(), probability_pct: 100 });
+        let cmd = OnboardPartner { partner_id: PartnerId(Uuid::from_u128(1)), name: "x".into(), approval: ApprovalMode::Approval, pipeline };
+        assert!(matches!(given::<Partner>(vec![]).when(&cmd).result(), Err(DomainError::BadInput { .. })));
+    }
+
+    #[test]
+    fn connecting_a_channel_before_onboarding_is_refused() {
+        let cmd = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
+        given::<Partner>(vec![]).when(&cmd).then_err(DomainError::PartnerNotOnboarded);
+    }
+
+    #[test]
+    fn connecting_the_same_account_twice_records_it_once() {
+        let cmd = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
+        let mut history = onboarded();
+        history.extend(given::<Partner>(history.clone()).when(&cmd).events());
+        given::<Partner>(history).when(&cmd).then(vec![]);
+    }
+
+    #[test]
+    fn an_account_id_that_is_not_an_id_is_bad_input() {
+        let cmd = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "10 65; drop".into(), display_name: "Toko".into() };
+        assert!(matches!(given::<Partner>(onboarded()).when(&cmd).result(), Err(DomainError::BadInput { .. })));
+    }
+
+    #[test]
+    fn an_expired_token_marks_a_connected_channel_once() {
+        let mut history = onboarded();
+        history.push(DomainEvent::ChannelConnected { channel: ChannelKind::Messenger, account_id: "55".into(), display_name: "p".into() });
+        let cmd = MarkChannelNeedsReauthorisation { channel: ChannelKind::Messenger, error_code: 190 };
+        let events = given::<Partner>(history.clone()).when(&cmd).events();
+        assert_eq!(events.len(), 1);
+        history.extend(events);
+        given::<Partner>(history).when(&cmd).then(vec![]);
+    }
+}

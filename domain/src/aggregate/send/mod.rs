@@ -1,0 +1,114 @@
+//! The send decision: may this reply go out now, and how? It reads three aggregates:
+//! the Partner (approval mode, channel health), the Contact (opt-outs, erasure) and
+//! the Conversation (drafts, windows, comments).
+//!
+//! A refusal is not an error: it is a `SendRefused` event with the reason, so the
+//! ledger shows every time Laras held back.
+
+use super::conversation::{Conversation, DraftStatus};
+use super::partner::{ChannelStatus, Partner};
+use super::{contact::Contact, Decide};
+use crate::error::DomainError;
+use crate::event::*;
+use crate::ids::{DraftId, SendId};
+use crate::policy::window::{direct_reply_mode, private_reply_allowed, Sender, SERVICE_WINDOW};
+use crate::sealed::Sealed;
+use crate::time::Timestamp;
+
+/// What the handler loaded for a send decision.
+#[derive(Clone, Debug, Default)]
+pub struct SendContext {
+    pub partner: Partner,
+    pub contact: Contact,
+    pub conversation: Conversation,
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum SendSource {
+    /// Send a proposed draft (approved, or under autopilot).
+    Draft(DraftId),
+    /// A person writes and sends directly: the person is the approver.
+    PersonReply { body: Sealed, target: ReplyTarget },
+}
+
+pub struct RequestSend {
+    pub send_id: SendId,
+    pub source: SendSource,
+    pub template: Option<TemplateRef>,
+    /// Follow-ups and other selling messages; blocked by marketing-only opt-outs too.
+    pub marketing: bool,
+}
+
+impl Decide for RequestSend {
+    type State = SendContext;
+    fn decide(&self, ctx: &SendContext, now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        let conv = &ctx.conversation;
+        let channel = conv.channel.ok_or(DomainError::ConversationNotFound)?;
+        let (draft_id, body, target, sender, approved) = match &self.source {
+            SendSource::Draft(id) => {
+                let draft = conv.drafts.get(id).ok_or(DomainError::DraftNotFound(*id))?;
+                match draft.status {
+                    DraftStatus::Sent => return Err(DomainError::DraftAlreadySent(*id)),
+                    DraftStatus::Rejected => return Err(DomainError::DraftAlreadyDecided(*id)),
+                    DraftStatus::Pending | DraftStatus::Approved => {}
+                }
+                // An AI draft stays automated even when a person approved it: Meta's
+                // human-agent exception is for replies a person wrote.
+                let sender = if draft.automated { Sender::Automated } else { Sender::Person };
+                (Some(*id), draft.body.clone(), draft.target.clone(), sender, draft.status == DraftStatus::Approved)
+            }
+            SendSource::PersonReply { body, target } => (None, body.clone(), target.clone(), Sender::Person, true),
+        };
+        let refuse = |reason| Ok(vec![DomainEvent::SendRefused { draft_id, reason }]);
+
+        if !approved && ctx.partner.approval_mode(channel) != ApprovalMode::Autopilot {
+            return refuse(RefusalReason::ApprovalRequired);
+        }
+        match ctx.partner.channel_status(channel) {
+            Some(ChannelStatus::Connected) => {}
+            Some(ChannelStatus::NeedsReauthorisation) => return refuse(RefusalReason::ChannelNeedsReauthorisation),
+            Some(ChannelStatus::Disconnected) | None => return refuse(RefusalReason::ChannelDisconnected),
+        }
+        if ctx.contact.erased {
+            return refuse(RefusalReason::ContactErased);
+        }
+        if ctx.contact.is_opted_out(channel, self.marketing) {
+            return refuse(RefusalReason::OptedOut);
+        }
+        let mode = match &target {
+            ReplyTarget::Conversation { .. } => direct_reply_mode(channel, conv.window, now, sender, self.template.is_some()),
+            ReplyTarget::CommentPrivateReply { comment_id } => match conv.comments.get(comment_id) {
+                None => Err(RefusalReason::UnknownComment),
+                Some(c) => private_reply_allowed(c.at, conv.comment_answered(comment_id), now).map(|_| MessagingMode::PrivateReply),
+            },
+            ReplyTarget::ThreadsReply { reply_to_id } => match conv.comments.get(reply_to_id) {
+                None => Err(RefusalReason::UnknownComment),
+                Some(c) if now < c.at.plus(SERVICE_WINDOW) => Ok(MessagingMode::PublicReply),
+                Some(c) => Err(RefusalReason::WindowClosed { closed_at: c.at.plus(SERVICE_WINDOW) }),
+            },
+        };
+        let mode = match mode {
+            Ok(mode) => mode,
+            Err(reason) => return refuse(reason),
+        };
+        Ok(vec![DomainEvent::ReplySendRequested {
+            send_id: self.send_id,
+            draft_id,
+            body,
+            target,
+            mode,
+            template: if mode == MessagingMode::Template { self.template.clone() } else { None },
+        }])
+    }
+}
+
+/// The refusal in a decision's events, if the decision was a refusal.
+pub fn refusal_in(events: &[DomainEvent]) -> Option<&RefusalReason> {
+    events.iter().find_map(|e| match e {
+        DomainEvent::SendRefused { reason, .. } => Some(reason),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,308 @@
+//! The domain events: everything that may be recorded in a Partner's ledger.
+//!
+//! The catalogue covers the whole mission so the log format is settled once. Each
+//! event has a stable type name and a version; the payload stored (and signed) is
+//! the JSON of the event's fields with keys in sorted order. Stored bytes never
+//! change: when a version 2 of an event appears, [`upcast`] turns old payloads into
+//! the current shape as they are read.
+
+mod upcast;
+mod values;
+
+pub use upcast::{decode, DecodeError};
+pub use values::*;
+
+use crate::blind::{BlindIndex, IdentityKind};
+use crate::channel::ChannelKind;
+use crate::ids::*;
+use crate::sealed::Sealed;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// Every fact Laras records.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum DomainEvent {
+    // --- partner stream -------------------------------------------------------------
+    PartnerOnboarded {
+        partner_id: PartnerId,
+        name: String,
+        approval: ApprovalMode,
+        pipeline: Vec<PipelineStage>,
+    },
+    /// Sets the approval mode for one channel, or the Partner's default when `channel` is None.
+    ApprovalModeSet {
+        channel: Option<ChannelKind>,
+        mode: ApprovalMode,
+    },
+    FollowUpPolicySet {
+        delay_hours: u32,
+        whatsapp_template: Option<String>,
+        template_language: Option<String>,
+    },
+    ChannelConnected {
+        channel: ChannelKind,
+        /// WhatsApp phone number id, Page id, Instagram account id or Threads user id.
+        account_id: String,
+        display_name: String,
+    },
+    ChannelDisconnected {
+        channel: ChannelKind,
+        account_id: String,
+    },
+    ChannelNeedsReauthorisation {
+        channel: ChannelKind,
+        account_id: String,
+        error_code: i64,
+    },
+
+    // --- knowledge stream ------------------------------------------------------------
+    KnowledgeArticlePublished {
+        article_id: ArticleId,
+        kind: ArticleKind,
+        title: String,
+        body: String,
+        tags: Vec<String>,
+    },
+    KnowledgeArticleRetired {
+        article_id: ArticleId,
+    },
+
+    // --- contact stream --------------------------------------------------------------
+    ContactIdentified {
+        contact_id: ContactId,
+        channel: ChannelKind,
+        identity: IdentityKind,
+        blind_index: BlindIndex,
+        value: Sealed,
+        name: Option<Sealed>,
+    },
+    /// Recorded on both contacts: the absorbed one points at the survivor from now on.
+    IdentitiesMerged {
+        survivor: ContactId,
+        absorbed: ContactId,
+    },
+    OptedOut {
+        channel: Option<ChannelKind>,
+        scope: OptScope,
+        signal: OptSignal,
+        at: Timestamp,
+    },
+    OptedIn {
+        channel: Option<ChannelKind>,
+        signal: OptSignal,
+        at: Timestamp,
+    },
+    NoteAdded {
+        note_id: NoteId,
+        body: Sealed,
+    },
+    /// The contact's data keys were destroyed: their sealed fields are unreadable from now on.
+    ContactErased {
+        data_keys: Vec<DataKeyId>,
+    },
+
+    // --- conversation stream ---------------------------------------------------------
+    ConversationOpened {
+        conversation_id: ConversationId,
+        contact_id: ContactId,
+        channel: ChannelKind,
+        account_id: String,
+        thread: ThreadRef,
+    },
+    InboundMessageReceived {
+        channel_message_id: String,
+        contact_id: ContactId,
+        sent_at: Timestamp,
+        content: MessageContent,
+        reply_to: Option<String>,
+    },
+    /// A public comment (Instagram, Facebook) or a Threads reply on the Partner's post.
+    PublicCommentReceived {
+        comment_id: String,
+        contact_id: ContactId,
+        parent_id: Option<String>,
+        text: Sealed,
+        sent_at: Timestamp,
+    },
+    /// A message the Page sent outside Laras (Messenger echo); never answered.
+    EchoRecorded {
+        channel_message_id: String,
+        body: Option<Sealed>,
+        sent_at: Timestamp,
+    },
+    SentimentScored {
+        channel_message_id: String,
+        score: f64,
+        scorer: String,
+    },
+    DraftProposed {
+        draft_id: DraftId,
+        author: DraftAuthor,
+        body: Sealed,
+        target: ReplyTarget,
+    },
+    /// The AI worker proposed no answer; the conversation goes to a person.
+    DraftDeclined {
+        in_reply_to: Option<String>,
+        reason: DeclineReason,
+        generator: String,
+    },
+    DraftEdited {
+        draft_id: DraftId,
+        body: Sealed,
+    },
+    DraftApproved {
+        draft_id: DraftId,
+    },
+    DraftRejected {
+        draft_id: DraftId,
+        reason: Option<String>,
+    },
+    ReplySendRequested {
+        send_id: SendId,
+        draft_id: Option<DraftId>,
+        body: Sealed,
+        target: ReplyTarget,
+        mode: MessagingMode,
+        template: Option<TemplateRef>,
+    },
+    ReplySent {
+        send_id: SendId,
+        platform_message_id: String,
+        at: Timestamp,
+    },
+    ReplySendFailed {
+        send_id: SendId,
+        code: i64,
+        title: String,
+    },
+    DeliveryStatusChanged {
+        platform_message_id: String,
+        status: DeliveryStatus,
+        at: Timestamp,
+    },
+    SendRefused {
+        draft_id: Option<DraftId>,
+        reason: RefusalReason,
+    },
+    /// The platform said the window is closed (WhatsApp 131047) before our clock did.
+    WindowClosedByPlatform {
+        code: i64,
+        at: Timestamp,
+    },
+    ConversationStatusChanged {
+        status: ConversationStatus,
+    },
+    ConversationAssigned {
+        assignee: Option<UserId>,
+    },
+    FollowUpSkipped {
+        opportunity_id: OpportunityId,
+        reason: RefusalReason,
+    },
+
+    // --- opportunity stream ----------------------------------------------------------
+    OpportunityOpened {
+        opportunity_id: OpportunityId,
+        contact_id: ContactId,
+        conversation_id: Option<ConversationId>,
+        title: String,
+        stage: String,
+        value: Money,
+    },
+    OpportunityStageChanged {
+        from: String,
+        to: String,
+    },
+    OpportunityValueChanged {
+        value: Money,
+    },
+    OpportunityWon {
+        value: Money,
+    },
+    OpportunityLost {
+        reason: String,
+    },
+
+    // --- system key stream -----------------------------------------------------------
+    /// A signing key became active. The first key records itself; each later key is
+    /// endorsed by being recorded under the key it replaces.
+    SigningKeyRotated {
+        key_id: String,
+        public_key: String,
+        previous: Option<String>,
+    },
+}
+
+/// The current version of every event type. Bump one only with an upcaster for the old shape.
+pub const CURRENT_EVENT_VERSION: u16 = 1;
+
+impl DomainEvent {
+    /// The event's stable type name (the serde tag).
+    pub fn event_type(&self) -> &'static str {
+        use DomainEvent::*;
+        match self {
+            PartnerOnboarded { .. } => "PartnerOnboarded",
+            ApprovalModeSet { .. } => "ApprovalModeSet",
+            FollowUpPolicySet { .. } => "FollowUpPolicySet",
+            ChannelConnected { .. } => "ChannelConnected",
+            ChannelDisconnected { .. } => "ChannelDisconnected",
+            ChannelNeedsReauthorisation { .. } => "ChannelNeedsReauthorisation",
+            KnowledgeArticlePublished { .. } => "KnowledgeArticlePublished",
+            KnowledgeArticleRetired { .. } => "KnowledgeArticleRetired",
+            ContactIdentified { .. } => "ContactIdentified",
+            IdentitiesMerged { .. } => "IdentitiesMerged",
+            OptedOut { .. } => "OptedOut",
+            OptedIn { .. } => "OptedIn",
+            NoteAdded { .. } => "NoteAdded",
+            ContactErased { .. } => "ContactErased",
+            ConversationOpened { .. } => "ConversationOpened",
+            InboundMessageReceived { .. } => "InboundMessageReceived",
+            PublicCommentReceived { .. } => "PublicCommentReceived",
+            EchoRecorded { .. } => "EchoRecorded",
+            SentimentScored { .. } => "SentimentScored",
+            DraftProposed { .. } => "DraftProposed",
+            DraftDeclined { .. } => "DraftDeclined",
+            DraftEdited { .. } => "DraftEdited",
+            DraftApproved { .. } => "DraftApproved",
+            DraftRejected { .. } => "DraftRejected",
+            ReplySendRequested { .. } => "ReplySendRequested",
+            ReplySent { .. } => "ReplySent",
+            ReplySendFailed { .. } => "ReplySendFailed",
+            DeliveryStatusChanged { .. } => "DeliveryStatusChanged",
+            SendRefused { .. } => "SendRefused",
+            WindowClosedByPlatform { .. } => "WindowClosedByPlatform",
+            ConversationStatusChanged { .. } => "ConversationStatusChanged",
+            ConversationAssigned { .. } => "ConversationAssigned",
+            FollowUpSkipped { .. } => "FollowUpSkipped",
+            OpportunityOpened { .. } => "OpportunityOpened",
+            OpportunityStageChanged { .. } => "OpportunityStageChanged",
+            OpportunityValueChanged { .. } => "OpportunityValueChanged",
+            OpportunityWon { .. } => "OpportunityWon",
+            OpportunityLost { .. } => "OpportunityLost",
+            SigningKeyRotated { .. } => "SigningKeyRotated",
+        }
+    }
+
+    pub const fn event_version(&self) -> u16 {
+        CURRENT_EVENT_VERSION
+    }
+
+    /// The payload bytes that are stored and signed: the fields as JSON, keys sorted.
+    pub fn encode_payload(&self) -> Vec<u8> {
+        // serde_json's default map is a BTreeMap, so keys come out sorted and the
+        // bytes are the same on every run. Serialising these types cannot fail
+        // (no non-string map keys, no failing Serialize impls).
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut tagged)) => {
+                let data = tagged.remove("data").unwrap_or(serde_json::Value::Object(Default::default()));
+                serde_json::to_vec(&data).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

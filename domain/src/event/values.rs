@@ -1,0 +1,255 @@
+//! Value types that events carry.
+
+use crate::ids::{ArticleId, UserId};
+use crate::sealed::Sealed;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What a customer sent. Everything personal (bodies, captions, media references) is sealed;
+/// business-defined ids (button payloads, list reply ids) are not personal and stay plain.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MessageContent {
+    Text { body: Sealed },
+    Image { media: Sealed, mime: Option<String>, caption: Option<Sealed> },
+    VoiceNote { media: Sealed, mime: Option<String> },
+    Attachment { attachment: AttachmentKind, media: Sealed, mime: Option<String>, caption: Option<Sealed> },
+    /// A shared location (sealed JSON with latitude, longitude, name, address).
+    Location { place: Sealed },
+    /// Shared contact cards (sealed JSON).
+    SharedContacts { cards: Sealed },
+    /// A reply to an interactive list or button message.
+    InteractiveReply { reply_id: String, title: Sealed },
+    /// A tap on a template's quick-reply button, or a Messenger quick reply / postback.
+    ButtonReply { payload: String, text: Sealed },
+    Reaction { to_message: String, emoji: Option<Sealed> },
+    /// A message type Laras does not read (kept so the timeline has no holes).
+    Unsupported { original_kind: String },
+}
+
+impl MessageContent {
+    /// The sealed text a keyword opt-out or a sentiment scorer would read, if any.
+    pub fn text(&self) -> Option<&Sealed> {
+        match self {
+            Self::Text { body } => Some(body),
+            Self::Image { caption, .. } | Self::Attachment { caption, .. } => caption.as_ref(),
+            Self::InteractiveReply { title, .. } => Some(title),
+            Self::ButtonReply { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    Audio,
+    Video,
+    Document,
+    Sticker,
+    File,
+}
+
+/// What a conversation is about.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ThreadRef {
+    /// Direct messages (WhatsApp chat, Messenger, Instagram DM).
+    Direct,
+    /// Public comments on one of the Partner's posts (Instagram or Facebook).
+    Comments { media_id: String },
+    /// Replies under one of the Partner's Threads posts.
+    ThreadsPost { root_post_id: String },
+}
+
+/// Where a reply goes.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReplyTarget {
+    /// A message in the conversation, optionally quoting the customer's message.
+    Conversation { quote: Option<String> },
+    /// Instagram's one private reply to a public comment.
+    CommentPrivateReply { comment_id: String },
+    /// A public reply under a Threads reply.
+    ThreadsReply { reply_to_id: String },
+}
+
+/// Who wrote a draft; for the AI worker, everything an auditor needs to see how.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DraftAuthor {
+    AiWorker {
+        generator: String,
+        model: String,
+        prompt_hash: String,
+        article_ids: Vec<ArticleId>,
+        confidence: f64,
+        latency_ms: u64,
+    },
+    Person { user: UserId },
+}
+
+impl DraftAuthor {
+    pub fn is_automated(&self) -> bool {
+        matches!(self, Self::AiWorker { .. })
+    }
+}
+
+/// Why the AI worker proposed no answer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    /// Outside the Partner's business (purpose limitation).
+    OffTopic,
+    /// The knowledge did not support an answer with enough confidence.
+    LowConfidence,
+    /// The generator failed (timeout, error); a person takes over.
+    GeneratorUnavailable,
+}
+
+/// An approved WhatsApp message template, for sends outside the 24-hour window.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct TemplateRef {
+    pub name: String,
+    pub language: String,
+    /// Body parameters; sealed because they usually hold the customer's name or order.
+    pub parameters: Vec<Sealed>,
+}
+
+/// How a send goes out under Meta's messaging windows.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessagingMode {
+    /// Free-form, inside the customer-service window.
+    Response,
+    /// Messenger / Instagram `MESSAGE_TAG` `HUMAN_AGENT`: a person's reply up to 7 days.
+    HumanAgentTag,
+    /// A WhatsApp template, outside the window.
+    Template,
+    /// Instagram's private reply to a comment (its own 7-day rule).
+    PrivateReply,
+    /// A public Threads reply.
+    PublicReply,
+}
+
+/// Why the policy refused a send. Every refusal is recorded; none is a silent drop.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RefusalReason {
+    #[error("the contact has opted out")]
+    OptedOut,
+    #[error("the contact was erased")]
+    ContactErased,
+    #[error("the customer has not written on this conversation, so there is no window to reply in")]
+    NoCustomerMessage,
+    #[error("the customer-service window closed at {closed_at}; WhatsApp needs an approved template")]
+    TemplateRequired { closed_at: Timestamp },
+    #[error("the customer-service window closed at {closed_at}; automated replies are not allowed")]
+    AutomatedOutsideWindow { closed_at: Timestamp },
+    #[error("the human-agent window closed at {closed_at}")]
+    HumanAgentWindowClosed { closed_at: Timestamp },
+    #[error("the customer-service window closed at {closed_at}")]
+    WindowClosed { closed_at: Timestamp },
+    #[error("this comment already has its private reply")]
+    CommentAlreadyAnswered,
+    #[error("private replies are allowed for 7 days; this comment's window closed at {closed_at}")]
+    CommentReplyWindowExpired { closed_at: Timestamp },
+    #[error("the comment is not known on this conversation")]
+    UnknownComment,
+    #[error("the Partner requires approval and this draft is not approved")]
+    ApprovalRequired,
+    #[error("the channel is not connected")]
+    ChannelDisconnected,
+    #[error("the channel needs re-authorisation")]
+    ChannelNeedsReauthorisation,
+}
+
+/// A message's delivery as the platform reports it; moves forward only, but `Failed` always applies.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Sent,
+    Delivered,
+    Read,
+    Failed { code: i64, title: String },
+}
+
+impl DeliveryStatus {
+    /// Rank for forward-only moves (`Failed` is handled apart).
+    pub const fn rank(&self) -> u8 {
+        match self {
+            Self::Sent => 1,
+            Self::Delivered => 2,
+            Self::Read => 3,
+            Self::Failed { .. } => 4,
+        }
+    }
+}
+
+/// How an opt-out or opt-in was signalled.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OptSignal {
+    /// The customer wrote a keyword (STOP, BERHENTI, START, MULAI, …).
+    Keyword { keyword: String },
+    /// A partner user recorded it.
+    Manual,
+    /// The platform told us (e.g. WhatsApp error 131050, the user stopped marketing messages).
+    PlatformError { code: i64 },
+}
+
+/// What an opt-out covers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptScope {
+    /// No outbound message at all.
+    All,
+    /// Only marketing (follow-ups, templates that sell); service replies still go.
+    Marketing,
+}
+
+/// When a Partner's AI drafts go out without a person.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalMode {
+    /// Every draft waits for an owner or agent.
+    #[default]
+    Approval,
+    /// Sends when confident, not negative and allowed; otherwise waits.
+    Autopilot,
+    /// The AI worker drafts nothing.
+    Off,
+}
+
+/// One stage of a Partner's sales pipeline.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct PipelineStage {
+    pub name: String,
+    /// Win probability in percent, for weighted forecasts.
+    pub probability_pct: u8,
+}
+
+/// An amount in minor units (cents, sen) of an ISO 4217 currency.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Money {
+    pub minor_units: i64,
+    pub currency: String,
+}
+
+/// The inbox state of a conversation.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConversationStatus {
+    Open,
+    Pending,
+    Snoozed { until: Timestamp },
+    Resolved,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArticleKind {
+    Faq,
+    Policy,
+    Product,
+}

@@ -1,0 +1,4 @@
+//! Policies that decide whether a reply may go out, and how.
+
+pub mod keywords;
+pub mod window;

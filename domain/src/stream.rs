@@ -1,0 +1,59 @@
+//! Stream ids: which aggregate an event belongs to.
+//!
+//! A stream id is text, `kind-uuid`, so it reads the same in SQLite, in KurrentDB and
+//! in an audit bundle.
+
+use crate::ids::*;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The stream that holds the key-rotation events; its partner id is the nil UUID.
+pub const SIGNING_KEYS_STREAM: &str = "signing-keys";
+
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StreamId(String);
+
+impl StreamId {
+    pub fn partner(id: PartnerId) -> Self {
+        Self(format!("partner-{id}"))
+    }
+    pub fn contact(id: ContactId) -> Self {
+        Self(format!("contact-{id}"))
+    }
+    pub fn conversation(id: ConversationId) -> Self {
+        Self(format!("conversation-{id}"))
+    }
+    pub fn opportunity(id: OpportunityId) -> Self {
+        Self(format!("opportunity-{id}"))
+    }
+    pub fn article(id: ArticleId) -> Self {
+        Self(format!("article-{id}"))
+    }
+    pub fn signing_keys() -> Self {
+        Self(SIGNING_KEYS_STREAM.to_owned())
+    }
+    /// Takes a stream id as stored (used when reading the log back).
+    pub fn from_stored(text: String) -> Self {
+        Self(text)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// The aggregate kind, the part before the first `-`.
+    pub fn kind(&self) -> &str {
+        self.0.split('-').next().unwrap_or("")
+    }
+}
+
+impl fmt::Display for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for StreamId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StreamId({})", self.0)
+    }
+}

@@ -1,0 +1,1 @@
+//! The GraphQL API (issue 4).
