@@ -5,6 +5,16 @@
 
 #![forbid(unsafe_code)]
 
+pub mod error;
+pub mod handlers;
 pub mod keys;
+pub mod ledger;
+pub mod memory;
+pub mod meta;
+pub mod signer;
 pub mod store;
 pub mod subscription;
+
+pub use error::CommandError;
+pub use ledger::{Committed, Ledger};
+pub use meta::CommandMeta;

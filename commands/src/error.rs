@@ -1,0 +1,31 @@
+//! Why a command did not go through.
+
+use crate::keys::KeyError;
+use crate::store::{Position, StoreError};
+use laras_domain::envelope::EnvelopeError;
+use laras_domain::error::DomainError;
+use laras_domain::event::{DecodeError, RefusalReason};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The command was refused by a domain rule; nothing was appended.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The send policy refused; the refusal itself was recorded at `position`.
+    #[error("refused by policy: {reason}")]
+    PolicyRefused { reason: RefusalReason, position: Option<Position> },
+    /// Other writers kept changing the stream; nothing was appended.
+    #[error("gave up after {attempts} version conflicts")]
+    Contention { attempts: u32 },
+    /// The id names another partner's stream; reported to callers as "not found".
+    #[error("not found")]
+    ForeignStream,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("event at position {position} does not decode: {source}")]
+    Decode { position: Position, source: DecodeError },
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+}

@@ -1,0 +1,9 @@
+//! One module per area; each handler is load, decide, append.
+
+pub mod contact;
+pub mod conversation;
+pub mod inbound;
+pub mod opportunity;
+pub mod partner;
+pub mod send;
+pub mod signing_keys;

@@ -1,0 +1,75 @@
+//! Asking for a reply to go out: the policy check, and its refusal recorded when it says no.
+
+use crate::error::CommandError;
+use crate::ledger::{Committed, Decided, EventIds, Ledger};
+use crate::meta::CommandMeta;
+use laras_domain::aggregate::contact::Contact;
+use laras_domain::aggregate::conversation::Conversation;
+use laras_domain::aggregate::partner::Partner;
+use laras_domain::aggregate::send::{refusal_in, RequestSend, SendContext, SendSource};
+use laras_domain::aggregate::Decide;
+use laras_domain::error::DomainError;
+use laras_domain::event::{ReplyTarget, TemplateRef};
+use laras_domain::ids::{ConversationId, DraftId, PartnerId, SendId};
+use laras_domain::stream::StreamId;
+use uuid::Uuid;
+
+/// What to send.
+#[derive(Clone, Debug)]
+pub enum OutgoingReply {
+    Draft(DraftId),
+    /// A person's own words (plaintext; sealed by the handler).
+    Person { text: String, target: ReplyTarget },
+}
+
+#[derive(Clone, Debug)]
+pub struct SendRequest {
+    pub reply: OutgoingReply,
+    /// A WhatsApp template (name, language, plaintext body parameters) for outside the window.
+    pub template: Option<(String, String, Vec<String>)>,
+    pub marketing: bool,
+}
+
+impl Ledger {
+    /// Requests a send. On a policy refusal the `SendRefused` event is recorded and the
+    /// error `PolicyRefused` carries its reason and position.
+    pub async fn request_send(&self, partner: PartnerId, conversation: ConversationId, request: SendRequest, meta: &CommandMeta) -> Result<(SendId, Committed), CommandError> {
+        let conv_stream = StreamId::conversation(conversation);
+        let contact_id = self.conversation(partner, conversation).await?.contact.ok_or(DomainError::ConversationNotFound)?;
+        let source = match &request.reply {
+            OutgoingReply::Draft(id) => SendSource::Draft(*id),
+            OutgoingReply::Person { text, target } => {
+                laras_domain::error::require_text("reply", text, 4096)?;
+                SendSource::PersonReply { body: self.seal(partner, contact_id, text)?, target: target.clone() }
+            }
+        };
+        let template = match &request.template {
+            None => None,
+            Some((name, language, params)) => Some(TemplateRef {
+                name: name.clone(),
+                language: language.clone(),
+                parameters: params.iter().map(|p| self.seal(partner, contact_id, p)).collect::<Result<_, _>>()?,
+            }),
+        };
+        let send_id = SendId(Uuid::now_v7());
+        let command = RequestSend { send_id, source, template, marketing: request.marketing };
+        let (committed, refusal) = self
+            .with_retry(|| async {
+                let conv = self.load_owned::<Conversation>(partner, &conv_stream).await?;
+                let ctx = SendContext {
+                    partner: self.load::<Partner>(&StreamId::partner(partner)).await?.state,
+                    contact: self.load::<Contact>(&StreamId::contact(contact_id)).await?.state,
+                    conversation: conv.state.clone(),
+                };
+                let events = command.decide(&ctx, self.clock.now())?;
+                let refusal = refusal_in(&events).cloned();
+                let committed = self.commit(partner, vec![Decided::new(conv_stream.clone(), &conv, events)], meta, &EventIds::Fresh).await?;
+                Ok((committed, refusal))
+            })
+            .await?;
+        match refusal {
+            Some(reason) => Err(CommandError::PolicyRefused { reason, position: committed.last_position() }),
+            None => Ok((send_id, committed)),
+        }
+    }
+}

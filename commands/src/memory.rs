@@ -1,0 +1,197 @@
+//! In-memory implementations of the ports, for tests and as a reference for the contract.
+
+use crate::keys::{ContactKeys, KeyError};
+use crate::store::*;
+use async_trait::async_trait;
+use laras_domain::envelope::ZERO_HASH;
+use laras_domain::ids::{ContactId, DataKeyId, EventId, PartnerId};
+use laras_domain::sealed::SecretKey;
+use laras_domain::stream::StreamId;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// A log in memory with the same checks as the durable stores.
+pub struct MemoryStore {
+    inner: Mutex<Log>,
+    head: watch::Sender<Position>,
+}
+
+#[derive(Default)]
+struct Log {
+    events: Vec<StoredEnvelope>,
+    by_id: HashMap<EventId, Position>,
+    streams: HashMap<StreamId, Vec<Position>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self { inner: Mutex::new(Log::default()), head: watch::channel(0).0 }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Log {
+    fn head_of(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        let Some(&pos) = self.streams.get(stream).and_then(|p| p.last()) else { return Ok(None) };
+        let env = &self.events[(pos - 1) as usize].envelope;
+        let hash = env.hash().map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
+        Ok(Some(StreamHead { version: env.header.stream_version, hash }))
+    }
+
+    fn check(&self, request: &AppendRequest) -> Result<Option<Vec<Position>>, StoreError> {
+        let ids: Vec<EventId> = request.writes.iter().flat_map(|w| w.envelopes.iter().map(|e| e.header.event_id)).collect();
+        let known: Vec<Position> = ids.iter().filter_map(|id| self.by_id.get(id).copied()).collect();
+        if !known.is_empty() {
+            return if known.len() == ids.len() { Ok(Some(known)) } else { Err(StoreError::PartialDuplicate) };
+        }
+        let distinct: BTreeSet<_> = ids.iter().collect();
+        if distinct.len() != ids.len() {
+            return Err(StoreError::InvalidAppend("an event id appears twice".into()));
+        }
+        for w in &request.writes {
+            let head = self.head_of(&w.stream)?;
+            let actual = head.map(|h| h.version);
+            let ok = match w.expected {
+                ExpectedVersion::NoStream => actual.is_none(),
+                ExpectedVersion::Exact(v) => actual == Some(v),
+            };
+            if !ok {
+                return Err(StoreError::VersionConflict { stream: w.stream.clone(), expected: w.expected, actual });
+            }
+            let mut prev = head.map_or(ZERO_HASH, |h| h.hash);
+            for (i, e) in w.envelopes.iter().enumerate() {
+                let h = &e.header;
+                if h.stream_id != w.stream || h.partner_id != w.partner || h.stream_version != w.expected.next_version() + i as u64 || h.prev_hash != prev {
+                    return Err(StoreError::InvalidAppend(format!("envelope {i} of {} does not continue the stream", w.stream)));
+                }
+                prev = e.hash().map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl EventStore for MemoryStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        let mut log = lock(&self.inner);
+        if let Some(positions) = log.check(&request)? {
+            return Ok(AppendOutcome::Duplicate { positions });
+        }
+        let mut positions = Vec::new();
+        for w in request.writes {
+            for envelope in w.envelopes {
+                let position = log.events.len() as Position + 1;
+                log.by_id.insert(envelope.header.event_id, position);
+                log.streams.entry(w.stream.clone()).or_default().push(position);
+                log.events.push(StoredEnvelope { position, envelope });
+                positions.push(position);
+            }
+        }
+        let head = log.events.len() as Position;
+        drop(log);
+        self.head.send_replace(head);
+        Ok(AppendOutcome::Appended { positions })
+    }
+
+    async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let log = lock(&self.inner);
+        Ok(log
+            .streams
+            .get(stream)
+            .map(|ps| ps.iter().skip(from_version as usize).map(|p| log.events[(*p - 1) as usize].clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        lock(&self.inner).head_of(stream)
+    }
+
+    async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let log = lock(&self.inner);
+        Ok(log.events.iter().skip(after as usize).take(limit).cloned().collect())
+    }
+
+    fn head(&self) -> watch::Receiver<Position> {
+        self.head.subscribe()
+    }
+}
+
+/// Contact keys in memory (nothing is wrapped: there is no disk to protect).
+pub struct MemoryKeys {
+    master: SecretKey,
+    inner: Mutex<KeyTable>,
+}
+
+#[derive(Default)]
+struct KeyTable {
+    live: BTreeMap<ContactId, DataKeyId>,
+    keys: HashMap<DataKeyId, (ContactId, Option<SecretKey>)>,
+    intents: BTreeSet<ContactId>,
+}
+
+impl Default for MemoryKeys {
+    fn default() -> Self {
+        Self { master: SecretKey::from_bytes([0x11; 32]), inner: Mutex::new(KeyTable::default()) }
+    }
+}
+
+impl ContactKeys for MemoryKeys {
+    fn blind_index_key(&self, partner: PartnerId) -> SecretKey {
+        let mut bytes = *self.master.as_bytes();
+        for (b, p) in bytes.iter_mut().zip(partner.0.as_bytes().iter().cycle()) {
+            *b ^= p;
+        }
+        SecretKey::from_bytes(bytes)
+    }
+
+    fn data_key_for(&self, _partner: PartnerId, contact: ContactId) -> Result<(DataKeyId, SecretKey), KeyError> {
+        let mut t = lock(&self.inner);
+        if let Some(id) = t.live.get(&contact).copied() {
+            if let Some((_, Some(key))) = t.keys.get(&id) {
+                return Ok((id, key.clone()));
+            }
+        }
+        let id = DataKeyId(Uuid::new_v4());
+        let key = SecretKey::generate(&mut rand::rngs::OsRng);
+        t.live.insert(contact, id);
+        t.keys.insert(id, (contact, Some(key.clone())));
+        Ok((id, key))
+    }
+
+    fn data_key(&self, id: DataKeyId) -> Result<Option<SecretKey>, KeyError> {
+        Ok(lock(&self.inner).keys.get(&id).and_then(|(_, k)| k.clone()))
+    }
+
+    fn begin_erasure(&self, contact: ContactId) -> Result<(), KeyError> {
+        lock(&self.inner).intents.insert(contact);
+        Ok(())
+    }
+
+    fn destroy_contact_keys(&self, contact: ContactId) -> Result<usize, KeyError> {
+        let mut t = lock(&self.inner);
+        t.live.remove(&contact);
+        t.intents.remove(&contact);
+        let mut n = 0;
+        for (owner, key) in t.keys.values_mut() {
+            if *owner == contact && key.take().is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn pending_erasures(&self) -> Result<Vec<ContactId>, KeyError> {
+        Ok(lock(&self.inner).intents.iter().copied().collect())
+    }
+
+    fn abandon_erasure(&self, contact: ContactId) -> Result<(), KeyError> {
+        lock(&self.inner).intents.remove(&contact);
+        Ok(())
+    }
+}
