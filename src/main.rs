@@ -1,1 +1,113 @@
-fn main() {}
+//! `laras`: the AI worker's signed compliance ledger. Parses arguments and wires crates.
+
+use clap::{Parser, Subcommand};
+use laras::settings::{Overrides, Settings};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "laras", version, about = "Laras: a Partner's AI worker with a signed compliance ledger")]
+struct Cli {
+    /// Settings file (default: ./laras.toml when present).
+    #[arg(long, global = true, env = "LARAS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the log, keys and read models live (default ./laras-data).
+    #[arg(long, global = true, env = "LARAS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server on the embedded store.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, env = "LARAS_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Meta app secret: webhook signatures are checked with it.
+        #[arg(long, env = "LARAS_META_APP_SECRET", hide_env_values = true)]
+        meta_app_secret: Option<String>,
+        /// Token Meta echoes in the webhook verification handshake.
+        #[arg(long, env = "LARAS_META_VERIFY_TOKEN", hide_env_values = true)]
+        meta_verify_token: Option<String>,
+        /// Graph API base URL (tests point it at a fake).
+        #[arg(long, env = "LARAS_META_GRAPH_URL")]
+        meta_graph_url: Option<String>,
+    },
+    /// List signing keys; `keys rotate` adds a new one.
+    Keys {
+        #[command(subcommand)]
+        action: Option<KeysAction>,
+    },
+    /// Verify the whole log: hashes, chain links and signatures.
+    Verify {
+        /// Machine-readable report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measurements (writes a bench partner into the data dir).
+    #[command(hide = true)]
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchAction {
+    /// Durable appends/s for COUNT concurrent single-event commands, beside raw Ed25519 rates.
+    Appends {
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+    },
+    /// Append without end, printing each acknowledged position (for the crash test).
+    Burst {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Generate a new signing key, record it in the log (signed by the current key) and make it active.
+    Rotate,
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
+    if let Command::Serve { listen, meta_app_secret, meta_verify_token, meta_graph_url } = &cli.command {
+        overrides.listen = *listen;
+        overrides.meta_app_secret = meta_app_secret.clone();
+        overrides.meta_verify_token = meta_verify_token.clone();
+        overrides.meta_graph_url = meta_graph_url.clone();
+    }
+    let result = Settings::load(overrides).map_err(anyhow::Error::from).and_then(|settings| {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(async {
+            match cli.command {
+                Command::Serve { .. } => laras::cli::serve::run(settings).await,
+                Command::Keys { action: None } => laras::cli::keys::list(&settings).await,
+                Command::Keys { action: Some(KeysAction::Rotate) } => laras::cli::keys::rotate(&settings).await,
+                Command::Verify { json } => laras::cli::verify::run(&settings, json),
+                Command::Bench { action: BenchAction::Appends { count } } => laras::cli::bench::appends(&settings.data_dir, count).await,
+                Command::Bench { action: BenchAction::Burst { concurrency } } => laras::cli::bench::burst(&settings.data_dir, concurrency).await,
+            }
+        })
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("laras: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LARAS_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod ledger;
 pub mod memory;
 pub mod meta;
+pub mod outbox;
 pub mod signer;
 pub mod store;
 pub mod subscription;

@@ -20,6 +20,11 @@ impl LedgerSigner {
         }
     }
 
+    /// Makes `key` the active key (at start-up, after reading the key history).
+    pub fn set_active(&self, key: LedgerSigningKey) {
+        self.replace(key);
+    }
+
     pub(crate) fn replace(&self, key: LedgerSigningKey) {
         let mut guard = match self.active.write() {
             Ok(guard) => guard,

@@ -19,6 +19,8 @@ pub struct Contact {
     pub erased: bool,
     pub merged_into: Option<ContactId>,
     pub data_keys: BTreeSet<DataKeyId>,
+    /// The latest sealed identifier of each kind (the outbox opens it to address a send).
+    pub sealed_identities: BTreeMap<IdentityKind, Sealed>,
 }
 
 impl Contact {
@@ -42,6 +44,7 @@ impl Aggregate for Contact {
             DomainEvent::ContactIdentified { contact_id, identity, blind_index, value, name, .. } => {
                 self.id = Some(*contact_id);
                 self.identities.insert((*identity, blind_index.clone()));
+                self.sealed_identities.insert(*identity, value.clone());
                 self.data_keys.insert(value.key);
                 if let Some(name) = name {
                     self.data_keys.insert(name.key);
@@ -69,6 +72,7 @@ impl Aggregate for Contact {
             DomainEvent::ContactErased { .. } => {
                 self.erased = true;
                 self.data_keys.clear();
+                self.sealed_identities.clear();
             }
             _ => {}
         }

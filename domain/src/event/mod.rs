@@ -182,8 +182,11 @@ pub enum DomainEvent {
         status: DeliveryStatus,
         at: Timestamp,
     },
+    /// A send was refused by policy: at request time (no `send_id`), or when the outbox
+    /// re-checked a requested send just before delivery (with its `send_id`).
     SendRefused {
         draft_id: Option<DraftId>,
+        send_id: Option<SendId>,
         reason: RefusalReason,
     },
     /// The platform said the window is closed (WhatsApp 131047) before our clock did.

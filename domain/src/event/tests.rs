@@ -42,7 +42,7 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
         ReplySent { send_id: SendId(id), platform_message_id: "wamid.2".into(), at: Timestamp(6) },
         ReplySendFailed { send_id: SendId(id), code: 131047, title: "Re-engagement".into() },
         DeliveryStatusChanged { platform_message_id: "wamid.2".into(), status: DeliveryStatus::Failed { code: 131050, title: "x".into() }, at: Timestamp(7) },
-        SendRefused { draft_id: Some(DraftId(id)), reason: RefusalReason::TemplateRequired { closed_at: Timestamp(8) } },
+        SendRefused { draft_id: Some(DraftId(id)), send_id: None, reason: RefusalReason::TemplateRequired { closed_at: Timestamp(8) } },
         WindowClosedByPlatform { code: 131047, at: Timestamp(9) },
         ConversationStatusChanged { status: ConversationStatus::Snoozed { until: Timestamp(10) } },
         ConversationAssigned { assignee: Some(UserId(id)) },

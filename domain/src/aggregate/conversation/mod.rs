@@ -31,12 +31,15 @@ pub struct DraftState {
 pub enum SendOutcome {
     Sent { platform_message_id: String },
     Failed { code: i64 },
+    /// The outbox's last-moment policy check said no.
+    Refused,
 }
 
 #[derive(Clone, PartialEq, Debug)]
 pub struct SendState {
     pub draft: Option<DraftId>,
     pub target: ReplyTarget,
+    pub mode: MessagingMode,
     pub outcome: Option<SendOutcome>,
 }
 
@@ -73,8 +76,13 @@ impl Conversation {
     pub fn comment_answered(&self, comment_id: &str) -> bool {
         self.sends.values().any(|s| {
             matches!(&s.target, ReplyTarget::CommentPrivateReply { comment_id: c } if c == comment_id)
-                && !matches!(s.outcome, Some(SendOutcome::Failed { .. }))
+                && !matches!(s.outcome, Some(SendOutcome::Failed { .. } | SendOutcome::Refused))
         })
+    }
+
+    /// How a requested send was to go out.
+    pub fn requested_mode(&self, send: SendId) -> Option<MessagingMode> {
+        self.sends.get(&send).map(|s| s.mode)
     }
 
     fn knows_message(&self, id: &str) -> bool {
@@ -121,11 +129,11 @@ impl Aggregate for Conversation {
             }
             DraftApproved { draft_id } => self.set_draft(draft_id, DraftStatus::Approved),
             DraftRejected { draft_id, .. } => self.set_draft(draft_id, DraftStatus::Rejected),
-            ReplySendRequested { send_id, draft_id, target, .. } => {
+            ReplySendRequested { send_id, draft_id, target, mode, .. } => {
                 if let Some(d) = draft_id {
                     self.set_draft(d, DraftStatus::Sent);
                 }
-                self.sends.insert(*send_id, SendState { draft: *draft_id, target: target.clone(), outcome: None });
+                self.sends.insert(*send_id, SendState { draft: *draft_id, target: target.clone(), mode: *mode, outcome: None });
             }
             ReplySent { send_id, platform_message_id, .. } => {
                 if let Some(s) = self.sends.get_mut(send_id) {
@@ -135,6 +143,11 @@ impl Aggregate for Conversation {
             ReplySendFailed { send_id, code, .. } => {
                 if let Some(s) = self.sends.get_mut(send_id) {
                     s.outcome = Some(SendOutcome::Failed { code: *code });
+                }
+            }
+            SendRefused { send_id: Some(send_id), .. } => {
+                if let Some(s) = self.sends.get_mut(send_id) {
+                    s.outcome = Some(SendOutcome::Refused);
                 }
             }
             DeliveryStatusChanged { platform_message_id, status, .. } => {

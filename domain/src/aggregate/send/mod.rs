@@ -11,7 +11,7 @@ use super::{contact::Contact, Decide};
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{DraftId, SendId};
-use crate::policy::window::{direct_reply_mode, private_reply_allowed, Sender, SERVICE_WINDOW};
+use crate::policy::window::{direct_reply_mode, private_reply_allowed, Sender, HUMAN_AGENT_WINDOW, PRIVATE_REPLY_WINDOW, SERVICE_WINDOW};
 use crate::sealed::Sealed;
 use crate::time::Timestamp;
 
@@ -59,7 +59,7 @@ impl Decide for RequestSend {
             }
             SendSource::PersonReply { body, target } => (None, body.clone(), target.clone(), Sender::Person, true),
         };
-        let refuse = |reason| Ok(vec![DomainEvent::SendRefused { draft_id, reason }]);
+        let refuse = |reason| Ok(vec![DomainEvent::SendRefused { draft_id, send_id: None, reason }]);
 
         if !approved && ctx.partner.approval_mode(channel) != ApprovalMode::Autopilot {
             return refuse(RefusalReason::ApprovalRequired);
@@ -99,6 +99,67 @@ impl Decide for RequestSend {
             mode,
             template: if mode == MessagingMode::Template { self.template.clone() } else { None },
         }])
+    }
+}
+
+/// The outbox's check just before delivery: the world may have moved since the request
+/// (an opt-out arrived, the window closed, the token expired). Allowed: no events.
+/// Refused: `SendRefused` with the send id, which settles the request.
+pub struct CheckDelivery {
+    pub send_id: SendId,
+}
+
+impl Decide for CheckDelivery {
+    type State = SendContext;
+    fn decide(&self, ctx: &SendContext, now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        let conv = &ctx.conversation;
+        let channel = conv.channel.ok_or(DomainError::ConversationNotFound)?;
+        let send = conv.sends.get(&self.send_id).ok_or(DomainError::SendNotFound(self.send_id))?;
+        if send.outcome.is_some() {
+            return Err(DomainError::SendAlreadySettled(self.send_id));
+        }
+        let refuse = |reason| Ok(vec![DomainEvent::SendRefused { draft_id: send.draft, send_id: Some(self.send_id), reason }]);
+        match ctx.partner.channel_status(channel) {
+            Some(ChannelStatus::Connected) => {}
+            Some(ChannelStatus::NeedsReauthorisation) => return refuse(RefusalReason::ChannelNeedsReauthorisation),
+            Some(ChannelStatus::Disconnected) | None => return refuse(RefusalReason::ChannelDisconnected),
+        }
+        if ctx.contact.erased {
+            return refuse(RefusalReason::ContactErased);
+        }
+        if ctx.contact.is_opted_out(channel, false) {
+            return refuse(RefusalReason::OptedOut);
+        }
+        let Some(mode) = conv.requested_mode(self.send_id) else {
+            return Err(DomainError::SendNotFound(self.send_id));
+        };
+        let window = match (&send.target, mode) {
+            (_, MessagingMode::Template) => Ok(()),
+            (ReplyTarget::CommentPrivateReply { comment_id }, _) => match conv.comments.get(comment_id) {
+                Some(c) if now < c.at.plus(PRIVATE_REPLY_WINDOW) => Ok(()),
+                Some(c) => Err(RefusalReason::CommentReplyWindowExpired { closed_at: c.at.plus(PRIVATE_REPLY_WINDOW) }),
+                None => Err(RefusalReason::UnknownComment),
+            },
+            (ReplyTarget::ThreadsReply { reply_to_id }, _) => match conv.comments.get(reply_to_id) {
+                Some(c) if now < c.at.plus(SERVICE_WINDOW) => Ok(()),
+                Some(c) => Err(RefusalReason::WindowClosed { closed_at: c.at.plus(SERVICE_WINDOW) }),
+                None => Err(RefusalReason::UnknownComment),
+            },
+            (ReplyTarget::Conversation { .. }, MessagingMode::HumanAgentTag) => match conv.window.last_inbound_at {
+                Some(last) if now < last.plus(HUMAN_AGENT_WINDOW) => Ok(()),
+                Some(last) => Err(RefusalReason::HumanAgentWindowClosed { closed_at: last.plus(HUMAN_AGENT_WINDOW) }),
+                None => Err(RefusalReason::NoCustomerMessage),
+            },
+            (ReplyTarget::Conversation { .. }, _) => match conv.window.service_window_closes_at() {
+                Some(closes) if now < closes => Ok(()),
+                Some(closes) => Err(RefusalReason::WindowClosed { closed_at: closes }),
+                None => Err(RefusalReason::NoCustomerMessage),
+            },
+        };
+        match window {
+            Ok(()) => Ok(vec![]),
+            Err(reason) => refuse(reason),
+        }
     }
 }
 

@@ -50,7 +50,7 @@ fn person_reply() -> RequestSend {
 }
 
 fn refused(reason: RefusalReason, draft: Option<DraftId>) -> Vec<DomainEvent> {
-    vec![DomainEvent::SendRefused { draft_id: draft, reason }]
+    vec![DomainEvent::SendRefused { draft_id: draft, send_id: None, reason }]
 }
 
 #[test]
@@ -241,4 +241,41 @@ proptest! {
         let requested = events.iter().any(|e| matches!(e, DomainEvent::ReplySendRequested { .. }));
         prop_assert!(!requested || approved);
     }
+}
+
+fn requested(c: &mut SendContext) -> SendId {
+    let cmd = person_reply();
+    for e in cmd.decide(c, TEST_NOW).unwrap() {
+        c.conversation.apply(&e);
+    }
+    cmd.send_id
+}
+
+#[test]
+fn a_requested_send_is_delivered_when_nothing_changed() {
+    let mut c = ctx(ApprovalMode::Approval);
+    let send_id = requested(&mut c);
+    given_state(c).when(&CheckDelivery { send_id }).then(vec![]);
+}
+
+#[test]
+fn an_opt_out_after_the_request_stops_the_delivery() {
+    let mut c = ctx(ApprovalMode::Approval);
+    let send_id = requested(&mut c);
+    c.contact.apply(&DomainEvent::OptedOut { channel: Some(ChannelKind::WhatsApp), scope: OptScope::All, signal: OptSignal::Manual, at: TEST_NOW });
+    let events = given_state(c.clone()).when(&CheckDelivery { send_id }).events();
+    assert_eq!(events, vec![DomainEvent::SendRefused { draft_id: None, send_id: Some(send_id), reason: RefusalReason::OptedOut }]);
+    for e in events {
+        c.conversation.apply(&e);
+    }
+    given_state(c).when(&CheckDelivery { send_id }).then_err(DomainError::SendAlreadySettled(send_id));
+}
+
+#[test]
+fn a_window_that_closed_while_queued_stops_a_free_form_delivery() {
+    let mut c = ctx(ApprovalMode::Approval);
+    let send_id = requested(&mut c);
+    let later = TEST_NOW.plus(Span::hours(25));
+    let events = given_state(c).at(later).when(&CheckDelivery { send_id }).events();
+    assert!(matches!(&events[..], [DomainEvent::SendRefused { reason: RefusalReason::WindowClosed { .. }, send_id: Some(_), .. }]));
 }

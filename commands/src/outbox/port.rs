@@ -1,0 +1,90 @@
+//! The port the outbox delivers through (the Graph API adapter implements it).
+
+use async_trait::async_trait;
+use laras_domain::channel::ChannelKind;
+use laras_domain::event::MessagingMode;
+use laras_domain::ids::PartnerId;
+use std::fmt;
+
+/// Who receives a reply, as the channel addresses them.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Recipient {
+    /// WhatsApp: the customer's wa_id.
+    WaId(String),
+    /// Messenger: the page-scoped user id.
+    Psid(String),
+    /// Instagram DM: the Instagram-scoped user id.
+    Igsid(String),
+    /// Instagram private reply to a comment.
+    Comment { comment_id: String },
+    /// Threads: a public reply under this reply.
+    ThreadsReply { reply_to_id: String },
+}
+
+impl fmt::Debug for Recipient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Customer identifiers stay out of logs.
+        f.write_str(match self {
+            Self::WaId(_) => "WaId(***)",
+            Self::Psid(_) => "Psid(***)",
+            Self::Igsid(_) => "Igsid(***)",
+            Self::Comment { .. } => "Comment",
+            Self::ThreadsReply { .. } => "ThreadsReply",
+        })
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutboundTemplate {
+    pub name: String,
+    pub language: String,
+    pub parameters: Vec<String>,
+}
+
+/// One reply, opened and addressed, ready for the Graph API.
+#[derive(Clone)]
+pub struct OutboundMessage {
+    pub partner: PartnerId,
+    pub channel: ChannelKind,
+    pub account_id: String,
+    pub recipient: Recipient,
+    pub text: String,
+    pub mode: MessagingMode,
+    pub template: Option<OutboundTemplate>,
+    /// The customer's message to quote (WhatsApp `context.message_id`).
+    pub quote: Option<String>,
+}
+
+impl fmt::Debug for OutboundMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutboundMessage")
+            .field("partner", &self.partner)
+            .field("channel", &self.channel)
+            .field("recipient", &self.recipient)
+            .field("mode", &self.mode)
+            .field("text", &format_args!("{} bytes", self.text.len()))
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    /// Graph API error 190: the channel must be re-authorised; nothing more goes out on it.
+    #[error("the channel's access token expired or was revoked (code {code})")]
+    TokenExpired { code: i64 },
+    /// Meta refused this message (window closed, opted out of marketing, bad recipient…).
+    #[error("Meta rejected the message: code {code}: {title}")]
+    Rejected { code: i64, title: String },
+    /// Rate limits, 5xx or the network, still failing after bounded retries.
+    #[error("Meta was unavailable after retries: {detail}")]
+    Unavailable { status: Option<u16>, detail: String },
+    /// No access token is stored for this channel.
+    #[error("no access token is stored for this channel")]
+    NoCredentials,
+}
+
+#[async_trait]
+pub trait ChannelSender: Send + Sync + 'static {
+    /// Delivers one message; returns the platform's message id.
+    async fn deliver(&self, message: &OutboundMessage) -> Result<String, DeliveryError>;
+}

@@ -1,0 +1,91 @@
+//! The composition root: opens the data dir and wires store, keys, signer and clock.
+
+use crate::data_dir::{DataDir, DataDirError, WriterLock};
+use laras_adapters::key_store::{MasterKeyFile, SqliteKeyStore};
+use laras_adapters::sqlite_store::SqliteEventStore;
+use laras_commands::signer::LedgerSigner;
+use laras_commands::Ledger;
+use laras_domain::signing::LedgerSigningKey;
+use laras_domain::time::{Clock, Timestamp};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The system clock, kept out of the domain.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Timestamp(ms)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    #[error("cannot open the ledger: {0}")]
+    Store(#[from] laras_commands::store::StoreError),
+    #[error("cannot open the key store: {0}")]
+    Keys(#[from] laras_commands::keys::KeyError),
+    #[error(transparent)]
+    Command(#[from] laras_commands::CommandError),
+    #[error("the log names signing keys {0:?} but none of their secret files is in the data dir")]
+    NoUsableSigningKey(Vec<String>),
+}
+
+/// A running ledger: everything a server or a CLI command needs.
+pub struct App {
+    pub data: DataDir,
+    pub ledger: Ledger,
+    pub store: Arc<SqliteEventStore>,
+    _lock: WriterLock,
+}
+
+impl App {
+    /// Opens (creating on first start) the data dir for writing: generates the master key
+    /// and the first signing key if there are none, and records the first key in the log.
+    pub async fn open(root: &Path, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
+        let data = DataDir::create(root)?;
+        let lock = data.lock_for_writing()?;
+        let master = MasterKeyFile::load_or_create(&data.master_key())?;
+        let keys = Arc::new(SqliteKeyStore::open(&data.keys(), master)?);
+        let store = Arc::new(SqliteEventStore::open(&data.ledger())?);
+        let files = data.signing_keys()?;
+        // Until the log says otherwise, any key on disk will do (it is recorded below).
+        let provisional = match files.first() {
+            Some(k) => k.clone(),
+            None => {
+                let key = LedgerSigningKey::generate(&mut rand::rngs::OsRng);
+                data.store_signing_key(&key)?;
+                key
+            }
+        };
+        let ledger = Ledger { store: store.clone(), keys, signer: Arc::new(LedgerSigner::new(provisional)), clock };
+        let history = ledger.key_history().await?;
+        if history.is_empty() {
+            ledger.ensure_genesis_key().await?;
+        } else {
+            // The active key is the newest key the log introduced whose secret we hold.
+            let active = history
+                .iter()
+                .rev()
+                .find_map(|id| files.iter().find(|k| k.id().as_str() == id))
+                .ok_or_else(|| AppError::NoUsableSigningKey(history.clone()))?;
+            ledger.signer.set_active(active.clone());
+        }
+        let finished = ledger.finish_pending_erasures().await?;
+        if finished > 0 {
+            tracing::info!(finished, "completed erasures interrupted by a restart");
+        }
+        Ok(Self { data, ledger, store, _lock: lock })
+    }
+
+    /// Flushes the writer: every acknowledged append is on disk when this returns.
+    pub async fn close(self) {
+        self.store.close().await;
+    }
+}

@@ -1,0 +1,172 @@
+//! `laras bench …`: measurements for the closing notes, and the crash test's burst.
+//! Hidden from `--help`: it writes a demo partner into the data dir it is given.
+
+use crate::app::{App, SystemClock};
+use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
+use laras_commands::CommandMeta;
+use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, OnboardPartner};
+use laras_domain::blind::IdentityKind;
+use laras_domain::channel::ChannelKind;
+use laras_domain::event::ApprovalMode;
+use laras_domain::ids::PartnerId;
+use laras_domain::signing::LedgerSigningKey;
+use laras_domain::time::Timestamp;
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+use uuid::Uuid;
+
+const ACCOUNT: &str = "100200300";
+
+/// Raw single-core Ed25519 rates, measured beside every benchmark as its reference.
+#[derive(Serialize, Clone, Copy)]
+pub struct Ed25519Rates {
+    pub sign_per_s: f64,
+    pub verify_per_s: f64,
+}
+
+pub fn ed25519_rates(n: usize) -> Ed25519Rates {
+    let key = LedgerSigningKey::from_secret([9; 32]);
+    let public = key.public();
+    let message = vec![0x5a_u8; 400];
+    let started = Instant::now();
+    let signatures: Vec<[u8; 64]> = (0..n).map(|i| key.sign(&[&message[..], &i.to_be_bytes()].concat())).collect();
+    let sign_per_s = n as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let ok = signatures.iter().enumerate().all(|(i, s)| {
+        public.verify_strict(&[&message[..], &i.to_be_bytes()].concat(), &ed25519_dalek::Signature::from_bytes(s)).is_ok()
+    });
+    let verify_per_s = n as f64 / started.elapsed().as_secs_f64();
+    assert!(ok, "reference signatures verify");
+    Ed25519Rates { sign_per_s, verify_per_s }
+}
+
+fn message(i: usize, seq: usize) -> IncomingMessage {
+    IncomingMessage {
+        channel: ChannelKind::WhatsApp,
+        account_id: ACCOUNT.into(),
+        sender: SenderIdentity { kind: IdentityKind::WaId, value: format!("62812{i:07}"), name: None },
+        channel_message_id: format!("wamid.bench.{i}.{seq}"),
+        sent_at: Timestamp(1_767_225_600_000),
+        content: PlainContent::Text(format!("pesan {seq} dari pelanggan {i}")),
+        reply_to: None,
+    }
+}
+
+/// Onboards the bench partner (idempotent across runs in one data dir).
+pub async fn bench_partner(app: &App) -> anyhow::Result<PartnerId> {
+    let partner = PartnerId(Uuid::from_u128(0xbe4c));
+    let meta = CommandMeta::system("bench");
+    let onboard = OnboardPartner { partner_id: partner, name: "Bench Partner".into(), approval: ApprovalMode::Approval, pipeline: default_pipeline() };
+    match app.ledger.onboard_partner(onboard, &meta).await {
+        Ok(_) | Err(laras_commands::CommandError::Domain(laras_domain::error::DomainError::PartnerAlreadyOnboarded)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let connect = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: ACCOUNT.into(), display_name: "Bench".into() };
+    app.ledger.connect_channel(partner, connect, &meta).await?;
+    Ok(partner)
+}
+
+#[derive(Serialize)]
+struct AppendReport {
+    commands: usize,
+    events_per_command: f64,
+    seconds: f64,
+    appends_per_s: f64,
+    commits: u64,
+    reference: Ed25519Rates,
+}
+
+/// Durable single-event commands fired concurrently: each is a second message on its own
+/// conversation (the first messages are written beforehand, outside the timing).
+pub async fn appends(data_dir: &Path, count: usize) -> anyhow::Result<ExitCode> {
+    let app = Arc::new(App::open(data_dir, Arc::new(SystemClock)).await?);
+    let partner = bench_partner(&app).await?;
+    let run = Uuid::now_v7().simple().to_string();
+    let meta = CommandMeta::system("bench");
+    let warm: Vec<_> = (0..count)
+        .map(|i| {
+            let app = app.clone();
+            let meta = meta.clone();
+            let mut m = message(i, 0);
+            m.channel_message_id = format!("wamid.{run}.{i}.0");
+            tokio::spawn(async move { app.ledger.record_inbound_message(partner, m, &meta).await })
+        })
+        .collect();
+    for t in warm {
+        t.await??;
+    }
+    let before = app.store.metrics().commits;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..count)
+        .map(|i| {
+            let app = app.clone();
+            let meta = meta.clone();
+            let mut m = message(i, 1);
+            m.channel_message_id = format!("wamid.{run}.{i}.1");
+            tokio::spawn(async move { app.ledger.record_inbound_message(partner, m, &meta).await })
+        })
+        .collect();
+    let mut events = 0usize;
+    for t in tasks {
+        events += t.await??.committed.positions.len();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let commits = app.store.metrics().commits - before;
+    let report = AppendReport {
+        commands: count,
+        events_per_command: events as f64 / count as f64,
+        seconds,
+        appends_per_s: count as f64 / seconds,
+        commits,
+        reference: ed25519_rates(20_000),
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Ok(app) = Arc::try_unwrap(app) {
+        app.close().await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Appends messages concurrently forever, printing each acknowledged position on its
+/// own line as soon as the append is durable. The crash test kills this with SIGKILL.
+pub async fn burst(data_dir: &Path, concurrency: usize) -> anyhow::Result<ExitCode> {
+    let app = Arc::new(App::open(data_dir, Arc::new(SystemClock)).await?);
+    let partner = bench_partner(&app).await?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u64>>();
+    for worker in 0..concurrency {
+        let app = app.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let meta = CommandMeta::system("bench");
+            for seq in 0.. {
+                let m = message(worker, seq);
+                match app.ledger.record_inbound_message(partner, m, &meta).await {
+                    Ok(r) => {
+                        if tx.send(r.committed.positions).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("append failed: {e}");
+                        return;
+                    }
+                }
+            }
+        });
+    }
+    drop(tx);
+    let mut out = std::io::stdout().lock();
+    while let Some(positions) = rx.recv().await {
+        for p in positions {
+            writeln!(out, "{p}")?;
+        }
+        out.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

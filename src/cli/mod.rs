@@ -1,0 +1,6 @@
+//! One module per CLI command.
+
+pub mod bench;
+pub mod keys;
+pub mod serve;
+pub mod verify;

@@ -1,0 +1,10 @@
+//! The `laras` binary's library: settings, data dir, composition root, HTTP server and
+//! the CLI commands. `main.rs` only parses arguments and calls in here.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod data_dir;
+pub mod server;
+pub mod settings;

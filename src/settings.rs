@@ -1,0 +1,124 @@
+//! Settings: flags, then `LARAS_*` environment variables, then `laras.toml`, then defaults.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./laras-data";
+pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
+
+/// What `laras.toml` may hold (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub meta: Option<MetaFileSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaFileSettings {
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub graph_url: Option<String>,
+}
+
+/// Settings after merging every source.
+#[derive(Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub meta_app_secret: Option<String>,
+    pub meta_verify_token: Option<String>,
+    pub meta_graph_url: String,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets are never printed.
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("meta_app_secret", &self.meta_app_secret.as_ref().map(|_| "***"))
+            .field("meta_verify_token", &self.meta_verify_token.as_ref().map(|_| "***"))
+            .field("meta_graph_url", &self.meta_graph_url)
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid laras.toml: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("invalid listen address {0:?}")]
+    Listen(String),
+}
+
+/// Values given on the command line or in the environment (clap fills both).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub meta_app_secret: Option<String>,
+    pub meta_verify_token: Option<String>,
+    pub meta_graph_url: Option<String>,
+}
+
+impl Settings {
+    /// Merges overrides over the config file (explicit `--config`, else `./laras.toml` if present).
+    pub fn load(overrides: Overrides) -> Result<Self, SettingsError> {
+        let file = match &overrides.config {
+            Some(path) => read_file(path)?,
+            None if Path::new("laras.toml").exists() => read_file(Path::new("laras.toml"))?,
+            None => FileSettings::default(),
+        };
+        let meta = file.meta.unwrap_or_default();
+        let listen = match overrides.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse().map_err(|_| SettingsError::Listen(DEFAULT_LISTEN.into()))?,
+        };
+        Ok(Self {
+            data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen,
+            meta_app_secret: overrides.meta_app_secret.or(meta.app_secret).filter(|s| !s.is_empty()),
+            meta_verify_token: overrides.meta_verify_token.or(meta.verify_token).filter(|s| !s.is_empty()),
+            meta_graph_url: overrides.meta_graph_url.or(meta.graph_url).unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.into(), source })?;
+    toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("laras.toml");
+        std::fs::write(&path, "data_dir = \"/from/file\"\nlisten = \"127.0.0.1:9000\"\n[meta]\nverify_token = \"tok\"\n").unwrap();
+        let s = Settings::load(Overrides { config: Some(path.clone()), data_dir: Some("/from/flag".into()), ..Default::default() }).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.meta_verify_token.as_deref(), Some("tok"));
+        assert_eq!(s.meta_graph_url, DEFAULT_GRAPH_URL);
+        assert!(!format!("{s:?}").contains("tok"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("laras.toml");
+        std::fs::write(&path, "data_dri = \"x\"\n").unwrap();
+        assert!(matches!(Settings::load(Overrides { config: Some(path), ..Default::default() }), Err(SettingsError::Parse { .. })));
+    }
+}

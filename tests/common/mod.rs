@@ -1,0 +1,98 @@
+//! Runs the real `laras` binary: a fresh data dir, a free loopback port, and a clean stop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_laras");
+
+/// A `laras` command against `data_dir`, with a quiet log.
+pub fn laras(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env("LARAS_DATA_DIR", data_dir).env("LARAS_LOG", "warn").env_remove("LARAS_CONFIG");
+    cmd
+}
+
+pub fn run(data_dir: &Path, args: &[&str]) -> Output {
+    laras(data_dir).args(args).output().expect("run laras")
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// A server child process, stopped with SIGTERM on drop.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+}
+
+impl Server {
+    pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut cmd = laras(data_dir);
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn laras serve");
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_path_buf() };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("{}/healthz", self.base);
+        while Instant::now() < deadline {
+            if let Ok(resp) = reqwest::blocking::get(&url) {
+                if resp.status().is_success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("laras serve did not become healthy at {url}");
+    }
+
+    /// SIGTERM, then wait: the graceful path that flushes the writer.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        terminate(&self.child);
+        let status = self.child.wait().expect("wait for laras");
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        terminate(&self.child);
+        let _ = self.child.wait();
+    }
+}
+
+pub fn terminate(child: &Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+}
+
+pub fn kill9(child: &Child) {
+    let _ = Command::new("kill").args(["-KILL", &child.id().to_string()]).status();
+}
+
+/// Reads lines from a child's stdout on a thread, so the test can stop reading at will.
+pub fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
