@@ -1,1 +1,6 @@
+//! Laras adapters: everything outside the domain. The embedded SQLite event store,
+//! the contact-key table, channel credentials, Meta's webhooks and Graph API, the
+//! parallel log verifier. Meta's JSON types never leave `meta/`.
 
+#![forbid(unsafe_code)]
+pub mod credentials;

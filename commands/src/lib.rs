@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod credentials;
 pub mod error;
 pub mod handlers;
 pub mod keys;
