@@ -216,3 +216,27 @@ async fn a_rotated_key_signs_what_follows_and_is_endorsed_by_the_old_one() {
     assert_eq!(ledger.key_history().await.unwrap(), vec![old.id().to_string(), next.id().to_string()]);
     let _ = p;
 }
+
+#[tokio::test]
+async fn statuses_find_their_conversation_move_forward_only_and_131050_opts_out_of_marketing() {
+    use laras_commands::handlers::status::IncomingStatus;
+    use laras_domain::event::DeliveryStatus;
+    let ledger = ledger();
+    let p = partner(&ledger, 1).await;
+    ledger.record_inbound_message(p, message(1, "wamid.1", "halo"), &webhook()).await.unwrap();
+    let status = |s: DeliveryStatus| IncomingStatus {
+        channel: ChannelKind::WhatsApp,
+        account_id: "101".into(),
+        recipient: SenderIdentity { kind: IdentityKind::WaId, value: "+62 812-34567".into(), name: None },
+        platform_message_id: "wamid.out".into(),
+        status: s,
+        at: NOW,
+    };
+    assert_eq!(ledger.record_status(p, status(DeliveryStatus::Read), &webhook()).await.unwrap().positions.len(), 1);
+    assert!(ledger.record_status(p, status(DeliveryStatus::Delivered), &webhook()).await.unwrap().is_noop(), "read came first");
+    let failed = DeliveryStatus::Failed { code: 131_050, title: "Unable to deliver: user stopped marketing".into() };
+    ledger.record_status(p, status(failed), &webhook()).await.unwrap();
+    assert!(all_events(&ledger).await.iter().any(|e| matches!(e, DomainEvent::OptedOut { scope: laras_domain::event::OptScope::Marketing, .. })));
+    let unknown = IncomingStatus { recipient: SenderIdentity { kind: IdentityKind::WaId, value: "999".into(), name: None }, ..status(DeliveryStatus::Sent) };
+    assert!(matches!(ledger.record_status(p, unknown, &webhook()).await, Err(CommandError::Domain(DomainError::ConversationNotFound))));
+}

@@ -7,3 +7,4 @@ pub mod opportunity;
 pub mod partner;
 pub mod send;
 pub mod signing_keys;
+pub mod status;
