@@ -1,8 +1,8 @@
 //! The composition root: opens the data dir and wires store, keys, signer and clock.
 
 use crate::data_dir::{DataDir, DataDirError, WriterLock};
-use laras_adapters::key_store::{MasterKeyFile, SqliteKeyStore};
-use laras_adapters::sqlite_store::SqliteEventStore;
+use laras_adapters::contact_keys::{MasterKeyFile, SqliteKeyStore};
+use laras_adapters::sqlite_log::SqliteEventStore;
 use laras_commands::signer::LedgerSigner;
 use laras_commands::Ledger;
 use laras_domain::signing::LedgerSigningKey;

@@ -4,3 +4,6 @@
 
 #![forbid(unsafe_code)]
 pub mod credentials;
+pub mod sqlite_log;
+pub mod contact_keys;
+pub mod log_verify;

@@ -20,3 +20,4 @@ pub mod signing;
 pub mod stream;
 pub mod testing;
 pub mod time;
+pub mod verification;

@@ -3,7 +3,7 @@
 use crate::app::{App, SystemClock};
 use crate::data_dir::DataDir;
 use crate::settings::Settings;
-use laras_adapters::sqlite_store::SqliteEventStore;
+use laras_adapters::sqlite_log::SqliteEventStore;
 use laras_commands::CommandMeta;
 use laras_domain::event::DomainEvent;
 use laras_domain::signing::LedgerSigningKey;

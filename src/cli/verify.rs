@@ -3,8 +3,8 @@
 use crate::data_dir::DataDir;
 use crate::settings::Settings;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use laras_adapters::ledger_verify::{verify_log, VerifyReport};
-use laras_adapters::sqlite_store::SqliteEventStore;
+use laras_adapters::log_verify::{verify_log, VerifyReport};
+use laras_adapters::sqlite_log::SqliteEventStore;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 

@@ -96,3 +96,13 @@ pub fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     });
     rx
 }
+
+pub mod fake_graph;
+
+/// `sha256=` + hex HMAC-SHA256 of the body: what Meta puts in `X-Hub-Signature-256`.
+pub fn meta_signature(app_secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(app_secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}

@@ -1,0 +1,100 @@
+//! Which key may sign when.
+//!
+//! The first key is introduced by a `SigningKeyRotated` event with no `previous`,
+//! signed by itself, and must be one of the auditor's trust anchors. Each later key is
+//! introduced by an event signed by the key it replaces. A key is valid from its
+//! introduction's `recorded_at` up to and including its successor's.
+
+use super::FailureKind;
+use crate::envelope::Envelope;
+use crate::event::DomainEvent;
+use crate::signing::{parse_public_hex, KeyId};
+use crate::time::Timestamp;
+use ed25519_dalek::VerifyingKey;
+use std::collections::HashMap;
+
+struct KeyRecord {
+    public: VerifyingKey,
+    valid_from: Timestamp,
+    valid_until: Option<Timestamp>,
+}
+
+pub struct KeyRing {
+    anchors: Vec<VerifyingKey>,
+    keys: HashMap<KeyId, KeyRecord>,
+    order: Vec<KeyId>,
+}
+
+impl KeyRing {
+    pub fn new(anchors: Vec<VerifyingKey>) -> Self {
+        Self { anchors, keys: HashMap::new(), order: Vec::new() }
+    }
+
+    /// Key ids in the order the log introduced them.
+    pub fn introduced(&self) -> &[KeyId] {
+        &self.order
+    }
+
+    /// The key that must have signed `envelope`, checking validity and key events.
+    /// A key event is taken into the ring here (call in position order).
+    pub fn signer_of(&mut self, envelope: &Envelope) -> Result<VerifyingKey, FailureKind> {
+        let h = &envelope.header;
+        if h.event_type == "SigningKeyRotated" {
+            return self.take_key_event(envelope);
+        }
+        self.valid_key(&h.key_id, h.recorded_at)
+    }
+
+    fn valid_key(&self, key_id: &KeyId, at: Timestamp) -> Result<VerifyingKey, FailureKind> {
+        let record = self.keys.get(key_id).ok_or_else(|| FailureKind::UnknownKey { key_id: key_id.to_string() })?;
+        let valid = at >= record.valid_from && record.valid_until.is_none_or(|until| at <= until);
+        if !valid {
+            return Err(FailureKind::KeyNotValidAt { key_id: key_id.to_string(), recorded_at: at.0 });
+        }
+        Ok(record.public)
+    }
+
+    fn take_key_event(&mut self, envelope: &Envelope) -> Result<VerifyingKey, FailureKind> {
+        let h = &envelope.header;
+        let bad = |detail: &str| FailureKind::BadKeyEvent { detail: detail.to_owned() };
+        let Ok(DomainEvent::SigningKeyRotated { key_id, public_key, previous }) = envelope.event() else {
+            return Err(bad("payload is not a SigningKeyRotated event"));
+        };
+        let public = parse_public_hex(&public_key).ok_or_else(|| bad("public_key is not a 32-byte Ed25519 key in hex"))?;
+        let new_id = KeyId::of(&public);
+        if new_id.as_str() != key_id {
+            return Err(bad("key_id is not derived from public_key"));
+        }
+        if self.keys.contains_key(&new_id) {
+            return Err(bad("the key was already introduced"));
+        }
+        let signer = match previous {
+            None => {
+                if !self.keys.is_empty() {
+                    return Err(bad("a first key after keys were already introduced"));
+                }
+                if h.key_id != new_id {
+                    return Err(bad("the first key must sign its own introduction"));
+                }
+                if !self.anchors.contains(&public) {
+                    return Err(bad("the first key is not a trust anchor"));
+                }
+                public
+            }
+            Some(previous) => {
+                let previous = KeyId(previous);
+                if h.key_id != previous {
+                    return Err(bad("a new key must be introduced under the key it replaces"));
+                }
+                let signer = self.valid_key(&previous, h.recorded_at)?;
+                if let Some(old) = self.keys.get_mut(&previous) {
+                    old.valid_until = Some(h.recorded_at);
+                }
+                signer
+            }
+        };
+        self.keys.insert(new_id.clone(), KeyRecord { public, valid_from: h.recorded_at, valid_until: None });
+        self.order.push(new_id);
+        Ok(signer)
+    }
+}

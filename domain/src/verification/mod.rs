@@ -1,0 +1,70 @@
+//! Checking a log: which key may sign when, and whether each stream's chain holds.
+//!
+//! Pure pieces; the driver that reads the log and spreads signature checks over the
+//! cores lives in the adapters. The rules are normative in `docs/audit-format.md`.
+
+mod chain;
+mod keyring;
+
+pub use chain::ChainChecker;
+pub use keyring::KeyRing;
+
+use crate::ids::EventId;
+use serde::Serialize;
+use std::fmt;
+
+/// What is wrong with an envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The row or envelope cannot be read at all.
+    Malformed { detail: String },
+    /// The Ed25519 signature does not verify over the canonical bytes.
+    BadSignature { key_id: String },
+    /// The key id names no key introduced before this position.
+    UnknownKey { key_id: String },
+    /// The key exists but was not valid at the envelope's `recorded_at`.
+    KeyNotValidAt { key_id: String, recorded_at: i64 },
+    /// A `SigningKeyRotated` event that does not follow the rules.
+    BadKeyEvent { detail: String },
+    /// `prev_hash` is not the hash of the previous envelope in the stream.
+    ChainBroken { stream: String, version: u64 },
+    /// The stream's versions do not run 0, 1, 2, … in position order.
+    VersionGap { stream: String, expected: u64, found: u64 },
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed { detail } => write!(f, "malformed envelope: {detail}"),
+            Self::BadSignature { key_id } => write!(f, "signature does not verify with {key_id}"),
+            Self::UnknownKey { key_id } => write!(f, "signed by {key_id}, a key the log never introduced"),
+            Self::KeyNotValidAt { key_id, recorded_at } => {
+                write!(f, "{key_id} was not valid at {}", crate::time::rfc3339(crate::time::Timestamp(*recorded_at)))
+            }
+            Self::BadKeyEvent { detail } => write!(f, "invalid key event: {detail}"),
+            Self::ChainBroken { stream, version } => {
+                write!(f, "chain broken: version {version} of {stream} does not link to the previous envelope")
+            }
+            Self::VersionGap { stream, expected, found } => write!(f, "stream {stream} expected version {expected}, found {found}"),
+        }
+    }
+}
+
+/// The first thing wrong with a log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub position: u64,
+    pub event_id: Option<EventId>,
+    pub kind: FailureKind,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "position {}", self.position)?;
+        if let Some(id) = self.event_id {
+            write!(f, " (event {id})")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}

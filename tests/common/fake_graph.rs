@@ -1,0 +1,120 @@
+//! A fake Graph API on loopback: records every request and answers from a script.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Router;
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub body: Value,
+}
+
+/// One scripted answer; when the script is empty the fake answers success.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    Ok,
+    Error { status: u16, code: i64, title: &'static str },
+    RateLimited { retry_after_s: u64 },
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<Recorded>,
+    script: VecDeque<Answer>,
+    counter: u64,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeGraph(Arc<Mutex<Inner>>);
+
+impl FakeGraph {
+    /// Starts the fake on 127.0.0.1:0 on its own runtime thread; returns it and its base URL.
+    pub fn start() -> (FakeGraph, String) {
+        let fake = FakeGraph::default();
+        let state = fake.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake graph");
+                tx.send(listener.local_addr().expect("addr")).expect("report addr");
+                let app = Router::new().fallback(handle).with_state(state);
+                let _ = axum::serve(listener, app).await;
+            });
+        });
+        let addr = rx.recv().expect("fake graph address");
+        (fake, format!("http://{addr}"))
+    }
+
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.0.lock().unwrap().script.extend(answers);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.0.lock().unwrap().requests.clone()
+    }
+}
+
+async fn handle(State(fake): State<FakeGraph>, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        // Form-encoded bodies (Threads) are recorded as an object of their fields.
+        let fields: serde_json::Map<String, Value> = url_decode_pairs(&String::from_utf8_lossy(&body));
+        Value::Object(fields)
+    });
+    let (answer, n) = {
+        let mut inner = fake.0.lock().unwrap();
+        inner.counter += 1;
+        inner.requests.push(Recorded {
+            path: uri.path().to_owned(),
+            authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            body,
+        });
+        (inner.script.pop_front().unwrap_or(Answer::Ok), inner.counter)
+    };
+    match answer {
+        Answer::Ok => ok(uri.path(), n).into_response(),
+        Answer::Slow(d) => {
+            tokio::time::sleep(d).await;
+            ok(uri.path(), n).into_response()
+        }
+        Answer::Error { status, code, title } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(json!({"error": {"message": title, "type": "OAuthException", "code": code, "error_data": {"details": title}, "fbtrace_id": "Afake"}})),
+        )
+            .into_response(),
+        Answer::RateLimited { retry_after_s } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", retry_after_s.to_string())],
+            axum::Json(json!({"error": {"message": "rate limited", "code": 130429}})),
+        )
+            .into_response(),
+    }
+}
+
+fn ok(path: &str, n: u64) -> axum::Json<Value> {
+    if path.ends_with("/threads") {
+        axum::Json(json!({"id": format!("container{n}")}))
+    } else if path.ends_with("/threads_publish") {
+        axum::Json(json!({"id": format!("threads{n}")}))
+    } else if path.contains("/messages") {
+        axum::Json(json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.fake.{n}")}], "recipient_id": "r", "message_id": format!("m_fake.{n}")}))
+    } else {
+        axum::Json(json!({"id": format!("id{n}")}))
+    }
+}
+
+fn url_decode_pairs(text: &str) -> serde_json::Map<String, Value> {
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (k.to_owned(), Value::String(v.replace('+', " "))))
+        .collect()
+}
