@@ -94,3 +94,12 @@ fn unknown_types_and_future_versions_are_typed_errors() {
     assert!(matches!(decode("DraftApproved", 2, b"{}"), Err(DecodeError::FutureVersion { .. })));
     assert!(matches!(decode("DraftApproved", 1, b"not json"), Err(DecodeError::Payload { .. })));
 }
+
+/// Prints the payload of every sample (used to write the catalogue in docs/audit-format.md).
+#[test]
+#[ignore]
+fn print_catalogue() {
+    for e in samples() {
+        println!("| `{}` | `{}` |", e.event_type(), String::from_utf8(e.encode_payload()).unwrap());
+    }
+}

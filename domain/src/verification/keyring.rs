@@ -61,6 +61,9 @@ impl KeyRing {
             return Err(bad("payload is not a SigningKeyRotated event"));
         };
         let public = parse_public_hex(&public_key).ok_or_else(|| bad("public_key is not a 32-byte Ed25519 key in hex"))?;
+        if public.is_weak() {
+            return Err(bad("public_key has small order"));
+        }
         let new_id = KeyId::of(&public);
         if new_id.as_str() != key_id {
             return Err(bad("key_id is not derived from public_key"));

@@ -68,3 +68,6 @@ impl fmt::Display for Failure {
         write!(f, ": {}", self.kind)
     }
 }
+
+#[cfg(test)]
+mod tests;
