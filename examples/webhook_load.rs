@@ -53,7 +53,10 @@ async fn main() {
     let (url, secret, phone) = (args[1].clone(), args[2].clone(), args[3].clone());
     let requests: usize = args[4].parse().expect("REQUESTS is a number");
     let concurrency: usize = args[5].parse().expect("CONCURRENCY is a number");
-    let run = format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    );
     let bodies: Arc<Vec<(String, String)>> = Arc::new(
         (0..requests)
             .map(|i| {

@@ -93,8 +93,12 @@ fn main() -> ExitCode {
                 Command::Keys { action: None } => laras::cli::keys::list(&settings).await,
                 Command::Keys { action: Some(KeysAction::Rotate) } => laras::cli::keys::rotate(&settings).await,
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),
-                Command::Bench { action: BenchAction::Appends { count } } => laras::cli::bench::appends(&settings.data_dir, count).await,
-                Command::Bench { action: BenchAction::Burst { concurrency } } => laras::cli::bench::burst(&settings.data_dir, concurrency).await,
+                Command::Bench { action: BenchAction::Appends { count } } => {
+                    laras::cli::bench::appends(&settings.data_dir, count).await
+                }
+                Command::Bench { action: BenchAction::Burst { concurrency } } => {
+                    laras::cli::bench::burst(&settings.data_dir, concurrency).await
+                }
             }
         })
     });

@@ -18,7 +18,11 @@ async fn healthz() -> &'static str {
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn run(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
 }

@@ -105,13 +105,22 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("laras.toml");
-        std::fs::write(&path, "data_dir = \"/from/file\"\nlisten = \"127.0.0.1:9000\"\n[meta]\nverify_token = \"tok\"\n").unwrap();
-        let s = Settings::load(Overrides { config: Some(path.clone()), data_dir: Some("/from/flag".into()), ..Default::default() }).unwrap();
+        std::fs::write(
+            &path,
+            "data_dir = \"/from/file\"\nlisten = \"127.0.0.1:9000\"\n[meta]\nverify_token = \"s3cr3t-verify\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(Overrides {
+            config: Some(path.clone()),
+            data_dir: Some("/from/flag".into()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(s.listen.port(), 9000);
-        assert_eq!(s.meta_verify_token.as_deref(), Some("tok"));
+        assert_eq!(s.meta_verify_token.as_deref(), Some("s3cr3t-verify"));
         assert_eq!(s.meta_graph_url, DEFAULT_GRAPH_URL);
-        assert!(!format!("{s:?}").contains("tok"));
+        assert!(!format!("{s:?}").contains("s3cr3t-verify"));
     }
 
     #[test]
@@ -119,6 +128,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("laras.toml");
         std::fs::write(&path, "data_dri = \"x\"\n").unwrap();
-        assert!(matches!(Settings::load(Overrides { config: Some(path), ..Default::default() }), Err(SettingsError::Parse { .. })));
+        assert!(matches!(
+            Settings::load(Overrides { config: Some(path), ..Default::default() }),
+            Err(SettingsError::Parse { .. })
+        ));
     }
 }

@@ -31,12 +31,15 @@ impl MasterKeyFile {
             Ok(mut file) => {
                 let mut bytes = Vec::new();
                 file.read_to_end(&mut bytes).map_err(storage)?;
-                let bytes: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Storage(format!("{} is not a 32-byte key", path.display())))?;
+                let bytes: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| KeyError::Storage(format!("{} is not a 32-byte key", path.display())))?;
                 Ok(SecretKey::from_bytes(bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = SecretKey::generate(&mut rand::rngs::OsRng);
-                let mut file = OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).map_err(storage)?;
+                let mut file =
+                    OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).map_err(storage)?;
                 file.write_all(key.as_bytes()).map_err(storage)?;
                 file.sync_all().map_err(storage)?;
                 if let Some(dir) = path.parent() {
@@ -89,7 +92,9 @@ impl SqliteKeyStore {
             .map_err(storage)?;
         match row {
             None => Ok(None),
-            Some((id, wrapped)) => Ok(Some((DataKeyId(Uuid::from_slice(&id).map_err(|_| KeyError::Corrupt)?), wrapped))),
+            Some((id, wrapped)) => {
+                Ok(Some((DataKeyId(Uuid::from_slice(&id).map_err(|_| KeyError::Corrupt)?), wrapped)))
+            }
         }
     }
 }
@@ -121,7 +126,12 @@ impl ContactKeys for SqliteKeyStore {
         let wrapped = wrap_data_key(&self.master, id, &key, &mut rand::rngs::OsRng);
         conn.execute(
             "INSERT INTO data_keys (key_id, contact_id, partner_id, wrapped) VALUES (?1, ?2, ?3, ?4)",
-            params![id.0.as_bytes().as_slice(), contact.0.as_bytes().as_slice(), partner.0.as_bytes().as_slice(), wrapped],
+            params![
+                id.0.as_bytes().as_slice(),
+                contact.0.as_bytes().as_slice(),
+                partner.0.as_bytes().as_slice(),
+                wrapped
+            ],
         )
         .map_err(storage)?;
         self.cache().insert(id, key.clone());
@@ -134,7 +144,11 @@ impl ContactKeys for SqliteKeyStore {
         }
         let wrapped: Option<Option<Vec<u8>>> = self
             .conn()
-            .query_row("SELECT wrapped FROM data_keys WHERE key_id = ?1 AND destroyed = 0", [id.0.as_bytes().as_slice()], |r| r.get(0))
+            .query_row(
+                "SELECT wrapped FROM data_keys WHERE key_id = ?1 AND destroyed = 0",
+                [id.0.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(storage)?;
         match wrapped.flatten() {
@@ -148,7 +162,9 @@ impl ContactKeys for SqliteKeyStore {
     }
 
     fn begin_erasure(&self, contact: ContactId) -> Result<(), KeyError> {
-        self.conn().execute("INSERT OR IGNORE INTO erase_intents (contact_id) VALUES (?1)", [contact.0.as_bytes().as_slice()]).map_err(storage)?;
+        self.conn()
+            .execute("INSERT OR IGNORE INTO erase_intents (contact_id) VALUES (?1)", [contact.0.as_bytes().as_slice()])
+            .map_err(storage)?;
         Ok(())
     }
 
@@ -156,12 +172,18 @@ impl ContactKeys for SqliteKeyStore {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(storage)?;
         let ids: Vec<Vec<u8>> = {
-            let mut stmt = tx.prepare("SELECT key_id FROM data_keys WHERE contact_id = ?1 AND destroyed = 0").map_err(storage)?;
+            let mut stmt =
+                tx.prepare("SELECT key_id FROM data_keys WHERE contact_id = ?1 AND destroyed = 0").map_err(storage)?;
             let rows = stmt.query_map([contact.0.as_bytes().as_slice()], |r| r.get(0)).map_err(storage)?;
             rows.collect::<Result<_, _>>().map_err(storage)?
         };
-        tx.execute("UPDATE data_keys SET wrapped = NULL, destroyed = 1 WHERE contact_id = ?1", [contact.0.as_bytes().as_slice()]).map_err(storage)?;
-        tx.execute("DELETE FROM erase_intents WHERE contact_id = ?1", [contact.0.as_bytes().as_slice()]).map_err(storage)?;
+        tx.execute(
+            "UPDATE data_keys SET wrapped = NULL, destroyed = 1 WHERE contact_id = ?1",
+            [contact.0.as_bytes().as_slice()],
+        )
+        .map_err(storage)?;
+        tx.execute("DELETE FROM erase_intents WHERE contact_id = ?1", [contact.0.as_bytes().as_slice()])
+            .map_err(storage)?;
         tx.commit().map_err(storage)?;
         let mut cache = self.cache();
         for id in &ids {
@@ -184,7 +206,9 @@ impl ContactKeys for SqliteKeyStore {
     }
 
     fn abandon_erasure(&self, contact: ContactId) -> Result<(), KeyError> {
-        self.conn().execute("DELETE FROM erase_intents WHERE contact_id = ?1", [contact.0.as_bytes().as_slice()]).map_err(storage)?;
+        self.conn()
+            .execute("DELETE FROM erase_intents WHERE contact_id = ?1", [contact.0.as_bytes().as_slice()])
+            .map_err(storage)?;
         Ok(())
     }
 }

@@ -147,7 +147,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let creds = open(dir.path(), 1);
         let p = PartnerId(Uuid::nil());
-        assert_eq!(creds.store(p, ChannelKind::Threads, &AccessToken::new("has space")), Err(CredentialError::Malformed));
+        assert_eq!(
+            creds.store(p, ChannelKind::Threads, &AccessToken::new("has space")),
+            Err(CredentialError::Malformed)
+        );
         creds.store(p, ChannelKind::Threads, &AccessToken::new("tok")).unwrap();
         creds.remove(p, ChannelKind::Threads).unwrap();
         assert_eq!(creds.token(p, ChannelKind::Threads).unwrap(), None);

@@ -3,7 +3,7 @@
 //! parallel log verifier. Meta's JSON types never leave `meta/`.
 
 #![forbid(unsafe_code)]
-pub mod credentials;
-pub mod sqlite_log;
 pub mod contact_keys;
+pub mod credentials;
 pub mod log_verify;
+pub mod sqlite_log;

@@ -106,12 +106,21 @@ pub fn verify_log(
     }
 }
 
-fn check_chunk(chunk: &[Result<StoredEnvelope, StoreError>], ring: &mut KeyRing, chains: &mut ChainChecker, before: u64) -> (u64, Option<Failure>) {
+fn check_chunk(
+    chunk: &[Result<StoredEnvelope, StoreError>],
+    ring: &mut KeyRing,
+    chains: &mut ChainChecker,
+    before: u64,
+) -> (u64, Option<Failure>) {
     let hashed: Vec<Result<Checked, String>> = chunk
         .par_iter()
         .map(|item| match item {
             Err(e) => Err(e.to_string()),
-            Ok(s) => s.envelope.canonical_bytes().map_err(|e| e.to_string()).map(|bytes| Checked { hash: Sha256::digest(&bytes).into(), bytes }),
+            Ok(s) => s
+                .envelope
+                .canonical_bytes()
+                .map_err(|e| e.to_string())
+                .map(|bytes| Checked { hash: Sha256::digest(&bytes).into(), bytes }),
         })
         .collect();
     let mut failure: Option<Failure> = None;
@@ -144,20 +153,30 @@ fn check_chunk(chunk: &[Result<StoredEnvelope, StoreError>], ring: &mut KeyRing,
     let bad_signature = to_verify
         .par_chunks(BATCH)
         .filter_map(|batch| {
-            let messages: Vec<&[u8]> = batch.iter().filter_map(|(i, _)| hashed[*i].as_ref().ok().map(|c| c.bytes.as_slice())).collect();
-            let signatures: Vec<ed25519_dalek::Signature> = batch.iter().filter_map(|(i, _)| signature_of(&chunk[*i])).collect();
+            let messages: Vec<&[u8]> =
+                batch.iter().filter_map(|(i, _)| hashed[*i].as_ref().ok().map(|c| c.bytes.as_slice())).collect();
+            let signatures: Vec<ed25519_dalek::Signature> =
+                batch.iter().filter_map(|(i, _)| signature_of(&chunk[*i])).collect();
             let keys: Vec<ed25519_dalek::VerifyingKey> = batch.iter().map(|(_, k)| *k).collect();
-            if messages.len() == batch.len() && signatures.len() == batch.len() && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+            if messages.len() == batch.len()
+                && signatures.len() == batch.len()
+                && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+            {
                 return None;
             }
             // Batch verification says only "something failed": find the first one.
-            batch.iter().find(|(i, key)| {
-                let ok = match (&chunk[*i], &hashed[*i]) {
-                    (Ok(s), Ok(c)) => key.verify_strict(&c.bytes, &ed25519_dalek::Signature::from_bytes(&s.envelope.signature)).is_ok(),
-                    _ => false,
-                };
-                !ok
-            }).map(|(i, _)| *i)
+            batch
+                .iter()
+                .find(|(i, key)| {
+                    let ok = match (&chunk[*i], &hashed[*i]) {
+                        (Ok(s), Ok(c)) => key
+                            .verify_strict(&c.bytes, &ed25519_dalek::Signature::from_bytes(&s.envelope.signature))
+                            .is_ok(),
+                        _ => false,
+                    };
+                    !ok
+                })
+                .map(|(i, _)| *i)
         })
         .min();
     if let Some(i) = bad_signature {

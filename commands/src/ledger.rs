@@ -74,9 +74,10 @@ impl EventIds {
     fn id_for(&self, stream: &StreamId, index: usize) -> EventId {
         match self {
             Self::Fresh => EventId(Uuid::now_v7()),
-            Self::DerivedFrom(seed) => {
-                EventId(derived_uuid("laras.event", &[seed.as_bytes(), stream.as_str().as_bytes(), &(index as u64).to_be_bytes()]))
-            }
+            Self::DerivedFrom(seed) => EventId(derived_uuid(
+                "laras.event",
+                &[seed.as_bytes(), stream.as_str().as_bytes(), &(index as u64).to_be_bytes()],
+            )),
         }
     }
 }
@@ -111,7 +112,11 @@ impl Ledger {
     }
 
     /// Loads a stream for `partner`; another partner's stream reads as if it did not exist.
-    pub async fn load_owned<A: Aggregate>(&self, partner: PartnerId, stream: &StreamId) -> Result<Loaded<A>, CommandError> {
+    pub async fn load_owned<A: Aggregate>(
+        &self,
+        partner: PartnerId,
+        stream: &StreamId,
+    ) -> Result<Loaded<A>, CommandError> {
         let loaded = self.load::<A>(stream).await?;
         match loaded.owner {
             Some(owner) if owner != partner => Err(CommandError::ForeignStream),
@@ -132,9 +137,9 @@ impl Ledger {
         let mut writes = Vec::new();
         for d in decided.into_iter().filter(|d| !d.events.is_empty()) {
             let mut prev = d.prev_hash;
-            let mut version = d.expected.next_version();
             let mut envelopes = Vec::with_capacity(d.events.len());
             for (index, event) in d.events.into_iter().enumerate() {
+                let version = d.expected.next_version() + index as u64;
                 let pending = PendingEvent {
                     event_id: ids.id_for(&d.stream, index),
                     actor: meta.actor.clone(),
@@ -144,7 +149,6 @@ impl Ledger {
                 };
                 let envelope = Envelope::seal(&pending, partner, d.stream.clone(), version, prev, now, &key)?;
                 prev = envelope.hash()?;
-                version += 1;
                 envelopes.push(envelope);
             }
             writes.push(StreamWrite { stream: d.stream, partner, expected: d.expected, envelopes });

@@ -44,7 +44,8 @@ impl Log {
     }
 
     fn check(&self, request: &AppendRequest) -> Result<Option<Vec<Position>>, StoreError> {
-        let ids: Vec<EventId> = request.writes.iter().flat_map(|w| w.envelopes.iter().map(|e| e.header.event_id)).collect();
+        let ids: Vec<EventId> =
+            request.writes.iter().flat_map(|w| w.envelopes.iter().map(|e| e.header.event_id)).collect();
         let known: Vec<Position> = ids.iter().filter_map(|id| self.by_id.get(id).copied()).collect();
         if !known.is_empty() {
             return if known.len() == ids.len() { Ok(Some(known)) } else { Err(StoreError::PartialDuplicate) };
@@ -66,8 +67,15 @@ impl Log {
             let mut prev = head.map_or(ZERO_HASH, |h| h.hash);
             for (i, e) in w.envelopes.iter().enumerate() {
                 let h = &e.header;
-                if h.stream_id != w.stream || h.partner_id != w.partner || h.stream_version != w.expected.next_version() + i as u64 || h.prev_hash != prev {
-                    return Err(StoreError::InvalidAppend(format!("envelope {i} of {} does not continue the stream", w.stream)));
+                if h.stream_id != w.stream
+                    || h.partner_id != w.partner
+                    || h.stream_version != w.expected.next_version() + i as u64
+                    || h.prev_hash != prev
+                {
+                    return Err(StoreError::InvalidAppend(format!(
+                        "envelope {i} of {} does not continue the stream",
+                        w.stream
+                    )));
                 }
                 prev = e.hash().map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
             }

@@ -33,10 +33,29 @@ async fn partner(ledger: &Ledger, n: u128) -> PartnerId {
     let id = PartnerId(Uuid::from_u128(n));
     let meta = CommandMeta::system("test");
     ledger
-        .onboard_partner(OnboardPartner { partner_id: id, name: "Toko Laras".into(), approval: ApprovalMode::Approval, pipeline: default_pipeline() }, &meta)
+        .onboard_partner(
+            OnboardPartner {
+                partner_id: id,
+                name: "Toko Laras".into(),
+                approval: ApprovalMode::Approval,
+                pipeline: default_pipeline(),
+            },
+            &meta,
+        )
         .await
         .unwrap();
-    ledger.connect_channel(id, ConnectChannel { channel: ChannelKind::WhatsApp, account_id: format!("10{n}"), display_name: "Toko".into() }, &meta).await.unwrap();
+    ledger
+        .connect_channel(
+            id,
+            ConnectChannel {
+                channel: ChannelKind::WhatsApp,
+                account_id: format!("10{n}"),
+                display_name: "Toko".into(),
+            },
+            &meta,
+        )
+        .await
+        .unwrap();
     id
 }
 
@@ -64,7 +83,8 @@ fn webhook() -> CommandMeta {
 async fn an_inbound_message_is_recorded_sealed_and_chained() {
     let ledger = ledger();
     let p = partner(&ledger, 1).await;
-    let recorded = ledger.record_inbound_message(p, message(1, "wamid.A", "Berapa harga batik?"), &webhook()).await.unwrap();
+    let recorded =
+        ledger.record_inbound_message(p, message(1, "wamid.A", "Berapa harga batik?"), &webhook()).await.unwrap();
     assert_eq!(recorded.committed.positions.len(), 3, "identified, opened, received");
     let all = ledger.store.read_all(0, 100).await.unwrap();
     let key = LedgerSigningKey::from_secret([7; 32]).public();
@@ -75,7 +95,10 @@ async fn an_inbound_message_is_recorded_sealed_and_chained() {
         assert_eq!(h.prev_hash, heads.get(&h.stream_id).copied().unwrap_or(ZERO_HASH));
         heads.insert(h.stream_id.clone(), s.envelope.hash().unwrap());
         let payload = String::from_utf8_lossy(&s.envelope.payload);
-        assert!(!payload.contains("batik") && !payload.contains("6281234567") && !payload.contains("Ana"), "plaintext in {payload}");
+        assert!(
+            !payload.contains("batik") && !payload.contains("6281234567") && !payload.contains("Ana"),
+            "plaintext in {payload}"
+        );
     }
     let text = all_events(&ledger).await.into_iter().find_map(|e| match e {
         DomainEvent::InboundMessageReceived { content: MessageContent::Text { body }, .. } => Some(body),
@@ -91,13 +114,19 @@ async fn concurrent_copies_of_one_delivery_are_recorded_once() {
     let tasks: Vec<_> = (0..16)
         .map(|_| {
             let ledger = ledger.clone();
-            tokio::spawn(async move { ledger.record_inbound_message(p, message(1, "wamid.same", "halo"), &webhook()).await })
+            tokio::spawn(
+                async move { ledger.record_inbound_message(p, message(1, "wamid.same", "halo"), &webhook()).await },
+            )
         })
         .collect();
     for t in tasks {
         t.await.unwrap().unwrap();
     }
-    let received = all_events(&ledger).await.into_iter().filter(|e| matches!(e, DomainEvent::InboundMessageReceived { .. })).count();
+    let received = all_events(&ledger)
+        .await
+        .into_iter()
+        .filter(|e| matches!(e, DomainEvent::InboundMessageReceived { .. }))
+        .count();
     assert_eq!(received, 1);
 }
 
@@ -119,10 +148,17 @@ async fn stop_opts_out_and_then_sends_are_refused_with_a_recorded_reason() {
     let r = ledger.record_inbound_message(p, message(1, "wamid.2", "STOP"), &webhook()).await.unwrap();
     assert!(all_events(&ledger).await.iter().any(|e| matches!(e, DomainEvent::OptedOut { .. })));
     let user = CommandMeta::partner_user(UserId(Uuid::from_u128(5)));
-    let reply = SendRequest { reply: OutgoingReply::Person { text: "ok".into(), target: ReplyTarget::Conversation { quote: None } }, template: None, marketing: false };
+    let reply = SendRequest {
+        reply: OutgoingReply::Person { text: "ok".into(), target: ReplyTarget::Conversation { quote: None } },
+        template: None,
+        marketing: false,
+    };
     let err = ledger.request_send(p, r.conversation_id, reply, &user).await.unwrap_err();
     assert!(matches!(err, CommandError::PolicyRefused { reason: RefusalReason::OptedOut, position: Some(_) }));
-    assert!(all_events(&ledger).await.iter().any(|e| matches!(e, DomainEvent::SendRefused { reason: RefusalReason::OptedOut, .. })));
+    assert!(all_events(&ledger)
+        .await
+        .iter()
+        .any(|e| matches!(e, DomainEvent::SendRefused { reason: RefusalReason::OptedOut, .. })));
 }
 
 #[tokio::test]
@@ -132,7 +168,14 @@ async fn an_approved_draft_is_requested_once() {
     let r = ledger.record_inbound_message(p, message(1, "wamid.1", "harga?"), &webhook()).await.unwrap();
     let user = CommandMeta::partner_user(UserId(Uuid::from_u128(5)));
     let (draft, _) = ledger
-        .propose_draft(p, r.conversation_id, DraftAuthor::Person { user: UserId(Uuid::from_u128(5)) }, "Rp 150.000", ReplyTarget::Conversation { quote: None }, &user)
+        .propose_draft(
+            p,
+            r.conversation_id,
+            DraftAuthor::Person { user: UserId(Uuid::from_u128(5)) },
+            "Rp 150.000",
+            ReplyTarget::Conversation { quote: None },
+            &user,
+        )
         .await
         .unwrap();
     let send = || SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false };
@@ -154,7 +197,17 @@ async fn another_partner_cannot_touch_a_conversation_by_its_id() {
     let r = ledger.record_inbound_message(a, message(1, "wamid.1", "halo"), &webhook()).await.unwrap();
     let before = ledger.store.read_all(0, 1000).await.unwrap().len();
     let meta = CommandMeta::system("test");
-    let err = ledger.propose_draft(b, r.conversation_id, DraftAuthor::Person { user: UserId(Uuid::nil()) }, "x", ReplyTarget::Conversation { quote: None }, &meta).await.unwrap_err();
+    let err = ledger
+        .propose_draft(
+            b,
+            r.conversation_id,
+            DraftAuthor::Person { user: UserId(Uuid::nil()) },
+            "x",
+            ReplyTarget::Conversation { quote: None },
+            &meta,
+        )
+        .await
+        .unwrap_err();
     assert!(matches!(err, CommandError::ForeignStream));
     let err = ledger.add_note(b, r.contact_id, "spy", &meta).await.unwrap_err();
     assert!(matches!(err, CommandError::ForeignStream));
@@ -167,7 +220,8 @@ async fn another_partner_cannot_touch_a_conversation_by_its_id() {
 async fn erasing_a_contact_makes_its_content_unreadable_but_keeps_the_log_verifying() {
     let ledger = ledger();
     let p = partner(&ledger, 1).await;
-    let r = ledger.record_inbound_message(p, message(1, "wamid.1", "alamat saya Jl. Mawar 5"), &webhook()).await.unwrap();
+    let r =
+        ledger.record_inbound_message(p, message(1, "wamid.1", "alamat saya Jl. Mawar 5"), &webhook()).await.unwrap();
     let before: Vec<_> = ledger.store.read_all(0, 1000).await.unwrap();
     ledger.erase_contact(p, r.contact_id, &CommandMeta::system("test")).await.unwrap();
     let after = ledger.store.read_all(0, 1000).await.unwrap();
@@ -190,7 +244,9 @@ async fn concurrent_commands_on_one_stream_all_land_with_dense_versions() {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let ledger = ledger.clone();
-            tokio::spawn(async move { ledger.add_note(p, r.contact_id, &format!("note {i}"), &CommandMeta::system("test")).await })
+            tokio::spawn(async move {
+                ledger.add_note(p, r.contact_id, &format!("note {i}"), &CommandMeta::system("test")).await
+            })
         })
         .collect();
     for t in tasks {
@@ -212,7 +268,9 @@ async fn a_rotated_key_signs_what_follows_and_is_endorsed_by_the_old_one() {
     let all = ledger.store.read_all(0, 100).await.unwrap();
     let old = LedgerSigningKey::from_secret([7; 32]);
     assert_eq!(&all[1].envelope.header.key_id, old.id(), "the rotation is signed by the old key");
-    assert!(all[2..].iter().all(|s| &s.envelope.header.key_id == next.id() && s.envelope.verify_signature(&next.public())));
+    assert!(all[2..]
+        .iter()
+        .all(|s| &s.envelope.header.key_id == next.id() && s.envelope.verify_signature(&next.public())));
     assert_eq!(ledger.key_history().await.unwrap(), vec![old.id().to_string(), next.id().to_string()]);
     let _ = p;
 }
@@ -233,10 +291,22 @@ async fn statuses_find_their_conversation_move_forward_only_and_131050_opts_out_
         at: NOW,
     };
     assert_eq!(ledger.record_status(p, status(DeliveryStatus::Read), &webhook()).await.unwrap().positions.len(), 1);
-    assert!(ledger.record_status(p, status(DeliveryStatus::Delivered), &webhook()).await.unwrap().is_noop(), "read came first");
+    assert!(
+        ledger.record_status(p, status(DeliveryStatus::Delivered), &webhook()).await.unwrap().is_noop(),
+        "read came first"
+    );
     let failed = DeliveryStatus::Failed { code: 131_050, title: "Unable to deliver: user stopped marketing".into() };
     ledger.record_status(p, status(failed), &webhook()).await.unwrap();
-    assert!(all_events(&ledger).await.iter().any(|e| matches!(e, DomainEvent::OptedOut { scope: laras_domain::event::OptScope::Marketing, .. })));
-    let unknown = IncomingStatus { recipient: SenderIdentity { kind: IdentityKind::WaId, value: "999".into(), name: None }, ..status(DeliveryStatus::Sent) };
-    assert!(matches!(ledger.record_status(p, unknown, &webhook()).await, Err(CommandError::Domain(DomainError::ConversationNotFound))));
+    assert!(all_events(&ledger)
+        .await
+        .iter()
+        .any(|e| matches!(e, DomainEvent::OptedOut { scope: laras_domain::event::OptScope::Marketing, .. })));
+    let unknown = IncomingStatus {
+        recipient: SenderIdentity { kind: IdentityKind::WaId, value: "999".into(), name: None },
+        ..status(DeliveryStatus::Sent)
+    };
+    assert!(matches!(
+        ledger.record_status(p, unknown, &webhook()).await,
+        Err(CommandError::Domain(DomainError::ConversationNotFound))
+    ));
 }

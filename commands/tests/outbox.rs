@@ -51,8 +51,26 @@ async fn world() -> World {
     };
     let partner = PartnerId(Uuid::from_u128(1));
     let meta = CommandMeta::system("test");
-    ledger.onboard_partner(OnboardPartner { partner_id: partner, name: "Toko".into(), approval: ApprovalMode::Approval, pipeline: default_pipeline() }, &meta).await.unwrap();
-    ledger.connect_channel(partner, ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() }, &meta).await.unwrap();
+    ledger
+        .onboard_partner(
+            OnboardPartner {
+                partner_id: partner,
+                name: "Toko".into(),
+                approval: ApprovalMode::Approval,
+                pipeline: default_pipeline(),
+            },
+            &meta,
+        )
+        .await
+        .unwrap();
+    ledger
+        .connect_channel(
+            partner,
+            ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() },
+            &meta,
+        )
+        .await
+        .unwrap();
     let msg = IncomingMessage {
         channel: ChannelKind::WhatsApp,
         account_id: "1065".into(),
@@ -70,8 +88,23 @@ async fn world() -> World {
 
 impl World {
     async fn request(&self, text: &str) -> Result<(), CommandError> {
-        let reply = SendRequest { reply: OutgoingReply::Person { text: text.into(), target: ReplyTarget::Conversation { quote: Some("wamid.in.1".into()) } }, template: None, marketing: false };
-        self.ledger.request_send(self.partner, self.conversation, reply, &CommandMeta::partner_user(UserId(Uuid::from_u128(9)))).await.map(|_| ())
+        let reply = SendRequest {
+            reply: OutgoingReply::Person {
+                text: text.into(),
+                target: ReplyTarget::Conversation { quote: Some("wamid.in.1".into()) },
+            },
+            template: None,
+            marketing: false,
+        };
+        self.ledger
+            .request_send(
+                self.partner,
+                self.conversation,
+                reply,
+                &CommandMeta::partner_user(UserId(Uuid::from_u128(9))),
+            )
+            .await
+            .map(|_| ())
     }
 
     async fn pending(&self) -> Vec<PendingSend> {
@@ -116,10 +149,24 @@ async fn an_opt_out_between_request_and_delivery_is_a_recorded_refusal_and_nothi
     let w = world().await;
     w.request("promo!").await.unwrap();
     let contact = w.ledger.conversation(w.partner, w.conversation).await.unwrap().contact.unwrap();
-    w.ledger.opt_out(w.partner, contact, None, laras_domain::event::OptScope::All, laras_domain::event::OptSignal::Manual, &CommandMeta::system("t")).await.unwrap();
+    w.ledger
+        .opt_out(
+            w.partner,
+            contact,
+            None,
+            laras_domain::event::OptScope::All,
+            laras_domain::event::OptSignal::Manual,
+            &CommandMeta::system("t"),
+        )
+        .await
+        .unwrap();
     assert_eq!(w.deliver_all().await, vec![DeliveryOutcome::Refused(RefusalReason::OptedOut)]);
     assert!(w.sender.sent.lock().unwrap().is_empty());
-    assert!(w.events().await.iter().any(|e| matches!(e, DomainEvent::SendRefused { send_id: Some(_), reason: RefusalReason::OptedOut, .. })));
+    assert!(w
+        .events()
+        .await
+        .iter()
+        .any(|e| matches!(e, DomainEvent::SendRefused { send_id: Some(_), reason: RefusalReason::OptedOut, .. })));
 }
 
 #[tokio::test]
@@ -137,7 +184,11 @@ async fn an_expired_token_fails_the_send_and_stops_the_channel() {
 #[tokio::test]
 async fn whatsapp_131047_remembers_the_closed_window_and_131050_records_a_marketing_opt_out() {
     let w = world().await;
-    w.sender.script.lock().unwrap().push(Err(DeliveryError::Rejected { code: 131_047, title: "Re-engagement message".into() }));
+    w.sender
+        .script
+        .lock()
+        .unwrap()
+        .push(Err(DeliveryError::Rejected { code: 131_047, title: "Re-engagement message".into() }));
     w.request("a").await.unwrap();
     w.deliver_all().await;
     assert!(w.events().await.iter().any(|e| matches!(e, DomainEvent::WindowClosedByPlatform { code: 131_047, .. })));
@@ -145,12 +196,20 @@ async fn whatsapp_131047_remembers_the_closed_window_and_131050_records_a_market
     assert!(matches!(refused, CommandError::PolicyRefused { reason: RefusalReason::TemplateRequired { .. }, .. }));
 
     let w = world().await;
-    w.sender.script.lock().unwrap().push(Err(DeliveryError::Rejected { code: 131_050, title: "User opted out of marketing".into() }));
+    w.sender
+        .script
+        .lock()
+        .unwrap()
+        .push(Err(DeliveryError::Rejected { code: 131_050, title: "User opted out of marketing".into() }));
     w.request("a").await.unwrap();
     w.deliver_all().await;
     assert!(w.events().await.iter().any(|e| matches!(
         e,
-        DomainEvent::OptedOut { scope: laras_domain::event::OptScope::Marketing, signal: laras_domain::event::OptSignal::PlatformError { code: 131_050 }, .. }
+        DomainEvent::OptedOut {
+            scope: laras_domain::event::OptScope::Marketing,
+            signal: laras_domain::event::OptSignal::PlatformError { code: 131_050 },
+            ..
+        }
     )));
 }
 
@@ -160,7 +219,13 @@ async fn the_running_outbox_delivers_requests_made_before_and_after_it_started()
     w.request("before start").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let outbox = Outbox::new(w.ledger.clone(), w.sender.clone());
-    let task = tokio::spawn(async move { outbox.run(async { let _ = stopped.await; }).await });
+    let task = tokio::spawn(async move {
+        outbox
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
     w.request("after start").await.unwrap();
     for _ in 0..200 {
         if w.events().await.iter().filter(|e| matches!(e, DomainEvent::ReplySent { .. })).count() == 2 {

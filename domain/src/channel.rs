@@ -36,10 +36,7 @@ impl fmt::Display for ChannelKind {
 impl std::str::FromStr for ChannelKind {
     type Err = UnknownChannel;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|c| c.as_str().eq_ignore_ascii_case(s))
-            .ok_or(UnknownChannel)
+        Self::ALL.into_iter().find(|c| c.as_str().eq_ignore_ascii_case(s)).ok_or(UnknownChannel)
     }
 }
 

@@ -94,7 +94,8 @@ pub fn canonical_bytes(header: &EnvelopeHeader, payload: &[u8]) -> Result<Vec<u8
     out.extend_from_slice(&header.event_version.to_be_bytes());
     put_str16(&mut out, "key_id", header.key_id.as_str().as_bytes())?;
     out.extend_from_slice(&header.prev_hash);
-    let len = u32::try_from(payload.len()).map_err(|_| EnvelopeError::FieldTooLong { field: "payload", len: payload.len() })?;
+    let len = u32::try_from(payload.len())
+        .map_err(|_| EnvelopeError::FieldTooLong { field: "payload", len: payload.len() })?;
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(payload);
     Ok(out)
@@ -211,10 +212,7 @@ mod tests {
     fn an_oversized_stream_id_is_a_typed_error_not_a_panic() {
         let mut env = sample(0, ZERO_HASH);
         env.header.stream_id = StreamId::from_stored("x".repeat(70_000));
-        assert_eq!(
-            env.canonical_bytes(),
-            Err(EnvelopeError::FieldTooLong { field: "stream_id", len: 70_000 })
-        );
+        assert_eq!(env.canonical_bytes(), Err(EnvelopeError::FieldTooLong { field: "stream_id", len: 70_000 }));
     }
 
     proptest! {

@@ -80,10 +80,8 @@ impl Sealed {
         rng.fill_bytes(&mut nonce);
         let aad = aad(key_id);
         // Encryption with a valid 32-byte key and 24-byte nonce cannot fail.
-        let ciphertext = key
-            .cipher()
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
-            .unwrap_or_default();
+        let ciphertext =
+            key.cipher().encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad }).unwrap_or_default();
         Self { key: key_id, nonce, ciphertext }
     }
 

@@ -38,40 +38,77 @@ fn envelopes() -> Vec<Envelope> {
     let wa_id = Sealed::seal(dk_id, &dk, b"6281234567890", &mut rng);
     let system = PartnerId(Uuid::nil());
     let steps: Vec<(PartnerId, StreamId, Actor, DomainEvent)> = vec![
-        (system, StreamId::signing_keys(), Actor::system("keys"), DomainEvent::SigningKeyRotated { key_id: key.id().to_string(), public_key: key.public_hex(), previous: None }),
-        (partner, StreamId::partner(partner), Actor::system("admin"), DomainEvent::PartnerOnboarded {
-            partner_id: partner,
-            name: "Toko Batik Laras".into(),
-            approval: ApprovalMode::Approval,
-            pipeline: vec![PipelineStage { name: "lead".into(), probability_pct: 10 }, PipelineStage { name: "proposal".into(), probability_pct: 60 }],
-        }),
-        (partner, StreamId::partner(partner), Actor::PartnerUser { user: UserId(Uuid::from_u128(0x05e2)) }, DomainEvent::ChannelConnected {
-            channel: ChannelKind::WhatsApp,
-            account_id: "106540352242922".into(),
-            display_name: "Toko Batik Laras".into(),
-        }),
-        (partner, StreamId::contact(contact), Actor::Customer { contact }, DomainEvent::ContactIdentified {
-            contact_id: contact,
-            channel: ChannelKind::WhatsApp,
-            identity: IdentityKind::WaId,
-            blind_index: BlindIndex("5b0e4c2f9d1a7e3c8b6f0a2d4e6c8b1a3f5e7d9c0b2a4f6e8d0c2b4a6f8e0d2c".into()),
-            value: wa_id,
-            name: None,
-        }),
-        (partner, StreamId::conversation(conversation), Actor::Customer { contact }, DomainEvent::ConversationOpened {
-            conversation_id: conversation,
-            contact_id: contact,
-            channel: ChannelKind::WhatsApp,
-            account_id: "106540352242922".into(),
-            thread: ThreadRef::Direct,
-        }),
-        (partner, StreamId::conversation(conversation), Actor::Customer { contact }, DomainEvent::InboundMessageReceived {
-            channel_message_id: "wamid.HBgLNjI4MTIzNDU2Nzg5MBUCABIYFjNFQjBDMEI3QzE2RjY3RjA3RkQ2AA==".into(),
-            contact_id: contact,
-            sent_at: Timestamp::from_seconds(1_767_225_600),
-            content: MessageContent::Text { body },
-            reply_to: None,
-        }),
+        (
+            system,
+            StreamId::signing_keys(),
+            Actor::system("keys"),
+            DomainEvent::SigningKeyRotated {
+                key_id: key.id().to_string(),
+                public_key: key.public_hex(),
+                previous: None,
+            },
+        ),
+        (
+            partner,
+            StreamId::partner(partner),
+            Actor::system("admin"),
+            DomainEvent::PartnerOnboarded {
+                partner_id: partner,
+                name: "Toko Batik Laras".into(),
+                approval: ApprovalMode::Approval,
+                pipeline: vec![
+                    PipelineStage { name: "lead".into(), probability_pct: 10 },
+                    PipelineStage { name: "proposal".into(), probability_pct: 60 },
+                ],
+            },
+        ),
+        (
+            partner,
+            StreamId::partner(partner),
+            Actor::PartnerUser { user: UserId(Uuid::from_u128(0x05e2)) },
+            DomainEvent::ChannelConnected {
+                channel: ChannelKind::WhatsApp,
+                account_id: "106540352242922".into(),
+                display_name: "Toko Batik Laras".into(),
+            },
+        ),
+        (
+            partner,
+            StreamId::contact(contact),
+            Actor::Customer { contact },
+            DomainEvent::ContactIdentified {
+                contact_id: contact,
+                channel: ChannelKind::WhatsApp,
+                identity: IdentityKind::WaId,
+                blind_index: BlindIndex("5b0e4c2f9d1a7e3c8b6f0a2d4e6c8b1a3f5e7d9c0b2a4f6e8d0c2b4a6f8e0d2c".into()),
+                value: wa_id,
+                name: None,
+            },
+        ),
+        (
+            partner,
+            StreamId::conversation(conversation),
+            Actor::Customer { contact },
+            DomainEvent::ConversationOpened {
+                conversation_id: conversation,
+                contact_id: contact,
+                channel: ChannelKind::WhatsApp,
+                account_id: "106540352242922".into(),
+                thread: ThreadRef::Direct,
+            },
+        ),
+        (
+            partner,
+            StreamId::conversation(conversation),
+            Actor::Customer { contact },
+            DomainEvent::InboundMessageReceived {
+                channel_message_id: "wamid.HBgLNjI4MTIzNDU2Nzg5MBUCABIYFjNFQjBDMEI3QzE2RjY3RjA3RkQ2AA==".into(),
+                contact_id: contact,
+                sent_at: Timestamp::from_seconds(1_767_225_600),
+                content: MessageContent::Text { body },
+                reply_to: None,
+            },
+        ),
     ];
     let mut heads: HashMap<String, (u64, [u8; 32])> = HashMap::new();
     steps
@@ -140,7 +177,8 @@ fn the_envelope_vectors_match_the_code() {
     if std::env::var("LARAS_REGENERATE_VECTORS").is_ok() {
         std::fs::write(PATH, &rendered).unwrap();
     }
-    let stored = std::fs::read_to_string(PATH).expect("tests/vectors/envelopes.json exists (regenerate with LARAS_REGENERATE_VECTORS=1)");
+    let stored = std::fs::read_to_string(PATH)
+        .expect("tests/vectors/envelopes.json exists (regenerate with LARAS_REGENERATE_VECTORS=1)");
     assert_eq!(stored, rendered, "the format changed: update docs/audit-format.md and regenerate the vectors");
 }
 

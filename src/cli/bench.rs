@@ -37,7 +37,9 @@ pub fn ed25519_rates(n: usize) -> Ed25519Rates {
     let sign_per_s = n as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let ok = signatures.iter().enumerate().all(|(i, s)| {
-        public.verify_strict(&[&message[..], &i.to_be_bytes()].concat(), &ed25519_dalek::Signature::from_bytes(s)).is_ok()
+        public
+            .verify_strict(&[&message[..], &i.to_be_bytes()].concat(), &ed25519_dalek::Signature::from_bytes(s))
+            .is_ok()
     });
     let verify_per_s = n as f64 / started.elapsed().as_secs_f64();
     assert!(ok, "reference signatures verify");
@@ -60,12 +62,19 @@ fn message(i: usize, seq: usize) -> IncomingMessage {
 pub async fn bench_partner(app: &App) -> anyhow::Result<PartnerId> {
     let partner = PartnerId(Uuid::from_u128(0xbe4c));
     let meta = CommandMeta::system("bench");
-    let onboard = OnboardPartner { partner_id: partner, name: "Bench Partner".into(), approval: ApprovalMode::Approval, pipeline: default_pipeline() };
+    let onboard = OnboardPartner {
+        partner_id: partner,
+        name: "Bench Partner".into(),
+        approval: ApprovalMode::Approval,
+        pipeline: default_pipeline(),
+    };
     match app.ledger.onboard_partner(onboard, &meta).await {
-        Ok(_) | Err(laras_commands::CommandError::Domain(laras_domain::error::DomainError::PartnerAlreadyOnboarded)) => {}
+        Ok(_)
+        | Err(laras_commands::CommandError::Domain(laras_domain::error::DomainError::PartnerAlreadyOnboarded)) => {}
         Err(e) => return Err(e.into()),
     }
-    let connect = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: ACCOUNT.into(), display_name: "Bench".into() };
+    let connect =
+        ConnectChannel { channel: ChannelKind::WhatsApp, account_id: ACCOUNT.into(), display_name: "Bench".into() };
     app.ledger.connect_channel(partner, connect, &meta).await?;
     Ok(partner)
 }

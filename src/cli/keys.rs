@@ -26,11 +26,22 @@ pub async fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
             introduced.push((key_id, public_key, previous, stored.envelope.header.recorded_at));
         }
     }
-    let active = introduced.iter().rev().find(|(id, ..)| on_disk.iter().any(|k| k.id().as_str() == id)).map(|(id, ..)| id.clone());
+    let active = introduced
+        .iter()
+        .rev()
+        .find(|(id, ..)| on_disk.iter().any(|k| k.id().as_str() == id))
+        .map(|(id, ..)| id.clone());
     for (id, public, previous, at) in &introduced {
         let secret_here = on_disk.iter().any(|k| k.id().as_str() == id);
-        let mark = if Some(id) == active.as_ref() { "active" } else if secret_here { "retired" } else { "public only" };
-        let endorsed = previous.as_deref().map(|p| format!(" endorsed by {p}")).unwrap_or_else(|| " (first key)".into());
+        let mark = if Some(id) == active.as_ref() {
+            "active"
+        } else if secret_here {
+            "retired"
+        } else {
+            "public only"
+        };
+        let endorsed =
+            previous.as_deref().map(|p| format!(" endorsed by {p}")).unwrap_or_else(|| " (first key)".into());
         println!("{id}  {public}  since {at}  {mark}{endorsed}");
     }
     Ok(ExitCode::SUCCESS)

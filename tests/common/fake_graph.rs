@@ -106,7 +106,9 @@ fn ok(path: &str, n: u64) -> axum::Json<Value> {
     } else if path.ends_with("/threads_publish") {
         axum::Json(json!({"id": format!("threads{n}")}))
     } else if path.contains("/messages") {
-        axum::Json(json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.fake.{n}")}], "recipient_id": "r", "message_id": format!("m_fake.{n}")}))
+        axum::Json(
+            json!({"messaging_product": "whatsapp", "messages": [{"id": format!("wamid.fake.{n}")}], "recipient_id": "r", "message_id": format!("m_fake.{n}")}),
+        )
     } else {
         axum::Json(json!({"id": format!("id{n}")}))
     }

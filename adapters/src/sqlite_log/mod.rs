@@ -21,12 +21,15 @@ use tokio::sync::{oneshot, watch};
 
 /// How many appends may wait for the writer before callers wait to enqueue.
 const QUEUE: usize = 16 * 1024;
+/// How many read-only connections may be open at once (reads beyond wait their turn).
+const MAX_READERS: usize = 8;
 
 pub struct SqliteEventStore {
     path: PathBuf,
     jobs: Mutex<Option<SyncSender<writer::Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    reader_permits: tokio::sync::Semaphore,
     head: watch::Receiver<Position>,
     metrics: Arc<Metrics>,
 }
@@ -51,7 +54,8 @@ impl SqliteEventStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(storage)?;
         schema::configure_writer(&conn).map_err(storage)?;
-        let last: i64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0)).map_err(storage)?;
+        let last: i64 =
+            conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0)).map_err(storage)?;
         let (head_tx, head) = watch::channel(last as Position);
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let metrics = Arc::new(Metrics::default());
@@ -65,13 +69,17 @@ impl SqliteEventStore {
             jobs: Mutex::new(Some(jobs)),
             writer: Mutex::new(Some(writer)),
             readers: Mutex::new(Vec::new()),
+            reader_permits: tokio::sync::Semaphore::new(MAX_READERS),
             head,
             metrics,
         })
     }
 
     pub fn metrics(&self) -> MetricsSnapshot {
-        MetricsSnapshot { commits: self.metrics.commits.load(Ordering::Relaxed), appends: self.metrics.appends.load(Ordering::Relaxed) }
+        MetricsSnapshot {
+            commits: self.metrics.commits.load(Ordering::Relaxed),
+            appends: self.metrics.appends.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops taking appends, commits what is queued and joins the writer.
@@ -84,13 +92,19 @@ impl SqliteEventStore {
     }
 
     fn open_reader(path: &Path) -> Result<Connection, StoreError> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(storage)?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(storage)?;
         schema::configure_reader(&conn).map_err(storage)?;
         Ok(conn)
     }
 
     /// Runs `f` on a pooled read-only connection, off the async threads.
-    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _permit = self.reader_permits.acquire().await.map_err(|_| StoreError::Closed)?;
         let pooled = lock(&self.readers).pop();
         let conn = match pooled {
             Some(c) => c,
@@ -102,10 +116,7 @@ impl SqliteEventStore {
         })
         .await
         .map_err(|e| StoreError::Storage(e.to_string()))?;
-        let mut pool = lock(&self.readers);
-        if pool.len() < 8 {
-            pool.push(conn);
-        }
+        lock(&self.readers).push(conn);
         result
     }
 
@@ -160,7 +171,10 @@ impl EventStore for SqliteEventStore {
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<StoredEnvelope>, StoreError> {
         let stream = stream.as_str().to_owned();
         self.read(move |c| {
-            let sql = format!("SELECT {} FROM events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version", schema::COLUMNS);
+            let sql = format!(
+                "SELECT {} FROM events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version",
+                schema::COLUMNS
+            );
             rows(c, &sql, rusqlite::params![stream, from_version as i64])
         })
         .await
@@ -170,7 +184,9 @@ impl EventStore for SqliteEventStore {
         let stream = stream.as_str().to_owned();
         self.read(move |c| {
             let row: Option<(i64, Vec<u8>)> = c
-                .prepare_cached("SELECT stream_version, hash FROM events WHERE stream_id = ?1 ORDER BY stream_version DESC LIMIT 1")
+                .prepare_cached(
+                    "SELECT stream_version, hash FROM events WHERE stream_id = ?1 ORDER BY stream_version DESC LIMIT 1",
+                )
                 .and_then(|mut s| s.query_row([stream], |r| Ok((r.get(0)?, r.get(1)?))).optional())
                 .map_err(storage)?;
             Ok(match row {

@@ -29,7 +29,8 @@ CREATE INDEX IF NOT EXISTS events_by_partner ON events (partner_id, position);
 ";
 
 /// The columns in the order `row::envelope_from_row` reads them.
-pub const COLUMNS: &str = "position, event_id, partner_id, stream_id, stream_version, recorded_at, actor_kind, actor_id, \
+pub const COLUMNS: &str =
+    "position, event_id, partner_id, stream_id, stream_version, recorded_at, actor_kind, actor_id, \
      causation_id, correlation_id, event_type, event_version, key_id, prev_hash, payload, signature";
 
 /// Durability first: WAL with a full fsync at every commit.

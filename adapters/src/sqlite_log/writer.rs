@@ -98,13 +98,16 @@ fn commit_group(conn: &mut Connection, group: &[Job]) -> Result<GroupResult, Sto
 
 fn stream_head(tx: &Transaction, stream: &str) -> Result<Option<(u64, Hash32)>, StoreError> {
     let row: Option<(i64, Vec<u8>)> = tx
-        .prepare_cached("SELECT stream_version, hash FROM events WHERE stream_id = ?1 ORDER BY stream_version DESC LIMIT 1")
+        .prepare_cached(
+            "SELECT stream_version, hash FROM events WHERE stream_id = ?1 ORDER BY stream_version DESC LIMIT 1",
+        )
         .and_then(|mut s| s.query_row([stream], |r| Ok((r.get(0)?, r.get(1)?))).optional())
         .map_err(storage)?;
     match row {
         None => Ok(None),
         Some((v, h)) => {
-            let hash: Hash32 = h.try_into().map_err(|_| StoreError::Storage(format!("stored hash of {stream} is malformed")))?;
+            let hash: Hash32 =
+                h.try_into().map_err(|_| StoreError::Storage(format!("stored hash of {stream} is malformed")))?;
             Ok(Some((v as u64, hash)))
         }
     }
@@ -122,14 +125,21 @@ fn append(tx: &Transaction, request: &AppendRequest) -> Result<AppendOutcome, St
             if !ids.insert(e.header.event_id) {
                 return Err(StoreError::InvalidAppend("an event id appears twice in one append".into()));
             }
-            let found: Option<i64> = find.query_row([e.header.event_id.0.as_bytes().as_slice()], |r| r.get(0)).optional().map_err(storage)?;
+            let found: Option<i64> = find
+                .query_row([e.header.event_id.0.as_bytes().as_slice()], |r| r.get(0))
+                .optional()
+                .map_err(storage)?;
             if let Some(p) = found {
                 known.push(p as u64);
             }
         }
     }
     if !known.is_empty() {
-        return if known.len() == ids.len() { Ok(AppendOutcome::Duplicate { positions: known }) } else { Err(StoreError::PartialDuplicate) };
+        return if known.len() == ids.len() {
+            Ok(AppendOutcome::Duplicate { positions: known })
+        } else {
+            Err(StoreError::PartialDuplicate)
+        };
     }
     let mut positions = Vec::with_capacity(ids.len());
     let mut insert = tx
@@ -146,17 +156,23 @@ fn append(tx: &Transaction, request: &AppendRequest) -> Result<AppendOutcome, St
             ExpectedVersion::Exact(v) => head.map(|h| h.0) == Some(v),
         };
         if !matches {
-            return Err(StoreError::VersionConflict { stream: write.stream.clone(), expected: write.expected, actual: head.map(|h| h.0) });
+            return Err(StoreError::VersionConflict {
+                stream: write.stream.clone(),
+                expected: write.expected,
+                actual: head.map(|h| h.0),
+            });
         }
         let mut prev = head.map_or(ZERO_HASH, |h| h.1);
-        let mut version = write.expected.next_version();
-        for e in &write.envelopes {
+        for (version, e) in (write.expected.next_version()..).zip(&write.envelopes) {
             let h = &e.header;
             if h.stream_id != write.stream || h.partner_id != write.partner {
                 return Err(StoreError::InvalidAppend(format!("an envelope does not belong to {}", write.stream)));
             }
             if h.stream_version != version || h.prev_hash != prev {
-                return Err(StoreError::InvalidAppend(format!("envelope for version {} of {} does not continue the stream", h.stream_version, write.stream)));
+                return Err(StoreError::InvalidAppend(format!(
+                    "envelope for version {} of {} does not continue the stream",
+                    h.stream_version, write.stream
+                )));
             }
             let hash = e.hash().map_err(|err| StoreError::InvalidAppend(err.to_string()))?;
             insert
@@ -181,7 +197,6 @@ fn append(tx: &Transaction, request: &AppendRequest) -> Result<AppendOutcome, St
                 .map_err(storage)?;
             positions.push(tx.last_insert_rowid() as u64);
             prev = hash;
-            version += 1;
         }
     }
     Ok(AppendOutcome::Appended { positions })

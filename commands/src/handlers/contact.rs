@@ -12,17 +12,38 @@ use laras_domain::stream::StreamId;
 use uuid::Uuid;
 
 impl Ledger {
-    pub async fn opt_out(&self, partner: PartnerId, contact: ContactId, channel: Option<ChannelKind>, scope: OptScope, signal: OptSignal, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn opt_out(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        channel: Option<ChannelKind>,
+        scope: OptScope,
+        signal: OptSignal,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let command = OptOut { channel, scope, signal };
         self.execute::<Contact, _>(partner, StreamId::contact(contact), &command, meta).await
     }
 
-    pub async fn opt_in(&self, partner: PartnerId, contact: ContactId, channel: Option<ChannelKind>, signal: OptSignal, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn opt_in(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        channel: Option<ChannelKind>,
+        signal: OptSignal,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let command = OptIn { channel, signal };
         self.execute::<Contact, _>(partner, StreamId::contact(contact), &command, meta).await
     }
 
-    pub async fn add_note(&self, partner: PartnerId, contact: ContactId, text: &str, meta: &CommandMeta) -> Result<(NoteId, Committed), CommandError> {
+    pub async fn add_note(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        text: &str,
+        meta: &CommandMeta,
+    ) -> Result<(NoteId, Committed), CommandError> {
         laras_domain::error::require_text("note", text, 16 * 1024)?;
         let note_id = NoteId(Uuid::now_v7());
         // Seal only for a contact of this partner; a foreign id must not create a key.
@@ -34,7 +55,12 @@ impl Ledger {
 
     /// Erases a contact: records `ContactErased`, then destroys its data keys. An erase
     /// intent recorded first lets [`Ledger::finish_pending_erasures`] complete it after a crash.
-    pub async fn erase_contact(&self, partner: PartnerId, contact: ContactId, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn erase_contact(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.load_owned::<Contact>(partner, &StreamId::contact(contact)).await?;
         self.keys.begin_erasure(contact)?;
         match self.execute::<Contact, _>(partner, StreamId::contact(contact), &EraseContact, meta).await {
@@ -66,7 +92,13 @@ impl Ledger {
     }
 
     /// Merges `absorbed` into `survivor`: both streams record it, atomically.
-    pub async fn merge_contacts(&self, partner: PartnerId, survivor: ContactId, absorbed: ContactId, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn merge_contacts(
+        &self,
+        partner: PartnerId,
+        survivor: ContactId,
+        absorbed: ContactId,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let command = MergeIdentities { survivor, absorbed };
         self.with_retry(|| async {
             let now = self.clock.now();

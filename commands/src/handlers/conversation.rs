@@ -24,7 +24,11 @@ impl Ledger {
         self.execute::<Conversation, _>(partner, StreamId::conversation(conversation), command, meta).await
     }
 
-    pub async fn conversation(&self, partner: PartnerId, conversation: ConversationId) -> Result<Conversation, CommandError> {
+    pub async fn conversation(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+    ) -> Result<Conversation, CommandError> {
         let loaded = self.load_owned::<Conversation>(partner, &StreamId::conversation(conversation)).await?;
         if !loaded.state.exists() {
             return Err(DomainError::ConversationNotFound.into());
@@ -43,7 +47,8 @@ impl Ledger {
         meta: &CommandMeta,
     ) -> Result<(DraftId, Committed), CommandError> {
         laras_domain::error::require_text("draft", text, 4096)?;
-        let contact = self.conversation(partner, conversation).await?.contact.ok_or(DomainError::ConversationNotFound)?;
+        let contact =
+            self.conversation(partner, conversation).await?.contact.ok_or(DomainError::ConversationNotFound)?;
         let draft_id = DraftId(Uuid::now_v7());
         let command = ProposeDraft { draft_id, author, body: self.seal(partner, contact, text)?, target };
         Ok((draft_id, self.on_conversation(partner, conversation, &command, meta).await?))
@@ -62,27 +67,64 @@ impl Ledger {
         self.on_conversation(partner, conversation, &command, meta).await
     }
 
-    pub async fn edit_draft(&self, partner: PartnerId, conversation: ConversationId, draft: DraftId, text: &str, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn edit_draft(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        draft: DraftId,
+        text: &str,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         laras_domain::error::require_text("draft", text, 4096)?;
-        let contact = self.conversation(partner, conversation).await?.contact.ok_or(DomainError::ConversationNotFound)?;
+        let contact =
+            self.conversation(partner, conversation).await?.contact.ok_or(DomainError::ConversationNotFound)?;
         let command = EditDraft { draft_id: draft, body: self.seal(partner, contact, text)? };
         self.on_conversation(partner, conversation, &command, meta).await
     }
 
-    pub async fn approve_draft(&self, partner: PartnerId, conversation: ConversationId, draft: DraftId, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn approve_draft(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        draft: DraftId,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.on_conversation(partner, conversation, &ApproveDraft { draft_id: draft }, meta).await
     }
 
-    pub async fn reject_draft(&self, partner: PartnerId, conversation: ConversationId, draft: DraftId, reason: Option<String>, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn reject_draft(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        draft: DraftId,
+        reason: Option<String>,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.on_conversation(partner, conversation, &RejectDraft { draft_id: draft, reason }, meta).await
     }
 
-    pub async fn record_sent(&self, partner: PartnerId, conversation: ConversationId, send: SendId, platform_message_id: &str, at: Timestamp, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn record_sent(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        send: SendId,
+        platform_message_id: &str,
+        at: Timestamp,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let command = RecordSent { send_id: send, platform_message_id: platform_message_id.to_owned(), at };
         self.on_conversation(partner, conversation, &command, meta).await
     }
 
-    pub async fn record_send_failed(&self, partner: PartnerId, conversation: ConversationId, send: SendId, code: i64, title: &str, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn record_send_failed(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        send: SendId,
+        code: i64,
+        title: &str,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let command = RecordSendFailed { send_id: send, code, title: title.chars().take(300).collect() };
         self.on_conversation(partner, conversation, &command, meta).await
     }
@@ -100,20 +142,48 @@ impl Ledger {
         self.on_conversation(partner, conversation, &command, meta).await
     }
 
-    pub async fn mark_window_closed(&self, partner: PartnerId, conversation: ConversationId, code: i64, at: Timestamp, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn mark_window_closed(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        code: i64,
+        at: Timestamp,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.on_conversation(partner, conversation, &MarkWindowClosed { code, at }, meta).await
     }
 
-    pub async fn score_sentiment(&self, partner: PartnerId, conversation: ConversationId, channel_message_id: &str, score: f64, scorer: &str, meta: &CommandMeta) -> Result<Committed, CommandError> {
-        let command = ScoreSentiment { channel_message_id: channel_message_id.to_owned(), score, scorer: scorer.to_owned() };
+    pub async fn score_sentiment(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        channel_message_id: &str,
+        score: f64,
+        scorer: &str,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        let command =
+            ScoreSentiment { channel_message_id: channel_message_id.to_owned(), score, scorer: scorer.to_owned() };
         self.on_conversation(partner, conversation, &command, meta).await
     }
 
-    pub async fn change_conversation_status(&self, partner: PartnerId, conversation: ConversationId, status: ConversationStatus, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn change_conversation_status(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        status: ConversationStatus,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.on_conversation(partner, conversation, &ChangeConversationStatus { status }, meta).await
     }
 
-    pub async fn assign_conversation(&self, partner: PartnerId, conversation: ConversationId, assignee: Option<UserId>, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn assign_conversation(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        assignee: Option<UserId>,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.on_conversation(partner, conversation, &AssignConversation { assignee }, meta).await
     }
 }

@@ -103,7 +103,14 @@ impl Ledger {
         ContactId(derived_uuid("laras.contact", &[partner.0.as_bytes(), blind.0.as_bytes()]))
     }
 
-    pub fn conversation_id_for(&self, partner: PartnerId, channel: ChannelKind, account: &str, contact: ContactId, thread: &ThreadRef) -> ConversationId {
+    pub fn conversation_id_for(
+        &self,
+        partner: PartnerId,
+        channel: ChannelKind,
+        account: &str,
+        contact: ContactId,
+        thread: &ThreadRef,
+    ) -> ConversationId {
         let topic = match thread {
             ThreadRef::Direct => String::new(),
             ThreadRef::Comments { media_id } => format!("comments:{media_id}"),
@@ -111,7 +118,13 @@ impl Ledger {
         };
         ConversationId(derived_uuid(
             "laras.conversation",
-            &[partner.0.as_bytes(), channel.as_str().as_bytes(), account.as_bytes(), contact.0.as_bytes(), topic.as_bytes()],
+            &[
+                partner.0.as_bytes(),
+                channel.as_str().as_bytes(),
+                account.as_bytes(),
+                contact.0.as_bytes(),
+                topic.as_bytes(),
+            ],
         ))
     }
 
@@ -121,7 +134,13 @@ impl Ledger {
         Ok(loaded.state.merged_into.unwrap_or(contact))
     }
 
-    fn identify(&self, partner: PartnerId, contact: ContactId, channel: ChannelKind, sender: &SenderIdentity) -> Result<IdentifyContact, CommandError> {
+    fn identify(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        channel: ChannelKind,
+        sender: &SenderIdentity,
+    ) -> Result<IdentifyContact, CommandError> {
         if sender.value.trim().is_empty() || sender.value.len() > 256 {
             return Err(DomainError::bad_input("sender", "must be a channel user id of 1 to 256 bytes").into());
         }
@@ -139,21 +158,39 @@ impl Ledger {
         })
     }
 
-    fn seal_content(&self, partner: PartnerId, contact: ContactId, content: &PlainContent) -> Result<MessageContent, CommandError> {
+    fn seal_content(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        content: &PlainContent,
+    ) -> Result<MessageContent, CommandError> {
         let seal = |text: &str| self.seal(partner, contact, text);
         let seal_opt = |text: &Option<String>| text.as_deref().map(seal).transpose();
         Ok(match content {
             PlainContent::Text(body) => MessageContent::Text { body: seal(body)? },
-            PlainContent::Image { media, mime, caption } => MessageContent::Image { media: seal(media)?, mime: mime.clone(), caption: seal_opt(caption)? },
-            PlainContent::VoiceNote { media, mime } => MessageContent::VoiceNote { media: seal(media)?, mime: mime.clone() },
-            PlainContent::Attachment { attachment, media, mime, caption } => {
-                MessageContent::Attachment { attachment: *attachment, media: seal(media)?, mime: mime.clone(), caption: seal_opt(caption)? }
+            PlainContent::Image { media, mime, caption } => {
+                MessageContent::Image { media: seal(media)?, mime: mime.clone(), caption: seal_opt(caption)? }
             }
+            PlainContent::VoiceNote { media, mime } => {
+                MessageContent::VoiceNote { media: seal(media)?, mime: mime.clone() }
+            }
+            PlainContent::Attachment { attachment, media, mime, caption } => MessageContent::Attachment {
+                attachment: *attachment,
+                media: seal(media)?,
+                mime: mime.clone(),
+                caption: seal_opt(caption)?,
+            },
             PlainContent::Location { place_json } => MessageContent::Location { place: seal(place_json)? },
             PlainContent::SharedContacts { cards_json } => MessageContent::SharedContacts { cards: seal(cards_json)? },
-            PlainContent::InteractiveReply { reply_id, title } => MessageContent::InteractiveReply { reply_id: reply_id.clone(), title: seal(title)? },
-            PlainContent::ButtonReply { payload, text } => MessageContent::ButtonReply { payload: payload.clone(), text: seal(text)? },
-            PlainContent::Reaction { to_message, emoji } => MessageContent::Reaction { to_message: to_message.clone(), emoji: seal_opt(emoji)? },
+            PlainContent::InteractiveReply { reply_id, title } => {
+                MessageContent::InteractiveReply { reply_id: reply_id.clone(), title: seal(title)? }
+            }
+            PlainContent::ButtonReply { payload, text } => {
+                MessageContent::ButtonReply { payload: payload.clone(), text: seal(text)? }
+            }
+            PlainContent::Reaction { to_message, emoji } => {
+                MessageContent::Reaction { to_message: to_message.clone(), emoji: seal_opt(emoji)? }
+            }
             PlainContent::Unsupported { kind } => MessageContent::Unsupported { original_kind: kind.clone() },
         })
     }
@@ -161,12 +198,23 @@ impl Ledger {
     /// Records a customer's message: identifies the contact, opens the conversation if new,
     /// records the message, and turns an opt keyword (STOP, BERHENTI, START, MULAI…) into
     /// an opt-out or opt-in. Recorded once per channel message id.
-    pub async fn record_inbound_message(&self, partner: PartnerId, msg: IncomingMessage, meta: &CommandMeta) -> Result<Recorded, CommandError> {
+    pub async fn record_inbound_message(
+        &self,
+        partner: PartnerId,
+        msg: IncomingMessage,
+        meta: &CommandMeta,
+    ) -> Result<Recorded, CommandError> {
         self.require_connected_account(partner, msg.channel, &msg.account_id).await?;
         let contact = self.contact_id_for(partner, msg.sender.kind, &msg.sender.value);
         let contact = self.resolve_contact(contact).await?;
         let origin = ConversationOrigin {
-            conversation_id: self.conversation_id_for(partner, msg.channel, &msg.account_id, contact, &ThreadRef::Direct),
+            conversation_id: self.conversation_id_for(
+                partner,
+                msg.channel,
+                &msg.account_id,
+                contact,
+                &ThreadRef::Direct,
+            ),
             contact_id: contact,
             channel: msg.channel,
             account_id: msg.account_id.clone(),
@@ -189,7 +237,12 @@ impl Ledger {
 
     /// Records a public comment (Instagram, Facebook) or a Threads reply, in a conversation
     /// about that post with that commenter. Recorded once per comment id.
-    pub async fn record_public_comment(&self, partner: PartnerId, comment: IncomingComment, meta: &CommandMeta) -> Result<Recorded, CommandError> {
+    pub async fn record_public_comment(
+        &self,
+        partner: PartnerId,
+        comment: IncomingComment,
+        meta: &CommandMeta,
+    ) -> Result<Recorded, CommandError> {
         self.require_connected_account(partner, comment.channel, &comment.account_id).await?;
         let contact = self.contact_id_for(partner, comment.sender.kind, &comment.sender.value);
         let contact = self.resolve_contact(contact).await?;
@@ -213,18 +266,30 @@ impl Ledger {
             text: self.seal(partner, contact, &comment.text)?,
             sent_at: comment.sent_at,
         };
-        let ids = EventIds::DerivedFrom(format!("{}:{}:comment:{}", comment.channel, comment.account_id, comment.comment_id));
+        let ids =
+            EventIds::DerivedFrom(format!("{}:{}:comment:{}", comment.channel, comment.account_id, comment.comment_id));
         let committed = self.record_signal(partner, &origin, &identify, &record, None, &ids, &meta).await?;
         Ok(Recorded { contact_id: contact, conversation_id: origin.conversation_id, committed })
     }
 
     /// Records a message the Page sent outside Laras (a Messenger echo); it is never answered.
-    pub async fn record_echo(&self, partner: PartnerId, echo: IncomingEcho, meta: &CommandMeta) -> Result<Recorded, CommandError> {
+    pub async fn record_echo(
+        &self,
+        partner: PartnerId,
+        echo: IncomingEcho,
+        meta: &CommandMeta,
+    ) -> Result<Recorded, CommandError> {
         self.require_connected_account(partner, echo.channel, &echo.account_id).await?;
         let contact = self.contact_id_for(partner, echo.recipient.kind, &echo.recipient.value);
         let contact = self.resolve_contact(contact).await?;
         let origin = ConversationOrigin {
-            conversation_id: self.conversation_id_for(partner, echo.channel, &echo.account_id, contact, &ThreadRef::Direct),
+            conversation_id: self.conversation_id_for(
+                partner,
+                echo.channel,
+                &echo.account_id,
+                contact,
+                &ThreadRef::Direct,
+            ),
             contact_id: contact,
             channel: echo.channel,
             account_id: echo.account_id.clone(),
@@ -232,8 +297,14 @@ impl Ledger {
         };
         let identify = self.identify(partner, contact, echo.channel, &echo.recipient)?;
         let body = echo.text.as_deref().map(|t| self.seal(partner, contact, t)).transpose()?;
-        let record = RecordEcho { origin: origin.clone(), channel_message_id: echo.channel_message_id.clone(), body, sent_at: echo.sent_at };
-        let ids = EventIds::DerivedFrom(format!("{}:{}:echo:{}", echo.channel, echo.account_id, echo.channel_message_id));
+        let record = RecordEcho {
+            origin: origin.clone(),
+            channel_message_id: echo.channel_message_id.clone(),
+            body,
+            sent_at: echo.sent_at,
+        };
+        let ids =
+            EventIds::DerivedFrom(format!("{}:{}:echo:{}", echo.channel, echo.account_id, echo.channel_message_id));
         let committed = self.record_signal(partner, &origin, &identify, &record, None, &ids, meta).await?;
         Ok(Recorded { contact_id: contact, conversation_id: origin.conversation_id, committed })
     }
@@ -277,7 +348,12 @@ impl Ledger {
     }
 
     /// The receiving account must be one of the Partner's connected channels.
-    async fn require_connected_account(&self, partner: PartnerId, channel: ChannelKind, account: &str) -> Result<(), CommandError> {
+    async fn require_connected_account(
+        &self,
+        partner: PartnerId,
+        channel: ChannelKind,
+        account: &str,
+    ) -> Result<(), CommandError> {
         let state = self.require_partner(partner).await?;
         match state.channels.get(&channel) {
             Some(c) if c.account_id == account => Ok(()),
@@ -286,10 +362,18 @@ impl Ledger {
     }
 }
 
-fn opt_keyword_events(contact: &Contact, channel: ChannelKind, signal: KeywordSignal, word: &str, now: Timestamp) -> Result<Vec<DomainEvent>, CommandError> {
+fn opt_keyword_events(
+    contact: &Contact,
+    channel: ChannelKind,
+    signal: KeywordSignal,
+    word: &str,
+    now: Timestamp,
+) -> Result<Vec<DomainEvent>, CommandError> {
     let keyword = OptSignal::Keyword { keyword: word.to_owned() };
     Ok(match signal {
-        KeywordSignal::OptOut => OptOut { channel: Some(channel), scope: OptScope::All, signal: keyword }.decide(contact, now)?,
+        KeywordSignal::OptOut => {
+            OptOut { channel: Some(channel), scope: OptScope::All, signal: keyword }.decide(contact, now)?
+        }
         KeywordSignal::OptIn => OptIn { channel: Some(channel), signal: keyword }.decide(contact, now)?,
     })
 }

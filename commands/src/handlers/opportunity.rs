@@ -31,9 +31,15 @@ impl Ledger {
         .await
     }
 
-    pub async fn open_opportunity(&self, partner: PartnerId, command: OpenOpportunity, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn open_opportunity(
+        &self,
+        partner: PartnerId,
+        command: OpenOpportunity,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         // The contact must be this partner's.
-        self.load_owned::<laras_domain::aggregate::contact::Contact>(partner, &StreamId::contact(command.contact_id)).await?;
+        self.load_owned::<laras_domain::aggregate::contact::Contact>(partner, &StreamId::contact(command.contact_id))
+            .await?;
         let id = command.opportunity_id;
         self.on_opportunity(partner, id, &command, meta).await
     }

@@ -9,16 +9,30 @@ use laras_domain::ids::{ArticleId, PartnerId};
 use laras_domain::stream::StreamId;
 
 impl Ledger {
-    pub async fn onboard_partner(&self, command: OnboardPartner, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn onboard_partner(
+        &self,
+        command: OnboardPartner,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let partner = command.partner_id;
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
-    pub async fn connect_channel(&self, partner: PartnerId, command: ConnectChannel, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn connect_channel(
+        &self,
+        partner: PartnerId,
+        command: ConnectChannel,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
-    pub async fn disconnect_channel(&self, partner: PartnerId, command: DisconnectChannel, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn disconnect_channel(
+        &self,
+        partner: PartnerId,
+        command: DisconnectChannel,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
@@ -31,11 +45,21 @@ impl Ledger {
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
-    pub async fn set_approval_mode(&self, partner: PartnerId, command: SetApprovalMode, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn set_approval_mode(
+        &self,
+        partner: PartnerId,
+        command: SetApprovalMode,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
-    pub async fn set_follow_up_policy(&self, partner: PartnerId, command: SetFollowUpPolicy, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn set_follow_up_policy(
+        &self,
+        partner: PartnerId,
+        command: SetFollowUpPolicy,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
@@ -43,12 +67,22 @@ impl Ledger {
         Ok(self.load::<Partner>(&StreamId::partner(partner)).await?.state)
     }
 
-    pub async fn publish_article(&self, partner: PartnerId, command: PublishArticle, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn publish_article(
+        &self,
+        partner: PartnerId,
+        command: PublishArticle,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.require_partner(partner).await?;
         self.execute::<Article, _>(partner, StreamId::article(command.article_id), &command, meta).await
     }
 
-    pub async fn retire_article(&self, partner: PartnerId, article: ArticleId, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn retire_article(
+        &self,
+        partner: PartnerId,
+        article: ArticleId,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         self.execute::<Article, _>(partner, StreamId::article(article), &RetireArticle, meta).await
     }
 
@@ -59,5 +93,4 @@ impl Ledger {
         }
         Ok(state)
     }
-
 }

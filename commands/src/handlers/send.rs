@@ -19,7 +19,10 @@ use uuid::Uuid;
 pub enum OutgoingReply {
     Draft(DraftId),
     /// A person's own words (plaintext; sealed by the handler).
-    Person { text: String, target: ReplyTarget },
+    Person {
+        text: String,
+        target: ReplyTarget,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -33,9 +36,16 @@ pub struct SendRequest {
 impl Ledger {
     /// Requests a send. On a policy refusal the `SendRefused` event is recorded and the
     /// error `PolicyRefused` carries its reason and position.
-    pub async fn request_send(&self, partner: PartnerId, conversation: ConversationId, request: SendRequest, meta: &CommandMeta) -> Result<(SendId, Committed), CommandError> {
+    pub async fn request_send(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        request: SendRequest,
+        meta: &CommandMeta,
+    ) -> Result<(SendId, Committed), CommandError> {
         let conv_stream = StreamId::conversation(conversation);
-        let contact_id = self.conversation(partner, conversation).await?.contact.ok_or(DomainError::ConversationNotFound)?;
+        let contact_id =
+            self.conversation(partner, conversation).await?.contact.ok_or(DomainError::ConversationNotFound)?;
         let source = match &request.reply {
             OutgoingReply::Draft(id) => SendSource::Draft(*id),
             OutgoingReply::Person { text, target } => {
@@ -63,7 +73,9 @@ impl Ledger {
                 };
                 let events = command.decide(&ctx, self.clock.now())?;
                 let refusal = refusal_in(&events).cloned();
-                let committed = self.commit(partner, vec![Decided::new(conv_stream.clone(), &conv, events)], meta, &EventIds::Fresh).await?;
+                let committed = self
+                    .commit(partner, vec![Decided::new(conv_stream.clone(), &conv, events)], meta, &EventIds::Fresh)
+                    .await?;
                 Ok((committed, refusal))
             })
             .await?;

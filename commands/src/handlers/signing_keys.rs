@@ -34,7 +34,11 @@ impl Ledger {
             return Ok(Committed::default());
         }
         let key = self.signer.active();
-        let event = DomainEvent::SigningKeyRotated { key_id: key.id().to_string(), public_key: key.public_hex(), previous: None };
+        let event = DomainEvent::SigningKeyRotated {
+            key_id: key.id().to_string(),
+            public_key: key.public_hex(),
+            previous: None,
+        };
         let meta = CommandMeta::system("keys");
         self.commit(SYSTEM_PARTNER, vec![Decided::new(stream, &loaded, vec![event])], &meta, &EventIds::Fresh).await
     }
@@ -45,7 +49,11 @@ impl Ledger {
     }
 
     /// Records `next` signed by the current key, then makes it the active key.
-    pub async fn rotate_signing_key(&self, next: LedgerSigningKey, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn rotate_signing_key(
+        &self,
+        next: LedgerSigningKey,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let stream = StreamId::signing_keys();
         let current = self.signer.active();
         if current.id() == next.id() {
@@ -59,7 +67,13 @@ impl Ledger {
         let committed = self
             .with_retry(|| async {
                 let loaded = self.load::<KeyHistory>(&stream).await?;
-                self.commit(SYSTEM_PARTNER, vec![Decided::new(stream.clone(), &loaded, vec![event.clone()])], meta, &EventIds::Fresh).await
+                self.commit(
+                    SYSTEM_PARTNER,
+                    vec![Decided::new(stream.clone(), &loaded, vec![event.clone()])],
+                    meta,
+                    &EventIds::Fresh,
+                )
+                .await
             })
             .await?;
         self.signer.replace(next);

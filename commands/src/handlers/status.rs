@@ -26,16 +26,31 @@ pub struct IncomingStatus {
 impl Ledger {
     /// Records a status; a failure that says the window closed (131047) or that the
     /// customer stopped marketing messages (131050) is recorded as that, too.
-    pub async fn record_status(&self, partner: PartnerId, status: IncomingStatus, meta: &CommandMeta) -> Result<Committed, CommandError> {
+    pub async fn record_status(
+        &self,
+        partner: PartnerId,
+        status: IncomingStatus,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
         let contact = self.contact_id_for(partner, status.recipient.kind, &status.recipient.value);
-        let conversation = self.conversation_id_for(partner, status.channel, &status.account_id, contact, &ThreadRef::Direct);
+        let conversation =
+            self.conversation_id_for(partner, status.channel, &status.account_id, contact, &ThreadRef::Direct);
         let state = self.conversation(partner, conversation).await?;
         let contact = state.contact.ok_or(DomainError::ConversationNotFound)?;
         let mut committed = self
-            .record_delivery_status(partner, conversation, &status.platform_message_id, status.status.clone(), status.at, meta)
+            .record_delivery_status(
+                partner,
+                conversation,
+                &status.platform_message_id,
+                status.status.clone(),
+                status.at,
+                meta,
+            )
             .await?;
         let extra = match status.status {
-            DeliveryStatus::Failed { code: WA_WINDOW_CLOSED, .. } => self.mark_window_closed(partner, conversation, WA_WINDOW_CLOSED, status.at, meta).await?,
+            DeliveryStatus::Failed { code: WA_WINDOW_CLOSED, .. } => {
+                self.mark_window_closed(partner, conversation, WA_WINDOW_CLOSED, status.at, meta).await?
+            }
             DeliveryStatus::Failed { code: WA_MARKETING_OPT_OUT, .. } => {
                 let signal = OptSignal::PlatformError { code: WA_MARKETING_OPT_OUT };
                 self.opt_out(partner, contact, Some(status.channel), OptScope::Marketing, signal, meta).await?

@@ -65,7 +65,8 @@ impl PendingSends {
         if h.stream_id.kind() != "conversation" {
             return Ok(());
         }
-        let event = stored.envelope.event().map_err(|source| CommandError::Decode { position: stored.position, source })?;
+        let event =
+            stored.envelope.event().map_err(|source| CommandError::Decode { position: stored.position, source })?;
         match event {
             DomainEvent::ReplySendRequested { send_id, body, target, template, .. } => {
                 let conversation = h.stream_id.as_str().trim_start_matches("conversation-").parse().map(ConversationId);
@@ -111,7 +112,9 @@ impl PendingSends {
 /// What one delivery attempt ended in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DeliveryOutcome {
-    Sent { platform_message_id: String },
+    Sent {
+        platform_message_id: String,
+    },
     Refused(RefusalReason),
     Failed(DeliveryError),
     /// Already settled by someone else (another outbox run); nothing done.
@@ -148,8 +151,12 @@ impl Outbox {
             }
             for send in pending.take_all() {
                 match self.deliver(&send).await {
-                    Ok(outcome) => tracing::info!(send = ?send.send_id, outcome = outcome_name(&outcome), "delivery settled"),
-                    Err(e) => tracing::warn!(send = ?send.send_id, error = %e, "delivery could not be recorded; retried on next start"),
+                    Ok(outcome) => {
+                        tracing::info!(send = ?send.send_id, outcome = outcome_name(&outcome), "delivery settled")
+                    }
+                    Err(e) => {
+                        tracing::warn!(send = ?send.send_id, error = %e, "delivery could not be recorded; retried on next start")
+                    }
                 }
             }
         }
@@ -158,7 +165,11 @@ impl Outbox {
     /// Delivers one pending send and records its outcome.
     pub async fn deliver(&self, send: &PendingSend) -> Result<DeliveryOutcome, CommandError> {
         let ledger = &self.ledger;
-        let meta = CommandMeta { actor: Actor::system("outbox"), correlation_id: send.correlation, causation_id: send.request_event };
+        let meta = CommandMeta {
+            actor: Actor::system("outbox"),
+            correlation_id: send.correlation,
+            causation_id: send.request_event,
+        };
         let conv_stream = StreamId::conversation(send.conversation);
         let conversation = ledger.load_owned::<Conversation>(send.partner, &conv_stream).await?;
         let contact_id = conversation.state.contact.ok_or(laras_domain::error::DomainError::ConversationNotFound)?;
@@ -173,15 +184,28 @@ impl Outbox {
             Err(e) => return Err(e.into()),
         };
         if let Some(reason) = laras_domain::aggregate::send::refusal_in(&check).cloned() {
-            ledger.commit(send.partner, vec![Decided::new(conv_stream, &conversation, check)], &meta, &EventIds::Fresh).await?;
+            ledger
+                .commit(send.partner, vec![Decided::new(conv_stream, &conversation, check)], &meta, &EventIds::Fresh)
+                .await?;
             return Ok(DeliveryOutcome::Refused(reason));
         }
         let channel = ctx.conversation.channel.ok_or(laras_domain::error::DomainError::ConversationNotFound)?;
         let message = match self.address(send, &ctx, channel)? {
             Some(message) => message,
             None => {
-                let refusal = DomainEvent::SendRefused { draft_id: None, send_id: Some(send.send_id), reason: RefusalReason::ContactErased };
-                ledger.commit(send.partner, vec![Decided::new(conv_stream, &conversation, vec![refusal])], &meta, &EventIds::Fresh).await?;
+                let refusal = DomainEvent::SendRefused {
+                    draft_id: None,
+                    send_id: Some(send.send_id),
+                    reason: RefusalReason::ContactErased,
+                };
+                ledger
+                    .commit(
+                        send.partner,
+                        vec![Decided::new(conv_stream, &conversation, vec![refusal])],
+                        &meta,
+                        &EventIds::Fresh,
+                    )
+                    .await?;
                 return Ok(DeliveryOutcome::Refused(RefusalReason::ContactErased));
             }
         };
@@ -190,7 +214,12 @@ impl Outbox {
     }
 
     /// Opens the body and addresses the recipient; None when the contact's keys are gone.
-    fn address(&self, send: &PendingSend, ctx: &SendContext, channel: ChannelKind) -> Result<Option<OutboundMessage>, CommandError> {
+    fn address(
+        &self,
+        send: &PendingSend,
+        ctx: &SendContext,
+        channel: ChannelKind,
+    ) -> Result<Option<OutboundMessage>, CommandError> {
         let Some(text) = self.ledger.open(&send.body)? else { return Ok(None) };
         let identity = |kind: IdentityKind| -> Result<Option<String>, CommandError> {
             match ctx.contact.sealed_identities.get(&kind) {
@@ -199,8 +228,12 @@ impl Outbox {
             }
         };
         let (recipient, quote) = match &send.target {
-            ReplyTarget::CommentPrivateReply { comment_id } => (Some(Recipient::Comment { comment_id: comment_id.clone() }), None),
-            ReplyTarget::ThreadsReply { reply_to_id } => (Some(Recipient::ThreadsReply { reply_to_id: reply_to_id.clone() }), None),
+            ReplyTarget::CommentPrivateReply { comment_id } => {
+                (Some(Recipient::Comment { comment_id: comment_id.clone() }), None)
+            }
+            ReplyTarget::ThreadsReply { reply_to_id } => {
+                (Some(Recipient::ThreadsReply { reply_to_id: reply_to_id.clone() }), None)
+            }
             ReplyTarget::Conversation { quote } => {
                 let recipient = match channel {
                     ChannelKind::WhatsApp => identity(IdentityKind::WaId)?.map(Recipient::WaId),
@@ -225,7 +258,10 @@ impl Outbox {
                 Some(OutboundTemplate { name: t.name.clone(), language: t.language.clone(), parameters })
             }
         };
-        let mode = ctx.conversation.requested_mode(send.send_id).ok_or(laras_domain::error::DomainError::SendNotFound(send.send_id))?;
+        let mode = ctx
+            .conversation
+            .requested_mode(send.send_id)
+            .ok_or(laras_domain::error::DomainError::SendNotFound(send.send_id))?;
         Ok(Some(OutboundMessage {
             partner: send.partner,
             channel,
@@ -250,14 +286,18 @@ impl Outbox {
         let now = ledger.clock.now();
         match result {
             Ok(platform_message_id) => {
-                ledger.record_sent(send.partner, send.conversation, send.send_id, &platform_message_id, now, meta).await?;
+                ledger
+                    .record_sent(send.partner, send.conversation, send.send_id, &platform_message_id, now, meta)
+                    .await?;
                 Ok(DeliveryOutcome::Sent { platform_message_id })
             }
             Err(error) => {
                 let (code, title) = match &error {
                     DeliveryError::TokenExpired { code } => (*code, "access token expired".to_owned()),
                     DeliveryError::Rejected { code, title } => (*code, title.clone()),
-                    DeliveryError::Unavailable { status, .. } => (status.map_or(-1, i64::from), "Meta unavailable after retries".to_owned()),
+                    DeliveryError::Unavailable { status, .. } => {
+                        (status.map_or(-1, i64::from), "Meta unavailable after retries".to_owned())
+                    }
                     DeliveryError::NoCredentials => (-2, "no access token for the channel".to_owned()),
                 };
                 ledger.record_send_failed(send.partner, send.conversation, send.send_id, code, &title, meta).await?;
@@ -284,7 +324,9 @@ impl Outbox {
                 let command = MarkChannelNeedsReauthorisation { channel, error_code: *code };
                 ledger.mark_channel_needs_reauthorisation(send.partner, command, meta).await
             }
-            DeliveryError::Rejected { code: WA_WINDOW_CLOSED, .. } => ledger.mark_window_closed(send.partner, send.conversation, WA_WINDOW_CLOSED, now, meta).await,
+            DeliveryError::Rejected { code: WA_WINDOW_CLOSED, .. } => {
+                ledger.mark_window_closed(send.partner, send.conversation, WA_WINDOW_CLOSED, now, meta).await
+            }
             DeliveryError::Rejected { code: WA_MARKETING_OPT_OUT, .. } => {
                 let signal = OptSignal::PlatformError { code: WA_MARKETING_OPT_OUT };
                 ledger.opt_out(send.partner, contact, Some(channel), OptScope::Marketing, signal, meta).await

@@ -78,7 +78,16 @@ mod tests {
 
     #[test]
     fn an_empty_body_is_bad_input() {
-        let cmd = PublishArticle { article_id: ArticleId(Uuid::nil()), kind: ArticleKind::Faq, title: "Hours".into(), body: " ".into(), tags: vec![] };
-        assert!(matches!(given::<Article>(vec![]).when(&cmd).result(), Err(DomainError::BadInput { field: "body", .. })));
+        let cmd = PublishArticle {
+            article_id: ArticleId(Uuid::nil()),
+            kind: ArticleKind::Faq,
+            title: "Hours".into(),
+            body: " ".into(),
+            tags: vec![],
+        };
+        assert!(matches!(
+            given::<Article>(vec![]).when(&cmd).result(),
+            Err(DomainError::BadInput { field: "body", .. })
+        ));
     }
 }

@@ -50,10 +50,8 @@ impl Aggregate for Contact {
                     self.data_keys.insert(name.key);
                 }
             }
-            DomainEvent::IdentitiesMerged { survivor, absorbed } => {
-                if self.id == Some(*absorbed) {
-                    self.merged_into = Some(*survivor);
-                }
+            DomainEvent::IdentitiesMerged { survivor, absorbed } if self.id == Some(*absorbed) => {
+                self.merged_into = Some(*survivor);
             }
             DomainEvent::OptedOut { channel, scope, .. } => {
                 // A full opt-out is never weakened to a marketing one.
@@ -120,7 +118,12 @@ impl Decide for OptOut {
         if already {
             return Ok(vec![]);
         }
-        Ok(vec![DomainEvent::OptedOut { channel: self.channel, scope: self.scope, signal: self.signal.clone(), at: now }])
+        Ok(vec![DomainEvent::OptedOut {
+            channel: self.channel,
+            scope: self.scope,
+            signal: self.signal.clone(),
+            at: now,
+        }])
     }
 }
 
@@ -254,7 +257,12 @@ mod tests {
     #[test]
     fn a_marketing_opt_out_blocks_marketing_only() {
         let mut c = Contact::from_events(&identified());
-        c.apply(&DomainEvent::OptedOut { channel: None, scope: OptScope::Marketing, signal: OptSignal::PlatformError { code: 131050 }, at: TEST_NOW });
+        c.apply(&DomainEvent::OptedOut {
+            channel: None,
+            scope: OptScope::Marketing,
+            signal: OptSignal::PlatformError { code: 131050 },
+            at: TEST_NOW,
+        });
         assert!(c.is_opted_out(ChannelKind::WhatsApp, true));
         assert!(!c.is_opted_out(ChannelKind::WhatsApp, false));
     }
@@ -263,7 +271,9 @@ mod tests {
     fn a_note_on_an_erased_contact_is_refused() {
         let mut history = identified();
         history.push(DomainEvent::ContactErased { data_keys: vec![] });
-        given::<Contact>(history).when(&AddNote { note_id: NoteId(Uuid::nil()), body: sealed("x") }).then_err(DomainError::ContactErased);
+        given::<Contact>(history)
+            .when(&AddNote { note_id: NoteId(Uuid::nil()), body: sealed("x") })
+            .then_err(DomainError::ContactErased);
     }
 
     #[test]

@@ -26,7 +26,14 @@ pub struct Opportunity {
 
 impl Default for Opportunity {
     fn default() -> Self {
-        Self { id: None, contact: None, conversation: None, stage: String::new(), value: None, outcome: OpportunityOutcome::Open }
+        Self {
+            id: None,
+            contact: None,
+            conversation: None,
+            stage: String::new(),
+            value: None,
+            outcome: OpportunityOutcome::Open,
+        }
     }
 }
 
@@ -209,7 +216,7 @@ mod tests {
             conversation_id: None,
             title: "Batik order".into(),
             stage: None,
-            value: idr(150_000_00),
+            value: idr(15_000_000),
         };
         let mut ctx = OpportunityContext { partner: partner(), opportunity: Opportunity::default() };
         for e in open.decide(&ctx, TEST_NOW).unwrap() {
@@ -225,7 +232,9 @@ mod tests {
 
     #[test]
     fn moving_to_a_stage_outside_the_pipeline_is_refused() {
-        given_state(opened()).when(&MoveOpportunity { to: "shipped".into() }).then_err(DomainError::UnknownStage("shipped".into()));
+        given_state(opened())
+            .when(&MoveOpportunity { to: "shipped".into() })
+            .then_err(DomainError::UnknownStage("shipped".into()));
     }
 
     #[test]
@@ -238,7 +247,9 @@ mod tests {
 
     #[test]
     fn a_bad_currency_is_bad_input() {
-        let r = given_state(opened()).when(&ChangeOpportunityValue { value: Money { minor_units: 1, currency: "rupiah".into() } }).result();
+        let r = given_state(opened())
+            .when(&ChangeOpportunityValue { value: Money { minor_units: 1, currency: "rupiah".into() } })
+            .result();
         assert!(matches!(r, Err(DomainError::BadInput { field: "currency", .. })));
     }
 

@@ -66,7 +66,10 @@ impl Aggregate for Partner {
                 self.follow_up_template = whatsapp_template.clone().zip(template_language.clone());
             }
             DomainEvent::ChannelConnected { channel, account_id, .. } => {
-                self.channels.insert(*channel, ChannelState { account_id: account_id.clone(), status: ChannelStatus::Connected });
+                self.channels.insert(
+                    *channel,
+                    ChannelState { account_id: account_id.clone(), status: ChannelStatus::Connected },
+                );
             }
             DomainEvent::ChannelDisconnected { channel, .. } => {
                 if let Some(c) = self.channels.get_mut(channel) {
@@ -115,7 +118,10 @@ impl Decide for OnboardPartner {
                 return Err(DomainError::bad_input("probability_pct", "must be 0..=100"));
             }
             if !seen.insert(stage.name.as_str()) || matches!(stage.name.as_str(), "won" | "lost") {
-                return Err(DomainError::bad_input("pipeline", format!("stage {:?} is repeated or reserved", stage.name)));
+                return Err(DomainError::bad_input(
+                    "pipeline",
+                    format!("stage {:?} is repeated or reserved", stage.name),
+                ));
             }
         }
         Ok(vec![DomainEvent::PartnerOnboarded {
@@ -141,9 +147,10 @@ impl Decide for ConnectChannel {
         if !self.account_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(DomainError::bad_input("account_id", "must be a Meta account id"));
         }
-        let same = state.channels.get(&self.channel).is_some_and(|c| {
-            c.account_id == self.account_id && c.status == ChannelStatus::Connected
-        });
+        let same = state
+            .channels
+            .get(&self.channel)
+            .is_some_and(|c| c.account_id == self.account_id && c.status == ChannelStatus::Connected);
         if same {
             return Ok(vec![]);
         }
@@ -166,7 +173,9 @@ impl Decide for DisconnectChannel {
         match state.channels.get(&self.channel) {
             None => Err(DomainError::ChannelNotConnected { channel: self.channel }),
             Some(c) if c.status == ChannelStatus::Disconnected => Ok(vec![]),
-            Some(c) => Ok(vec![DomainEvent::ChannelDisconnected { channel: self.channel, account_id: c.account_id.clone() }]),
+            Some(c) => {
+                Ok(vec![DomainEvent::ChannelDisconnected { channel: self.channel, account_id: c.account_id.clone() }])
+            }
         }
     }
 }
@@ -225,7 +234,11 @@ impl Decide for SetFollowUpPolicy {
             return Err(DomainError::bad_input("delay_hours", "must be between 1 and 2160"));
         }
         let (name, language) = self.whatsapp_template.clone().unzip();
-        Ok(vec![DomainEvent::FollowUpPolicySet { delay_hours: self.delay_hours, whatsapp_template: name, template_language: language }])
+        Ok(vec![DomainEvent::FollowUpPolicySet {
+            delay_hours: self.delay_hours,
+            whatsapp_template: name,
+            template_language: language,
+        }])
     }
 }
 
@@ -254,7 +267,12 @@ mod tests {
 
     #[test]
     fn onboarding_twice_is_refused() {
-        let cmd = OnboardPartner { partner_id: PartnerId(Uuid::from_u128(1)), name: "x".into(), approval: ApprovalMode::Approval, pipeline: default_pipeline() };
+        let cmd = OnboardPartner {
+            partner_id: PartnerId(Uuid::from_u128(1)),
+            name: "x".into(),
+            approval: ApprovalMode::Approval,
+            pipeline: default_pipeline(),
+        };
         given::<Partner>(onboarded()).when(&cmd).then_err(DomainError::PartnerAlreadyOnboarded);
     }
 
@@ -262,19 +280,26 @@ mod tests {
     fn onboarding_with_a_repeated_or_reserved_stage_is_refused() {
         let mut pipeline = default_pipeline();
         pipeline.push(PipelineStage { name: "won".into(), probability_pct: 100 });
-        let cmd = OnboardPartner { partner_id: PartnerId(Uuid::from_u128(1)), name: "x".into(), approval: ApprovalMode::Approval, pipeline };
+        let cmd = OnboardPartner {
+            partner_id: PartnerId(Uuid::from_u128(1)),
+            name: "x".into(),
+            approval: ApprovalMode::Approval,
+            pipeline,
+        };
         assert!(matches!(given::<Partner>(vec![]).when(&cmd).result(), Err(DomainError::BadInput { .. })));
     }
 
     #[test]
     fn connecting_a_channel_before_onboarding_is_refused() {
-        let cmd = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
+        let cmd =
+            ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
         given::<Partner>(vec![]).when(&cmd).then_err(DomainError::PartnerNotOnboarded);
     }
 
     #[test]
     fn connecting_the_same_account_twice_records_it_once() {
-        let cmd = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
+        let cmd =
+            ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
         let mut history = onboarded();
         history.extend(given::<Partner>(history.clone()).when(&cmd).events());
         given::<Partner>(history).when(&cmd).then(vec![]);
@@ -282,14 +307,22 @@ mod tests {
 
     #[test]
     fn an_account_id_that_is_not_an_id_is_bad_input() {
-        let cmd = ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "10 65; drop".into(), display_name: "Toko".into() };
+        let cmd = ConnectChannel {
+            channel: ChannelKind::WhatsApp,
+            account_id: "10 65; drop".into(),
+            display_name: "Toko".into(),
+        };
         assert!(matches!(given::<Partner>(onboarded()).when(&cmd).result(), Err(DomainError::BadInput { .. })));
     }
 
     #[test]
     fn an_expired_token_marks_a_connected_channel_once() {
         let mut history = onboarded();
-        history.push(DomainEvent::ChannelConnected { channel: ChannelKind::Messenger, account_id: "55".into(), display_name: "p".into() });
+        history.push(DomainEvent::ChannelConnected {
+            channel: ChannelKind::Messenger,
+            account_id: "55".into(),
+            display_name: "p".into(),
+        });
         let cmd = MarkChannelNeedsReauthorisation { channel: ChannelKind::Messenger, error_code: 190 };
         let events = given::<Partner>(history.clone()).when(&cmd).events();
         assert_eq!(events.len(), 1);

@@ -14,40 +14,126 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
     let money = Money { minor_units: 10, currency: "IDR".into() };
     use DomainEvent::*;
     vec![
-        PartnerOnboarded { partner_id: PartnerId(id), name: "T".into(), approval: ApprovalMode::Approval, pipeline: vec![PipelineStage { name: "lead".into(), probability_pct: 10 }] },
+        PartnerOnboarded {
+            partner_id: PartnerId(id),
+            name: "T".into(),
+            approval: ApprovalMode::Approval,
+            pipeline: vec![PipelineStage { name: "lead".into(), probability_pct: 10 }],
+        },
         ApprovalModeSet { channel: Some(ChannelKind::Instagram), mode: ApprovalMode::Autopilot },
-        FollowUpPolicySet { delay_hours: 24, whatsapp_template: Some("f".into()), template_language: Some("id".into()) },
+        FollowUpPolicySet {
+            delay_hours: 24,
+            whatsapp_template: Some("f".into()),
+            template_language: Some("id".into()),
+        },
         ChannelConnected { channel: ChannelKind::WhatsApp, account_id: "1".into(), display_name: "T".into() },
         ChannelDisconnected { channel: ChannelKind::WhatsApp, account_id: "1".into() },
         ChannelNeedsReauthorisation { channel: ChannelKind::Messenger, account_id: "2".into(), error_code: 190 },
-        KnowledgeArticlePublished { article_id: ArticleId(id), kind: ArticleKind::Faq, title: "t".into(), body: "b".into(), tags: vec!["x".into()] },
+        KnowledgeArticlePublished {
+            article_id: ArticleId(id),
+            kind: ArticleKind::Faq,
+            title: "t".into(),
+            body: "b".into(),
+            tags: vec!["x".into()],
+        },
         KnowledgeArticleRetired { article_id: ArticleId(id) },
-        ContactIdentified { contact_id: ContactId(id), channel: ChannelKind::Threads, identity: IdentityKind::ThreadsUserId, blind_index: BlindIndex("ff".into()), value: sealed(), name: Some(sealed()) },
+        ContactIdentified {
+            contact_id: ContactId(id),
+            channel: ChannelKind::Threads,
+            identity: IdentityKind::ThreadsUserId,
+            blind_index: BlindIndex("ff".into()),
+            value: sealed(),
+            name: Some(sealed()),
+        },
         IdentitiesMerged { survivor: ContactId(id), absorbed: ContactId(Uuid::nil()) },
-        OptedOut { channel: None, scope: OptScope::Marketing, signal: OptSignal::PlatformError { code: 131050 }, at: Timestamp(1) },
-        OptedIn { channel: Some(ChannelKind::WhatsApp), signal: OptSignal::Keyword { keyword: "MULAI".into() }, at: Timestamp(2) },
+        OptedOut {
+            channel: None,
+            scope: OptScope::Marketing,
+            signal: OptSignal::PlatformError { code: 131050 },
+            at: Timestamp(1),
+        },
+        OptedIn {
+            channel: Some(ChannelKind::WhatsApp),
+            signal: OptSignal::Keyword { keyword: "MULAI".into() },
+            at: Timestamp(2),
+        },
         NoteAdded { note_id: NoteId(id), body: sealed() },
         ContactErased { data_keys: vec![DataKeyId(id)] },
-        ConversationOpened { conversation_id: ConversationId(id), contact_id: ContactId(id), channel: ChannelKind::Instagram, account_id: "3".into(), thread: ThreadRef::Comments { media_id: "m".into() } },
-        InboundMessageReceived { channel_message_id: "wamid.1".into(), contact_id: ContactId(id), sent_at: Timestamp(3), content: MessageContent::VoiceNote { media: sealed(), mime: Some("audio/ogg".into()) }, reply_to: Some("wamid.0".into()) },
-        PublicCommentReceived { comment_id: "c".into(), contact_id: ContactId(id), parent_id: None, text: sealed(), sent_at: Timestamp(4) },
+        ConversationOpened {
+            conversation_id: ConversationId(id),
+            contact_id: ContactId(id),
+            channel: ChannelKind::Instagram,
+            account_id: "3".into(),
+            thread: ThreadRef::Comments { media_id: "m".into() },
+        },
+        InboundMessageReceived {
+            channel_message_id: "wamid.1".into(),
+            contact_id: ContactId(id),
+            sent_at: Timestamp(3),
+            content: MessageContent::VoiceNote { media: sealed(), mime: Some("audio/ogg".into()) },
+            reply_to: Some("wamid.0".into()),
+        },
+        PublicCommentReceived {
+            comment_id: "c".into(),
+            contact_id: ContactId(id),
+            parent_id: None,
+            text: sealed(),
+            sent_at: Timestamp(4),
+        },
         EchoRecorded { channel_message_id: "m_1".into(), body: None, sent_at: Timestamp(5) },
         SentimentScored { channel_message_id: "wamid.1".into(), score: -0.25, scorer: "lexicon-v1".into() },
-        DraftProposed { draft_id: DraftId(id), author: DraftAuthor::AiWorker { generator: "g".into(), model: "m".into(), prompt_hash: "h".into(), article_ids: vec![ArticleId(id)], confidence: 0.5, latency_ms: 7 }, body: sealed(), target: ReplyTarget::ThreadsReply { reply_to_id: "r".into() } },
+        DraftProposed {
+            draft_id: DraftId(id),
+            author: DraftAuthor::AiWorker {
+                generator: "g".into(),
+                model: "m".into(),
+                prompt_hash: "h".into(),
+                article_ids: vec![ArticleId(id)],
+                confidence: 0.5,
+                latency_ms: 7,
+            },
+            body: sealed(),
+            target: ReplyTarget::ThreadsReply { reply_to_id: "r".into() },
+        },
         DraftDeclined { in_reply_to: None, reason: DeclineReason::OffTopic, generator: "g".into() },
         DraftEdited { draft_id: DraftId(id), body: sealed() },
         DraftApproved { draft_id: DraftId(id) },
         DraftRejected { draft_id: DraftId(id), reason: Some("tone".into()) },
-        ReplySendRequested { send_id: SendId(id), draft_id: None, body: sealed(), target: ReplyTarget::CommentPrivateReply { comment_id: "c".into() }, mode: MessagingMode::PrivateReply, template: Some(TemplateRef { name: "t".into(), language: "en".into(), parameters: vec![sealed()] }) },
+        ReplySendRequested {
+            send_id: SendId(id),
+            draft_id: None,
+            body: sealed(),
+            target: ReplyTarget::CommentPrivateReply { comment_id: "c".into() },
+            mode: MessagingMode::PrivateReply,
+            template: Some(TemplateRef { name: "t".into(), language: "en".into(), parameters: vec![sealed()] }),
+        },
         ReplySent { send_id: SendId(id), platform_message_id: "wamid.2".into(), at: Timestamp(6) },
         ReplySendFailed { send_id: SendId(id), code: 131047, title: "Re-engagement".into() },
-        DeliveryStatusChanged { platform_message_id: "wamid.2".into(), status: DeliveryStatus::Failed { code: 131050, title: "x".into() }, at: Timestamp(7) },
-        SendRefused { draft_id: Some(DraftId(id)), send_id: None, reason: RefusalReason::TemplateRequired { closed_at: Timestamp(8) } },
+        DeliveryStatusChanged {
+            platform_message_id: "wamid.2".into(),
+            status: DeliveryStatus::Failed { code: 131050, title: "x".into() },
+            at: Timestamp(7),
+        },
+        SendRefused {
+            draft_id: Some(DraftId(id)),
+            send_id: None,
+            reason: RefusalReason::TemplateRequired { closed_at: Timestamp(8) },
+        },
         WindowClosedByPlatform { code: 131047, at: Timestamp(9) },
         ConversationStatusChanged { status: ConversationStatus::Snoozed { until: Timestamp(10) } },
         ConversationAssigned { assignee: Some(UserId(id)) },
-        FollowUpSkipped { opportunity_id: OpportunityId(id), reason: RefusalReason::AutomatedOutsideWindow { closed_at: Timestamp(11) } },
-        OpportunityOpened { opportunity_id: OpportunityId(id), contact_id: ContactId(id), conversation_id: None, title: "t".into(), stage: "lead".into(), value: money.clone() },
+        FollowUpSkipped {
+            opportunity_id: OpportunityId(id),
+            reason: RefusalReason::AutomatedOutsideWindow { closed_at: Timestamp(11) },
+        },
+        OpportunityOpened {
+            opportunity_id: OpportunityId(id),
+            contact_id: ContactId(id),
+            conversation_id: None,
+            title: "t".into(),
+            stage: "lead".into(),
+            value: money.clone(),
+        },
         OpportunityStageChanged { from: "lead".into(), to: "proposal".into() },
         OpportunityValueChanged { value: money.clone() },
         OpportunityWon { value: money },
@@ -74,7 +160,11 @@ fn every_event_type_round_trips_through_its_payload() {
 
 #[test]
 fn payload_keys_are_sorted_so_bytes_are_stable() {
-    let event = DomainEvent::ChannelConnected { channel: ChannelKind::WhatsApp, account_id: "1".into(), display_name: "T".into() };
+    let event = DomainEvent::ChannelConnected {
+        channel: ChannelKind::WhatsApp,
+        account_id: "1".into(),
+        display_name: "T".into(),
+    };
     assert_eq!(event.encode_payload(), br#"{"account_id":"1","channel":"whatsapp","display_name":"T"}"#);
 }
 
@@ -83,7 +173,13 @@ fn personal_data_never_appears_in_a_payload_in_plaintext() {
     let mut rng = StdRng::seed_from_u64(1);
     let key = SecretKey::from_bytes([5; 32]);
     let body = Sealed::seal(DataKeyId(Uuid::nil()), &key, b"my phone is 0812", &mut rng);
-    let event = DomainEvent::InboundMessageReceived { channel_message_id: "w".into(), contact_id: ContactId(Uuid::nil()), sent_at: Timestamp(0), content: MessageContent::Text { body }, reply_to: None };
+    let event = DomainEvent::InboundMessageReceived {
+        channel_message_id: "w".into(),
+        contact_id: ContactId(Uuid::nil()),
+        sent_at: Timestamp(0),
+        content: MessageContent::Text { body },
+        reply_to: None,
+    };
     let payload = String::from_utf8(event.encode_payload()).unwrap();
     assert!(!payload.contains("0812"));
 }

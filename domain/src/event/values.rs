@@ -10,21 +10,50 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MessageContent {
-    Text { body: Sealed },
-    Image { media: Sealed, mime: Option<String>, caption: Option<Sealed> },
-    VoiceNote { media: Sealed, mime: Option<String> },
-    Attachment { attachment: AttachmentKind, media: Sealed, mime: Option<String>, caption: Option<Sealed> },
+    Text {
+        body: Sealed,
+    },
+    Image {
+        media: Sealed,
+        mime: Option<String>,
+        caption: Option<Sealed>,
+    },
+    VoiceNote {
+        media: Sealed,
+        mime: Option<String>,
+    },
+    Attachment {
+        attachment: AttachmentKind,
+        media: Sealed,
+        mime: Option<String>,
+        caption: Option<Sealed>,
+    },
     /// A shared location (sealed JSON with latitude, longitude, name, address).
-    Location { place: Sealed },
+    Location {
+        place: Sealed,
+    },
     /// Shared contact cards (sealed JSON).
-    SharedContacts { cards: Sealed },
+    SharedContacts {
+        cards: Sealed,
+    },
     /// A reply to an interactive list or button message.
-    InteractiveReply { reply_id: String, title: Sealed },
+    InteractiveReply {
+        reply_id: String,
+        title: Sealed,
+    },
     /// A tap on a template's quick-reply button, or a Messenger quick reply / postback.
-    ButtonReply { payload: String, text: Sealed },
-    Reaction { to_message: String, emoji: Option<Sealed> },
+    ButtonReply {
+        payload: String,
+        text: Sealed,
+    },
+    Reaction {
+        to_message: String,
+        emoji: Option<Sealed>,
+    },
     /// A message type Laras does not read (kept so the timeline has no holes).
-    Unsupported { original_kind: String },
+    Unsupported {
+        original_kind: String,
+    },
 }
 
 impl MessageContent {
@@ -86,7 +115,9 @@ pub enum DraftAuthor {
         confidence: f64,
         latency_ms: u64,
     },
-    Person { user: UserId },
+    Person {
+        user: UserId,
+    },
 }
 
 impl DraftAuthor {

@@ -11,7 +11,8 @@ pub enum KeywordSignal {
     OptIn,
 }
 
-const OPT_OUT: &[&str] = &["stop", "unsubscribe", "berhenti", "stop all", "cancel", "end", "quit", "unsub", "berhenti langganan"];
+const OPT_OUT: &[&str] =
+    &["stop", "unsubscribe", "berhenti", "stop all", "cancel", "end", "quit", "unsub", "berhenti langganan"];
 const OPT_IN: &[&str] = &["start", "mulai", "subscribe", "unstop", "langganan"];
 
 /// Returns the signal and the normalised keyword, if the text is an opt keyword.

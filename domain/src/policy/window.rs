@@ -78,7 +78,11 @@ pub fn direct_reply_mode(
 }
 
 /// Decides whether a comment may get its one private reply now.
-pub fn private_reply_allowed(comment_at: Timestamp, already_answered: bool, now: Timestamp) -> Result<(), RefusalReason> {
+pub fn private_reply_allowed(
+    comment_at: Timestamp,
+    already_answered: bool,
+    now: Timestamp,
+) -> Result<(), RefusalReason> {
     if already_answered {
         return Err(RefusalReason::CommentAlreadyAnswered);
     }
@@ -134,7 +138,10 @@ mod tests {
     fn outside_the_window_a_person_may_use_the_human_agent_tag_for_7_days() {
         for channel in [Messenger, Instagram] {
             let day3 = T0.plus(Span::days(3));
-            assert_eq!(direct_reply_mode(channel, facts(T0), day3, Sender::Person, false), Ok(MessagingMode::HumanAgentTag));
+            assert_eq!(
+                direct_reply_mode(channel, facts(T0), day3, Sender::Person, false),
+                Ok(MessagingMode::HumanAgentTag)
+            );
             let day7 = T0.plus(HUMAN_AGENT_WINDOW);
             assert_eq!(
                 direct_reply_mode(channel, facts(T0), day7, Sender::Person, false),
@@ -160,7 +167,10 @@ mod tests {
         let f = WindowFacts { last_inbound_at: Some(T0), closed_by_platform_at: Some(closed) };
         assert!(direct_reply_mode(WhatsApp, f, T0.plus(Span::hours(3)), Sender::Person, false).is_err());
         let f = WindowFacts { last_inbound_at: Some(T0.plus(Span::hours(4))), closed_by_platform_at: Some(closed) };
-        assert_eq!(direct_reply_mode(WhatsApp, f, T0.plus(Span::hours(5)), Sender::Person, false), Ok(MessagingMode::Response));
+        assert_eq!(
+            direct_reply_mode(WhatsApp, f, T0.plus(Span::hours(5)), Sender::Person, false),
+            Ok(MessagingMode::Response)
+        );
     }
 
     #[test]

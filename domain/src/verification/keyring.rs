@@ -60,7 +60,8 @@ impl KeyRing {
         let Ok(DomainEvent::SigningKeyRotated { key_id, public_key, previous }) = envelope.event() else {
             return Err(bad("payload is not a SigningKeyRotated event"));
         };
-        let public = parse_public_hex(&public_key).ok_or_else(|| bad("public_key is not a 32-byte Ed25519 key in hex"))?;
+        let public =
+            parse_public_hex(&public_key).ok_or_else(|| bad("public_key is not a 32-byte Ed25519 key in hex"))?;
         if public.is_weak() {
             return Err(bad("public_key has small order"));
         }

@@ -46,7 +46,9 @@ impl fmt::Display for FailureKind {
             Self::ChainBroken { stream, version } => {
                 write!(f, "chain broken: version {version} of {stream} does not link to the previous envelope")
             }
-            Self::VersionGap { stream, expected, found } => write!(f, "stream {stream} expected version {expected}, found {found}"),
+            Self::VersionGap { stream, expected, found } => {
+                write!(f, "stream {stream} expected version {expected}, found {found}")
+            }
         }
     }
 }

@@ -19,24 +19,51 @@ struct LogBuilder {
 
 impl LogBuilder {
     fn new() -> Self {
-        let mut b = Self { key: LedgerSigningKey::from_secret([1; 32]), heads: HashMap::new(), log: Vec::new(), now: 1_000 };
+        let mut b =
+            Self { key: LedgerSigningKey::from_secret([1; 32]), heads: HashMap::new(), log: Vec::new(), now: 1_000 };
         let first = b.key.clone();
-        b.push("signing-keys", DomainEvent::SigningKeyRotated { key_id: first.id().to_string(), public_key: first.public_hex(), previous: None });
+        b.push(
+            "signing-keys",
+            DomainEvent::SigningKeyRotated {
+                key_id: first.id().to_string(),
+                public_key: first.public_hex(),
+                previous: None,
+            },
+        );
         b
     }
 
     fn push(&mut self, stream: &str, event: DomainEvent) {
         self.now += 1;
         let (version, prev) = self.heads.get(stream).map_or((0, ZERO_HASH), |(v, h)| (v + 1, *h));
-        let pending = PendingEvent { event_id: EventId(Uuid::from_u128(self.log.len() as u128 + 1)), actor: Actor::system("t"), causation_id: Uuid::nil(), correlation_id: Uuid::nil(), event };
-        let env = Envelope::seal(&pending, PartnerId(Uuid::nil()), StreamId::from_stored(stream.into()), version, prev, Timestamp(self.now), &self.key).unwrap();
+        let pending = PendingEvent {
+            event_id: EventId(Uuid::from_u128(self.log.len() as u128 + 1)),
+            actor: Actor::system("t"),
+            causation_id: Uuid::nil(),
+            correlation_id: Uuid::nil(),
+            event,
+        };
+        let env = Envelope::seal(
+            &pending,
+            PartnerId(Uuid::nil()),
+            StreamId::from_stored(stream.into()),
+            version,
+            prev,
+            Timestamp(self.now),
+            &self.key,
+        )
+        .unwrap();
         self.heads.insert(stream.into(), (version, env.hash().unwrap()));
         self.log.push(env);
     }
 
     fn rotate(&mut self, secret: u8) {
         let next = LedgerSigningKey::from_secret([secret; 32]);
-        let event = DomainEvent::SigningKeyRotated { key_id: next.id().to_string(), public_key: next.public_hex(), previous: Some(self.key.id().to_string()) };
+        let event = DomainEvent::SigningKeyRotated {
+            key_id: next.id().to_string(),
+            public_key: next.public_hex(),
+            previous: Some(self.key.id().to_string()),
+        };
         self.push("signing-keys", event);
         self.key = next;
     }
@@ -93,7 +120,11 @@ fn the_old_key_is_not_valid_after_its_successor_was_introduced() {
 fn a_key_introduced_under_a_key_other_than_its_predecessor_is_refused() {
     let mut b = LogBuilder::new();
     let next = LedgerSigningKey::from_secret([3; 32]);
-    let event = DomainEvent::SigningKeyRotated { key_id: next.id().to_string(), public_key: next.public_hex(), previous: Some("ed25519:0000000000000000".into()) };
+    let event = DomainEvent::SigningKeyRotated {
+        key_id: next.id().to_string(),
+        public_key: next.public_hex(),
+        previous: Some("ed25519:0000000000000000".into()),
+    };
     b.push("signing-keys", event);
     assert!(matches!(check(&b.log, anchors()), Err((1, FailureKind::BadKeyEvent { .. }))));
 }

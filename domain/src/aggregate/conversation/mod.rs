@@ -29,8 +29,12 @@ pub struct DraftState {
 
 #[derive(Clone, PartialEq, Debug)]
 pub enum SendOutcome {
-    Sent { platform_message_id: String },
-    Failed { code: i64 },
+    Sent {
+        platform_message_id: String,
+    },
+    Failed {
+        code: i64,
+    },
     /// The outbox's last-moment policy check said no.
     Refused,
 }
@@ -119,7 +123,12 @@ impl Aggregate for Conversation {
             DraftProposed { draft_id, author, body, target } => {
                 self.drafts.insert(
                     *draft_id,
-                    DraftState { status: DraftStatus::Pending, automated: author.is_automated(), body: body.clone(), target: target.clone() },
+                    DraftState {
+                        status: DraftStatus::Pending,
+                        automated: author.is_automated(),
+                        body: body.clone(),
+                        target: target.clone(),
+                    },
                 );
             }
             DraftEdited { draft_id, body } => {
@@ -133,7 +142,10 @@ impl Aggregate for Conversation {
                 if let Some(d) = draft_id {
                     self.set_draft(d, DraftStatus::Sent);
                 }
-                self.sends.insert(*send_id, SendState { draft: *draft_id, target: target.clone(), mode: *mode, outcome: None });
+                self.sends.insert(
+                    *send_id,
+                    SendState { draft: *draft_id, target: target.clone(), mode: *mode, outcome: None },
+                );
             }
             ReplySent { send_id, platform_message_id, .. } => {
                 if let Some(s) = self.sends.get_mut(send_id) {
@@ -412,7 +424,9 @@ impl Decide for RecordSent {
                 platform_message_id: self.platform_message_id.clone(),
                 at: self.at,
             }]),
-            Some(SendOutcome::Sent { platform_message_id }) if *platform_message_id == self.platform_message_id => Ok(vec![]),
+            Some(SendOutcome::Sent { platform_message_id }) if *platform_message_id == self.platform_message_id => {
+                Ok(vec![])
+            }
             Some(_) => Err(DomainError::SendAlreadySettled(self.send_id)),
         }
     }
@@ -429,7 +443,11 @@ impl Decide for RecordSendFailed {
     fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
         let send = state.sends.get(&self.send_id).ok_or(DomainError::SendNotFound(self.send_id))?;
         match &send.outcome {
-            None => Ok(vec![DomainEvent::ReplySendFailed { send_id: self.send_id, code: self.code, title: self.title.clone() }]),
+            None => Ok(vec![DomainEvent::ReplySendFailed {
+                send_id: self.send_id,
+                code: self.code,
+                title: self.title.clone(),
+            }]),
             Some(SendOutcome::Failed { code }) if *code == self.code => Ok(vec![]),
             Some(_) => Err(DomainError::SendAlreadySettled(self.send_id)),
         }

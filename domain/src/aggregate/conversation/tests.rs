@@ -61,34 +61,45 @@ fn the_same_channel_message_id_is_recorded_once() {
 
 #[test]
 fn an_empty_message_id_is_bad_input() {
-    assert!(matches!(given::<Conversation>(vec![]).when(&inbound("", TEST_NOW)).result(), Err(DomainError::BadInput { .. })));
+    assert!(matches!(
+        given::<Conversation>(vec![]).when(&inbound("", TEST_NOW)).result(),
+        Err(DomainError::BadInput { .. })
+    ));
 }
 
 #[test]
 fn approving_a_draft_twice_is_refused() {
     let mut history = with_draft();
     history.extend(given::<Conversation>(history.clone()).when(&ApproveDraft { draft_id: draft_id() }).events());
-    given::<Conversation>(history).when(&ApproveDraft { draft_id: draft_id() }).then_err(DomainError::DraftAlreadyDecided(draft_id()));
+    given::<Conversation>(history)
+        .when(&ApproveDraft { draft_id: draft_id() })
+        .then_err(DomainError::DraftAlreadyDecided(draft_id()));
 }
 
 #[test]
 fn rejecting_an_approved_draft_is_refused() {
     let mut history = with_draft();
     history.push(DomainEvent::DraftApproved { draft_id: draft_id() });
-    given::<Conversation>(history).when(&RejectDraft { draft_id: draft_id(), reason: None }).then_err(DomainError::DraftAlreadyDecided(draft_id()));
+    given::<Conversation>(history)
+        .when(&RejectDraft { draft_id: draft_id(), reason: None })
+        .then_err(DomainError::DraftAlreadyDecided(draft_id()));
 }
 
 #[test]
 fn editing_a_decided_draft_is_refused() {
     let mut history = with_draft();
     history.push(DomainEvent::DraftRejected { draft_id: draft_id(), reason: None });
-    given::<Conversation>(history).when(&EditDraft { draft_id: draft_id(), body: sealed("x") }).then_err(DomainError::DraftAlreadyDecided(draft_id()));
+    given::<Conversation>(history)
+        .when(&EditDraft { draft_id: draft_id(), body: sealed("x") })
+        .then_err(DomainError::DraftAlreadyDecided(draft_id()));
 }
 
 #[test]
 fn approving_an_unknown_draft_is_refused() {
     let other = DraftId(Uuid::from_u128(99));
-    given::<Conversation>(with_draft()).when(&ApproveDraft { draft_id: other }).then_err(DomainError::DraftNotFound(other));
+    given::<Conversation>(with_draft())
+        .when(&ApproveDraft { draft_id: other })
+        .then_err(DomainError::DraftNotFound(other));
 }
 
 fn status(s: DeliveryStatus) -> RecordDeliveryStatus {
@@ -98,7 +109,11 @@ fn status(s: DeliveryStatus) -> RecordDeliveryStatus {
 #[test]
 fn delivery_statuses_move_forward_only() {
     let mut history = with_draft();
-    history.push(DomainEvent::DeliveryStatusChanged { platform_message_id: "wamid.out".into(), status: DeliveryStatus::Read, at: TEST_NOW });
+    history.push(DomainEvent::DeliveryStatusChanged {
+        platform_message_id: "wamid.out".into(),
+        status: DeliveryStatus::Read,
+        at: TEST_NOW,
+    });
     given::<Conversation>(history.clone()).when(&status(DeliveryStatus::Delivered)).then(vec![]);
     given::<Conversation>(history.clone()).when(&status(DeliveryStatus::Sent)).then(vec![]);
     let failed = DeliveryStatus::Failed { code: 131047, title: "Re-engagement message".into() };
@@ -108,7 +123,11 @@ fn delivery_statuses_move_forward_only() {
 #[test]
 fn read_may_come_without_delivered() {
     let mut history = with_draft();
-    history.push(DomainEvent::DeliveryStatusChanged { platform_message_id: "wamid.out".into(), status: DeliveryStatus::Sent, at: TEST_NOW });
+    history.push(DomainEvent::DeliveryStatusChanged {
+        platform_message_id: "wamid.out".into(),
+        status: DeliveryStatus::Sent,
+        at: TEST_NOW,
+    });
     assert_eq!(given::<Conversation>(history).when(&status(DeliveryStatus::Read)).events().len(), 1);
 }
 
@@ -133,7 +152,12 @@ fn an_echo_of_our_own_send_is_not_recorded_again() {
         template: None,
     });
     history.push(DomainEvent::ReplySent { send_id, platform_message_id: "m_1".into(), at: TEST_NOW });
-    let echo = RecordEcho { origin: origin(ChannelKind::Messenger), channel_message_id: "m_1".into(), body: None, sent_at: TEST_NOW };
+    let echo = RecordEcho {
+        origin: origin(ChannelKind::Messenger),
+        channel_message_id: "m_1".into(),
+        body: None,
+        sent_at: TEST_NOW,
+    };
     given::<Conversation>(history).when(&echo).then(vec![]);
 }
 

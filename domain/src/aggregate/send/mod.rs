@@ -11,7 +11,9 @@ use super::{contact::Contact, Decide};
 use crate::error::DomainError;
 use crate::event::*;
 use crate::ids::{DraftId, SendId};
-use crate::policy::window::{direct_reply_mode, private_reply_allowed, Sender, HUMAN_AGENT_WINDOW, PRIVATE_REPLY_WINDOW, SERVICE_WINDOW};
+use crate::policy::window::{
+    direct_reply_mode, private_reply_allowed, Sender, HUMAN_AGENT_WINDOW, PRIVATE_REPLY_WINDOW, SERVICE_WINDOW,
+};
 use crate::sealed::Sealed;
 use crate::time::Timestamp;
 
@@ -76,10 +78,13 @@ impl Decide for RequestSend {
             return refuse(RefusalReason::OptedOut);
         }
         let mode = match &target {
-            ReplyTarget::Conversation { .. } => direct_reply_mode(channel, conv.window, now, sender, self.template.is_some()),
+            ReplyTarget::Conversation { .. } => {
+                direct_reply_mode(channel, conv.window, now, sender, self.template.is_some())
+            }
             ReplyTarget::CommentPrivateReply { comment_id } => match conv.comments.get(comment_id) {
                 None => Err(RefusalReason::UnknownComment),
-                Some(c) => private_reply_allowed(c.at, conv.comment_answered(comment_id), now).map(|_| MessagingMode::PrivateReply),
+                Some(c) => private_reply_allowed(c.at, conv.comment_answered(comment_id), now)
+                    .map(|_| MessagingMode::PrivateReply),
             },
             ReplyTarget::ThreadsReply { reply_to_id } => match conv.comments.get(reply_to_id) {
                 None => Err(RefusalReason::UnknownComment),
@@ -118,7 +123,8 @@ impl Decide for CheckDelivery {
         if send.outcome.is_some() {
             return Err(DomainError::SendAlreadySettled(self.send_id));
         }
-        let refuse = |reason| Ok(vec![DomainEvent::SendRefused { draft_id: send.draft, send_id: Some(self.send_id), reason }]);
+        let refuse =
+            |reason| Ok(vec![DomainEvent::SendRefused { draft_id: send.draft, send_id: Some(self.send_id), reason }]);
         match ctx.partner.channel_status(channel) {
             Some(ChannelStatus::Connected) => {}
             Some(ChannelStatus::NeedsReauthorisation) => return refuse(RefusalReason::ChannelNeedsReauthorisation),

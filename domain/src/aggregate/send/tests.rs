@@ -14,7 +14,12 @@ use uuid::Uuid;
 
 fn partner(mode: ApprovalMode, channel: ChannelKind) -> Partner {
     Partner::from_events(&[
-        DomainEvent::PartnerOnboarded { partner_id: PartnerId(Uuid::from_u128(1)), name: "Toko".into(), approval: mode, pipeline: default_pipeline() },
+        DomainEvent::PartnerOnboarded {
+            partner_id: PartnerId(Uuid::from_u128(1)),
+            name: "Toko".into(),
+            approval: mode,
+            pipeline: default_pipeline(),
+        },
         DomainEvent::ChannelConnected { channel, account_id: "1065".into(), display_name: "Toko".into() },
     ])
 }
@@ -31,13 +36,22 @@ fn contact() -> Contact {
 }
 
 fn ctx(mode: ApprovalMode) -> SendContext {
-    SendContext { partner: partner(mode, ChannelKind::WhatsApp), contact: contact(), conversation: Conversation::from_events(&with_draft()) }
+    SendContext {
+        partner: partner(mode, ChannelKind::WhatsApp),
+        contact: contact(),
+        conversation: Conversation::from_events(&with_draft()),
+    }
 }
 
 const DRAFT: DraftId = DraftId(Uuid::from_u128(20));
 
 fn send_draft() -> RequestSend {
-    RequestSend { send_id: SendId(Uuid::from_u128(40)), source: SendSource::Draft(DRAFT), template: None, marketing: false }
+    RequestSend {
+        send_id: SendId(Uuid::from_u128(40)),
+        source: SendSource::Draft(DRAFT),
+        template: None,
+        marketing: false,
+    }
 }
 
 fn person_reply() -> RequestSend {
@@ -55,7 +69,9 @@ fn refused(reason: RefusalReason, draft: Option<DraftId>) -> Vec<DomainEvent> {
 
 #[test]
 fn an_unapproved_draft_is_refused_when_approval_is_required() {
-    given_state(ctx(ApprovalMode::Approval)).when(&send_draft()).then(refused(RefusalReason::ApprovalRequired, Some(DRAFT)));
+    given_state(ctx(ApprovalMode::Approval))
+        .when(&send_draft())
+        .then(refused(RefusalReason::ApprovalRequired, Some(DRAFT)));
 }
 
 #[test]
@@ -63,7 +79,10 @@ fn an_approved_draft_is_requested_in_the_window() {
     let mut c = ctx(ApprovalMode::Approval);
     c.conversation.apply(&DomainEvent::DraftApproved { draft_id: DRAFT });
     let events = given_state(c).when(&send_draft()).events();
-    assert!(matches!(&events[..], [DomainEvent::ReplySendRequested { mode: MessagingMode::Response, draft_id: Some(DRAFT), .. }]));
+    assert!(matches!(
+        &events[..],
+        [DomainEvent::ReplySendRequested { mode: MessagingMode::Response, draft_id: Some(DRAFT), .. }]
+    ));
 }
 
 #[test]
@@ -84,7 +103,12 @@ fn a_sent_draft_cannot_be_sent_again() {
 #[test]
 fn nothing_goes_to_an_opted_out_contact() {
     let mut c = ctx(ApprovalMode::Autopilot);
-    c.contact.apply(&DomainEvent::OptedOut { channel: None, scope: OptScope::All, signal: OptSignal::Manual, at: TEST_NOW });
+    c.contact.apply(&DomainEvent::OptedOut {
+        channel: None,
+        scope: OptScope::All,
+        signal: OptSignal::Manual,
+        at: TEST_NOW,
+    });
     given_state(c.clone()).when(&send_draft()).then(refused(RefusalReason::OptedOut, Some(DRAFT)));
     given_state(c).when(&person_reply()).then(refused(RefusalReason::OptedOut, None));
 }
@@ -92,7 +116,12 @@ fn nothing_goes_to_an_opted_out_contact() {
 #[test]
 fn a_marketing_opt_out_stops_follow_ups_but_not_service_replies() {
     let mut c = ctx(ApprovalMode::Autopilot);
-    c.contact.apply(&DomainEvent::OptedOut { channel: None, scope: OptScope::Marketing, signal: OptSignal::PlatformError { code: 131050 }, at: TEST_NOW });
+    c.contact.apply(&DomainEvent::OptedOut {
+        channel: None,
+        scope: OptScope::Marketing,
+        signal: OptSignal::PlatformError { code: 131050 },
+        at: TEST_NOW,
+    });
     let follow_up = RequestSend { marketing: true, ..send_draft() };
     given_state(c.clone()).when(&follow_up).then(refused(RefusalReason::OptedOut, Some(DRAFT)));
     assert!(matches!(&given_state(c).when(&person_reply()).events()[..], [DomainEvent::ReplySendRequested { .. }]));
@@ -101,7 +130,11 @@ fn a_marketing_opt_out_stops_follow_ups_but_not_service_replies() {
 #[test]
 fn a_channel_needing_reauthorisation_sends_nothing() {
     let mut c = ctx(ApprovalMode::Autopilot);
-    c.partner.apply(&DomainEvent::ChannelNeedsReauthorisation { channel: ChannelKind::WhatsApp, account_id: "1065".into(), error_code: 190 });
+    c.partner.apply(&DomainEvent::ChannelNeedsReauthorisation {
+        channel: ChannelKind::WhatsApp,
+        account_id: "1065".into(),
+        error_code: 190,
+    });
     given_state(c).when(&person_reply()).then(refused(RefusalReason::ChannelNeedsReauthorisation, None));
 }
 
@@ -122,7 +155,9 @@ fn outside_the_window_whatsapp_needs_a_template_and_uses_it() {
     let template = TemplateRef { name: "follow_up".into(), language: "id".into(), parameters: vec![] };
     let with_template = RequestSend { template: Some(template.clone()), ..person_reply() };
     let events = given_state(ctx(ApprovalMode::Autopilot)).at(later).when(&with_template).events();
-    assert!(matches!(&events[..], [DomainEvent::ReplySendRequested { mode: MessagingMode::Template, template: Some(t), .. }] if *t == template));
+    assert!(
+        matches!(&events[..], [DomainEvent::ReplySendRequested { mode: MessagingMode::Template, template: Some(t), .. }] if *t == template)
+    );
 }
 
 fn messenger_ctx() -> SendContext {
@@ -134,12 +169,23 @@ fn messenger_ctx() -> SendContext {
     }
     conv.apply(&DomainEvent::DraftProposed {
         draft_id: DRAFT,
-        author: DraftAuthor::AiWorker { generator: "embedded".into(), model: "bm25".into(), prompt_hash: "h".into(), article_ids: vec![], confidence: 0.9, latency_ms: 3 },
+        author: DraftAuthor::AiWorker {
+            generator: "embedded".into(),
+            model: "bm25".into(),
+            prompt_hash: "h".into(),
+            article_ids: vec![],
+            confidence: 0.9,
+            latency_ms: 3,
+        },
         body: sealed("jawaban"),
         target: ReplyTarget::Conversation { quote: None },
     });
     conv.apply(&DomainEvent::DraftApproved { draft_id: DRAFT });
-    SendContext { partner: partner(ApprovalMode::Approval, ChannelKind::Messenger), contact: contact(), conversation: conv }
+    SendContext {
+        partner: partner(ApprovalMode::Approval, ChannelKind::Messenger),
+        contact: contact(),
+        conversation: conv,
+    }
 }
 
 #[test]
@@ -157,27 +203,40 @@ fn a_person_may_reply_with_the_human_agent_tag_on_messenger_up_to_7_days() {
 #[test]
 fn an_approved_ai_draft_is_still_automated_outside_the_window() {
     let day2 = TEST_NOW.plus(Span::days(2));
-    given_state(messenger_ctx())
-        .at(day2)
-        .when(&send_draft())
-        .then(refused(RefusalReason::AutomatedOutsideWindow { closed_at: TEST_NOW.plus(Span::hours(24)) }, Some(DRAFT)));
+    given_state(messenger_ctx()).at(day2).when(&send_draft()).then(refused(
+        RefusalReason::AutomatedOutsideWindow { closed_at: TEST_NOW.plus(Span::hours(24)) },
+        Some(DRAFT),
+    ));
 }
 
 fn instagram_comment_ctx() -> SendContext {
     let mut conv = Conversation::default();
     let mut o = origin(ChannelKind::Instagram);
     o.thread = ThreadRef::Comments { media_id: "media1".into() };
-    let cmd = RecordPublicComment { origin: o, comment_id: "c1".into(), parent_id: None, text: sealed("harga?"), sent_at: TEST_NOW };
+    let cmd = RecordPublicComment {
+        origin: o,
+        comment_id: "c1".into(),
+        parent_id: None,
+        text: sealed("harga?"),
+        sent_at: TEST_NOW,
+    };
     for e in cmd.decide(&conv, TEST_NOW).unwrap() {
         conv.apply(&e);
     }
-    SendContext { partner: partner(ApprovalMode::Approval, ChannelKind::Instagram), contact: contact(), conversation: conv }
+    SendContext {
+        partner: partner(ApprovalMode::Approval, ChannelKind::Instagram),
+        contact: contact(),
+        conversation: conv,
+    }
 }
 
 fn private_reply(n: u128) -> RequestSend {
     RequestSend {
         send_id: SendId(Uuid::from_u128(n)),
-        source: SendSource::PersonReply { body: sealed("cek DM"), target: ReplyTarget::CommentPrivateReply { comment_id: "c1".into() } },
+        source: SendSource::PersonReply {
+            body: sealed("cek DM"),
+            target: ReplyTarget::CommentPrivateReply { comment_id: "c1".into() },
+        },
         template: None,
         marketing: false,
     }
@@ -200,17 +259,21 @@ fn a_failed_private_reply_may_be_tried_again() {
     for e in private_reply(50).decide(&c, TEST_NOW).unwrap() {
         c.conversation.apply(&e);
     }
-    c.conversation.apply(&DomainEvent::ReplySendFailed { send_id: SendId(Uuid::from_u128(50)), code: 2, title: "x".into() });
+    c.conversation.apply(&DomainEvent::ReplySendFailed {
+        send_id: SendId(Uuid::from_u128(50)),
+        code: 2,
+        title: "x".into(),
+    });
     assert!(matches!(&private_reply(51).decide(&c, TEST_NOW).unwrap()[..], [DomainEvent::ReplySendRequested { .. }]));
 }
 
 #[test]
 fn a_private_reply_after_7_days_is_refused() {
     let c = instagram_comment_ctx();
-    given_state(c)
-        .at(TEST_NOW.plus(PRIVATE_REPLY_WINDOW))
-        .when(&private_reply(50))
-        .then(refused(RefusalReason::CommentReplyWindowExpired { closed_at: TEST_NOW.plus(PRIVATE_REPLY_WINDOW) }, None));
+    given_state(c).at(TEST_NOW.plus(PRIVATE_REPLY_WINDOW)).when(&private_reply(50)).then(refused(
+        RefusalReason::CommentReplyWindowExpired { closed_at: TEST_NOW.plus(PRIVATE_REPLY_WINDOW) },
+        None,
+    ));
 }
 
 proptest! {
@@ -262,9 +325,17 @@ fn a_requested_send_is_delivered_when_nothing_changed() {
 fn an_opt_out_after_the_request_stops_the_delivery() {
     let mut c = ctx(ApprovalMode::Approval);
     let send_id = requested(&mut c);
-    c.contact.apply(&DomainEvent::OptedOut { channel: Some(ChannelKind::WhatsApp), scope: OptScope::All, signal: OptSignal::Manual, at: TEST_NOW });
+    c.contact.apply(&DomainEvent::OptedOut {
+        channel: Some(ChannelKind::WhatsApp),
+        scope: OptScope::All,
+        signal: OptSignal::Manual,
+        at: TEST_NOW,
+    });
     let events = given_state(c.clone()).when(&CheckDelivery { send_id }).events();
-    assert_eq!(events, vec![DomainEvent::SendRefused { draft_id: None, send_id: Some(send_id), reason: RefusalReason::OptedOut }]);
+    assert_eq!(
+        events,
+        vec![DomainEvent::SendRefused { draft_id: None, send_id: Some(send_id), reason: RefusalReason::OptedOut }]
+    );
     for e in events {
         c.conversation.apply(&e);
     }
@@ -277,5 +348,8 @@ fn a_window_that_closed_while_queued_stops_a_free_form_delivery() {
     let send_id = requested(&mut c);
     let later = TEST_NOW.plus(Span::hours(25));
     let events = given_state(c).at(later).when(&CheckDelivery { send_id }).events();
-    assert!(matches!(&events[..], [DomainEvent::SendRefused { reason: RefusalReason::WindowClosed { .. }, send_id: Some(_), .. }]));
+    assert!(matches!(
+        &events[..],
+        [DomainEvent::SendRefused { reason: RefusalReason::WindowClosed { .. }, send_id: Some(_), .. }]
+    ));
 }
