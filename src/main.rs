@@ -62,6 +62,8 @@ enum BenchAction {
         #[arg(long, default_value_t = 10_000)]
         count: usize,
     },
+    /// Raw Ed25519 sign, verify and batch-verify rates on this machine.
+    Ed25519,
     /// Append without end, printing each acknowledged position (for the crash test).
     Burst {
         #[arg(long, default_value_t = 64)]
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
                 Command::Bench { action: BenchAction::Appends { count } } => {
                     laras::cli::bench::appends(&settings.data_dir, count).await
                 }
+                Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
                 Command::Bench { action: BenchAction::Burst { concurrency } } => {
                     laras::cli::bench::burst(&settings.data_dir, concurrency).await
                 }

@@ -28,6 +28,36 @@ pub struct Ed25519Rates {
     pub verify_per_s: f64,
 }
 
+/// Batch verification on every core: the ceiling for `laras verify`.
+pub fn ed25519_batch_rate(n: usize) -> f64 {
+    use rayon::prelude::*;
+    let key = LedgerSigningKey::from_secret([9; 32]);
+    let messages: Vec<Vec<u8>> = (0..n).map(|i| [&[0x5a_u8; 400][..], &i.to_be_bytes()].concat()).collect();
+    let signatures: Vec<ed25519_dalek::Signature> =
+        messages.iter().map(|m| ed25519_dalek::Signature::from_bytes(&key.sign(m))).collect();
+    let keys = vec![key.public(); 256];
+    let started = Instant::now();
+    let ok = messages.par_chunks(256).zip(signatures.par_chunks(256)).all(|(m, s)| {
+        let m: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
+        ed25519_dalek::verify_batch(&m, s, &keys[..m.len()]).is_ok()
+    });
+    assert!(ok, "reference signatures verify");
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Prints the raw Ed25519 references as JSON.
+pub fn ed25519() -> anyhow::Result<ExitCode> {
+    let single = ed25519_rates(20_000);
+    let report = serde_json::json!({
+        "sign_per_s_one_core": single.sign_per_s,
+        "verify_per_s_one_core": single.verify_per_s,
+        "batch_verify_per_s_all_cores": ed25519_batch_rate(200_000),
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn ed25519_rates(n: usize) -> Ed25519Rates {
     let key = LedgerSigningKey::from_secret([9; 32]);
     let public = key.public();
