@@ -2,6 +2,7 @@
 
 use crate::data_dir::{DataDir, DataDirError, WriterLock};
 use laras_adapters::contact_keys::{MasterKeyFile, SqliteKeyStore};
+use laras_adapters::credentials::SqliteCredentials;
 use laras_adapters::sqlite_log::SqliteEventStore;
 use laras_commands::signer::LedgerSigner;
 use laras_commands::Ledger;
@@ -33,6 +34,8 @@ pub enum AppError {
     Keys(#[from] laras_commands::keys::KeyError),
     #[error(transparent)]
     Command(#[from] laras_commands::CommandError),
+    #[error("cannot open the channel credentials: {0}")]
+    Credentials(#[from] laras_commands::credentials::CredentialError),
     #[error("the log names signing keys {0:?} but none of their secret files is in the data dir")]
     NoUsableSigningKey(Vec<String>),
 }
@@ -42,6 +45,7 @@ pub struct App {
     pub data: DataDir,
     pub ledger: Ledger,
     pub store: Arc<SqliteEventStore>,
+    pub credentials: Arc<SqliteCredentials>,
     _lock: WriterLock,
 }
 
@@ -52,6 +56,7 @@ impl App {
         let data = DataDir::create(root)?;
         let lock = data.lock_for_writing()?;
         let master = MasterKeyFile::load_or_create(&data.master_key())?;
+        let credentials = Arc::new(SqliteCredentials::open(&data.credentials(), &master)?);
         let keys = Arc::new(SqliteKeyStore::open(&data.keys(), master)?);
         let store = Arc::new(SqliteEventStore::open(&data.ledger())?);
         let files = data.signing_keys()?;
@@ -81,7 +86,7 @@ impl App {
         if finished > 0 {
             tracing::info!(finished, "completed erasures interrupted by a restart");
         }
-        Ok(Self { data, ledger, store, _lock: lock })
+        Ok(Self { data, ledger, store, credentials, _lock: lock })
     }
 
     /// Flushes the writer: every acknowledged append is on disk when this returns.

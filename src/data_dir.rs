@@ -4,6 +4,7 @@
 //! laras-data/
 //!   ledger.sqlite      the signed event log (append-only)
 //!   keys.sqlite        per-contact data keys, wrapped by the master key
+//!   credentials.sqlite channel access tokens, sealed under a key derived from the master key
 //!   master.key         32 random bytes, mode 0600
 //!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:")
 //!   laras.lock         held by the one process that writes
@@ -63,6 +64,9 @@ impl DataDir {
     }
     pub fn keys(&self) -> PathBuf {
         self.root.join("keys.sqlite")
+    }
+    pub fn credentials(&self) -> PathBuf {
+        self.root.join("credentials.sqlite")
     }
     pub fn master_key(&self) -> PathBuf {
         self.root.join("master.key")

@@ -1,6 +1,9 @@
 //! `laras`: the AI worker's signed compliance ledger. Parses arguments and wires crates.
 
 use clap::{Parser, Subcommand};
+use laras_domain::channel::ChannelKind;
+use laras_domain::event::ApprovalMode;
+use laras_domain::ids::PartnerId;
 use laras::settings::{Overrides, Settings};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +38,19 @@ enum Command {
         /// Graph API base URL (tests point it at a fake).
         #[arg(long, env = "LARAS_META_GRAPH_URL")]
         meta_graph_url: Option<String>,
+        /// Threads API base URL.
+        #[arg(long, env = "LARAS_THREADS_GRAPH_URL")]
+        threads_graph_url: Option<String>,
+    },
+    /// Partners: `partner create --name NAME`.
+    Partner {
+        #[command(subcommand)]
+        action: PartnerAction,
+    },
+    /// Channels: `channel connect` (token from LARAS_CHANNEL_TOKEN).
+    Channel {
+        #[command(subcommand)]
+        action: ChannelAction,
     },
     /// List signing keys; `keys rotate` adds a new one.
     Keys {
@@ -53,6 +69,44 @@ enum Command {
         #[command(subcommand)]
         action: BenchAction,
     },
+}
+
+#[derive(Subcommand)]
+enum PartnerAction {
+    /// Onboard a Partner; prints its id as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// approval, autopilot or off.
+        #[arg(long, default_value = "approval", value_parser = parse_approval)]
+        approval: ApprovalMode,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChannelAction {
+    /// Connect a Partner's WhatsApp, Instagram, Messenger or Threads account.
+    Connect {
+        #[arg(long)]
+        partner: PartnerId,
+        /// whatsapp, instagram, messenger or threads.
+        #[arg(long)]
+        kind: ChannelKind,
+        /// Phone number id, Instagram account id, Page id or Threads user id.
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+}
+
+fn parse_approval(text: &str) -> Result<ApprovalMode, String> {
+    match text {
+        "approval" => Ok(ApprovalMode::Approval),
+        "autopilot" => Ok(ApprovalMode::Autopilot),
+        "off" => Ok(ApprovalMode::Off),
+        _ => Err("expected approval, autopilot or off".into()),
+    }
 }
 
 #[derive(Subcommand)]
@@ -81,17 +135,24 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
-    if let Command::Serve { listen, meta_app_secret, meta_verify_token, meta_graph_url } = &cli.command {
+    if let Command::Serve { listen, meta_app_secret, meta_verify_token, meta_graph_url, threads_graph_url } = &cli.command {
         overrides.listen = *listen;
         overrides.meta_app_secret = meta_app_secret.clone();
         overrides.meta_verify_token = meta_verify_token.clone();
         overrides.meta_graph_url = meta_graph_url.clone();
+        overrides.threads_graph_url = threads_graph_url.clone();
     }
     let result = Settings::load(overrides).map_err(anyhow::Error::from).and_then(|settings| {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async {
             match cli.command {
                 Command::Serve { .. } => laras::cli::serve::run(settings).await,
+                Command::Partner { action: PartnerAction::Create { name, approval } } => {
+                    laras::cli::partner::create(&settings, &name, approval).await
+                }
+                Command::Channel { action: ChannelAction::Connect { partner, kind, account, name } } => {
+                    laras::cli::partner::connect(&settings, partner, kind, &account, &name).await
+                }
                 Command::Keys { action: None } => laras::cli::keys::list(&settings).await,
                 Command::Keys { action: Some(KeysAction::Rotate) } => laras::cli::keys::rotate(&settings).await,
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),

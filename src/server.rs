@@ -1,30 +1,82 @@
 //! The HTTP server: a library function that takes a listener and a shutdown signal,
-//! so tests start it on port 0.
+//! so tests start it on port 0. Background work (the channel directory and the
+//! outbox) runs beside it and stops with it.
 
 use crate::app::App;
+use crate::settings::Settings;
 use axum::routing::get;
 use axum::Router;
+use laras_adapters::graph_api::{GraphSender, GraphSettings};
+use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
+use laras_commands::directory::ChannelDirectory;
+use laras_commands::outbox::Outbox;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-
-/// The router with every route Laras serves.
-pub fn router(app: Arc<App>) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(app)
-}
+use tokio::sync::watch;
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves until `shutdown` resolves, then lets in-flight requests finish and stops
+/// the background tasks.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
+    settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let directory = ChannelDirectory::new(app.ledger.store.clone());
+    let follower = tokio::spawn(directory.clone().follow(stopped(stop_rx.clone())));
+
+    let graph = GraphSettings {
+        base_url: settings.meta_graph_url.clone(),
+        threads_base_url: settings.threads_graph_url.clone(),
+        ..GraphSettings::default()
+    };
+    let sender = Arc::new(GraphSender::new(graph, app.credentials.clone())?);
+    let outbox = Outbox::new(app.ledger.clone(), sender);
+    let outbox_stop = stopped(stop_rx.clone());
+    let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
+
+    let mut router = Router::new().route("/healthz", get(healthz));
+    match &settings.meta_app_secret {
+        Some(secret) => {
+            if settings.meta_verify_token.is_none() {
+                tracing::warn!("no LARAS_META_VERIFY_TOKEN: Meta's verification handshake will be refused");
+            }
+            let state = Arc::new(WebhookState {
+                ledger: app.ledger.clone(),
+                directory,
+                app_secret: secret.clone(),
+                verify_token: settings.meta_verify_token.clone(),
+                counters: WebhookCounters::default(),
+            });
+            router = router.merge(meta_webhook::routes(state));
+        }
+        None => {
+            tracing::warn!(
+                "webhook routes NOT started: no Meta app secret. Set LARAS_META_APP_SECRET (or --meta-app-secret, \
+                 or [meta] app_secret in laras.toml) to receive WhatsApp, Instagram, Messenger and Threads webhooks"
+            );
+            eprintln!("laras: webhook routes not started: set LARAS_META_APP_SECRET to receive Meta webhooks");
+        }
+    }
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    let _ = stop_tx.send(true);
+    if let Ok(Err(e)) = follower.await {
+        tracing::warn!(error = %e, "channel directory stopped with an error");
+    }
+    if let Ok(Err(e)) = outbox_task.await {
+        tracing::warn!(error = %e, "outbox stopped with an error");
+    }
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./laras-data";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
+pub const DEFAULT_THREADS_GRAPH_URL: &str = "https://graph.threads.net";
 
 /// What `laras.toml` may hold (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -23,6 +24,7 @@ pub struct MetaFileSettings {
     pub app_secret: Option<String>,
     pub verify_token: Option<String>,
     pub graph_url: Option<String>,
+    pub threads_graph_url: Option<String>,
 }
 
 /// Settings after merging every source.
@@ -33,6 +35,7 @@ pub struct Settings {
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: String,
+    pub threads_graph_url: String,
 }
 
 impl std::fmt::Debug for Settings {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for Settings {
             .field("meta_app_secret", &self.meta_app_secret.as_ref().map(|_| "***"))
             .field("meta_verify_token", &self.meta_verify_token.as_ref().map(|_| "***"))
             .field("meta_graph_url", &self.meta_graph_url)
+            .field("threads_graph_url", &self.threads_graph_url)
             .finish()
     }
 }
@@ -67,6 +71,7 @@ pub struct Overrides {
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: Option<String>,
+    pub threads_graph_url: Option<String>,
 }
 
 impl Settings {
@@ -88,6 +93,10 @@ impl Settings {
             meta_app_secret: overrides.meta_app_secret.or(meta.app_secret).filter(|s| !s.is_empty()),
             meta_verify_token: overrides.meta_verify_token.or(meta.verify_token).filter(|s| !s.is_empty()),
             meta_graph_url: overrides.meta_graph_url.or(meta.graph_url).unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),
+            threads_graph_url: overrides
+                .threads_graph_url
+                .or(meta.threads_graph_url)
+                .unwrap_or_else(|| DEFAULT_THREADS_GRAPH_URL.into()),
         })
     }
 }

@@ -7,3 +7,5 @@ pub mod contact_keys;
 pub mod credentials;
 pub mod log_verify;
 pub mod sqlite_log;
+pub mod meta_webhook;
+pub mod graph_api;

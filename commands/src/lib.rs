@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod credentials;
+pub mod directory;
 pub mod error;
 pub mod handlers;
 pub mod keys;

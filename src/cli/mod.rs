@@ -2,5 +2,6 @@
 
 pub mod bench;
 pub mod keys;
+pub mod partner;
 pub mod serve;
 pub mod verify;

@@ -10,7 +10,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     let app = Arc::new(app);
-    server::run(listener, app.clone(), server::shutdown_signal()).await?;
+    server::run(listener, app.clone(), &settings, server::shutdown_signal()).await?;
     match Arc::try_unwrap(app) {
         Ok(app) => app.close().await,
         Err(app) => app.store.close().await,

@@ -61,3 +61,23 @@ impl Ledger {
         Ok(committed)
     }
 }
+
+impl Ledger {
+    /// Messenger / Instagram delivery or read watermarks: everything sent to this
+    /// customer up to the watermark moves forward.
+    pub async fn record_watermark(
+        &self,
+        partner: PartnerId,
+        channel: ChannelKind,
+        account_id: &str,
+        customer: &SenderIdentity,
+        status: DeliveryStatus,
+        watermark: Timestamp,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        let contact = self.contact_id_for(partner, customer.kind, &customer.value);
+        let conversation = self.conversation_id_for(partner, channel, account_id, contact, &ThreadRef::Direct);
+        let command = laras_domain::aggregate::conversation::RecordWatermark { status, watermark };
+        self.on_conversation(partner, conversation, &command, meta).await
+    }
+}

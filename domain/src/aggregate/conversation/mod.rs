@@ -31,6 +31,7 @@ pub struct DraftState {
 pub enum SendOutcome {
     Sent {
         platform_message_id: String,
+        at: Timestamp,
     },
     Failed {
         code: i64,
@@ -147,9 +148,9 @@ impl Aggregate for Conversation {
                     SendState { draft: *draft_id, target: target.clone(), mode: *mode, outcome: None },
                 );
             }
-            ReplySent { send_id, platform_message_id, .. } => {
+            ReplySent { send_id, platform_message_id, at } => {
                 if let Some(s) = self.sends.get_mut(send_id) {
-                    s.outcome = Some(SendOutcome::Sent { platform_message_id: platform_message_id.clone() });
+                    s.outcome = Some(SendOutcome::Sent { platform_message_id: platform_message_id.clone(), at: *at });
                 }
             }
             ReplySendFailed { send_id, code, .. } => {
@@ -277,7 +278,7 @@ impl Decide for RecordEcho {
     fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
         require_message_id(&self.channel_message_id)?;
         let ours = state.sends.values().any(|s| {
-            matches!(&s.outcome, Some(SendOutcome::Sent { platform_message_id }) if *platform_message_id == self.channel_message_id)
+            matches!(&s.outcome, Some(SendOutcome::Sent { platform_message_id, .. }) if *platform_message_id == self.channel_message_id)
         });
         if state.echo_ids.contains(&self.channel_message_id) || ours {
             return Ok(vec![]);
@@ -424,7 +425,7 @@ impl Decide for RecordSent {
                 platform_message_id: self.platform_message_id.clone(),
                 at: self.at,
             }]),
-            Some(SendOutcome::Sent { platform_message_id }) if *platform_message_id == self.platform_message_id => {
+            Some(SendOutcome::Sent { platform_message_id, .. }) if *platform_message_id == self.platform_message_id => {
                 Ok(vec![])
             }
             Some(_) => Err(DomainError::SendAlreadySettled(self.send_id)),
@@ -482,6 +483,29 @@ impl Decide for RecordDeliveryStatus {
             status: self.status.clone(),
             at: self.at,
         }])
+    }
+}
+
+/// Messenger and Instagram: everything Laras sent up to `watermark` was delivered (or read).
+pub struct RecordWatermark {
+    pub status: DeliveryStatus,
+    pub watermark: Timestamp,
+}
+
+impl Decide for RecordWatermark {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        let mut events = Vec::new();
+        for send in state.sends.values() {
+            if let Some(SendOutcome::Sent { platform_message_id, at }) = &send.outcome {
+                if *at <= self.watermark {
+                    let cmd = RecordDeliveryStatus { platform_message_id: platform_message_id.clone(), status: self.status.clone(), at: self.watermark };
+                    events.extend(cmd.decide(state, now)?);
+                }
+            }
+        }
+        Ok(events)
     }
 }
 

@@ -1,0 +1,146 @@
+//! `/webhooks/meta`: Meta's verification handshake and its deliveries.
+//!
+//! POST: the signature is checked over the raw body before anything is parsed; a
+//! missing or wrong one is 401 with nothing recorded. Each signal becomes a command;
+//! the 200 goes out only after every resulting append is durable, and a failed append
+//! is a 5xx so Meta retries. Content Laras cannot act on (unknown account, unknown
+//! type, a status for a conversation it never had) is acknowledged and counted: Meta
+//! disables endpoints that keep failing, and redelivering would not help.
+
+use super::{parse, verify_signature, Signal};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use laras_commands::directory::ChannelDirectory;
+use laras_commands::{CommandError, CommandMeta, Ledger};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Meta's deliveries are small; 3 MB leaves room for large batches.
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+#[derive(Default, Debug)]
+pub struct WebhookCounters {
+    pub deliveries: AtomicU64,
+    pub bad_signatures: AtomicU64,
+    pub recorded: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub ignored: AtomicU64,
+    pub unknown_accounts: AtomicU64,
+    pub failed_appends: AtomicU64,
+}
+
+pub struct WebhookState {
+    pub ledger: Ledger,
+    pub directory: Arc<ChannelDirectory>,
+    pub app_secret: String,
+    pub verify_token: Option<String>,
+    pub counters: WebhookCounters,
+}
+
+pub fn routes(state: Arc<WebhookState>) -> Router {
+    Router::new()
+        .route("/webhooks/meta", get(handshake).post(delivery))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+async fn handshake(State(state): State<Arc<WebhookState>>, Query(q): Query<Handshake>) -> Response {
+    let expected = state.verify_token.as_deref();
+    let matches = match (q.mode.as_deref(), q.verify_token.as_deref(), expected) {
+        (Some("subscribe"), Some(given), Some(expected)) => {
+            subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into()
+        }
+        _ => false,
+    };
+    match (matches, q.challenge) {
+        (true, Some(challenge)) => (StatusCode::OK, challenge).into_response(),
+        _ => {
+            tracing::warn!("webhook verification handshake refused");
+            StatusCode::FORBIDDEN.into_response()
+        }
+    }
+}
+
+async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let c = &state.counters;
+    c.deliveries.fetch_add(1, Ordering::Relaxed);
+    let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
+    if let Err(e) = verify_signature(state.app_secret.as_bytes(), &body, header) {
+        c.bad_signatures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(reason = %e, bytes = body.len(), "webhook refused: bad signature");
+        return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
+    }
+    let batch = match parse(&body, state.ledger.clock.now()) {
+        Ok(batch) => batch,
+        Err(e) => {
+            tracing::warn!(reason = %e, "signed webhook body is not JSON");
+            return (StatusCode::BAD_REQUEST, "body is not JSON").into_response();
+        }
+    };
+    let mut ignored: HashMap<String, u64> = HashMap::new();
+    for i in &batch.ignored {
+        *ignored.entry(i.reason.clone()).or_default() += 1;
+    }
+    let meta = CommandMeta::system("webhook");
+    for signal in batch.signals {
+        let kind = signal.kind();
+        let Some(partner) = state.directory.partner_for(signal.channel(), signal.account_id(), Duration::from_millis(500)).await else {
+            c.unknown_accounts.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(channel = %signal.channel(), kind, "webhook for an account no partner has connected");
+            continue;
+        };
+        match record(&state.ledger, partner, signal, &meta).await {
+            Ok(true) => {
+                c.recorded.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {
+                c.duplicates.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(CommandError::Domain(e)) => {
+                c.ignored.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(kind, reason = %e, "webhook signal not recorded");
+            }
+            Err(e) => {
+                c.failed_appends.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(kind, error = %e, "webhook signal could not be stored; Meta will retry");
+                return (StatusCode::SERVICE_UNAVAILABLE, "not stored; retry").into_response();
+            }
+        }
+    }
+    for (reason, n) in ignored {
+        c.ignored.fetch_add(n, Ordering::Relaxed);
+        tracing::info!(reason, n, "webhook content ignored");
+    }
+    (StatusCode::OK, "EVENT_RECEIVED").into_response()
+}
+
+/// Records one signal; Ok(false) when it was already recorded (a redelivery).
+async fn record(ledger: &Ledger, partner: laras_domain::ids::PartnerId, signal: Signal, meta: &CommandMeta) -> Result<bool, CommandError> {
+    let committed = match signal {
+        Signal::Message(m) => ledger.record_inbound_message(partner, m, meta).await?.committed,
+        Signal::Comment(c) => ledger.record_public_comment(partner, c, meta).await?.committed,
+        Signal::Echo(e) => ledger.record_echo(partner, e, meta).await?.committed,
+        Signal::Status(s) => ledger.record_status(partner, s, meta).await?,
+        Signal::Watermark { channel, account_id, customer, status, watermark } => {
+            ledger.record_watermark(partner, channel, &account_id, &customer, status, watermark, meta).await?
+        }
+    };
+    Ok(!committed.duplicate && !committed.is_noop())
+}

@@ -1,0 +1,154 @@
+//! Meta webhook payloads → signals: one helper, one line per fixture.
+
+use laras_adapters::meta_webhook::{parse, Signal};
+use laras_commands::handlers::inbound::PlainContent;
+use laras_domain::event::DeliveryStatus;
+use laras_domain::time::Timestamp;
+use proptest::prelude::*;
+
+const RECEIVED: Timestamp = Timestamp(1_767_225_600_000);
+
+fn content(c: &PlainContent) -> String {
+    match c {
+        PlainContent::Text(t) => format!("text {t:?}"),
+        PlainContent::Image { media, caption, .. } => format!("image {media} caption={caption:?}"),
+        PlainContent::VoiceNote { media, .. } => format!("voice {media}"),
+        PlainContent::Attachment { attachment, media, caption, .. } => format!("{attachment:?} {media} caption={caption:?}"),
+        PlainContent::Location { place_json } => format!("location {}", place_json.contains("37.483307")),
+        PlainContent::SharedContacts { cards_json } => format!("contacts {}", cards_json.contains("Barbara")),
+        PlainContent::InteractiveReply { reply_id, title } => format!("interactive {reply_id} {title:?}"),
+        PlainContent::ButtonReply { payload, text } => format!("button {payload} {text:?}"),
+        PlainContent::Reaction { to_message, emoji } => format!("reaction {to_message} {emoji:?}"),
+        PlainContent::Unsupported { kind } => format!("unsupported {kind}"),
+    }
+}
+
+fn status(s: &DeliveryStatus) -> String {
+    match s {
+        DeliveryStatus::Failed { code, .. } => format!("failed {code}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// One line per signal: what the command side will be asked to record.
+fn summary(fixture: &str) -> Vec<String> {
+    let path = format!("{}/tests/fixtures/meta/{fixture}.json", env!("CARGO_MANIFEST_DIR"));
+    let body = std::fs::read(&path).unwrap_or_else(|_| panic!("fixture {path}"));
+    let batch = parse(&body, RECEIVED).unwrap();
+    let mut lines: Vec<String> = batch
+        .signals
+        .iter()
+        .map(|s| match s {
+            Signal::Message(m) => format!(
+                "{} {} message {} from {}({:?}) at {} reply_to={:?}: {}",
+                m.channel, m.account_id, m.channel_message_id, m.sender.value, m.sender.name, m.sent_at.0, m.reply_to, content(&m.content)
+            ),
+            Signal::Comment(c) => format!(
+                "{} {} comment {} on {} by {}({:?}) parent={:?} at {}: {:?}",
+                c.channel, c.account_id, c.comment_id, c.post_id, c.sender.value, c.sender.name, c.parent_id, c.sent_at.0, c.text
+            ),
+            Signal::Echo(e) => format!("{} {} echo {} to {}: {:?}", e.channel, e.account_id, e.channel_message_id, e.recipient.value, e.text),
+            Signal::Status(s) => format!("{} {} status {} of {} for {}", s.channel, s.account_id, status(&s.status), s.platform_message_id, s.recipient.value),
+            Signal::Watermark { channel, account_id, customer, status: st, watermark } => {
+                format!("{channel} {account_id} watermark {} for {} at {}", status(st), customer.value, watermark.0)
+            }
+        })
+        .collect();
+    lines.extend(batch.ignored.iter().map(|i| format!("ignored: {}", i.reason)));
+    lines
+}
+
+#[track_caller]
+fn check(fixture: &str, expected: &[&str]) {
+    assert_eq!(summary(fixture), expected, "fixture {fixture}");
+}
+
+const WA: &str = "whatsapp 106540352242922 message";
+
+#[test]
+fn whatsapp_messages_of_every_type() {
+    let from = "from 16505551234(Some(\"Sheena Nelson\"))";
+    check("wa_text", &[&format!("{WA} wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA= {from} at 1749416383000 reply_to=None: text \"Does it come in another color?\"")]);
+    check("wa_image", &[&format!("{WA} wamid.IMG {from} at 1744344496000 reply_to=None: image 1003383421387256 caption=Some(\"This is the one\")")]);
+    check("wa_voice", &[&format!("{WA} wamid.VOICE {from} at 1744344496000 reply_to=None: voice 1003383421387257")]);
+    check("wa_document", &[&format!("{WA} wamid.DOC {from} at 1744344496000 reply_to=None: Document 1003383421387258 caption=Some(\"Invoice\")")]);
+    check("wa_video", &[&format!("{WA} wamid.VIDEO {from} at 1744344496000 reply_to=None: Video 1003383421387259 caption=None")]);
+    check("wa_sticker", &[&format!("{WA} wamid.STICKER {from} at 1744344496000 reply_to=None: Sticker 1003383421387260 caption=None")]);
+    check("wa_location", &[&format!("{WA} wamid.LOC {from} at 1744344496000 reply_to=None: location true")]);
+    check("wa_contacts", &[&format!("{WA} wamid.CONTACTS {from} at 1744344496000 reply_to=None: contacts true")]);
+    check("wa_interactive_button", &[&format!("{WA} wamid.BTNREPLY {from} at 1744344496000 reply_to=Some(\"wamid.OUT1\"): interactive cancel-button \"Cancel\"")]);
+    check("wa_interactive_list", &[&format!("{WA} wamid.LISTREPLY {from} at 1744344496000 reply_to=Some(\"wamid.OUT2\"): interactive priority_express \"Express Shipping\"")]);
+    check("wa_button", &[&format!("{WA} wamid.BUTTON {from} at 1744344496000 reply_to=Some(\"wamid.TEMPLATE\"): button Unsubscribe \"Unsubscribe\"")]);
+    check("wa_reaction", &[&format!("{WA} wamid.REACTION {from} at 1744344496000 reply_to=None: reaction wamid.OUT3 Some(\"👍\")")]);
+    check("wa_quoted_reply", &[&format!("{WA} wamid.QUOTE {from} at 1744344496000 reply_to=Some(\"wamid.EARLIER\"): text \"This one please\"")]);
+    check("wa_unsupported", &[&format!("{WA} wamid.UNSUP {from} at 1744344496000 reply_to=None: unsupported unsupported")]);
+}
+
+#[test]
+fn several_messages_in_one_delivery_become_several_signals() {
+    let lines = summary("wa_two_messages");
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].contains("wamid.MULTI1") && lines[1].contains("wamid.MULTI2"));
+}
+
+#[test]
+fn whatsapp_statuses_including_failures() {
+    check("wa_statuses", &[
+        "whatsapp 106540352242922 status delivered of wamid.OUT for 16505551234",
+        "whatsapp 106540352242922 status read of wamid.OUT for 16505551234",
+    ]);
+    check("wa_status_failed_131047", &["whatsapp 106540352242922 status failed 131047 of wamid.OUT for 16505551234"]);
+    check("wa_status_failed_131050", &["whatsapp 106540352242922 status failed 131050 of wamid.OUT for 16505551234"]);
+}
+
+#[test]
+fn messenger_messages_echoes_deliveries_reads_and_postbacks() {
+    check("messenger_text", &[
+        "messenger 109876543210987 message m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P from 24012345678901234(None) at 1458692752478 reply_to=Some(\"m_earlier\"): text \"hello, world!\"",
+        "messenger 109876543210987 message m_quick from 24012345678901234(None) at 1458692752479 reply_to=None: button COLOR_RED \"Red\"",
+    ]);
+    check("messenger_attachment", &["messenger 109876543210987 message m_image from 24012345678901234(None) at 1458692752478 reply_to=None: image https://scontent.xx.fbcdn.net/v/t1.15752-9/image.png caption=None"]);
+    check("messenger_echo", &["messenger 109876543210987 echo m_echo to 24012345678901234: Some(\"Sent from the Page inbox\")"]);
+    check("messenger_delivery_read", &[
+        "messenger 109876543210987 status delivered of m_sent1 for 24012345678901234",
+        "messenger 109876543210987 watermark read for 24012345678901234 at 1458668856253",
+    ]);
+    check("messenger_postback", &["messenger 109876543210987 message m_postback from 24012345678901234(None) at 1527459824 reply_to=None: button AGENT \"Talk to an agent\""]);
+}
+
+#[test]
+fn instagram_direct_messages_and_comments() {
+    check("instagram_dm", &["instagram 17841405822304914 message aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDA1ODIyMzA0OTE0 from 1234567890123456(None) at 1569262485349 reply_to=None: text \"Is this still available?\""]);
+    check("instagram_comment", &["instagram 17841405822304914 comment 17865799348089039 on 17887498072083520 by 1234567890123456(Some(\"ayu.batik\")) parent=Some(\"17865799348089000\") at 1767225600000: \"Berapa harganya?\""]);
+    check("instagram_live_comment", &["instagram 17841405822304914 comment 17865799348089040 on 17887498072083521 by 1234567890123457(Some(\"budi\")) parent=None at 1767225600000: \"Mau satu!\""]);
+}
+
+#[test]
+fn threads_replies_become_comments_on_the_root_post() {
+    check("threads_reply", &["threads 78901 comment 8901234 on 123456 by test_username(Some(\"test_username\")) parent=Some(\"567890\") at 1723026796000: \"Reply\""]);
+}
+
+#[test]
+fn what_laras_does_not_act_on_is_ignored_not_failed() {
+    check("unknown_object", &["ignored: unknown object \"user\""]);
+    check("whatsapp_account_update", &["ignored: whatsapp field \"account_update\""]);
+}
+
+#[test]
+fn a_body_that_is_not_json_is_an_error() {
+    assert!(parse(b"not json", RECEIVED).is_err());
+    assert!(parse(b"[1,2]", RECEIVED).is_err());
+}
+
+proptest! {
+    #[test]
+    fn parse_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = parse(&bytes, RECEIVED);
+    }
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_json_shapes(object in prop_oneof![Just("whatsapp_business_account"), Just("page"), Just("instagram"), Just("threads")], inner in "[a-z{}\\[\\]:,\"0-9 ]{0,120}") {
+        let body = format!("{{\"object\":\"{object}\",\"entry\":[{inner}],\"values\":{{\"value\":{{}}}}}}");
+        let _ = parse(body.as_bytes(), RECEIVED);
+    }
+}
