@@ -1,10 +1,10 @@
 //! `laras`: the AI worker's signed compliance ledger. Parses arguments and wires crates.
 
 use clap::{Parser, Subcommand};
+use laras::settings::{Overrides, Settings};
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::ApprovalMode;
-use laras_domain::ids::PartnerId;
-use laras::settings::{Overrides, Settings};
+use laras_domain::ids::{ConversationId, PartnerId, UserId};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +51,27 @@ enum Command {
     Channel {
         #[command(subcommand)]
         action: ChannelAction,
+    },
+    /// A Partner's conversations, one JSON line each.
+    Conversations {
+        #[arg(long)]
+        partner: PartnerId,
+    },
+    /// Record a person's reply on a conversation; the server's outbox delivers it.
+    /// Exits 3 when the policy refuses (the refusal is recorded).
+    Reply {
+        #[arg(long)]
+        partner: PartnerId,
+        #[arg(long)]
+        conversation: ConversationId,
+        /// The partner user replying.
+        #[arg(long)]
+        user: UserId,
+        #[arg(long)]
+        text: String,
+        /// Instagram: send the one private reply to this comment.
+        #[arg(long)]
+        comment: Option<String>,
     },
     /// List signing keys; `keys rotate` adds a new one.
     Keys {
@@ -135,7 +156,9 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
-    if let Command::Serve { listen, meta_app_secret, meta_verify_token, meta_graph_url, threads_graph_url } = &cli.command {
+    if let Command::Serve { listen, meta_app_secret, meta_verify_token, meta_graph_url, threads_graph_url } =
+        &cli.command
+    {
         overrides.listen = *listen;
         overrides.meta_app_secret = meta_app_secret.clone();
         overrides.meta_verify_token = meta_verify_token.clone();
@@ -152,6 +175,10 @@ fn main() -> ExitCode {
                 }
                 Command::Channel { action: ChannelAction::Connect { partner, kind, account, name } } => {
                     laras::cli::partner::connect(&settings, partner, kind, &account, &name).await
+                }
+                Command::Conversations { partner } => laras::cli::conversation::list(&settings, partner),
+                Command::Reply { partner, conversation, user, text, comment } => {
+                    laras::cli::conversation::reply(&settings, partner, conversation, user, &text, comment).await
                 }
                 Command::Keys { action: None } => laras::cli::keys::list(&settings).await,
                 Command::Keys { action: Some(KeysAction::Rotate) } => laras::cli::keys::rotate(&settings).await,

@@ -5,7 +5,7 @@
 #![forbid(unsafe_code)]
 pub mod contact_keys;
 pub mod credentials;
-pub mod log_verify;
-pub mod sqlite_log;
-pub mod meta_webhook;
 pub mod graph_api;
+pub mod log_verify;
+pub mod meta_webhook;
+pub mod sqlite_log;

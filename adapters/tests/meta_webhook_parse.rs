@@ -13,7 +13,9 @@ fn content(c: &PlainContent) -> String {
         PlainContent::Text(t) => format!("text {t:?}"),
         PlainContent::Image { media, caption, .. } => format!("image {media} caption={caption:?}"),
         PlainContent::VoiceNote { media, .. } => format!("voice {media}"),
-        PlainContent::Attachment { attachment, media, caption, .. } => format!("{attachment:?} {media} caption={caption:?}"),
+        PlainContent::Attachment { attachment, media, caption, .. } => {
+            format!("{attachment:?} {media} caption={caption:?}")
+        }
         PlainContent::Location { place_json } => format!("location {}", place_json.contains("37.483307")),
         PlainContent::SharedContacts { cards_json } => format!("contacts {}", cards_json.contains("Barbara")),
         PlainContent::InteractiveReply { reply_id, title } => format!("interactive {reply_id} {title:?}"),
@@ -41,16 +43,48 @@ fn summary(fixture: &str) -> Vec<String> {
         .map(|s| match s {
             Signal::Message(m) => format!(
                 "{} {} message {} from {}({:?}) at {} reply_to={:?}: {}",
-                m.channel, m.account_id, m.channel_message_id, m.sender.value, m.sender.name, m.sent_at.0, m.reply_to, content(&m.content)
+                m.channel,
+                m.account_id,
+                m.channel_message_id,
+                m.sender.value,
+                m.sender.name,
+                m.sent_at.0,
+                m.reply_to,
+                content(&m.content)
             ),
             Signal::Comment(c) => format!(
                 "{} {} comment {} on {} by {}({:?}) parent={:?} at {}: {:?}",
-                c.channel, c.account_id, c.comment_id, c.post_id, c.sender.value, c.sender.name, c.parent_id, c.sent_at.0, c.text
+                c.channel,
+                c.account_id,
+                c.comment_id,
+                c.post_id,
+                c.sender.value,
+                c.sender.name,
+                c.parent_id,
+                c.sent_at.0,
+                c.text
             ),
-            Signal::Echo(e) => format!("{} {} echo {} to {}: {:?}", e.channel, e.account_id, e.channel_message_id, e.recipient.value, e.text),
-            Signal::Status(s) => format!("{} {} status {} of {} for {}", s.channel, s.account_id, status(&s.status), s.platform_message_id, s.recipient.value),
-            Signal::Watermark { channel, account_id, customer, status: st, watermark } => {
-                format!("{channel} {account_id} watermark {} for {} at {}", status(st), customer.value, watermark.0)
+            Signal::Echo(e) => format!(
+                "{} {} echo {} to {}: {:?}",
+                e.channel, e.account_id, e.channel_message_id, e.recipient.value, e.text
+            ),
+            Signal::Status(s) => format!(
+                "{} {} status {} of {} for {}",
+                s.channel,
+                s.account_id,
+                status(&s.status),
+                s.platform_message_id,
+                s.recipient.value
+            ),
+            Signal::Watermark(w) => {
+                format!(
+                    "{} {} watermark {} for {} at {}",
+                    w.channel,
+                    w.account_id,
+                    status(&w.status),
+                    w.customer.value,
+                    w.watermark.0
+                )
             }
         })
         .collect();
@@ -71,17 +105,39 @@ fn whatsapp_messages_of_every_type() {
     check("wa_text", &[&format!("{WA} wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA= {from} at 1749416383000 reply_to=None: text \"Does it come in another color?\"")]);
     check("wa_image", &[&format!("{WA} wamid.IMG {from} at 1744344496000 reply_to=None: image 1003383421387256 caption=Some(\"This is the one\")")]);
     check("wa_voice", &[&format!("{WA} wamid.VOICE {from} at 1744344496000 reply_to=None: voice 1003383421387257")]);
-    check("wa_document", &[&format!("{WA} wamid.DOC {from} at 1744344496000 reply_to=None: Document 1003383421387258 caption=Some(\"Invoice\")")]);
-    check("wa_video", &[&format!("{WA} wamid.VIDEO {from} at 1744344496000 reply_to=None: Video 1003383421387259 caption=None")]);
-    check("wa_sticker", &[&format!("{WA} wamid.STICKER {from} at 1744344496000 reply_to=None: Sticker 1003383421387260 caption=None")]);
+    check(
+        "wa_document",
+        &[&format!(
+            "{WA} wamid.DOC {from} at 1744344496000 reply_to=None: Document 1003383421387258 caption=Some(\"Invoice\")"
+        )],
+    );
+    check(
+        "wa_video",
+        &[&format!("{WA} wamid.VIDEO {from} at 1744344496000 reply_to=None: Video 1003383421387259 caption=None")],
+    );
+    check(
+        "wa_sticker",
+        &[&format!("{WA} wamid.STICKER {from} at 1744344496000 reply_to=None: Sticker 1003383421387260 caption=None")],
+    );
     check("wa_location", &[&format!("{WA} wamid.LOC {from} at 1744344496000 reply_to=None: location true")]);
     check("wa_contacts", &[&format!("{WA} wamid.CONTACTS {from} at 1744344496000 reply_to=None: contacts true")]);
     check("wa_interactive_button", &[&format!("{WA} wamid.BTNREPLY {from} at 1744344496000 reply_to=Some(\"wamid.OUT1\"): interactive cancel-button \"Cancel\"")]);
     check("wa_interactive_list", &[&format!("{WA} wamid.LISTREPLY {from} at 1744344496000 reply_to=Some(\"wamid.OUT2\"): interactive priority_express \"Express Shipping\"")]);
     check("wa_button", &[&format!("{WA} wamid.BUTTON {from} at 1744344496000 reply_to=Some(\"wamid.TEMPLATE\"): button Unsubscribe \"Unsubscribe\"")]);
-    check("wa_reaction", &[&format!("{WA} wamid.REACTION {from} at 1744344496000 reply_to=None: reaction wamid.OUT3 Some(\"👍\")")]);
-    check("wa_quoted_reply", &[&format!("{WA} wamid.QUOTE {from} at 1744344496000 reply_to=Some(\"wamid.EARLIER\"): text \"This one please\"")]);
-    check("wa_unsupported", &[&format!("{WA} wamid.UNSUP {from} at 1744344496000 reply_to=None: unsupported unsupported")]);
+    check(
+        "wa_reaction",
+        &[&format!("{WA} wamid.REACTION {from} at 1744344496000 reply_to=None: reaction wamid.OUT3 Some(\"👍\")")],
+    );
+    check(
+        "wa_quoted_reply",
+        &[&format!(
+            "{WA} wamid.QUOTE {from} at 1744344496000 reply_to=Some(\"wamid.EARLIER\"): text \"This one please\""
+        )],
+    );
+    check(
+        "wa_unsupported",
+        &[&format!("{WA} wamid.UNSUP {from} at 1744344496000 reply_to=None: unsupported unsupported")],
+    );
 }
 
 #[test]
@@ -93,10 +149,13 @@ fn several_messages_in_one_delivery_become_several_signals() {
 
 #[test]
 fn whatsapp_statuses_including_failures() {
-    check("wa_statuses", &[
-        "whatsapp 106540352242922 status delivered of wamid.OUT for 16505551234",
-        "whatsapp 106540352242922 status read of wamid.OUT for 16505551234",
-    ]);
+    check(
+        "wa_statuses",
+        &[
+            "whatsapp 106540352242922 status delivered of wamid.OUT for 16505551234",
+            "whatsapp 106540352242922 status read of wamid.OUT for 16505551234",
+        ],
+    );
     check("wa_status_failed_131047", &["whatsapp 106540352242922 status failed 131047 of wamid.OUT for 16505551234"]);
     check("wa_status_failed_131050", &["whatsapp 106540352242922 status failed 131050 of wamid.OUT for 16505551234"]);
 }
@@ -108,11 +167,17 @@ fn messenger_messages_echoes_deliveries_reads_and_postbacks() {
         "messenger 109876543210987 message m_quick from 24012345678901234(None) at 1458692752479 reply_to=None: button COLOR_RED \"Red\"",
     ]);
     check("messenger_attachment", &["messenger 109876543210987 message m_image from 24012345678901234(None) at 1458692752478 reply_to=None: image https://scontent.xx.fbcdn.net/v/t1.15752-9/image.png caption=None"]);
-    check("messenger_echo", &["messenger 109876543210987 echo m_echo to 24012345678901234: Some(\"Sent from the Page inbox\")"]);
-    check("messenger_delivery_read", &[
-        "messenger 109876543210987 status delivered of m_sent1 for 24012345678901234",
-        "messenger 109876543210987 watermark read for 24012345678901234 at 1458668856253",
-    ]);
+    check(
+        "messenger_echo",
+        &["messenger 109876543210987 echo m_echo to 24012345678901234: Some(\"Sent from the Page inbox\")"],
+    );
+    check(
+        "messenger_delivery_read",
+        &[
+            "messenger 109876543210987 status delivered of m_sent1 for 24012345678901234",
+            "messenger 109876543210987 watermark read for 24012345678901234 at 1458668856253",
+        ],
+    );
     check("messenger_postback", &["messenger 109876543210987 message m_postback from 24012345678901234(None) at 1527459824 reply_to=None: button AGENT \"Talk to an agent\""]);
 }
 

@@ -53,10 +53,10 @@ impl ChannelDirectory {
                         Ok(DomainEvent::ChannelConnected { channel, account_id, .. }) => {
                             routes.insert((channel, account_id), h.partner_id);
                         }
-                        Ok(DomainEvent::ChannelDisconnected { channel, account_id }) => {
-                            if routes.get(&(channel, account_id.clone())) == Some(&h.partner_id) {
-                                routes.remove(&(channel, account_id));
-                            }
+                        Ok(DomainEvent::ChannelDisconnected { channel, account_id })
+                            if routes.get(&(channel, account_id.clone())) == Some(&h.partner_id) =>
+                        {
+                            routes.remove(&(channel, account_id));
                         }
                         _ => {}
                     }

@@ -25,13 +25,23 @@ pub async fn create(settings: &Settings, name: &str, approval: ApprovalMode) -> 
 
 /// Connects a channel; the access token comes from `LARAS_CHANNEL_TOKEN` (never a flag,
 /// so it stays out of shell history and process listings).
-pub async fn connect(settings: &Settings, partner: PartnerId, channel: ChannelKind, account: &str, name: &str) -> anyhow::Result<ExitCode> {
-    let token = std::env::var("LARAS_CHANNEL_TOKEN").map_err(|_| anyhow::anyhow!("set LARAS_CHANNEL_TOKEN to the channel's access token"))?;
+pub async fn connect(
+    settings: &Settings,
+    partner: PartnerId,
+    channel: ChannelKind,
+    account: &str,
+    name: &str,
+) -> anyhow::Result<ExitCode> {
+    let token = std::env::var("LARAS_CHANNEL_TOKEN")
+        .map_err(|_| anyhow::anyhow!("set LARAS_CHANNEL_TOKEN to the channel's access token"))?;
     let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
     app.credentials.store(partner, channel, &AccessToken::new(token))?;
     let command = ConnectChannel { channel, account_id: account.to_owned(), display_name: name.to_owned() };
     let committed = app.ledger.connect_channel(partner, command, &CommandMeta::system("cli")).await?;
-    println!("{}", serde_json::json!({ "partner_id": partner.to_string(), "channel": channel.as_str(), "account_id": account, "position": committed.last_position() }));
+    println!(
+        "{}",
+        serde_json::json!({ "partner_id": partner.to_string(), "channel": channel.as_str(), "account_id": account, "position": committed.last_position() })
+    );
     app.close().await;
     Ok(ExitCode::SUCCESS)
 }

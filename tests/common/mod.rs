@@ -97,8 +97,6 @@ pub fn lines_of(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
     rx
 }
 
-pub mod fake_graph;
-
 /// `sha256=` + hex HMAC-SHA256 of the body: what Meta puts in `X-Hub-Signature-256`.
 pub fn meta_signature(app_secret: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};

@@ -24,7 +24,9 @@ pub fn classify(status: u16, body: &Value) -> Failure {
         .collect::<String>();
     match code {
         Some(190) => Failure::Final(DeliveryError::TokenExpired { code: 190 }),
-        Some(c) if RATE_LIMIT_CODES.contains(&c) => Failure::Retryable { status: Some(status), detail: format!("rate limited (code {c})") },
+        Some(c) if RATE_LIMIT_CODES.contains(&c) => {
+            Failure::Retryable { status: Some(status), detail: format!("rate limited (code {c})") }
+        }
         _ if status == 429 => Failure::Retryable { status: Some(status), detail: "rate limited".into() },
         _ if status >= 500 => Failure::Retryable { status: Some(status), detail: format!("server error {status}") },
         Some(c) => Failure::Final(DeliveryError::Rejected { code: c, title }),

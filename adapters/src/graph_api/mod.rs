@@ -7,6 +7,7 @@
 //! may already have delivered it, and a retry could send it twice.
 
 mod error;
+pub mod fake;
 mod request;
 
 pub use error::classify;
@@ -87,9 +88,14 @@ impl GraphSender {
                     }
                     Err((classify(status.as_u16(), &body), retry_after))
                 }
-                Err(e) if e.is_connect() => Err((error::Failure::Retryable { status: None, detail: "connection failed".into() }, None)),
+                Err(e) if e.is_connect() => {
+                    Err((error::Failure::Retryable { status: None, detail: "connection failed".into() }, None))
+                }
                 Err(e) if e.is_timeout() => {
-                    return Err(DeliveryError::Unavailable { status: None, detail: "timed out after sending; delivery unknown".into() })
+                    return Err(DeliveryError::Unavailable {
+                        status: None,
+                        detail: "timed out after sending; delivery unknown".into(),
+                    })
                 }
                 Err(e) => return Err(DeliveryError::Unavailable { status: None, detail: e.without_url().to_string() }),
             };

@@ -28,16 +28,23 @@ fn wrong(detail: &str) -> DeliveryError {
 
 pub fn plan(s: &GraphSettings, m: &OutboundMessage) -> Result<Plan, DeliveryError> {
     let graph = |path: &str| format!("{}/{}/{}", s.base_url.trim_end_matches('/'), s.api_version, path);
-    let single = |url: String, body: Value| Ok(Plan { first: GraphRequest { url, body: Body::Json(body) }, publish: None });
+    let single =
+        |url: String, body: Value| Ok(Plan { first: GraphRequest { url, body: Body::Json(body) }, publish: None });
     match (m.channel, &m.recipient) {
         (ChannelKind::WhatsApp, Recipient::WaId(to)) => {
             let mut body = json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": to });
             match (&m.mode, &m.template) {
                 (MessagingMode::Template, Some(t)) => {
-                    let parameters: Vec<Value> = t.parameters.iter().map(|p| json!({ "type": "text", "text": p })).collect();
-                    let components = if parameters.is_empty() { json!([]) } else { json!([{ "type": "body", "parameters": parameters }]) };
+                    let parameters: Vec<Value> =
+                        t.parameters.iter().map(|p| json!({ "type": "text", "text": p })).collect();
+                    let components = if parameters.is_empty() {
+                        json!([])
+                    } else {
+                        json!([{ "type": "body", "parameters": parameters }])
+                    };
                     body["type"] = json!("template");
-                    body["template"] = json!({ "name": t.name, "language": { "code": t.language }, "components": components });
+                    body["template"] =
+                        json!({ "name": t.name, "language": { "code": t.language }, "components": components });
                 }
                 (MessagingMode::Template, None) => return Err(wrong("a template send without a template")),
                 _ => {
@@ -65,13 +72,21 @@ pub fn plan(s: &GraphSettings, m: &OutboundMessage) -> Result<Plan, DeliveryErro
             single(graph(&format!("{}/messages", m.account_id)), body)
         }
         (ChannelKind::Threads, Recipient::ThreadsReply { reply_to_id }) => {
-            let threads = format!("{}/{}/{}", s.threads_base_url.trim_end_matches('/'), s.threads_api_version, m.account_id);
+            let threads =
+                format!("{}/{}/{}", s.threads_base_url.trim_end_matches('/'), s.threads_api_version, m.account_id);
             let first = GraphRequest {
                 url: format!("{threads}/threads"),
-                body: Body::Form(vec![("media_type", "TEXT".into()), ("text", m.text.clone()), ("reply_to_id", reply_to_id.clone())]),
+                body: Body::Form(vec![
+                    ("media_type", "TEXT".into()),
+                    ("text", m.text.clone()),
+                    ("reply_to_id", reply_to_id.clone()),
+                ]),
             };
             let publish_url = format!("{threads}/threads_publish");
-            let publish = Box::new(move |container: String| GraphRequest { url: publish_url, body: Body::Form(vec![("creation_id", container)]) });
+            let publish = Box::new(move |container: String| GraphRequest {
+                url: publish_url,
+                body: Body::Form(vec![("creation_id", container)]),
+            });
             Ok(Plan { first, publish: Some(publish) })
         }
         _ => Err(wrong("the recipient does not fit the channel")),

@@ -101,7 +101,9 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
     let meta = CommandMeta::system("webhook");
     for signal in batch.signals {
         let kind = signal.kind();
-        let Some(partner) = state.directory.partner_for(signal.channel(), signal.account_id(), Duration::from_millis(500)).await else {
+        let Some(partner) =
+            state.directory.partner_for(signal.channel(), signal.account_id(), Duration::from_millis(500)).await
+        else {
             c.unknown_accounts.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(channel = %signal.channel(), kind, "webhook for an account no partner has connected");
             continue;
@@ -132,15 +134,18 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
 }
 
 /// Records one signal; Ok(false) when it was already recorded (a redelivery).
-async fn record(ledger: &Ledger, partner: laras_domain::ids::PartnerId, signal: Signal, meta: &CommandMeta) -> Result<bool, CommandError> {
+async fn record(
+    ledger: &Ledger,
+    partner: laras_domain::ids::PartnerId,
+    signal: Signal,
+    meta: &CommandMeta,
+) -> Result<bool, CommandError> {
     let committed = match signal {
         Signal::Message(m) => ledger.record_inbound_message(partner, m, meta).await?.committed,
         Signal::Comment(c) => ledger.record_public_comment(partner, c, meta).await?.committed,
         Signal::Echo(e) => ledger.record_echo(partner, e, meta).await?.committed,
         Signal::Status(s) => ledger.record_status(partner, s, meta).await?,
-        Signal::Watermark { channel, account_id, customer, status, watermark } => {
-            ledger.record_watermark(partner, channel, &account_id, &customer, status, watermark, meta).await?
-        }
+        Signal::Watermark(w) => ledger.record_watermark(partner, w, meta).await?,
     };
     Ok(!committed.duplicate && !committed.is_noop())
 }

@@ -3,7 +3,7 @@
 
 use super::signal::{Ignored, Signal, WebhookBatch};
 use laras_commands::handlers::inbound::{IncomingComment, IncomingEcho, IncomingMessage, PlainContent, SenderIdentity};
-use laras_commands::handlers::status::IncomingStatus;
+use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{AttachmentKind, DeliveryStatus};
@@ -141,11 +141,15 @@ pub(super) fn read(channel: ChannelKind, entries: Vec<Entry>, received_at: Times
         }
         for change in entry.changes {
             match (channel, change.field.as_str()) {
-                (ChannelKind::Instagram, "comments" | "live_comments") => match comment(&entry.id, change.value, received_at) {
-                    Ok(signal) => out.signals.push(signal),
-                    Err(reason) => out.ignored.push(Ignored { reason }),
-                },
-                (_, field) => out.ignored.push(Ignored { reason: format!("{channel} field {:?}", field.chars().take(40).collect::<String>()) }),
+                (ChannelKind::Instagram, "comments" | "live_comments") => {
+                    match comment(&entry.id, change.value, received_at) {
+                        Ok(signal) => out.signals.push(signal),
+                        Err(reason) => out.ignored.push(Ignored { reason }),
+                    }
+                }
+                (_, field) => out.ignored.push(Ignored {
+                    reason: format!("{channel} field {:?}", field.chars().take(40).collect::<String>()),
+                }),
             }
         }
     }
@@ -205,13 +209,13 @@ fn messaging(channel: ChannelKind, kind: IdentityKind, account: &str, m: Messagi
     }
     if let Some(d) = m.delivery {
         if d.mids.is_empty() {
-            return Ok(vec![Signal::Watermark {
+            return Ok(vec![Signal::Watermark(IncomingWatermark {
                 channel,
                 account_id: account.to_owned(),
                 customer: customer(kind, &m.sender.id),
                 status: DeliveryStatus::Delivered,
                 watermark: Timestamp(d.watermark),
-            }]);
+            })]);
         }
         return Ok(d
             .mids
@@ -229,13 +233,13 @@ fn messaging(channel: ChannelKind, kind: IdentityKind, account: &str, m: Messagi
             .collect());
     }
     if let Some(r) = m.read {
-        return Ok(vec![Signal::Watermark {
+        return Ok(vec![Signal::Watermark(IncomingWatermark {
             channel,
             account_id: account.to_owned(),
             customer: customer(kind, &m.sender.id),
             status: DeliveryStatus::Read,
             watermark: Timestamp(r.watermark),
-        }]);
+        })]);
     }
     Err(format!("{channel} messaging item of an unknown kind"))
 }

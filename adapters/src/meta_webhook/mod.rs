@@ -72,7 +72,9 @@ pub fn parse(raw_body: &[u8], received_at: Timestamp) -> Result<WebhookBatch, Pa
             Ok(delivery) => threads::read(delivery, received_at, &mut out),
             Err(_) => out.ignored.push(Ignored { reason: "threads delivery does not parse".into() }),
         },
-        Some(other) => out.ignored.push(Ignored { reason: format!("unknown object {:?}", other.chars().take(40).collect::<String>()) }),
+        Some(other) => out
+            .ignored
+            .push(Ignored { reason: format!("unknown object {:?}", other.chars().take(40).collect::<String>()) }),
         None => out.ignored.push(Ignored { reason: "delivery without object".into() }),
     }
     Ok(out)

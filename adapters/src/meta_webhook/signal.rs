@@ -1,10 +1,8 @@
 //! What a webhook delivery says, in the command side's words.
 
-use laras_commands::handlers::inbound::{IncomingComment, IncomingEcho, IncomingMessage, SenderIdentity};
-use laras_commands::handlers::status::IncomingStatus;
+use laras_commands::handlers::inbound::{IncomingComment, IncomingEcho, IncomingMessage};
+use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
 use laras_domain::channel::ChannelKind;
-use laras_domain::event::DeliveryStatus;
-use laras_domain::time::Timestamp;
 
 /// One fact from a webhook, addressed to the receiving account.
 #[derive(Clone, Debug)]
@@ -13,9 +11,7 @@ pub enum Signal {
     Comment(IncomingComment),
     Echo(IncomingEcho),
     Status(IncomingStatus),
-    /// Messenger / Instagram: everything sent to this customer up to `watermark` was
-    /// delivered or read.
-    Watermark { channel: ChannelKind, account_id: String, customer: SenderIdentity, status: DeliveryStatus, watermark: Timestamp },
+    Watermark(IncomingWatermark),
 }
 
 impl Signal {
@@ -25,7 +21,7 @@ impl Signal {
             Self::Comment(c) => c.channel,
             Self::Echo(e) => e.channel,
             Self::Status(s) => s.channel,
-            Self::Watermark { channel, .. } => *channel,
+            Self::Watermark(w) => w.channel,
         }
     }
 
@@ -36,7 +32,7 @@ impl Signal {
             Self::Comment(c) => &c.account_id,
             Self::Echo(e) => &e.account_id,
             Self::Status(s) => &s.account_id,
-            Self::Watermark { account_id, .. } => account_id,
+            Self::Watermark(w) => &w.account_id,
         }
     }
 
@@ -46,7 +42,7 @@ impl Signal {
             Self::Comment(_) => "comment",
             Self::Echo(_) => "echo",
             Self::Status(_) => "status",
-            Self::Watermark { .. } => "watermark",
+            Self::Watermark(_) => "watermark",
         }
     }
 }

@@ -48,7 +48,10 @@ mod tests {
     fn missing_malformed_and_wrong_signatures_are_told_apart() {
         assert_eq!(verify_signature(b"s", b"{}", None), Err(SignatureError::Missing));
         assert_eq!(verify_signature(b"s", b"{}", Some("sha1=abc")), Err(SignatureError::Malformed));
-        assert_eq!(verify_signature(b"s", b"{}", Some(&format!("sha256={}", "zz".repeat(32)))), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify_signature(b"s", b"{}", Some(&format!("sha256={}", "zz".repeat(32)))),
+            Err(SignatureError::Malformed)
+        );
         let other = sign(b"other", b"{}");
         assert_eq!(verify_signature(b"s", b"{}", Some(&other)), Err(SignatureError::Mismatch));
         let tampered = sign(b"s", b"{} ");

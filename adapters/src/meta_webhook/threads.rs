@@ -47,7 +47,9 @@ struct RootPost {
 
 pub(super) fn read(delivery: Delivery, received_at: Timestamp, out: &mut WebhookBatch) {
     if delivery.values.field != "replies" {
-        out.ignored.push(Ignored { reason: format!("threads field {:?}", delivery.values.field.chars().take(40).collect::<String>()) });
+        out.ignored.push(Ignored {
+            reason: format!("threads field {:?}", delivery.values.field.chars().take(40).collect::<String>()),
+        });
         return;
     }
     let r = delivery.values.value;

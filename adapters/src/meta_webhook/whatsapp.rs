@@ -199,12 +199,22 @@ fn message(account: &str, m: Message, name: Option<String>) -> Result<Signal, St
             if a.voice {
                 PlainContent::VoiceNote { media: a.id, mime: a.mime_type }
             } else {
-                PlainContent::Attachment { attachment: AttachmentKind::Audio, media: a.id, mime: a.mime_type, caption: None }
+                PlainContent::Attachment {
+                    attachment: AttachmentKind::Audio,
+                    media: a.id,
+                    mime: a.mime_type,
+                    caption: None,
+                }
             }
         }
         "video" => {
             let v = media(m.video)?;
-            PlainContent::Attachment { attachment: AttachmentKind::Video, media: v.id, mime: v.mime_type, caption: v.caption }
+            PlainContent::Attachment {
+                attachment: AttachmentKind::Video,
+                media: v.id,
+                mime: v.mime_type,
+                caption: v.caption,
+            }
         }
         "document" => {
             let d = media(m.document)?;
@@ -213,7 +223,12 @@ fn message(account: &str, m: Message, name: Option<String>) -> Result<Signal, St
         }
         "sticker" => {
             let s = media(m.sticker)?;
-            PlainContent::Attachment { attachment: AttachmentKind::Sticker, media: s.id, mime: s.mime_type, caption: None }
+            PlainContent::Attachment {
+                attachment: AttachmentKind::Sticker,
+                media: s.id,
+                mime: s.mime_type,
+                caption: None,
+            }
         }
         "location" => PlainContent::Location { place_json: m.location.unwrap_or_default().to_string() },
         "contacts" => PlainContent::SharedContacts { cards_json: m.contacts.unwrap_or_default().to_string() },

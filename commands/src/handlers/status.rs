@@ -62,22 +62,29 @@ impl Ledger {
     }
 }
 
+/// Messenger / Instagram: everything sent to this customer up to `watermark` was
+/// delivered or read.
+#[derive(Clone, Debug)]
+pub struct IncomingWatermark {
+    pub channel: ChannelKind,
+    pub account_id: String,
+    pub customer: SenderIdentity,
+    pub status: DeliveryStatus,
+    pub watermark: Timestamp,
+}
+
 impl Ledger {
-    /// Messenger / Instagram delivery or read watermarks: everything sent to this
-    /// customer up to the watermark moves forward.
+    /// Moves every send up to the watermark forward (statuses never move back).
     pub async fn record_watermark(
         &self,
         partner: PartnerId,
-        channel: ChannelKind,
-        account_id: &str,
-        customer: &SenderIdentity,
-        status: DeliveryStatus,
-        watermark: Timestamp,
+        w: IncomingWatermark,
         meta: &CommandMeta,
     ) -> Result<Committed, CommandError> {
-        let contact = self.contact_id_for(partner, customer.kind, &customer.value);
-        let conversation = self.conversation_id_for(partner, channel, account_id, contact, &ThreadRef::Direct);
-        let command = laras_domain::aggregate::conversation::RecordWatermark { status, watermark };
+        let contact = self.contact_id_for(partner, w.customer.kind, &w.customer.value);
+        let conversation = self.conversation_id_for(partner, w.channel, &w.account_id, contact, &ThreadRef::Direct);
+        let command =
+            laras_domain::aggregate::conversation::RecordWatermark { status: w.status, watermark: w.watermark };
         self.on_conversation(partner, conversation, &command, meta).await
     }
 }

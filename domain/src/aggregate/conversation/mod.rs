@@ -500,7 +500,11 @@ impl Decide for RecordWatermark {
         for send in state.sends.values() {
             if let Some(SendOutcome::Sent { platform_message_id, at }) = &send.outcome {
                 if *at <= self.watermark {
-                    let cmd = RecordDeliveryStatus { platform_message_id: platform_message_id.clone(), status: self.status.clone(), at: self.watermark };
+                    let cmd = RecordDeliveryStatus {
+                        platform_message_id: platform_message_id.clone(),
+                        status: self.status.clone(),
+                        at: self.watermark,
+                    };
                     events.extend(cmd.decide(state, now)?);
                 }
             }

@@ -210,10 +210,22 @@ fn a_read_watermark_marks_every_earlier_send_read_once() {
     let mut history = with_draft();
     for (n, at) in [(1u128, 10i64), (2, 20), (3, 30)] {
         let send_id = SendId(Uuid::from_u128(n));
-        history.push(DomainEvent::ReplySendRequested { send_id, draft_id: None, body: sealed("x"), target: ReplyTarget::Conversation { quote: None }, mode: MessagingMode::Response, template: None });
-        history.push(DomainEvent::ReplySent { send_id, platform_message_id: format!("m_{n}"), at: TEST_NOW.plus(crate::time::Span::seconds(at)) });
+        history.push(DomainEvent::ReplySendRequested {
+            send_id,
+            draft_id: None,
+            body: sealed("x"),
+            target: ReplyTarget::Conversation { quote: None },
+            mode: MessagingMode::Response,
+            template: None,
+        });
+        history.push(DomainEvent::ReplySent {
+            send_id,
+            platform_message_id: format!("m_{n}"),
+            at: TEST_NOW.plus(crate::time::Span::seconds(at)),
+        });
     }
-    let cmd = RecordWatermark { status: DeliveryStatus::Read, watermark: TEST_NOW.plus(crate::time::Span::seconds(20)) };
+    let cmd =
+        RecordWatermark { status: DeliveryStatus::Read, watermark: TEST_NOW.plus(crate::time::Span::seconds(20)) };
     let events = given::<Conversation>(history.clone()).when(&cmd).events();
     assert_eq!(events.len(), 2, "m_1 and m_2, not m_3");
     history.extend(events);

@@ -1,4 +1,6 @@
-//! A fake Graph API on loopback: records every request and answers from a script.
+//! A fake Graph API on loopback for tests: records every request and answers from a
+//! script (errors, rate limits, delays). Used by this crate's tests and the binary's
+//! end-to-end tests; it never leaves 127.0.0.1.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -38,15 +40,19 @@ pub struct FakeGraph(Arc<Mutex<Inner>>);
 
 impl FakeGraph {
     /// Starts the fake on 127.0.0.1:0 on its own runtime thread; returns it and its base URL.
+    /// Panics if it cannot bind a loopback port (it is for tests).
     pub fn start() -> (FakeGraph, String) {
         let fake = FakeGraph::default();
         let state = fake.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake graph");
-                tx.send(listener.local_addr().expect("addr")).expect("report addr");
+                let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else { return };
+                let Ok(addr) = listener.local_addr() else { return };
+                if tx.send(addr).is_err() {
+                    return;
+                }
                 let app = Router::new().fallback(handle).with_state(state);
                 let _ = axum::serve(listener, app).await;
             });
@@ -56,11 +62,11 @@ impl FakeGraph {
     }
 
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
-        self.0.lock().unwrap().script.extend(answers);
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).script.extend(answers);
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.0.lock().unwrap().requests.clone()
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).requests.clone()
     }
 }
 
@@ -71,7 +77,7 @@ async fn handle(State(fake): State<FakeGraph>, uri: Uri, headers: HeaderMap, bod
         Value::Object(fields)
     });
     let (answer, n) = {
-        let mut inner = fake.0.lock().unwrap();
+        let mut inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
         inner.counter += 1;
         inner.requests.push(Recorded {
             path: uri.path().to_owned(),

@@ -1,0 +1,363 @@
+//! Meta channels end to end through `laras serve`: webhooks in, Graph API out (a fake on loopback).
+
+mod common;
+
+use common::*;
+use laras_adapters::graph_api::fake::{Answer, FakeGraph};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "test-app-secret";
+const VERIFY: &str = "verify-me";
+const WA: &str = "106540352242922";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/adapters/tests/fixtures/meta");
+const USER: &str = "00000000-0000-0000-0000-0000000000aa";
+
+struct Rig {
+    dir: tempfile::TempDir,
+    partner: String,
+    fake: FakeGraph,
+    base: String,
+    server: Option<Server>,
+}
+
+fn json_field(out: &std::process::Output, field: &str) -> String {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value: serde_json::Value = serde_json::from_str(text.lines().last().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("json from {text:?} / {}", String::from_utf8_lossy(&out.stderr)));
+    value[field].as_str().unwrap_or_default().to_owned()
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let partner = json_field(&run(dir.path(), &["partner", "create", "--name", "Toko Batik Laras"]), "partner_id");
+        for (kind, account) in [
+            ("whatsapp", WA),
+            ("messenger", "109876543210987"),
+            ("instagram", "17841405822304914"),
+            ("threads", "78901"),
+        ] {
+            let out = laras(dir.path())
+                .args([
+                    "channel",
+                    "connect",
+                    "--partner",
+                    &partner,
+                    "--kind",
+                    kind,
+                    "--account",
+                    account,
+                    "--name",
+                    "Toko",
+                ])
+                .env("LARAS_CHANNEL_TOKEN", format!("TOKEN-{kind}"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        let (fake, base) = FakeGraph::start();
+        let mut rig = Rig { dir, partner, fake, base, server: None };
+        rig.start();
+        rig
+    }
+
+    fn start(&mut self) {
+        let env = [
+            ("LARAS_META_APP_SECRET", SECRET),
+            ("LARAS_META_VERIFY_TOKEN", VERIFY),
+            ("LARAS_META_GRAPH_URL", self.base.as_str()),
+            ("LARAS_THREADS_GRAPH_URL", self.base.as_str()),
+        ];
+        self.server = Some(Server::start(self.dir.path(), &env));
+    }
+
+    fn stop(&mut self) {
+        if let Some(s) = self.server.take() {
+            assert!(s.stop().success());
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/webhooks/meta", self.server.as_ref().map(|s| s.base.clone()).unwrap_or_default())
+    }
+
+    fn post(&self, body: &[u8], signature: Option<String>) -> u16 {
+        let mut req = reqwest::blocking::Client::new()
+            .post(self.url())
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = signature {
+            req = req.header("x-hub-signature-256", sig);
+        }
+        req.send().unwrap().status().as_u16()
+    }
+
+    fn post_signed(&self, body: &[u8]) -> u16 {
+        self.post(body, Some(meta_signature(SECRET, body)))
+    }
+
+    fn post_fixture(&self, name: &str) -> u16 {
+        self.post_signed(&std::fs::read(format!("{FIXTURES}/{name}.json")).unwrap())
+    }
+
+    fn count(&self, event_type: &str) -> i64 {
+        count(self.dir.path(), event_type)
+    }
+
+    fn wait_for(&self, event_type: &str, at_least: i64) -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let n = self.count(event_type);
+            if n >= at_least || Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn conversation(&self, channel: &str) -> String {
+        let out = run(self.dir.path(), &["conversations", "--partner", &self.partner]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["channel"] == channel)
+            .and_then(|v| v["conversation_id"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("a {channel} conversation in {text}"))
+    }
+
+    /// Records a person's reply while the server is stopped, then starts it again.
+    fn reply(&mut self, channel: &str, text: &str) -> (i32, String) {
+        let conversation = self.conversation(channel);
+        self.stop();
+        let out = run(
+            self.dir.path(),
+            &["reply", "--partner", &self.partner, "--conversation", &conversation, "--user", USER, "--text", text],
+        );
+        self.start();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
+    }
+}
+
+fn count(dir: &Path, event_type: &str) -> i64 {
+    let conn =
+        rusqlite::Connection::open_with_flags(dir.join("ledger.sqlite"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row("SELECT COUNT(*) FROM events WHERE event_type = ?1", [event_type], |r| r.get(0)).unwrap()
+}
+
+fn wa_text(wamid: &str, text: &str) -> Vec<u8> {
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1555", "phone_number_id": WA},
+        "contacts": [{"profile": {"name": "Sheena Nelson"}, "wa_id": "16505551234"}],
+        "messages": [{"from": "16505551234", "id": wamid, "timestamp": chrono_now(), "type": "text", "text": {"body": text}}]}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn wa_status(wamid: &str, status: &str) -> Vec<u8> {
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1555", "phone_number_id": WA},
+        "statuses": [{"id": wamid, "status": status, "timestamp": chrono_now(), "recipient_id": "16505551234"}]}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+/// Now, in Unix seconds (a customer message inside the service window).
+fn chrono_now() -> String {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string()
+}
+
+#[test]
+fn the_handshake_answers_the_challenge_only_with_the_right_token() {
+    let rig = Rig::new();
+    let ok = reqwest::blocking::get(format!(
+        "{}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444",
+        rig.url()
+    ))
+    .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().unwrap(), "1158201444");
+    let bad = reqwest::blocking::get(format!("{}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1", rig.url()))
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 403);
+}
+
+#[test]
+fn unsigned_wrongly_signed_and_oversized_posts_are_refused_and_record_nothing() {
+    let rig = Rig::new();
+    let body = wa_text("wamid.unsigned", "halo");
+    let before = rig.count("InboundMessageReceived");
+    assert_eq!(rig.post(&body, None), 401);
+    assert_eq!(rig.post(&body, Some(meta_signature("wrong-secret", &body))), 401);
+    assert_eq!(rig.post(&body, Some("sha256=zz".into())), 401);
+    let huge = vec![b' '; 3 * 1024 * 1024 + 1];
+    assert_eq!(rig.post(&huge, Some(meta_signature(SECRET, &huge))), 413);
+    assert_eq!(rig.count("InboundMessageReceived"), before);
+}
+
+#[test]
+fn every_payload_kind_is_acknowledged_and_recorded() {
+    let rig = Rig::new();
+    let fixtures = [
+        "wa_text",
+        "wa_image",
+        "wa_voice",
+        "wa_document",
+        "wa_video",
+        "wa_sticker",
+        "wa_location",
+        "wa_contacts",
+        "wa_interactive_button",
+        "wa_interactive_list",
+        "wa_button",
+        "wa_reaction",
+        "wa_quoted_reply",
+        "wa_unsupported",
+        "wa_two_messages",
+        "messenger_text",
+        "messenger_attachment",
+        "messenger_postback",
+        "messenger_echo",
+        "messenger_delivery_read",
+        "instagram_dm",
+        "instagram_comment",
+        "instagram_live_comment",
+        "threads_reply",
+        "wa_statuses",
+        "unknown_object",
+        "whatsapp_account_update",
+    ];
+    for f in fixtures {
+        assert_eq!(rig.post_fixture(f), 200, "{f}");
+    }
+    assert_eq!(rig.count("InboundMessageReceived"), 14 + 2 + 2 + 1 + 1 + 1, "WhatsApp 16, Messenger 3, Instagram DM 1");
+    assert_eq!(rig.count("PublicCommentReceived"), 3, "two Instagram comments and a Threads reply");
+    assert_eq!(rig.count("EchoRecorded"), 1);
+    assert_eq!(rig.count("DeliveryStatusChanged"), 3, "WhatsApp delivered then read, Messenger delivered");
+    // Redelivering everything records nothing new.
+    let total = count_all(rig.dir.path());
+    for f in fixtures {
+        assert_eq!(rig.post_fixture(f), 200, "{f} again");
+    }
+    assert_eq!(count_all(rig.dir.path()), total);
+}
+
+fn count_all(dir: &Path) -> i64 {
+    let conn =
+        rusqlite::Connection::open_with_flags(dir.join("ledger.sqlite"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn concurrent_copies_of_a_delivery_are_recorded_once() {
+    let rig = Rig::new();
+    let body = wa_text("wamid.concurrent", "sama");
+    let url = rig.url();
+    let sig = meta_signature(SECRET, &body);
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, body, sig) = (url.clone(), body.clone(), sig.clone());
+            std::thread::spawn(move || {
+                reqwest::blocking::Client::new()
+                    .post(url)
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 200);
+    }
+    assert_eq!(rig.count("InboundMessageReceived"), 1);
+}
+
+#[test]
+fn statuses_out_of_order_move_forward_only() {
+    let rig = Rig::new();
+    assert_eq!(rig.post_signed(&wa_text("wamid.in", "halo")), 200);
+    assert_eq!(rig.post_signed(&wa_status("wamid.out", "read")), 200);
+    assert_eq!(rig.post_signed(&wa_status("wamid.out", "delivered")), 200);
+    assert_eq!(rig.post_signed(&wa_status("wamid.out", "sent")), 200);
+    assert_eq!(rig.count("DeliveryStatusChanged"), 1);
+    assert_eq!(rig.post_fixture("wa_status_failed_131050"), 200);
+    assert_eq!(rig.count("OptedOut"), 1, "131050 is a marketing opt-out signal");
+}
+
+#[test]
+fn a_webhook_for_an_unknown_account_is_acknowledged_and_recorded_nowhere() {
+    let rig = Rig::new();
+    let body = String::from_utf8(wa_text("wamid.other", "halo")).unwrap().replace(WA, "999999999");
+    let before = count_all(rig.dir.path());
+    assert_eq!(rig.post_signed(body.as_bytes()), 200);
+    assert_eq!(count_all(rig.dir.path()), before);
+}
+
+#[test]
+fn a_reply_goes_out_through_the_graph_api_and_stop_opts_out() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.post_signed(&wa_text("wamid.q", "Ada warna lain?")), 200);
+    let (code, out) = rig.reply("whatsapp", "Ada, kak: merah dan biru.");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(rig.wait_for("ReplySent", 1), 1);
+    let sent = rig.fake.requests();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].path, format!("/v21.0/{WA}/messages"));
+    assert_eq!(sent[0].authorization.as_deref(), Some("Bearer TOKEN-whatsapp"));
+    assert_eq!(sent[0].body["to"], "16505551234");
+    assert_eq!(sent[0].body["text"]["body"], "Ada, kak: merah dan biru.");
+
+    assert_eq!(rig.post_signed(&wa_text("wamid.stop", "STOP")), 200);
+    assert_eq!(rig.count("OptedOut"), 1);
+    let (code, out) = rig.reply("whatsapp", "promo!");
+    assert_eq!(code, 3, "refused: {out}");
+    assert!(out.contains("opted out"), "{out}");
+    assert_eq!(rig.count("SendRefused"), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rig.fake.requests().len(), 1, "nothing more was sent");
+}
+
+#[test]
+fn an_expired_token_fails_the_send_and_stops_the_channel() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.post_signed(&wa_text("wamid.q", "halo")), 200);
+    rig.fake.script([Answer::Error { status: 401, code: 190, title: "Error validating access token" }]);
+    let (code, _) = rig.reply("whatsapp", "hai");
+    assert_eq!(code, 0);
+    assert_eq!(rig.wait_for("ChannelNeedsReauthorisation", 1), 1);
+    assert_eq!(rig.count("ReplySendFailed"), 1);
+    let (code, out) = rig.reply("whatsapp", "hai lagi");
+    assert_eq!(code, 3);
+    assert!(out.contains("re-authorisation"), "{out}");
+}
+
+#[test]
+fn rate_limits_are_retried_until_the_send_goes_out() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.post_signed(&wa_text("wamid.q", "halo")), 200);
+    rig.fake.script([
+        Answer::RateLimited { retry_after_s: 0 },
+        Answer::Error { status: 502, code: 2, title: "bad gateway" },
+    ]);
+    assert_eq!(rig.reply("whatsapp", "sebentar ya").0, 0);
+    assert_eq!(rig.wait_for("ReplySent", 1), 1);
+    assert_eq!(rig.fake.requests().len(), 3);
+}
+
+#[test]
+fn without_an_app_secret_the_webhook_routes_are_not_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let status = reqwest::blocking::Client::new()
+        .post(format!("{}/webhooks/meta", server.base))
+        .body("{}")
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 404);
+}
