@@ -38,6 +38,9 @@ enum Command {
         /// Graph API base URL (tests point it at a fake).
         #[arg(long, env = "LARAS_META_GRAPH_URL")]
         meta_graph_url: Option<String>,
+        /// Graph API version (e.g. v21.0).
+        #[arg(long, env = "LARAS_META_GRAPH_VERSION")]
+        meta_graph_version: Option<String>,
         /// Threads API base URL.
         #[arg(long, env = "LARAS_THREADS_GRAPH_URL")]
         threads_graph_url: Option<String>,
@@ -119,6 +122,13 @@ enum ChannelAction {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Disconnect a channel: nothing more is sent on it and its token is forgotten.
+    Disconnect {
+        #[arg(long)]
+        partner: PartnerId,
+        #[arg(long)]
+        kind: ChannelKind,
+    },
 }
 
 fn parse_approval(text: &str) -> Result<ApprovalMode, String> {
@@ -156,9 +166,16 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
-    if let Command::Serve { listen, meta_app_secret, meta_verify_token, meta_graph_url, threads_graph_url } =
-        &cli.command
+    if let Command::Serve {
+        listen,
+        meta_app_secret,
+        meta_verify_token,
+        meta_graph_url,
+        meta_graph_version,
+        threads_graph_url,
+    } = &cli.command
     {
+        overrides.meta_graph_version = meta_graph_version.clone();
         overrides.listen = *listen;
         overrides.meta_app_secret = meta_app_secret.clone();
         overrides.meta_verify_token = meta_verify_token.clone();
@@ -175,6 +192,9 @@ fn main() -> ExitCode {
                 }
                 Command::Channel { action: ChannelAction::Connect { partner, kind, account, name } } => {
                     laras::cli::partner::connect(&settings, partner, kind, &account, &name).await
+                }
+                Command::Channel { action: ChannelAction::Disconnect { partner, kind } } => {
+                    laras::cli::partner::disconnect(&settings, partner, kind).await
                 }
                 Command::Conversations { partner } => laras::cli::conversation::list(&settings, partner),
                 Command::Reply { partner, conversation, user, text, comment } => {

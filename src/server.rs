@@ -36,6 +36,7 @@ pub async fn run(
 
     let graph = GraphSettings {
         base_url: settings.meta_graph_url.clone(),
+        api_version: settings.meta_graph_version.clone(),
         threads_base_url: settings.threads_graph_url.clone(),
         ..GraphSettings::default()
     };

@@ -8,6 +8,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./laras-data";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_THREADS_GRAPH_URL: &str = "https://graph.threads.net";
+pub const DEFAULT_GRAPH_VERSION: &str = "v21.0";
 
 /// What `laras.toml` may hold (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +25,7 @@ pub struct MetaFileSettings {
     pub app_secret: Option<String>,
     pub verify_token: Option<String>,
     pub graph_url: Option<String>,
+    pub graph_version: Option<String>,
     pub threads_graph_url: Option<String>,
 }
 
@@ -35,6 +37,7 @@ pub struct Settings {
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: String,
+    pub meta_graph_version: String,
     pub threads_graph_url: String,
 }
 
@@ -47,6 +50,7 @@ impl std::fmt::Debug for Settings {
             .field("meta_app_secret", &self.meta_app_secret.as_ref().map(|_| "***"))
             .field("meta_verify_token", &self.meta_verify_token.as_ref().map(|_| "***"))
             .field("meta_graph_url", &self.meta_graph_url)
+            .field("meta_graph_version", &self.meta_graph_version)
             .field("threads_graph_url", &self.threads_graph_url)
             .finish()
     }
@@ -71,6 +75,7 @@ pub struct Overrides {
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: Option<String>,
+    pub meta_graph_version: Option<String>,
     pub threads_graph_url: Option<String>,
 }
 
@@ -93,6 +98,10 @@ impl Settings {
             meta_app_secret: overrides.meta_app_secret.or(meta.app_secret).filter(|s| !s.is_empty()),
             meta_verify_token: overrides.meta_verify_token.or(meta.verify_token).filter(|s| !s.is_empty()),
             meta_graph_url: overrides.meta_graph_url.or(meta.graph_url).unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),
+            meta_graph_version: overrides
+                .meta_graph_version
+                .or(meta.graph_version)
+                .unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into()),
             threads_graph_url: overrides
                 .threads_graph_url
                 .or(meta.threads_graph_url)

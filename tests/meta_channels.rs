@@ -128,12 +128,19 @@ impl Rig {
 
     /// Records a person's reply while the server is stopped, then starts it again.
     fn reply(&mut self, channel: &str, text: &str) -> (i32, String) {
+        self.reply_to(channel, text, None)
+    }
+
+    /// The same, as Instagram's private reply to `comment` when given.
+    fn reply_to(&mut self, channel: &str, text: &str, comment: Option<&str>) -> (i32, String) {
         let conversation = self.conversation(channel);
         self.stop();
-        let out = run(
-            self.dir.path(),
-            &["reply", "--partner", &self.partner, "--conversation", &conversation, "--user", USER, "--text", text],
-        );
+        let mut args =
+            vec!["reply", "--partner", &self.partner, "--conversation", &conversation, "--user", USER, "--text", text];
+        if let Some(c) = comment {
+            args.extend(["--comment", c]);
+        }
+        let out = run(self.dir.path(), &args);
         self.start();
         (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string())
     }
@@ -165,8 +172,22 @@ fn wa_status(wamid: &str, status: &str) -> Vec<u8> {
 
 /// Now, in Unix seconds (a customer message inside the service window).
 fn chrono_now() -> String {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string()
+    seconds_ago(0).to_string()
 }
+
+fn seconds_ago(s: u64) -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - s
+}
+
+fn messenger_text(mid: &str, psid: &str, sent_seconds_ago: u64) -> Vec<u8> {
+    serde_json::json!({"object": "page", "entry": [{"id": "109876543210987", "time": 1, "messaging": [{
+        "sender": {"id": psid}, "recipient": {"id": "109876543210987"}, "timestamp": seconds_ago(sent_seconds_ago) * 1000,
+        "message": {"mid": mid, "text": "masih ada?"}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+const DAY: u64 = 86_400;
 
 #[test]
 fn the_handshake_answers_the_challenge_only_with_the_right_token() {
@@ -360,4 +381,62 @@ fn without_an_app_secret_the_webhook_routes_are_not_started() {
         .unwrap()
         .status();
     assert_eq!(status.as_u16(), 404);
+}
+
+#[test]
+fn outside_the_24_hour_window_whatsapp_needs_a_template() {
+    let mut rig = Rig::new();
+    let old = String::from_utf8(wa_text("wamid.old", "halo"))
+        .unwrap()
+        .replace(&chrono_now(), &seconds_ago(2 * DAY).to_string());
+    assert_eq!(rig.post_signed(old.as_bytes()), 200);
+    let (code, out) = rig.reply("whatsapp", "maaf telat");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("needs an approved template"), "{out}");
+    assert!(rig.fake.requests().is_empty());
+}
+
+#[test]
+fn on_messenger_a_person_replies_with_the_human_agent_tag_for_up_to_7_days() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.post_signed(&messenger_text("m_old", "PSID1", 3 * DAY)), 200);
+    assert_eq!(rig.reply("messenger", "Halo, masih ada").0, 0);
+    assert_eq!(rig.wait_for("ReplySent", 1), 1);
+    let sent = &rig.fake.requests()[0];
+    assert_eq!(sent.body["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(sent.body["tag"], "HUMAN_AGENT");
+    assert_eq!(sent.body["recipient"]["id"], "PSID1");
+
+    let mut rig = Rig::new();
+    assert_eq!(rig.post_signed(&messenger_text("m_older", "PSID2", 8 * DAY)), 200);
+    let (code, out) = rig.reply("messenger", "Halo?");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("human-agent window closed"), "{out}");
+}
+
+#[test]
+fn an_instagram_comment_gets_one_private_reply() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.post_fixture("instagram_comment"), 200);
+    assert_eq!(rig.reply_to("instagram", "Cek DM ya kak", Some("17865799348089039")).0, 0);
+    assert_eq!(rig.wait_for("ReplySent", 1), 1);
+    assert_eq!(rig.fake.requests()[0].body["recipient"]["comment_id"], "17865799348089039");
+    let (code, out) = rig.reply_to("instagram", "Sekali lagi", Some("17865799348089039"));
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("already has its private reply"), "{out}");
+}
+
+#[test]
+fn nothing_is_sent_on_a_disconnected_channel() {
+    let mut rig = Rig::new();
+    assert_eq!(rig.post_signed(&wa_text("wamid.q", "halo")), 200);
+    rig.stop();
+    let out = run(rig.dir.path(), &["channel", "disconnect", "--partner", &rig.partner, "--kind", "whatsapp"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    rig.start();
+    let (code, out) = rig.reply("whatsapp", "hai");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("not connected"), "{out}");
+    assert_eq!(rig.post_signed(&wa_text("wamid.after", "halo?")), 200, "acknowledged");
+    assert_eq!(rig.count("InboundMessageReceived"), 1, "but no longer routed to the partner");
 }

@@ -5,7 +5,7 @@ use crate::app::{App, SystemClock};
 use crate::settings::Settings;
 use laras_commands::credentials::{AccessToken, ChannelCredentials};
 use laras_commands::CommandMeta;
-use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, OnboardPartner};
+use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner};
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::ApprovalMode;
 use laras_domain::ids::PartnerId;
@@ -41,6 +41,20 @@ pub async fn connect(
     println!(
         "{}",
         serde_json::json!({ "partner_id": partner.to_string(), "channel": channel.as_str(), "account_id": account, "position": committed.last_position() })
+    );
+    app.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Disconnects a channel and forgets its token.
+pub async fn disconnect(settings: &Settings, partner: PartnerId, channel: ChannelKind) -> anyhow::Result<ExitCode> {
+    let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
+    let committed =
+        app.ledger.disconnect_channel(partner, DisconnectChannel { channel }, &CommandMeta::system("cli")).await?;
+    app.credentials.remove(partner, channel)?;
+    println!(
+        "{}",
+        serde_json::json!({ "partner_id": partner.to_string(), "channel": channel.as_str(), "position": committed.last_position() })
     );
     app.close().await;
     Ok(ExitCode::SUCCESS)

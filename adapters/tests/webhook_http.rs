@@ -1,0 +1,120 @@
+//! The webhook endpoint when the store fails: a 5xx so Meta retries, and nothing half-recorded.
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use laras_adapters::meta_webhook::{routes, WebhookCounters, WebhookState};
+use laras_commands::directory::ChannelDirectory;
+use laras_commands::memory::{MemoryKeys, MemoryStore};
+use laras_commands::signer::LedgerSigner;
+use laras_commands::store::*;
+use laras_commands::{CommandMeta, Ledger};
+use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, OnboardPartner};
+use laras_domain::channel::ChannelKind;
+use laras_domain::event::ApprovalMode;
+use laras_domain::ids::PartnerId;
+use laras_domain::signing::LedgerSigningKey;
+use laras_domain::stream::StreamId;
+use laras_domain::time::{ManualClock, Timestamp};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+/// A store whose appends can be made to fail, as a full disk would.
+#[derive(Default)]
+struct FlakyStore {
+    inner: MemoryStore,
+    failing: AtomicBool,
+}
+
+#[async_trait]
+impl EventStore for FlakyStore {
+    async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Storage("disk full".into()));
+        }
+        self.inner.append(request).await
+    }
+    async fn read_stream(&self, stream: &StreamId, from: u64) -> Result<Vec<StoredEnvelope>, StoreError> {
+        self.inner.read_stream(stream, from).await
+    }
+    async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
+        self.inner.stream_head(stream).await
+    }
+    async fn read_all(&self, after: Position, limit: usize) -> Result<Vec<StoredEnvelope>, StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+    fn head(&self) -> watch::Receiver<Position> {
+        self.inner.head()
+    }
+}
+
+fn body(wamid: &str) -> String {
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "metadata": {"phone_number_id": "1065"}, "contacts": [{"wa_id": "628123", "profile": {"name": "Ana"}}],
+        "messages": [{"from": "628123", "id": wamid, "timestamp": "1767225600", "type": "text", "text": {"body": "halo"}}]}}]}]})
+    .to_string()
+}
+
+fn signature(body: &str) -> String {
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(b"secret").unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_once() {
+    let store = Arc::new(FlakyStore::default());
+    let ledger = Ledger {
+        store: store.clone(),
+        keys: Arc::new(MemoryKeys::default()),
+        signer: Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
+        clock: Arc::new(ManualClock::at(Timestamp(1_767_225_600_000))),
+    };
+    let partner = PartnerId(Uuid::from_u128(1));
+    let meta = CommandMeta::system("test");
+    let onboard = OnboardPartner {
+        partner_id: partner,
+        name: "Toko".into(),
+        approval: ApprovalMode::Approval,
+        pipeline: default_pipeline(),
+    };
+    ledger.onboard_partner(onboard, &meta).await.unwrap();
+    let connect =
+        ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
+    ledger.connect_channel(partner, connect, &meta).await.unwrap();
+    let directory = ChannelDirectory::new(store.clone());
+    tokio::spawn(directory.clone().follow(std::future::pending()));
+    let state = Arc::new(WebhookState {
+        ledger,
+        directory,
+        app_secret: "secret".into(),
+        verify_token: None,
+        counters: WebhookCounters::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, routes(state)).await });
+    let client = reqwest::Client::new();
+    let post = |b: String| {
+        let sig = signature(&b);
+        client.post(&url).header("x-hub-signature-256", sig).body(b).send()
+    };
+
+    let before = store.read_all(0, 1000).await.unwrap().len();
+    store.failing.store(true, Ordering::SeqCst);
+    assert_eq!(post(body("wamid.1")).await.unwrap().status().as_u16(), 503);
+    assert_eq!(store.read_all(0, 1000).await.unwrap().len(), before, "nothing recorded");
+
+    store.failing.store(false, Ordering::SeqCst);
+    assert_eq!(post(body("wamid.1")).await.unwrap().status().as_u16(), 200);
+    assert_eq!(post(body("wamid.1")).await.unwrap().status().as_u16(), 200);
+    let received = store
+        .read_all(0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.envelope.header.event_type == "InboundMessageReceived")
+        .count();
+    assert_eq!(received, 1);
+}
