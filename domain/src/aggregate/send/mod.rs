@@ -66,16 +66,8 @@ impl Decide for RequestSend {
         if !approved && ctx.partner.approval_mode(channel) != ApprovalMode::Autopilot {
             return refuse(RefusalReason::ApprovalRequired);
         }
-        match ctx.partner.channel_status(channel) {
-            Some(ChannelStatus::Connected) => {}
-            Some(ChannelStatus::NeedsReauthorisation) => return refuse(RefusalReason::ChannelNeedsReauthorisation),
-            Some(ChannelStatus::Disconnected) | None => return refuse(RefusalReason::ChannelDisconnected),
-        }
-        if ctx.contact.erased {
-            return refuse(RefusalReason::ContactErased);
-        }
-        if ctx.contact.is_opted_out(channel, self.marketing) {
-            return refuse(RefusalReason::OptedOut);
+        if let Err(reason) = reachable(ctx, channel, self.marketing) {
+            return refuse(reason);
         }
         let mode = match &target {
             ReplyTarget::Conversation { .. } => {
@@ -125,16 +117,9 @@ impl Decide for CheckDelivery {
         }
         let refuse =
             |reason| Ok(vec![DomainEvent::SendRefused { draft_id: send.draft, send_id: Some(self.send_id), reason }]);
-        match ctx.partner.channel_status(channel) {
-            Some(ChannelStatus::Connected) => {}
-            Some(ChannelStatus::NeedsReauthorisation) => return refuse(RefusalReason::ChannelNeedsReauthorisation),
-            Some(ChannelStatus::Disconnected) | None => return refuse(RefusalReason::ChannelDisconnected),
-        }
-        if ctx.contact.erased {
-            return refuse(RefusalReason::ContactErased);
-        }
-        if ctx.contact.is_opted_out(channel, false) {
-            return refuse(RefusalReason::OptedOut);
+        // Marketing-only opt-outs were checked at request time; a full one stops it now.
+        if let Err(reason) = reachable(ctx, channel, false) {
+            return refuse(reason);
         }
         let Some(mode) = conv.requested_mode(self.send_id) else {
             return Err(DomainError::SendNotFound(self.send_id));
@@ -167,6 +152,23 @@ impl Decide for CheckDelivery {
             Err(reason) => refuse(reason),
         }
     }
+}
+
+/// Whether anything may go to this contact on this channel at all: the channel is
+/// healthy, the contact exists and has not opted out.
+fn reachable(ctx: &SendContext, channel: crate::channel::ChannelKind, marketing: bool) -> Result<(), RefusalReason> {
+    match ctx.partner.channel_status(channel) {
+        Some(ChannelStatus::Connected) => {}
+        Some(ChannelStatus::NeedsReauthorisation) => return Err(RefusalReason::ChannelNeedsReauthorisation),
+        Some(ChannelStatus::Disconnected) | None => return Err(RefusalReason::ChannelDisconnected),
+    }
+    if ctx.contact.erased {
+        return Err(RefusalReason::ContactErased);
+    }
+    if ctx.contact.is_opted_out(channel, marketing) {
+        return Err(RefusalReason::OptedOut);
+    }
+    Ok(())
 }
 
 /// The refusal in a decision's events, if the decision was a refusal.
