@@ -149,6 +149,11 @@ enum BenchAction {
     },
     /// Raw Ed25519 sign, verify and batch-verify rates on this machine.
     Ed25519,
+    /// RFC 9162 Merkle log: appends and proof times at LEAVES leaves.
+    Merkle {
+        #[arg(long, default_value_t = 1_000_000)]
+        leaves: u64,
+    },
     /// Append without end, printing each acknowledged position (for the crash test).
     Burst {
         #[arg(long, default_value_t = 64)]
@@ -207,6 +212,7 @@ fn main() -> ExitCode {
                     laras::cli::bench::appends(&settings.data_dir, count).await
                 }
                 Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
+                Command::Bench { action: BenchAction::Merkle { leaves } } => laras::cli::bench::merkle(leaves),
                 Command::Bench { action: BenchAction::Burst { concurrency } } => {
                     laras::cli::bench::burst(&settings.data_dir, concurrency).await
                 }

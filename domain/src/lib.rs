@@ -14,6 +14,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod merkle;
 pub mod policy;
 pub mod sealed;
 pub mod signing;
