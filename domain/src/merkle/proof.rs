@@ -40,7 +40,7 @@ impl NodeSource for MemoryNodes {
 /// MTH of leaves `[start, start + n)`, where the range is one RFC 9162 recursion makes
 /// (so its perfect parts are aligned).
 fn range_hash(src: &impl NodeSource, start: u64, n: u64) -> Result<NodeHash, MerkleError> {
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.node(n.trailing_zeros(), start / n);
     }
     let k = split(n);
