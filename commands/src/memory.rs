@@ -203,3 +203,36 @@ impl ContactKeys for MemoryKeys {
         Ok(())
     }
 }
+
+/// A ledger on in-memory ports: a fixed signing key and a clock that moves only when told.
+pub fn ledger_at(now: laras_domain::time::Timestamp) -> crate::Ledger {
+    crate::Ledger {
+        store: std::sync::Arc::new(MemoryStore::default()),
+        keys: std::sync::Arc::new(MemoryKeys::default()),
+        signer: std::sync::Arc::new(crate::signer::LedgerSigner::new(
+            laras_domain::signing::LedgerSigningKey::from_secret([7; 32]),
+        )),
+        clock: std::sync::Arc::new(laras_domain::time::ManualClock::at(now)),
+    }
+}
+
+/// Onboards `partner` (approval mode, default pipeline) and connects one channel account.
+pub async fn onboard_with_channel(
+    ledger: &crate::Ledger,
+    partner: PartnerId,
+    channel: laras_domain::channel::ChannelKind,
+    account: &str,
+) -> Result<(), crate::CommandError> {
+    use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, OnboardPartner};
+    let meta = crate::CommandMeta::system("test");
+    let onboard = OnboardPartner {
+        partner_id: partner,
+        name: "Toko Laras".into(),
+        approval: laras_domain::event::ApprovalMode::Approval,
+        pipeline: default_pipeline(),
+    };
+    ledger.onboard_partner(onboard, &meta).await?;
+    let connect = ConnectChannel { channel, account_id: account.to_owned(), display_name: "Toko".into() };
+    ledger.connect_channel(partner, connect, &meta).await?;
+    Ok(())
+}

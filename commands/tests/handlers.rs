@@ -2,60 +2,27 @@
 
 use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
 use laras_commands::handlers::send::{OutgoingReply, SendRequest};
-use laras_commands::memory::{MemoryKeys, MemoryStore};
-use laras_commands::signer::LedgerSigner;
 use laras_commands::{CommandError, CommandMeta, Ledger};
-use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, OnboardPartner};
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::envelope::ZERO_HASH;
 use laras_domain::error::DomainError;
-use laras_domain::event::{ApprovalMode, DomainEvent, DraftAuthor, MessageContent, RefusalReason, ReplyTarget};
+use laras_domain::event::{DomainEvent, DraftAuthor, MessageContent, RefusalReason, ReplyTarget};
 use laras_domain::ids::{PartnerId, UserId};
 use laras_domain::signing::LedgerSigningKey;
-use laras_domain::time::{ManualClock, Timestamp};
+use laras_domain::time::Timestamp;
 use std::collections::HashMap;
-use std::sync::Arc;
 use uuid::Uuid;
 
 const NOW: Timestamp = Timestamp(1_767_225_600_000);
 
 fn ledger() -> Ledger {
-    Ledger {
-        store: Arc::new(MemoryStore::default()),
-        keys: Arc::new(MemoryKeys::default()),
-        signer: Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
-        clock: Arc::new(ManualClock::at(NOW)),
-    }
+    laras_commands::memory::ledger_at(NOW)
 }
 
 async fn partner(ledger: &Ledger, n: u128) -> PartnerId {
     let id = PartnerId(Uuid::from_u128(n));
-    let meta = CommandMeta::system("test");
-    ledger
-        .onboard_partner(
-            OnboardPartner {
-                partner_id: id,
-                name: "Toko Laras".into(),
-                approval: ApprovalMode::Approval,
-                pipeline: default_pipeline(),
-            },
-            &meta,
-        )
-        .await
-        .unwrap();
-    ledger
-        .connect_channel(
-            id,
-            ConnectChannel {
-                channel: ChannelKind::WhatsApp,
-                account_id: format!("10{n}"),
-                display_name: "Toko".into(),
-            },
-            &meta,
-        )
-        .await
-        .unwrap();
+    laras_commands::memory::onboard_with_channel(ledger, id, ChannelKind::WhatsApp, &format!("10{n}")).await.unwrap();
     id
 }
 

@@ -3,17 +3,14 @@
 use async_trait::async_trait;
 use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
 use laras_commands::handlers::send::{OutgoingReply, SendRequest};
-use laras_commands::memory::{MemoryKeys, MemoryStore};
 use laras_commands::outbox::*;
-use laras_commands::signer::LedgerSigner;
 use laras_commands::{CommandError, CommandMeta, Ledger};
-use laras_domain::aggregate::partner::{default_pipeline, ChannelStatus, ConnectChannel, OnboardPartner};
+use laras_domain::aggregate::partner::ChannelStatus;
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
-use laras_domain::event::{ApprovalMode, DomainEvent, MessagingMode, RefusalReason, ReplyTarget};
+use laras_domain::event::{DomainEvent, MessagingMode, RefusalReason, ReplyTarget};
 use laras_domain::ids::{ConversationId, PartnerId, UserId};
-use laras_domain::signing::LedgerSigningKey;
-use laras_domain::time::{ManualClock, Timestamp};
+use laras_domain::time::Timestamp;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
@@ -43,34 +40,10 @@ struct World {
 }
 
 async fn world() -> World {
-    let ledger = Ledger {
-        store: Arc::new(MemoryStore::default()),
-        keys: Arc::new(MemoryKeys::default()),
-        signer: Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
-        clock: Arc::new(ManualClock::at(NOW)),
-    };
+    let ledger = laras_commands::memory::ledger_at(NOW);
     let partner = PartnerId(Uuid::from_u128(1));
+    laras_commands::memory::onboard_with_channel(&ledger, partner, ChannelKind::WhatsApp, "1065").await.unwrap();
     let meta = CommandMeta::system("test");
-    ledger
-        .onboard_partner(
-            OnboardPartner {
-                partner_id: partner,
-                name: "Toko".into(),
-                approval: ApprovalMode::Approval,
-                pipeline: default_pipeline(),
-            },
-            &meta,
-        )
-        .await
-        .unwrap();
-    ledger
-        .connect_channel(
-            partner,
-            ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() },
-            &meta,
-        )
-        .await
-        .unwrap();
     let msg = IncomingMessage {
         channel: ChannelKind::WhatsApp,
         account_id: "1065".into(),
