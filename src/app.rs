@@ -1,6 +1,7 @@
 //! The composition root: opens the data dir and wires store, keys, signer and clock.
 
 use crate::data_dir::{DataDir, DataDirError, WriterLock};
+use laras_adapters::api_keys::SqliteApiKeys;
 use laras_adapters::contact_keys::{MasterKeyFile, SqliteKeyStore};
 use laras_adapters::credentials::SqliteCredentials;
 use laras_adapters::sqlite_log::SqliteEventStore;
@@ -36,6 +37,8 @@ pub enum AppError {
     Command(#[from] laras_commands::CommandError),
     #[error("cannot open the channel credentials: {0}")]
     Credentials(#[from] laras_commands::credentials::CredentialError),
+    #[error("cannot open the API keys: {0}")]
+    Access(#[from] laras_commands::access::AccessError),
     #[error("the log names signing keys {0:?} but none of their secret files is in the data dir")]
     NoUsableSigningKey(Vec<String>),
 }
@@ -46,6 +49,7 @@ pub struct App {
     pub ledger: Ledger,
     pub store: Arc<SqliteEventStore>,
     pub credentials: Arc<SqliteCredentials>,
+    pub api_keys: Arc<SqliteApiKeys>,
     _lock: WriterLock,
 }
 
@@ -57,6 +61,7 @@ impl App {
         let lock = data.lock_for_writing()?;
         let master = MasterKeyFile::load_or_create(&data.master_key())?;
         let credentials = Arc::new(SqliteCredentials::open(&data.credentials(), &master)?);
+        let api_keys = Arc::new(SqliteApiKeys::open(&data.access())?);
         let keys = Arc::new(SqliteKeyStore::open(&data.keys(), master)?);
         let store = Arc::new(SqliteEventStore::open(&data.ledger())?);
         let files = data.signing_keys()?;
@@ -86,7 +91,7 @@ impl App {
         if finished > 0 {
             tracing::info!(finished, "completed erasures interrupted by a restart");
         }
-        Ok(Self { data, ledger, store, credentials, _lock: lock })
+        Ok(Self { data, ledger, store, credentials, api_keys, _lock: lock })
     }
 
     /// Flushes the writer: every acknowledged append is on disk when this returns.

@@ -5,6 +5,7 @@
 //!   ledger.sqlite      the signed event log (append-only)
 //!   keys.sqlite        per-contact data keys, wrapped by the master key
 //!   credentials.sqlite channel access tokens, sealed under a key derived from the master key
+//!   access.sqlite      API keys of the Partner API (SHA-256 digests only)
 //!   master.key         32 random bytes, mode 0600
 //!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:")
 //!   laras.lock         held by the one process that writes
@@ -67,6 +68,9 @@ impl DataDir {
     }
     pub fn credentials(&self) -> PathBuf {
         self.root.join("credentials.sqlite")
+    }
+    pub fn access(&self) -> PathBuf {
+        self.root.join("access.sqlite")
     }
     pub fn master_key(&self) -> PathBuf {
         self.root.join("master.key")

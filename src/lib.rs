@@ -6,5 +6,6 @@
 pub mod app;
 pub mod cli;
 pub mod data_dir;
+pub mod demo;
 pub mod server;
 pub mod settings;

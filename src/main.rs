@@ -29,6 +29,12 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long, env = "LARAS_LISTEN")]
         listen: Option<SocketAddr>,
+        /// Token that creates Partners and their keys through GraphQL.
+        #[arg(long, env = "LARAS_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
+        /// Seed a demo Partner with conversations on all four channels and print its owner key.
+        #[arg(long)]
+        demo: bool,
         /// Meta app secret: webhook signatures are checked with it.
         #[arg(long, env = "LARAS_META_APP_SECRET", hide_env_values = true)]
         meta_app_secret: Option<String>,
@@ -173,13 +179,16 @@ fn main() -> ExitCode {
     let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
     if let Command::Serve {
         listen,
+        admin_token,
         meta_app_secret,
         meta_verify_token,
         meta_graph_url,
         meta_graph_version,
         threads_graph_url,
+        ..
     } = &cli.command
     {
+        overrides.admin_token = admin_token.clone();
         overrides.meta_graph_version = meta_graph_version.clone();
         overrides.listen = *listen;
         overrides.meta_app_secret = meta_app_secret.clone();
@@ -191,7 +200,7 @@ fn main() -> ExitCode {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async {
             match cli.command {
-                Command::Serve { .. } => laras::cli::serve::run(settings).await,
+                Command::Serve { demo, .. } => laras::cli::serve::run(settings, demo).await,
                 Command::Partner { action: PartnerAction::Create { name, approval } } => {
                     laras::cli::partner::create(&settings, &name, approval).await
                 }

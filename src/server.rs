@@ -10,6 +10,8 @@ use laras_adapters::graph_api::{GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::outbox::Outbox;
+use laras_graphql::http::GraphqlState;
+use laras_graphql::{build_schema, Api, Limits};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -45,7 +47,14 @@ pub async fn run(
     let outbox_stop = stopped(stop_rx.clone());
     let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
 
-    let mut router = Router::new().route("/healthz", get(healthz));
+    let api = Api {
+        ledger: app.ledger.clone(),
+        keys: app.api_keys.clone(),
+        credentials: app.credentials.clone(),
+        limits: Limits::default(),
+    };
+    let graphql = GraphqlState::new(build_schema(api.clone()), api, settings.admin_token.clone());
+    let mut router = Router::new().route("/healthz", get(healthz)).merge(laras_graphql::http::routes(graphql));
     match &settings.meta_app_secret {
         Some(secret) => {
             if settings.meta_verify_token.is_none() {

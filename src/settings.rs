@@ -16,6 +16,7 @@ pub const DEFAULT_GRAPH_VERSION: &str = "v21.0";
 pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    pub admin_token: Option<String>,
     pub meta: Option<MetaFileSettings>,
 }
 
@@ -34,6 +35,8 @@ pub struct MetaFileSettings {
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    /// Creates Partners and their keys through the API; none: only the CLI can.
+    pub admin_token: Option<String>,
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: String,
@@ -47,6 +50,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("meta_app_secret", &self.meta_app_secret.as_ref().map(|_| "***"))
             .field("meta_verify_token", &self.meta_verify_token.as_ref().map(|_| "***"))
             .field("meta_graph_url", &self.meta_graph_url)
@@ -72,6 +76,7 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
+    pub admin_token: Option<String>,
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: Option<String>,
@@ -95,6 +100,7 @@ impl Settings {
         Ok(Self {
             data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
+            admin_token: overrides.admin_token.or(file.admin_token).filter(|s| !s.is_empty()),
             meta_app_secret: overrides.meta_app_secret.or(meta.app_secret).filter(|s| !s.is_empty()),
             meta_verify_token: overrides.meta_verify_token.or(meta.verify_token).filter(|s| !s.is_empty()),
             meta_graph_url: overrides.meta_graph_url.or(meta.graph_url).unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),

@@ -3,6 +3,7 @@
 //! parallel log verifier. Meta's JSON types never leave `meta/`.
 
 #![forbid(unsafe_code)]
+pub mod api_keys;
 pub mod contact_keys;
 pub mod credentials;
 pub mod graph_api;

@@ -5,6 +5,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod credentials;
 pub mod directory;
 pub mod error;

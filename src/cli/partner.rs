@@ -3,6 +3,7 @@
 
 use crate::app::{App, SystemClock};
 use crate::settings::Settings;
+use laras_commands::access::{ApiKeys, Role};
 use laras_commands::credentials::{AccessToken, ChannelCredentials};
 use laras_commands::CommandMeta;
 use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner};
@@ -18,7 +19,16 @@ pub async fn create(settings: &Settings, name: &str, approval: ApprovalMode) -> 
     let partner = PartnerId(Uuid::now_v7());
     let command = OnboardPartner { partner_id: partner, name: name.to_owned(), approval, pipeline: default_pipeline() };
     let committed = app.ledger.onboard_partner(command, &CommandMeta::system("cli")).await?;
-    println!("{}", serde_json::json!({ "partner_id": partner.to_string(), "position": committed.last_position() }));
+    let (key, secret) = app.api_keys.create(partner, Role::Owner, "first owner key")?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "partner_id": partner.to_string(),
+            "owner_key": secret.expose(),
+            "owner_key_id": key.id,
+            "position": committed.last_position(),
+        })
+    );
     app.close().await;
     Ok(ExitCode::SUCCESS)
 }

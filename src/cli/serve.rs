@@ -6,9 +6,26 @@ use crate::settings::Settings;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
+pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
     let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
+    if demo {
+        let seeded = crate::demo::seed(&app).await?;
+        let addr = listener.local_addr()?;
+        println!(
+            "{}",
+            serde_json::json!({
+                "demo_partner_id": seeded.partner.to_string(),
+                "owner_key": seeded.owner_key.expose(),
+                "graphiql": format!("http://{addr}/graphql"),
+                "seeded_now": seeded.seeded,
+            })
+        );
+        eprintln!(
+            "laras: demo ready. Open http://{addr}/graphql and set the header \
+             {{\"Authorization\": \"Bearer <owner_key>\"}}"
+        );
+    }
     let app = Arc::new(app);
     server::run(listener, app.clone(), &settings, server::shutdown_signal()).await?;
     match Arc::try_unwrap(app) {

@@ -1,0 +1,200 @@
+//! API keys at rest: one SQLite table holding each key's id, Partner, role and the
+//! SHA-256 of the whole key. The key itself is never stored.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use laras_commands::access::{AccessError, ApiKey, ApiKeySecret, ApiKeys, Role};
+use laras_domain::ids::PartnerId;
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Mutex;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+const PREFIX: &str = "lrs_";
+
+pub struct SqliteApiKeys {
+    conn: Mutex<Connection>,
+}
+
+fn storage(e: rusqlite::Error) -> AccessError {
+    AccessError::Storage(e.to_string())
+}
+
+fn digest(presented: &str) -> [u8; 32] {
+    Sha256::digest(presented.as_bytes()).into()
+}
+
+/// `lrs_<16 hex id>_<43 base64url secret>` → the id part, if the shape is right.
+fn key_id_of(presented: &str) -> Option<&str> {
+    let rest = presented.strip_prefix(PREFIX)?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()) && secret.len() == 43).then_some(id)
+}
+
+impl SqliteApiKeys {
+    pub fn open(path: &Path) -> Result<Self, AccessError> {
+        let conn = Connection::open(path).map_err(storage)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS api_keys (
+                id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, role TEXT NOT NULL,
+                label TEXT NOT NULL, digest BLOB NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+             CREATE INDEX IF NOT EXISTS api_keys_partner ON api_keys (partner_id);",
+        )
+        .map_err(storage)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn row_to_key(id: String, partner: String, role: String, label: String) -> Option<ApiKey> {
+    Some(ApiKey {
+        id: format!("{PREFIX}{id}"),
+        partner: PartnerId(partner.parse::<Uuid>().ok()?),
+        role: Role::parse(&role)?,
+        label,
+    })
+}
+
+impl ApiKeys for SqliteApiKeys {
+    fn create(&self, partner: PartnerId, role: Role, label: &str) -> Result<(ApiKey, ApiKeySecret), AccessError> {
+        if label.chars().count() > 200 {
+            return Err(AccessError::BadLabel);
+        }
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let id = hex::encode(id);
+        let whole = format!("{PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+        self.conn()
+            .execute(
+                "INSERT INTO api_keys (id, partner_id, role, label, digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, partner.0.to_string(), role.as_str(), label, digest(&whole).as_slice()],
+            )
+            .map_err(storage)?;
+        let key = ApiKey { id: format!("{PREFIX}{id}"), partner, role, label: label.to_owned() };
+        Ok((key, ApiKeySecret::new(whole)))
+    }
+
+    fn authenticate(&self, presented: &str) -> Result<Option<ApiKey>, AccessError> {
+        let Some(id) = key_id_of(presented) else { return Ok(None) };
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT partner_id, role, label, digest FROM api_keys WHERE id = ?1 AND revoked = 0",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(storage)?;
+        let Some((partner, role, label, stored)) = row else { return Ok(None) };
+        if !bool::from(stored.as_slice().ct_eq(digest(presented).as_slice())) {
+            return Ok(None);
+        }
+        Ok(row_to_key(id.to_owned(), partner, role, label))
+    }
+
+    fn list(&self, partner: PartnerId) -> Result<Vec<ApiKey>, AccessError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, partner_id, role, label FROM api_keys WHERE partner_id = ?1 AND revoked = 0 ORDER BY rowid",
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map(params![partner.0.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .map_err(storage)?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let (id, p, role, label) = row.map_err(storage)?;
+            keys.extend(row_to_key(id, p, role, label));
+        }
+        Ok(keys)
+    }
+
+    fn revoke(&self, partner: PartnerId, id: &str) -> Result<bool, AccessError> {
+        let bare = id.strip_prefix(PREFIX).unwrap_or(id);
+        let changed = self
+            .conn()
+            .execute(
+                "UPDATE api_keys SET revoked = 1 WHERE id = ?1 AND partner_id = ?2 AND revoked = 0",
+                params![bare, partner.0.to_string()],
+            )
+            .map_err(storage)?;
+        Ok(changed > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> (tempfile::TempDir, SqliteApiKeys) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = SqliteApiKeys::open(&dir.path().join("access.sqlite")).expect("open");
+        (dir, keys)
+    }
+
+    #[test]
+    fn a_created_key_authenticates_as_its_partner_and_role_and_nothing_else_does() {
+        let (_dir, keys) = keys();
+        let partner = PartnerId(Uuid::now_v7());
+        let (key, secret) = keys.create(partner, Role::Agent, "desk").expect("create");
+        let found = keys.authenticate(secret.expose()).expect("auth").expect("known key");
+        assert_eq!(found, key);
+        assert_eq!(found.role, Role::Agent);
+        // One character off, a truncated key, another shape: all unknown.
+        let mut wrong = secret.expose().to_owned();
+        let last = wrong.pop().map(|c| if c == 'A' { 'B' } else { 'A' }).unwrap_or('A');
+        wrong.push(last);
+        assert_eq!(keys.authenticate(&wrong).expect("auth"), None);
+        assert_eq!(keys.authenticate(&secret.expose()[..20]).expect("auth"), None);
+        assert_eq!(keys.authenticate("Bearer nonsense").expect("auth"), None);
+    }
+
+    #[test]
+    fn only_the_digest_is_stored() {
+        let (dir, keys) = keys();
+        let (_, secret) = keys.create(PartnerId(Uuid::now_v7()), Role::Owner, "").expect("create");
+        drop(keys);
+        let bytes = std::fs::read(dir.path().join("access.sqlite")).expect("read");
+        let wal = std::fs::read(dir.path().join("access.sqlite-wal")).unwrap_or_default();
+        let secret_part = secret.expose().rsplit('_').next().expect("secret part");
+        for file in [bytes, wal] {
+            assert!(!file.windows(secret_part.len()).any(|w| w == secret_part.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn a_revoked_key_no_longer_authenticates_and_only_its_partner_can_revoke_it() {
+        let (_dir, keys) = keys();
+        let partner = PartnerId(Uuid::now_v7());
+        let (key, secret) = keys.create(partner, Role::Owner, "").expect("create");
+        assert!(!keys.revoke(PartnerId(Uuid::now_v7()), &key.id).expect("revoke"));
+        assert!(keys.authenticate(secret.expose()).expect("auth").is_some());
+        assert!(keys.revoke(partner, &key.id).expect("revoke"));
+        assert_eq!(keys.authenticate(secret.expose()).expect("auth"), None);
+        assert!(keys.list(partner).expect("list").is_empty());
+    }
+
+    #[test]
+    fn long_labels_are_refused() {
+        let (_dir, keys) = keys();
+        let label = "x".repeat(201);
+        assert_eq!(keys.create(PartnerId(Uuid::now_v7()), Role::Owner, &label).unwrap_err(), AccessError::BadLabel);
+    }
+}

@@ -1,0 +1,152 @@
+//! `/graphql` over HTTP: POST runs queries and mutations, GET serves GraphiQL or
+//! upgrades to a graphql-transport-ws websocket for subscriptions.
+//!
+//! Authentication and the per-key rate limit happen here, before anything executes.
+
+use crate::auth::{authenticate, presented, Caller, Presented};
+use crate::error::{ApiError, Code};
+use crate::schema::{Api, LarasSchema};
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::Data;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+/// What the `/graphql` routes share.
+pub struct GraphqlState {
+    pub schema: LarasSchema,
+    pub api: Api,
+    pub admin_token: Option<String>,
+    limiter: DefaultKeyedRateLimiter<String>,
+}
+
+impl GraphqlState {
+    pub fn new(schema: LarasSchema, api: Api, admin_token: Option<String>) -> Arc<Self> {
+        let per_second = NonZeroU32::new(api.limits.per_key_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(api.limits.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let limiter = DefaultKeyedRateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst));
+        Arc::new(Self { schema, api, admin_token, limiter })
+    }
+
+    /// The caller named by `Authorization`, or the response that refuses the request.
+    fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Response> {
+        let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = match presented(header) {
+            // No key: only introspection works (every resolver asks for a caller).
+            Presented::None => return Ok(None),
+            Presented::Malformed => return Err(refusal(StatusCode::UNAUTHORIZED, ApiError::unauthenticated())),
+            Presented::Bearer(token) => token,
+        };
+        match authenticate(token, self.admin_token.as_deref(), self.api.keys.as_ref()) {
+            Ok(Some(caller)) => {
+                let bucket = match &caller {
+                    Caller::Admin => "admin".to_owned(),
+                    Caller::Key(k) => k.id.clone(),
+                };
+                if self.limiter.check_key(&bucket).is_err() {
+                    let message = "rate limit exceeded; retry after a second";
+                    return Err(refusal_with_code(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message));
+                }
+                Ok(Some(caller))
+            }
+            Ok(None) => {
+                tracing::info!("request with an unknown API key refused");
+                Err(refusal(
+                    StatusCode::UNAUTHORIZED,
+                    ApiError::new(Code::Unauthenticated, "unknown or revoked API key"),
+                ))
+            }
+            Err(e) => Err(refusal(StatusCode::INTERNAL_SERVER_ERROR, e)),
+        }
+    }
+}
+
+/// A GraphQL-shaped error body with an HTTP status.
+fn refusal(status: StatusCode, error: ApiError) -> Response {
+    refusal_with_code(status, error.code.as_str(), &error.message)
+}
+
+fn refusal_with_code(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{ "message": message, "extensions": { "code": code } }],
+    });
+    let mut response = (status, Json(body)).into_response();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    }
+    response
+}
+
+async fn execute(State(state): State<Arc<GraphqlState>>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+    let caller = match state.caller(&headers) {
+        Ok(caller) => caller,
+        Err(refused) => return refused,
+    };
+    let mut request = request.into_inner();
+    if let Some(caller) = caller {
+        request = request.data(caller);
+    }
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+/// GET: a websocket upgrade for subscriptions, otherwise GraphiQL.
+async fn explore_or_subscribe(State(state): State<Arc<GraphqlState>>, request: Request) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let wants_ws = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !wants_ws {
+        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+            .into_response();
+    }
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(p) => p,
+        Err(status) => return status.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(rejection) => return rejection.into_response(),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let schema = state.schema.clone();
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    // graphql-transport-ws clients send the key in the connection_init payload.
+                    let token = payload
+                        .get("Authorization")
+                        .or_else(|| payload.get("authorization"))
+                        .and_then(|v| v.as_str())
+                        .map(str::to_owned);
+                    let mut headers = HeaderMap::new();
+                    if let Some(value) = token.and_then(|t| header::HeaderValue::from_str(&t).ok()) {
+                        headers.insert(header::AUTHORIZATION, value);
+                    }
+                    match state.caller(&headers) {
+                        Ok(Some(caller)) => {
+                            let mut data = Data::default();
+                            data.insert(caller);
+                            Ok(data)
+                        }
+                        _ => Err(ApiError::unauthenticated().into_graphql()),
+                    }
+                })
+                .serve()
+        })
+        .into_response()
+}
+
+/// The `/graphql` routes, with the request body limit.
+pub fn routes(state: Arc<GraphqlState>) -> Router {
+    let limit = state.api.limits.max_body_bytes;
+    Router::new()
+        .route("/graphql", get(explore_or_subscribe).post(execute))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,74 @@
+//! The GraphQL schema: one module per root type, shared value types in `types`.
+
+mod audit;
+mod mutation;
+mod query;
+pub mod types;
+
+use async_graphql::{EmptySubscription, Schema};
+use laras_commands::access::ApiKeys;
+use laras_commands::credentials::ChannelCredentials;
+use laras_commands::Ledger;
+use std::sync::Arc;
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+
+pub type LarasSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// What resolvers reach through the context.
+#[derive(Clone)]
+pub struct Api {
+    pub ledger: Ledger,
+    pub keys: Arc<dyn ApiKeys>,
+    pub credentials: Arc<dyn ChannelCredentials>,
+    pub limits: Limits,
+}
+
+/// Bounds on what one request may ask.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: usize,
+    /// Requests per second per key, with bursts up to `burst`.
+    pub per_key_per_second: u32,
+    pub burst: u32,
+    /// Longest wait for a `minPosition` to become visible.
+    pub max_wait_ms: u64,
+    /// Largest page a list may return.
+    pub max_page: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_depth: 12,
+            max_complexity: 2_000,
+            max_body_bytes: 256 * 1024,
+            per_key_per_second: 50,
+            burst: 100,
+            max_wait_ms: 10_000,
+            max_page: 200,
+        }
+    }
+}
+
+pub fn build_schema(api: Api) -> LarasSchema {
+    let limits = api.limits;
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .data(api)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `graphql/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+}
+
+pub(crate) fn api<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a Api {
+    // Every schema is built by `build_schema`, which always puts the Api in.
+    ctx.data_unchecked::<Api>()
+}

@@ -1,0 +1,143 @@
+//! Queries. Every resolver takes the Partner from the caller's key, never from an argument.
+
+use super::api;
+use super::audit::AuditEntry;
+use super::types::{parse_id, ApprovalMode, Channel, Role};
+use crate::auth::{partner_in, AUDIT, OWNERS, READERS};
+use crate::error::{ApiError, OrApi};
+use async_graphql::{Context, Object, OneofObject, SimpleObject, ID};
+use laras_domain::aggregate::partner::ChannelStatus;
+use laras_domain::ids::{ContactId, ConversationId, OpportunityId};
+use laras_domain::stream::StreamId;
+
+pub struct QueryRoot;
+
+#[derive(SimpleObject)]
+pub struct Me {
+    pub partner_id: ID,
+    pub role: Role,
+    pub key_id: String,
+}
+
+#[derive(SimpleObject)]
+pub struct ConnectedChannel {
+    pub channel: Channel,
+    pub account_id: String,
+    /// connected, disconnected or needs_reauthorisation.
+    pub status: String,
+}
+
+#[derive(SimpleObject)]
+pub struct Stage {
+    pub name: String,
+    pub probability_pct: u8,
+}
+
+#[derive(SimpleObject)]
+pub struct PartnerProfile {
+    pub id: ID,
+    pub name: String,
+    pub approval_mode: ApprovalMode,
+    pub channels: Vec<ConnectedChannel>,
+    pub pipeline: Vec<Stage>,
+}
+
+#[derive(SimpleObject)]
+pub struct ApiKeyInfo {
+    pub id: String,
+    pub role: Role,
+    pub label: String,
+}
+
+/// Whose history to show.
+#[derive(OneofObject)]
+pub enum AuditSubject {
+    ConversationId(ID),
+    ContactId(ID),
+    OpportunityId(ID),
+}
+
+#[derive(SimpleObject)]
+pub struct AuditTrail {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `afterVersion` for the next page; null at the end.
+    pub next_after_version: Option<u64>,
+}
+
+#[Object]
+impl QueryRoot {
+    /// The calling key.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
+        let (partner, key) = partner_in(ctx, READERS)?;
+        Ok(Me { partner_id: ID(partner.to_string()), role: key.role.into(), key_id: key.id.clone() })
+    }
+
+    /// The caller's Partner: name, approval mode, channels and pipeline.
+    async fn partner(&self, ctx: &Context<'_>) -> async_graphql::Result<PartnerProfile> {
+        let (partner, _) = partner_in(ctx, READERS)?;
+        let state = api(ctx).ledger.partner(partner).await.api()?;
+        let channels = state
+            .channels
+            .iter()
+            .map(|(kind, c)| ConnectedChannel {
+                channel: (*kind).into(),
+                account_id: c.account_id.clone(),
+                status: match c.status {
+                    ChannelStatus::Connected => "connected",
+                    ChannelStatus::Disconnected => "disconnected",
+                    ChannelStatus::NeedsReauthorisation => "needs_reauthorisation",
+                }
+                .to_owned(),
+            })
+            .collect();
+        let pipeline =
+            state.pipeline.iter().map(|s| Stage { name: s.name.clone(), probability_pct: s.probability_pct }).collect();
+        Ok(PartnerProfile {
+            id: ID(partner.to_string()),
+            name: state.name,
+            approval_mode: state.default_mode.into(),
+            channels,
+            pipeline,
+        })
+    }
+
+    /// The Partner's live API keys (owner only); secrets are never shown again.
+    async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKeyInfo>> {
+        let (partner, _) = partner_in(ctx, OWNERS)?;
+        let keys = api(ctx).keys.list(partner).api()?;
+        Ok(keys.into_iter().map(|k| ApiKeyInfo { id: k.id, role: k.role.into(), label: k.label }).collect())
+    }
+
+    /// Every event of one conversation, contact or opportunity, in order: who did what,
+    /// when, under which key, with the hashes that chain them.
+    async fn audit_trail(
+        &self,
+        ctx: &Context<'_>,
+        subject: AuditSubject,
+        after_version: Option<u64>,
+        #[graphql(default = 100)] first: usize,
+    ) -> async_graphql::Result<AuditTrail> {
+        let (partner, _) = partner_in(ctx, AUDIT)?;
+        let stream = match &subject {
+            AuditSubject::ConversationId(id) => {
+                StreamId::conversation(parse_id::<ConversationId>("conversationId", id).api()?)
+            }
+            AuditSubject::ContactId(id) => StreamId::contact(parse_id::<ContactId>("contactId", id).api()?),
+            AuditSubject::OpportunityId(id) => {
+                StreamId::opportunity(parse_id::<OpportunityId>("opportunityId", id).api()?)
+            }
+        };
+        let first = first.clamp(1, api(ctx).limits.max_page);
+        let from = after_version.map_or(0, |v| v + 1);
+        let stored =
+            api(ctx).ledger.store.read_stream(&stream, from).await.map_err(laras_commands::CommandError::from).api()?;
+        // Another Partner's stream reads exactly like one that does not exist.
+        if stored.first().is_some_and(|s| s.envelope.header.partner_id != partner) || (stored.is_empty() && from == 0) {
+            return Err(ApiError::not_found().into_graphql());
+        }
+        let more = stored.len() > first;
+        let entries: Vec<AuditEntry> = stored.iter().take(first).map(AuditEntry::of).collect();
+        let next_after_version = if more { entries.last().map(|e| e.stream_version) } else { None };
+        Ok(AuditTrail { entries, next_after_version })
+    }
+}
