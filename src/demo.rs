@@ -114,7 +114,7 @@ async fn seed_history(app: &App, partner: PartnerId) -> anyhow::Result<()> {
         conversation_id: Some(wa.conversation_id),
         title: "Gayo 10 kg for Kafe Senja".into(),
         stage: None,
-        value: Money { minor_units: 2_800_000_00, currency: "IDR".into() },
+        value: Money { minor_units: 280_000_000, currency: "IDR".into() },
     };
     ledger.open_opportunity(partner, open, &system).await?;
     ledger.on_opportunity(partner, deal, &MoveOpportunity { to: "proposal".into() }, &system).await?;

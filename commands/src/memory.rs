@@ -236,3 +236,80 @@ pub async fn onboard_with_channel(
     ledger.connect_channel(partner, connect, &meta).await?;
     Ok(())
 }
+
+/// API keys in memory: keys are `lrs_<n>_<secret>` with a counter, for tests only.
+#[derive(Default)]
+pub struct MemoryApiKeys {
+    keys: Mutex<Vec<(crate::access::ApiKey, String, bool)>>,
+}
+
+impl crate::access::ApiKeys for MemoryApiKeys {
+    fn create(
+        &self,
+        partner: PartnerId,
+        role: crate::access::Role,
+        label: &str,
+    ) -> Result<(crate::access::ApiKey, crate::access::ApiKeySecret), crate::access::AccessError> {
+        let mut keys = lock(&self.keys);
+        let id = format!("lrs_{:016x}", keys.len());
+        let secret = format!("{id}_{}", Uuid::new_v4().simple());
+        let key = crate::access::ApiKey { id, partner, role, label: label.to_owned() };
+        keys.push((key.clone(), secret.clone(), false));
+        Ok((key, crate::access::ApiKeySecret::new(secret)))
+    }
+
+    fn authenticate(&self, presented: &str) -> Result<Option<crate::access::ApiKey>, crate::access::AccessError> {
+        Ok(lock(&self.keys).iter().find(|(_, s, revoked)| s == presented && !revoked).map(|(k, ..)| k.clone()))
+    }
+
+    fn list(&self, partner: PartnerId) -> Result<Vec<crate::access::ApiKey>, crate::access::AccessError> {
+        Ok(lock(&self.keys).iter().filter(|(k, _, r)| k.partner == partner && !r).map(|(k, ..)| k.clone()).collect())
+    }
+
+    fn revoke(&self, partner: PartnerId, id: &str) -> Result<bool, crate::access::AccessError> {
+        let mut keys = lock(&self.keys);
+        match keys.iter_mut().find(|(k, _, r)| k.partner == partner && k.id == id && !r) {
+            Some(entry) => {
+                entry.2 = true;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+/// Channel tokens in memory, for tests.
+#[derive(Default)]
+pub struct MemoryCredentials {
+    tokens: Mutex<HashMap<(PartnerId, laras_domain::channel::ChannelKind), crate::credentials::AccessToken>>,
+}
+
+impl crate::credentials::ChannelCredentials for MemoryCredentials {
+    fn store(
+        &self,
+        partner: PartnerId,
+        channel: laras_domain::channel::ChannelKind,
+        token: &crate::credentials::AccessToken,
+    ) -> Result<(), crate::credentials::CredentialError> {
+        crate::credentials::validate_token(token.expose())?;
+        lock(&self.tokens).insert((partner, channel), token.clone());
+        Ok(())
+    }
+
+    fn token(
+        &self,
+        partner: PartnerId,
+        channel: laras_domain::channel::ChannelKind,
+    ) -> Result<Option<crate::credentials::AccessToken>, crate::credentials::CredentialError> {
+        Ok(lock(&self.tokens).get(&(partner, channel)).cloned())
+    }
+
+    fn remove(
+        &self,
+        partner: PartnerId,
+        channel: laras_domain::channel::ChannelKind,
+    ) -> Result<(), crate::credentials::CredentialError> {
+        lock(&self.tokens).remove(&(partner, channel));
+        Ok(())
+    }
+}

@@ -35,12 +35,12 @@ impl GraphqlState {
     }
 
     /// The caller named by `Authorization`, or the response that refuses the request.
-    fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Response> {
+    fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Refusal> {
         let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = match presented(header) {
             // No key: only introspection works (every resolver asks for a caller).
             Presented::None => return Ok(None),
-            Presented::Malformed => return Err(refusal(StatusCode::UNAUTHORIZED, ApiError::unauthenticated())),
+            Presented::Malformed => return Err(Refusal::of(StatusCode::UNAUTHORIZED, ApiError::unauthenticated())),
             Presented::Bearer(token) => token,
         };
         match authenticate(token, self.admin_token.as_deref(), self.api.keys.as_ref()) {
@@ -50,44 +50,57 @@ impl GraphqlState {
                     Caller::Key(k) => k.id.clone(),
                 };
                 if self.limiter.check_key(&bucket).is_err() {
-                    let message = "rate limit exceeded; retry after a second";
-                    return Err(refusal_with_code(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message));
+                    return Err(Refusal {
+                        status: StatusCode::TOO_MANY_REQUESTS,
+                        code: "RATE_LIMITED",
+                        message: "rate limit exceeded; retry after a second".into(),
+                    });
                 }
                 Ok(Some(caller))
             }
             Ok(None) => {
                 tracing::info!("request with an unknown API key refused");
-                Err(refusal(
+                Err(Refusal::of(
                     StatusCode::UNAUTHORIZED,
                     ApiError::new(Code::Unauthenticated, "unknown or revoked API key"),
                 ))
             }
-            Err(e) => Err(refusal(StatusCode::INTERNAL_SERVER_ERROR, e)),
+            Err(e) => Err(Refusal::of(StatusCode::INTERNAL_SERVER_ERROR, e)),
         }
     }
 }
 
-/// A GraphQL-shaped error body with an HTTP status.
-fn refusal(status: StatusCode, error: ApiError) -> Response {
-    refusal_with_code(status, error.code.as_str(), &error.message)
+/// A request refused before it executes: a GraphQL-shaped error body with an HTTP status.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
 }
 
-fn refusal_with_code(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({
-        "data": null,
-        "errors": [{ "message": message, "extensions": { "code": code } }],
-    });
-    let mut response = (status, Json(body)).into_response();
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+impl Refusal {
+    fn of(status: StatusCode, error: ApiError) -> Self {
+        Self { status, code: error.code.as_str(), message: error.message }
     }
-    response
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "data": null,
+            "errors": [{ "message": self.message, "extensions": { "code": self.code } }],
+        });
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        response
+    }
 }
 
 async fn execute(State(state): State<Arc<GraphqlState>>, headers: HeaderMap, request: GraphQLRequest) -> Response {
     let caller = match state.caller(&headers) {
         Ok(caller) => caller,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let mut request = request.into_inner();
     if let Some(caller) = caller {

@@ -52,9 +52,9 @@ pub struct ApiKeyInfo {
 /// Whose history to show.
 #[derive(OneofObject)]
 pub enum AuditSubject {
-    ConversationId(ID),
-    ContactId(ID),
-    OpportunityId(ID),
+    Conversation(ID),
+    Contact(ID),
+    Opportunity(ID),
 }
 
 #[derive(SimpleObject)]
@@ -119,11 +119,11 @@ impl QueryRoot {
     ) -> async_graphql::Result<AuditTrail> {
         let (partner, _) = partner_in(ctx, AUDIT)?;
         let stream = match &subject {
-            AuditSubject::ConversationId(id) => {
+            AuditSubject::Conversation(id) => {
                 StreamId::conversation(parse_id::<ConversationId>("conversationId", id).api()?)
             }
-            AuditSubject::ContactId(id) => StreamId::contact(parse_id::<ContactId>("contactId", id).api()?),
-            AuditSubject::OpportunityId(id) => {
+            AuditSubject::Contact(id) => StreamId::contact(parse_id::<ContactId>("contactId", id).api()?),
+            AuditSubject::Opportunity(id) => {
                 StreamId::opportunity(parse_id::<OpportunityId>("opportunityId", id).api()?)
             }
         };

@@ -1,0 +1,187 @@
+//! The API as a Partner's tools see it: mutations become commands, errors carry codes,
+//! roles gate what a key may do.
+
+mod common;
+
+use common::*;
+use laras_domain::event::DomainEvent;
+use laras_graphql::auth::Caller;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_reply_is_requested_and_answers_with_its_ledger_position() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let before = w.event_count().await;
+    let r = w
+        .run(
+            Some(&t.agent),
+            "mutation($c: ID!) { reply(conversationId: $c, text: \"Siap, kak!\") { position id } }",
+            json!({ "c": t.conversation.to_string() }),
+        )
+        .await;
+    let position = ok(&r)["reply"]["position"].as_u64().expect("position");
+    assert_eq!(position as usize, before + 1);
+    let last = w.ledger.store.read_all(position - 1, 1).await.expect("read");
+    assert!(matches!(last[0].envelope.event().expect("event"), DomainEvent::ReplySendRequested { .. }));
+    // The actor is the key's own user, so the audit trail names who did it.
+    let trail = w
+        .run(
+            Some(&t.auditor),
+            "query($c: ID!) { auditTrail(subject: { conversation: $c }) { entries { eventType actorKind keyId position } } }",
+            json!({ "c": t.conversation.to_string() }),
+        )
+        .await;
+    let entries = ok(&trail)["auditTrail"]["entries"].as_array().expect("entries").clone();
+    let sent = entries.iter().find(|e| e["eventType"] == "ReplySendRequested").expect("send in trail");
+    assert_eq!(sent["actorKind"], "partner_user");
+    assert!(sent["keyId"].as_str().is_some_and(|k| k.starts_with("ed25519:")));
+}
+
+#[tokio::test]
+async fn approving_a_draft_sends_it_and_a_second_decision_is_a_conflict() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let vars = json!({ "c": t.conversation.to_string(), "d": t.draft.to_string() });
+    let approve = "mutation($c: ID!, $d: ID!) { approveDraft(conversationId: $c, draftId: $d) { position id } }";
+    let r = w.run(Some(&t.owner), approve, vars.clone()).await;
+    assert!(ok(&r)["approveDraft"]["id"].is_string(), "the send id");
+    let again = w.run(Some(&t.owner), approve, vars.clone()).await;
+    assert_eq!(code(&again).as_deref(), Some("CONFLICT"));
+    let reject = "mutation($c: ID!, $d: ID!) { rejectDraft(conversationId: $c, draftId: $d) { position } }";
+    assert_eq!(code(&w.run(Some(&t.owner), reject, vars).await).as_deref(), Some("CONFLICT"));
+}
+
+#[tokio::test]
+async fn a_policy_refusal_is_recorded_and_reported_with_its_code_and_position() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let opt_out = "mutation($k: ID!) { optOut(contactId: $k) { position } }";
+    ok(&w.run(Some(&t.agent), opt_out, json!({ "k": t.contact.to_string() })).await);
+    let r = w
+        .run(
+            Some(&t.agent),
+            "mutation($c: ID!) { reply(conversationId: $c, text: \"Promo!\") { position } }",
+            json!({ "c": t.conversation.to_string() }),
+        )
+        .await;
+    assert_eq!(code(&r).as_deref(), Some("POLICY_REFUSED"));
+    let position = r["errors"][0]["extensions"]["position"].as_u64().expect("refusal position");
+    let stored = w.ledger.store.read_all(position - 1, 1).await.expect("read");
+    assert!(matches!(stored[0].envelope.event().expect("event"), DomainEvent::SendRefused { .. }));
+}
+
+#[tokio::test]
+async fn roles_decide_what_a_key_may_do() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let vars = json!({ "c": t.conversation.to_string(), "k": t.contact.to_string() });
+    let note = "mutation($k: ID!) { addNote(contactId: $k, text: \"VIP\") { position } }";
+    let erase = "mutation($k: ID!) { eraseContact(contactId: $k) { position } }";
+    assert_eq!(code(&w.run(Some(&t.auditor), note, vars.clone()).await).as_deref(), Some("FORBIDDEN"));
+    assert_eq!(code(&w.run(Some(&t.agent), erase, vars.clone()).await).as_deref(), Some("FORBIDDEN"));
+    assert_eq!(code(&w.run(Some(&Caller::Admin), note, vars.clone()).await).as_deref(), Some("FORBIDDEN"));
+    assert_eq!(code(&w.run(None, note, vars.clone()).await).as_deref(), Some("UNAUTHENTICATED"));
+    let keys = "{ apiKeys { id role } }";
+    assert_eq!(code(&w.run(Some(&t.agent), keys, json!({})).await).as_deref(), Some("FORBIDDEN"));
+    assert_eq!(ok(&w.run(Some(&t.owner), keys, json!({})).await)["apiKeys"].as_array().map(Vec::len), Some(3));
+    ok(&w.run(Some(&t.agent), note, vars.clone()).await);
+    ok(&w.run(Some(&t.owner), erase, vars).await);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_typed_error_and_stores_nothing() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let before = w.event_count().await;
+    let cases = [
+        ("mutation { addNote(contactId: \"not-a-uuid\", text: \"x\") { position } }", json!({})),
+        ("mutation($k: ID!) { addNote(contactId: $k, text: \"   \") { position } }", json!({ "k": t.contact.to_string() })),
+        (
+            "mutation($o: ID!) { moveOpportunity(opportunityId: $o, stage: \"no-such-stage\") { position } }",
+            json!({ "o": t.opportunity.to_string() }),
+        ),
+        (
+            "mutation($k: ID!) { openOpportunity(contactId: $k, title: \"x\", value: { minorUnits: \"12\", currency: \"rupiah\" }) { position } }",
+            json!({ "k": t.contact.to_string() }),
+        ),
+        (
+            "mutation($c: ID!) { setConversationStatus(conversationId: $c, status: SNOOZED) { position } }",
+            json!({ "c": t.conversation.to_string() }),
+        ),
+    ];
+    for (query, vars) in cases {
+        let r = w.run(Some(&t.owner), query, vars).await;
+        assert_eq!(code(&r).as_deref(), Some("BAD_INPUT"), "{query}: {r}");
+    }
+    assert_eq!(w.event_count().await, before);
+}
+
+#[tokio::test]
+async fn the_pipeline_moves_by_mutations_and_closed_is_final() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let vars = json!({ "o": t.opportunity.to_string() });
+    ok(&w
+        .run(
+            Some(&t.agent),
+            "mutation($o: ID!) { moveOpportunity(opportunityId: $o, stage: \"proposal\") { position } }",
+            vars.clone(),
+        )
+        .await);
+    ok(&w
+        .run(Some(&t.agent), "mutation($o: ID!) { winOpportunity(opportunityId: $o) { position } }", vars.clone())
+        .await);
+    let lose = "mutation($o: ID!) { loseOpportunity(opportunityId: $o, reason: \"late\") { position } }";
+    assert_eq!(code(&w.run(Some(&t.agent), lose, vars).await).as_deref(), Some("CONFLICT"));
+}
+
+#[tokio::test]
+async fn the_admin_token_creates_partners_and_keys_and_reads_no_partner_data() {
+    let w = world();
+    let r = w
+        .run(
+            Some(&Caller::Admin),
+            "mutation { createPartner(name: \"Toko Baru\") { partnerId ownerKey position } }",
+            json!({}),
+        )
+        .await;
+    let created = ok(&r)["createPartner"].clone();
+    let owner_key = created["ownerKey"].as_str().expect("key");
+    let found =
+        laras_commands::access::ApiKeys::authenticate(w.keys.as_ref(), owner_key).expect("auth").expect("live key");
+    assert_eq!(found.partner.to_string(), created["partnerId"].as_str().expect("id"));
+    let agent = w
+        .run(
+            Some(&Caller::Admin),
+            "mutation($p: ID!) { createApiKey(partnerId: $p, role: AGENT, label: \"desk\") { id role key } }",
+            json!({ "p": created["partnerId"] }),
+        )
+        .await;
+    assert_eq!(ok(&agent)["createApiKey"]["role"], "AGENT");
+    assert_eq!(
+        code(&w.run(Some(&Caller::Admin), "{ partner { name } }", json!({})).await).as_deref(),
+        Some("FORBIDDEN")
+    );
+    let unknown = w
+        .run(
+            Some(&Caller::Admin),
+            "mutation { createApiKey(partnerId: \"0190a000-0000-7000-8000-000000000000\", role: OWNER) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(code(&unknown).as_deref(), Some("NOT_FOUND"));
+}
+
+#[tokio::test]
+async fn queries_deeper_than_the_limit_are_refused() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(14),
+        "} ".repeat(14)
+    );
+    let r = w.run(Some(&t.owner), &deep, json!({})).await;
+    assert!(r["errors"][0]["message"].as_str().is_some_and(|m| m.contains("nested too deep")), "{r}");
+}

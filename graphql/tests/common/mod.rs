@@ -1,0 +1,140 @@
+//! An in-process API over in-memory ports, with a Partner that has a conversation,
+//! a draft, a note and an opportunity.
+
+#![allow(dead_code)]
+
+use async_graphql::{Request, Variables};
+use laras_commands::access::{ApiKeys, Role};
+use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
+use laras_commands::memory::{ledger_at, onboard_with_channel, MemoryApiKeys, MemoryCredentials};
+use laras_commands::{CommandMeta, Ledger};
+use laras_domain::aggregate::opportunity::OpenOpportunity;
+use laras_domain::blind::IdentityKind;
+use laras_domain::channel::ChannelKind;
+use laras_domain::event::{DraftAuthor, Money, ReplyTarget};
+use laras_domain::ids::*;
+use laras_domain::time::Timestamp;
+use laras_graphql::auth::Caller;
+use laras_graphql::{build_schema, Api, LarasSchema, Limits};
+use serde_json::Value;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const NOW: Timestamp = Timestamp(1_767_225_600_000);
+
+pub struct World {
+    pub ledger: Ledger,
+    pub keys: Arc<MemoryApiKeys>,
+    pub schema: LarasSchema,
+}
+
+/// What one Partner has, with an owner, an agent and an auditor key.
+pub struct Tenant {
+    pub partner: PartnerId,
+    pub owner: Caller,
+    pub agent: Caller,
+    pub auditor: Caller,
+    pub conversation: ConversationId,
+    pub contact: ContactId,
+    pub draft: DraftId,
+    pub opportunity: OpportunityId,
+    pub article: ArticleId,
+}
+
+pub fn world() -> World {
+    let ledger = ledger_at(NOW);
+    let keys = Arc::new(MemoryApiKeys::default());
+    let api = Api {
+        ledger: ledger.clone(),
+        keys: keys.clone(),
+        credentials: Arc::new(MemoryCredentials::default()),
+        limits: Limits::default(),
+    };
+    World { ledger, keys, schema: build_schema(api) }
+}
+
+impl World {
+    pub async fn tenant(&self, n: u128) -> Tenant {
+        let partner = PartnerId(Uuid::from_u128(n));
+        let account = format!("10{n}");
+        onboard_with_channel(&self.ledger, partner, ChannelKind::WhatsApp, &account).await.expect("onboard");
+        let meta = CommandMeta::system("test");
+        let msg = IncomingMessage {
+            channel: ChannelKind::WhatsApp,
+            account_id: account,
+            sender: SenderIdentity { kind: IdentityKind::WaId, value: format!("62812{n}"), name: Some("Ana".into()) },
+            channel_message_id: format!("wamid.{n}"),
+            sent_at: NOW,
+            content: PlainContent::Text("Berapa harga batik tulis?".into()),
+            reply_to: None,
+        };
+        let recorded = self.ledger.record_inbound_message(partner, msg, &meta).await.expect("inbound");
+        let author = DraftAuthor::Person { user: UserId(Uuid::from_u128(99)) };
+        let (draft, _) = self
+            .ledger
+            .propose_draft(
+                partner,
+                recorded.conversation_id,
+                author,
+                "Rp 450.000, kak.",
+                ReplyTarget::Conversation { quote: None },
+                &meta,
+            )
+            .await
+            .expect("draft");
+        let opportunity = OpportunityId(Uuid::now_v7());
+        let open = OpenOpportunity {
+            opportunity_id: opportunity,
+            contact_id: recorded.contact_id,
+            conversation_id: Some(recorded.conversation_id),
+            title: "Batik tulis".into(),
+            stage: None,
+            value: Money { minor_units: 45_000_000, currency: "IDR".into() },
+        };
+        self.ledger.open_opportunity(partner, open, &meta).await.expect("opportunity");
+        let article = ArticleId(Uuid::now_v7());
+        let publish = laras_domain::aggregate::article::PublishArticle {
+            article_id: article,
+            kind: laras_domain::event::ArticleKind::Faq,
+            title: "Hours".into(),
+            body: "Open 9 to 5".into(),
+            tags: vec![],
+        };
+        self.ledger.publish_article(partner, publish, &meta).await.expect("article");
+        let key = |role| Caller::Key(self.keys.create(partner, role, "").expect("key").0);
+        Tenant {
+            partner,
+            owner: key(Role::Owner),
+            agent: key(Role::Agent),
+            auditor: key(Role::Auditor),
+            conversation: recorded.conversation_id,
+            contact: recorded.contact_id,
+            draft,
+            opportunity,
+            article,
+        }
+    }
+
+    /// Runs a request as `caller` and returns the whole response as JSON.
+    pub async fn run(&self, caller: Option<&Caller>, query: &str, vars: Value) -> Value {
+        let mut request = Request::new(query).variables(Variables::from_json(vars));
+        if let Some(c) = caller {
+            request = request.data(c.clone());
+        }
+        serde_json::to_value(self.schema.execute(request).await).expect("json")
+    }
+
+    pub async fn event_count(&self) -> usize {
+        self.ledger.store.read_all(0, 1_000_000).await.expect("read").len()
+    }
+}
+
+/// The first error's code, or None when the response has no errors.
+pub fn code(response: &Value) -> Option<String> {
+    response["errors"][0]["extensions"]["code"].as_str().map(str::to_owned)
+}
+
+pub fn ok(response: &Value) -> &Value {
+    assert!(response.get("errors").is_none_or(|e| e.as_array().is_none_or(|a| a.is_empty())), "errors: {response}");
+    &response["data"]
+}

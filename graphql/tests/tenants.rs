@@ -1,0 +1,106 @@
+//! Tenant isolation: a key of one Partner never reads or changes another's data, also
+//! when it names the other's ids. Every query and mutation of the schema is tried; a
+//! new field without a case here fails the test.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// Each field with a request that aims at Partner A's things.
+fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
+    let ids = json!({
+        "c": a.conversation.to_string(),
+        "k": a.contact.to_string(),
+        "d": a.draft.to_string(),
+        "o": a.opportunity.to_string(),
+        "a": a.article.to_string(),
+        "p": a.partner.to_string(),
+    });
+    let q = |field: &'static str, text: &str| (field, text.to_owned(), ids.clone());
+    vec![
+        q("me", "query { me { partnerId } }"),
+        q("partner", "query { partner { id name } }"),
+        q("apiKeys", "query { apiKeys { id } }"),
+        q("auditTrail", "query($c: ID!) { auditTrail(subject: { conversation: $c }) { entries { eventId } } }"),
+        q("createPartner", "mutation { createPartner(name: \"x\") { partnerId } }"),
+        q("createApiKey", "mutation($p: ID!) { createApiKey(partnerId: $p, role: OWNER) { key } }"),
+        q("revokeApiKey", "mutation { revokeApiKey(keyId: \"lrs_0000000000000000\") }"),
+        q("approveDraft", "mutation($c: ID!, $d: ID!) { approveDraft(conversationId: $c, draftId: $d) { position } }"),
+        q("editDraft", "mutation($c: ID!, $d: ID!) { editDraft(conversationId: $c, draftId: $d, text: \"x\") { position } }"),
+        q("rejectDraft", "mutation($c: ID!, $d: ID!) { rejectDraft(conversationId: $c, draftId: $d) { position } }"),
+        q("reply", "mutation($c: ID!) { reply(conversationId: $c, text: \"x\") { position } }"),
+        q("setConversationStatus", "mutation($c: ID!) { setConversationStatus(conversationId: $c, status: RESOLVED) { position } }"),
+        q("assignConversation", "mutation($c: ID!) { assignConversation(conversationId: $c) { position } }"),
+        q("addNote", "mutation($k: ID!) { addNote(contactId: $k, text: \"x\") { position } }"),
+        q("optOut", "mutation($k: ID!) { optOut(contactId: $k) { position } }"),
+        q("optIn", "mutation($k: ID!) { optIn(contactId: $k) { position } }"),
+        q("eraseContact", "mutation($k: ID!) { eraseContact(contactId: $k) { position } }"),
+        q(
+            "openOpportunity",
+            "mutation($k: ID!, $c: ID!) { openOpportunity(contactId: $k, conversationId: $c, title: \"x\", value: { minorUnits: \"1\", currency: \"IDR\" }) { position } }",
+        ),
+        q("moveOpportunity", "mutation($o: ID!) { moveOpportunity(opportunityId: $o, stage: \"proposal\") { position } }"),
+        q(
+            "changeOpportunityValue",
+            "mutation($o: ID!) { changeOpportunityValue(opportunityId: $o, value: { minorUnits: \"5\", currency: \"IDR\" }) { position } }",
+        ),
+        q("winOpportunity", "mutation($o: ID!) { winOpportunity(opportunityId: $o) { position } }"),
+        q("loseOpportunity", "mutation($o: ID!) { loseOpportunity(opportunityId: $o, reason: \"x\") { position } }"),
+        q("connectChannel", "mutation { connectChannel(channel: WHATSAPP, accountId: \"101\", accessToken: \"EAAB\") { position } }"),
+        q("disconnectChannel", "mutation { disconnectChannel(channel: WHATSAPP) { position } }"),
+        q("publishArticle", "mutation { publishArticle(kind: FAQ, title: \"x\", body: \"y\") { position } }"),
+        q("retireArticle", "mutation($a: ID!) { retireArticle(articleId: $a) { position } }"),
+    ]
+}
+
+/// Fields that act only on the caller's own Partner (no id to aim with): they must
+/// succeed for B and leave A alone. Everything else must answer as if A's id did not exist.
+const OWN_PARTNER_ONLY: &[&str] =
+    &["me", "partner", "apiKeys", "connectChannel", "disconnectChannel", "publishArticle"];
+
+async fn schema_fields(w: &World) -> BTreeSet<String> {
+    let r =
+        w.run(None, "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({})).await;
+    let data = ok(&r);
+    ["queryType", "mutationType"]
+        .iter()
+        .flat_map(|root| data["__schema"][root]["fields"].as_array().cloned().unwrap_or_default())
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+async fn partner_events(w: &World, partner: laras_domain::ids::PartnerId) -> Vec<Vec<u8>> {
+    let all = w.ledger.store.read_all(0, 1_000_000).await.expect("read");
+    all.into_iter().filter(|s| s.envelope.header.partner_id == partner).map(|s| s.envelope.payload).collect()
+}
+
+#[tokio::test]
+async fn no_query_or_mutation_reaches_another_partners_data() {
+    let w = world();
+    let a = w.tenant(1).await;
+    let b = w.tenant(2).await;
+    let covered: BTreeSet<String> = cases(&a).iter().map(|(f, ..)| (*f).to_owned()).collect();
+    let missing: Vec<_> = schema_fields(&w).await.difference(&covered).cloned().collect();
+    assert!(missing.is_empty(), "fields without a tenant-isolation case: {missing:?}");
+
+    let a_before = partner_events(&w, a.partner).await;
+    for caller in [&b.owner, &b.agent, &b.auditor] {
+        for (field, query, vars) in cases(&a) {
+            let r = w.run(Some(caller), &query, vars).await;
+            let text = r.to_string();
+            assert!(!text.contains(&a.partner.to_string()), "{field} leaked A's partner id: {text}");
+            assert!(!text.contains("Berapa harga"), "{field} leaked A's message: {text}");
+            if OWN_PARTNER_ONLY.contains(&field) {
+                continue;
+            }
+            let code = code(&r);
+            assert!(
+                matches!(code.as_deref(), Some("NOT_FOUND" | "FORBIDDEN")),
+                "{field} as {caller:?} must not reach A: {text}"
+            );
+        }
+    }
+    assert_eq!(partner_events(&w, a.partner).await, a_before, "A's history changed");
+}
