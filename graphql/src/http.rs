@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
 
 /// What the `/graphql` routes share.
 pub struct GraphqlState {
@@ -160,6 +161,8 @@ pub fn routes(state: Arc<GraphqlState>) -> Router {
     let limit = state.api.limits.max_body_bytes;
     Router::new()
         .route("/graphql", get(explore_or_subscribe).post(execute))
-        .layer(DefaultBodyLimit::max(limit))
+        // The GraphQL extractor streams the body, so the limit is enforced on the body itself.
+        .layer(RequestBodyLimitLayer::new(limit))
+        .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }

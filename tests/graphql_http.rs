@@ -1,0 +1,87 @@
+//! The Partner API over HTTP on the real binary: keys from the CLI and the admin
+//! token, 401 for unknown keys, 413 for huge bodies, 429 past the rate limit, GraphiQL.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn post(base: &str, key: Option<&str>, body: &Value) -> (u16, Value) {
+    let client = reqwest::blocking::Client::new();
+    let mut req = client.post(format!("{base}/graphql")).json(body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let resp = req.send().expect("post /graphql");
+    let status = resp.status().as_u16();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn created(data_dir: &std::path::Path, name: &str) -> Value {
+    let out = run(data_dir, &["partner", "create", "--name", name]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("partner create prints JSON")
+}
+
+#[test]
+fn keys_from_the_cli_and_the_admin_token_work_and_bad_requests_are_refused_over_http() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partner = created(dir.path(), "Toko Satu");
+    let owner_key = partner["owner_key"].as_str().expect("owner key").to_owned();
+    let server = Server::start(dir.path(), &[("LARAS_ADMIN_TOKEN", "admin-s3cret-token")]);
+
+    let (status, me) = post(&server.base, Some(&owner_key), &json!({ "query": "{ me { partnerId role } }" }));
+    assert_eq!(status, 200);
+    assert_eq!(me["data"]["me"]["partnerId"], partner["partner_id"]);
+    assert_eq!(me["data"]["me"]["role"], "OWNER");
+
+    let (status, body) = post(&server.base, Some("lrs_0000000000000000_nope"), &json!({ "query": "{ me { role } }" }));
+    assert_eq!(status, 401);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    let create = json!({ "query": "mutation { createPartner(name: \"Toko Dua\") { partnerId ownerKey } }" });
+    let (status, body) = post(&server.base, Some("admin-s3cret-token"), &create);
+    assert_eq!(status, 200, "{body}");
+    let second_key = body["data"]["createPartner"]["ownerKey"].as_str().expect("key").to_owned();
+    let (_, me2) = post(&server.base, Some(&second_key), &json!({ "query": "{ partner { name } }" }));
+    assert_eq!(me2["data"]["partner"]["name"], "Toko Dua");
+    let (_, refused) = post(&server.base, Some(&owner_key), &create);
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN");
+
+    let huge = json!({ "query": format!("{{ me {{ role }} }} #{}", "x".repeat(300 * 1024)) });
+    let (status, _) = post(&server.base, Some(&owner_key), &huge);
+    assert_eq!(status, 413);
+
+    let page = reqwest::blocking::get(format!("{}/graphql", server.base)).expect("get").text().expect("text");
+    assert!(page.contains("graphiql"), "GET /graphql serves GraphiQL");
+
+    let statuses: Vec<u16> =
+        (0..400).map(|_| post(&server.base, Some(&second_key), &json!({ "query": "{ me { role } }" })).0).collect();
+    assert!(statuses.contains(&429), "a key past its rate limit gets 429");
+    // Another key has its own budget.
+    assert_eq!(post(&server.base, Some(&owner_key), &json!({ "query": "{ me { role } }" })).0, 200);
+    server.stop();
+}
+
+#[test]
+fn serve_demo_prints_a_working_owner_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = laras(dir.path())
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let lines = lines_of(&mut child);
+    let first = lines.recv_timeout(std::time::Duration::from_secs(30)).expect("the demo prints its key");
+    let demo: Value = serde_json::from_str(&first).expect("json line");
+    let key = demo["owner_key"].as_str().expect("owner key");
+    assert!(demo["graphiql"].as_str().is_some_and(|g| g.ends_with("/graphql")));
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, body) = post(&base, Some(key), &json!({ "query": "{ partner { name channels { channel } } }" }));
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["partner"]["channels"].as_array().map(Vec::len), Some(4), "{body}");
+    terminate(&child);
+    let _ = child.wait();
+}
