@@ -1,0 +1,297 @@
+//! `ReadModels`: the read-model database and search index, how a batch of events is
+//! applied to them, and how far they have got.
+
+use crate::changes::ReadModelChange;
+use crate::error::ProjectionError;
+use crate::project::{self, content_text, stream_subject, Effects};
+use crate::search::{SearchDoc, SearchIndex, SearchOp};
+use crate::segments;
+use laras_commands::keys::ContactKeys;
+use laras_commands::store::{Position, StoredEnvelope};
+use laras_domain::event::DomainEvent;
+use laras_domain::ids::DataKeyId;
+use laras_domain::sealed::{Sealed, SecretKey};
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+
+const READERS: usize = 4;
+const CHECKPOINT: &str = "read_models";
+/// Search commits at most this often while following live (each commit syncs to disk).
+const SEARCH_COMMIT_EVERY: Duration = Duration::from_millis(200);
+
+/// The read side: cheap to clone, shared by the runner and the API.
+#[derive(Clone)]
+pub struct ReadModels {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    search: SearchIndex,
+    position: watch::Sender<Position>,
+    changes: broadcast::Sender<ReadModelChange>,
+    search_state: Mutex<SearchState>,
+}
+
+struct SearchState {
+    staged_up_to: Position,
+    last_commit: Instant,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn connection(path: &Path) -> Result<Connection, ProjectionError> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;")?;
+    Ok(conn)
+}
+
+impl ReadModels {
+    /// Opens (creating) `dir/readmodels.sqlite` and `dir/search/`.
+    pub fn open(dir: &Path) -> Result<Self, ProjectionError> {
+        std::fs::create_dir_all(dir).map_err(|source| ProjectionError::Io { path: dir.to_path_buf(), source })?;
+        let db = dir.join("readmodels.sqlite");
+        let writer = connection(&db)?;
+        writer.execute_batch(include_str!("schema.sql"))?;
+        let readers = (0..READERS).map(|_| connection(&db).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
+        let search = SearchIndex::open(&dir.join("search"))?;
+        let position = checkpoint(&writer)?;
+        let staged_up_to = search.checkpoint();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                search,
+                position: watch::channel(position).0,
+                changes: broadcast::channel(1024).0,
+                search_state: Mutex::new(SearchState { staged_up_to, last_commit: Instant::now() }),
+            }),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The position of the last event applied to the read-model tables.
+    pub fn position(&self) -> Position {
+        *self.inner.position.borrow()
+    }
+
+    /// The position the search index has committed (it may trail [`ReadModels::position`] briefly).
+    pub fn search_position(&self) -> Position {
+        self.inner.search.checkpoint()
+    }
+
+    /// Where a runner must resume: the older of the two checkpoints.
+    pub fn resume_from(&self) -> Position {
+        self.position().min(lock(&self.inner.search_state).staged_up_to)
+    }
+
+    /// Waits until the read models include `position` (read-your-writes).
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), ProjectionError> {
+        let mut rx = self.inner.position.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await.map(|r| r.is_ok());
+        match reached {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProjectionError::Stopped),
+            Err(_) => Err(ProjectionError::Timeout { wanted: position, reached: self.position() }),
+        }
+    }
+
+    /// Live changes, for subscriptions.
+    pub fn subscribe(&self) -> broadcast::Receiver<ReadModelChange> {
+        self.inner.changes.subscribe()
+    }
+
+    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
+        let n = self.inner.next_reader.fetch_add(1, Ordering::Relaxed) % self.inner.readers.len();
+        lock(&self.inner.readers[n])
+    }
+
+    pub(crate) fn search_index(&self) -> &SearchIndex {
+        &self.inner.search
+    }
+
+    /// Applies a batch in position order: tables and checkpoint in one transaction, then
+    /// the search index. Events at or below a model's checkpoint are skipped by that model.
+    pub fn apply_batch(
+        &self,
+        batch: &[StoredEnvelope],
+        keys: &dyn ContactKeys,
+        now_ms: i64,
+    ) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last().map(|s| s.position) else { return Ok(()) };
+        let table_cp = self.position();
+        let search_cp = lock(&self.inner.search_state).staged_up_to;
+        let mut cache: HashMap<DataKeyId, Option<SecretKey>> = HashMap::new();
+        let mut open = |sealed: &Sealed| -> Option<String> {
+            let key = cache.entry(sealed.key).or_insert_with(|| keys.data_key(sealed.key).ok().flatten());
+            key.as_ref().and_then(|k| sealed.open_text(k).ok())
+        };
+        let mut effects = Effects::default();
+        let mut ops = Vec::new();
+        {
+            let mut conn = lock(&self.inner.writer);
+            let tx = conn.transaction()?;
+            for stored in batch {
+                if stored.position <= table_cp && stored.position <= search_cp {
+                    continue;
+                }
+                let event = stored
+                    .envelope
+                    .event()
+                    .map_err(|e| ProjectionError::Decode { position: stored.position, reason: e.to_string() })?;
+                if stored.position > table_cp {
+                    project::apply(&tx, stored, &event, &mut open, &mut effects)?;
+                }
+                if stored.position > search_cp {
+                    search_ops(&tx, stored, &event, &mut open, &mut ops)?;
+                }
+            }
+            for partner in &effects.deals_closed {
+                segments::recompute(&tx, partner, now_ms)?;
+            }
+            if last > table_cp {
+                tx.execute(
+                    "INSERT INTO checkpoint (name, position) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                    rusqlite::params![CHECKPOINT, last as i64],
+                )?;
+            }
+            tx.commit()?;
+        }
+        if last > table_cp {
+            self.inner.position.send_replace(last);
+        }
+        if last > search_cp {
+            self.inner.search.stage(ops)?;
+            lock(&self.inner.search_state).staged_up_to = last;
+        }
+        for change in effects.changes {
+            let _ = self.inner.changes.send(change);
+        }
+        Ok(())
+    }
+
+    /// Commits staged search writes if some are waiting and `force` or enough time passed.
+    pub fn commit_search(&self, force: bool) -> Result<(), ProjectionError> {
+        let mut state = lock(&self.inner.search_state);
+        let dirty = state.staged_up_to > self.inner.search.checkpoint();
+        if dirty && (force || state.last_commit.elapsed() >= SEARCH_COMMIT_EVERY) {
+            self.inner.search.commit(state.staged_up_to)?;
+            state.last_commit = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// Recomputes every Partner's segments at `now_ms` (time passing moves recency).
+    pub fn recompute_segments(&self, now_ms: i64) -> Result<usize, ProjectionError> {
+        let mut conn = lock(&self.inner.writer);
+        let tx = conn.transaction()?;
+        let partners: Vec<String> = {
+            let mut stmt = tx.prepare("SELECT DISTINCT partner_id FROM contacts")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut n = 0;
+        for p in &partners {
+            n += segments::recompute(&tx, p, now_ms)?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Empties every read model and the index, back to position 0 (for a rebuild).
+    pub fn clear(&self) -> Result<(), ProjectionError> {
+        {
+            let conn = lock(&self.inner.writer);
+            conn.execute_batch(
+                "BEGIN; DELETE FROM checkpoint; DELETE FROM pipeline_stages; DELETE FROM contacts; DELETE FROM conversations;
+                 DELETE FROM items; DELETE FROM timeline; DELETE FROM opportunities; DELETE FROM stage_history;
+                 DELETE FROM segments; COMMIT;",
+            )?;
+        }
+        self.inner.search.clear()?;
+        lock(&self.inner.search_state).staged_up_to = 0;
+        self.inner.position.send_replace(0);
+        Ok(())
+    }
+}
+
+fn checkpoint(conn: &Connection) -> Result<Position, ProjectionError> {
+    let p: Option<i64> =
+        conn.query_row("SELECT position FROM checkpoint WHERE name = ?1", [CHECKPOINT], |r| r.get(0)).optional()?;
+    Ok(p.unwrap_or(0) as Position)
+}
+
+/// The search documents an event adds (or removes).
+fn search_ops(
+    tx: &rusqlite::Transaction<'_>,
+    stored: &StoredEnvelope,
+    event: &DomainEvent,
+    open: &mut project::Open<'_>,
+    ops: &mut Vec<SearchOp>,
+) -> rusqlite::Result<()> {
+    let h = &stored.envelope.header;
+    let subject = stream_subject(stored);
+    let (kind, text, at) = match event {
+        DomainEvent::InboundMessageReceived { content, sent_at, .. } => {
+            ("inbound", content_text(content, open), sent_at.0)
+        }
+        DomainEvent::PublicCommentReceived { text, sent_at, .. } => ("comment", open(text), sent_at.0),
+        DomainEvent::EchoRecorded { body, sent_at, .. } => ("echo", body.as_ref().and_then(&mut *open), sent_at.0),
+        DomainEvent::ReplySendRequested { body, .. } => ("reply", open(body), h.recorded_at.0),
+        DomainEvent::NoteAdded { body, .. } => {
+            if let Some(text) = open(body) {
+                ops.push(SearchOp::Add(SearchDoc {
+                    position: stored.position,
+                    partner: h.partner_id.to_string(),
+                    channel: String::new(),
+                    contact: subject.to_owned(),
+                    conversation: String::new(),
+                    kind: "note".into(),
+                    at: h.recorded_at.0,
+                    text,
+                }));
+            }
+            return Ok(());
+        }
+        DomainEvent::ContactErased { .. } => {
+            ops.push(SearchOp::EraseContact(subject.to_owned()));
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    let Some(text) = text else { return Ok(()) };
+    let row: Option<(String, String)> = tx
+        .query_row("SELECT contact_id, channel FROM conversations WHERE conversation_id = ?1", [subject], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    if let Some((contact, channel)) = row {
+        ops.push(SearchOp::Add(SearchDoc {
+            position: stored.position,
+            partner: h.partner_id.to_string(),
+            channel,
+            contact,
+            conversation: subject.to_owned(),
+            kind: kind.into(),
+            at,
+            text,
+        }));
+    }
+    Ok(())
+}

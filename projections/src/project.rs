@@ -1,0 +1,521 @@
+//! Events into read-model rows: one function per event family, all inside the
+//! caller's transaction so rows and checkpoint commit together.
+
+use crate::changes::ReadModelChange;
+use laras_commands::store::StoredEnvelope;
+use laras_domain::actor::Actor;
+use laras_domain::event::{ConversationStatus, DeliveryStatus, DomainEvent, MessageContent, OptScope, OptSignal};
+use laras_domain::sealed::Sealed;
+use rusqlite::{params, OptionalExtension, Transaction};
+use std::collections::BTreeSet;
+
+/// Opens a sealed field; None when its key is gone (the contact was erased).
+pub type Open<'a> = dyn FnMut(&Sealed) -> Option<String> + 'a;
+
+/// What applying a batch means beyond its rows.
+#[derive(Default)]
+pub struct Effects {
+    pub changes: Vec<ReadModelChange>,
+    /// Partners with a deal won or lost: their segments are recomputed in the same transaction.
+    pub deals_closed: BTreeSet<String>,
+}
+
+pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+const SENTIMENT_KEPT: usize = 5;
+
+/// The id part of a `kind-uuid` stream id.
+pub fn stream_subject(stored: &StoredEnvelope) -> &str {
+    stored.envelope.header.stream_id.as_str().split_once('-').map_or("", |(_, id)| id)
+}
+
+/// A message's text as shown in an inbox: its words, or what kind of thing it is.
+pub fn content_text(content: &MessageContent, open: &mut Open<'_>) -> Option<String> {
+    let label = match content {
+        MessageContent::Text { body } => return open(body),
+        MessageContent::Image { caption, .. } => ("[image]", caption.as_ref()),
+        MessageContent::VoiceNote { .. } => ("[voice note]", None),
+        MessageContent::Attachment { attachment, caption, .. } => {
+            let label = match serde_json::to_value(attachment).ok().and_then(|v| v.as_str().map(str::to_owned)) {
+                Some(kind) => format!("[{kind}]"),
+                None => "[attachment]".to_owned(),
+            };
+            return Some(match caption.as_ref().and_then(&mut *open) {
+                Some(c) => format!("{label} {c}"),
+                None => label,
+            });
+        }
+        MessageContent::Location { .. } => ("[location]", None),
+        MessageContent::SharedContacts { .. } => ("[contact card]", None),
+        MessageContent::InteractiveReply { title, .. } => return open(title),
+        MessageContent::ButtonReply { text, .. } => return open(text),
+        MessageContent::Reaction { emoji, .. } => {
+            return Some(format!("[reaction] {}", emoji.as_ref().and_then(&mut *open).unwrap_or_default()))
+        }
+        MessageContent::Unsupported { original_kind } => return Some(format!("[{original_kind}]")),
+    };
+    Some(match label.1.and_then(open) {
+        Some(caption) => format!("{} {caption}", label.0),
+        None => label.0.to_owned(),
+    })
+}
+
+fn actor_label(actor: &Actor) -> String {
+    match actor {
+        Actor::Customer { .. } => "customer".into(),
+        Actor::AiWorker { generator } => format!("ai_worker:{generator}"),
+        Actor::PartnerUser { user } => format!("partner_user:{user}"),
+        Actor::System { component } => format!("system:{component}"),
+    }
+}
+
+fn signal_text(signal: &OptSignal) -> String {
+    match signal {
+        OptSignal::Keyword { keyword } => format!("keyword {keyword}"),
+        OptSignal::Manual => "manual".into(),
+        OptSignal::PlatformError { code } => format!("platform error {code}"),
+    }
+}
+
+struct Ctx<'t, 'o, 'p> {
+    tx: &'t Transaction<'t>,
+    stored: &'p StoredEnvelope,
+    partner: String,
+    position: i64,
+    at: i64,
+    open: &'o mut Open<'o>,
+}
+
+impl Ctx<'_, '_, '_> {
+    fn timeline(
+        &self,
+        contact: &str,
+        at: i64,
+        kind: &str,
+        summary: Option<&str>,
+        reference: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO timeline (position, partner_id, contact_id, at, kind, summary, ref) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            params![self.position, self.partner, contact, at, kind, summary, reference],
+        )?;
+        Ok(())
+    }
+
+    fn item(
+        &self,
+        (conversation, contact): (&str, &str),
+        kind: &str,
+        reference: &str,
+        text: Option<&str>,
+        at: i64,
+        state: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.tx.execute(
+            "INSERT OR REPLACE INTO items (position, partner_id, conversation_id, contact_id, kind, ref, text, at, actor, state)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+            params![self.position, self.partner, conversation, contact, kind, reference, text, at, actor_label(&self.stored.envelope.header.actor), state],
+        )?;
+        Ok(())
+    }
+
+    fn conversation_contact(&self, conversation: &str) -> rusqlite::Result<Option<String>> {
+        self.tx
+            .query_row("SELECT contact_id FROM conversations WHERE conversation_id = ?1", [conversation], |r| r.get(0))
+            .optional()
+    }
+
+    fn opportunity_contact(&self, opportunity: &str) -> rusqlite::Result<Option<String>> {
+        self.tx
+            .query_row("SELECT contact_id FROM opportunities WHERE opportunity_id = ?1", [opportunity], |r| r.get(0))
+            .optional()
+    }
+
+    fn touch_contact(&self, contact: &str, at: i64) -> rusqlite::Result<()> {
+        self.tx.execute(
+            "UPDATE contacts SET last_interaction = MAX(COALESCE(last_interaction, 0), ?2) WHERE contact_id = ?1",
+            params![contact, at],
+        )?;
+        Ok(())
+    }
+
+    /// A message in or out: the conversation's last message moves, unread counts follow.
+    fn last_message(&self, conversation: &str, text: Option<&str>, at: i64, inbound: bool) -> rusqlite::Result<()> {
+        if inbound {
+            self.tx.execute(
+                "UPDATE conversations SET last_text = ?2, last_at = MAX(last_at, ?3), last_direction = 'in',
+                 unread = unread + 1, last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?3) WHERE conversation_id = ?1",
+                params![conversation, text, at],
+            )?;
+        } else {
+            self.tx.execute(
+                "UPDATE conversations SET last_text = ?2, last_at = MAX(last_at, ?3), last_direction = 'out', unread = 0
+                 WHERE conversation_id = ?1",
+                params![conversation, text, at],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Applies one event to the read-model tables.
+pub fn apply(
+    tx: &Transaction<'_>,
+    stored: &StoredEnvelope,
+    event: &DomainEvent,
+    open: &mut Open<'_>,
+    effects: &mut Effects,
+) -> rusqlite::Result<()> {
+    let h = &stored.envelope.header;
+    let mut ctx = Ctx {
+        tx,
+        stored,
+        partner: h.partner_id.to_string(),
+        position: stored.position as i64,
+        at: h.recorded_at.0,
+        open,
+    };
+    let subject = stream_subject(stored).to_owned();
+    match h.stream_id.kind() {
+        "partner" => partner_event(&ctx, event),
+        "contact" => contact_event(&mut ctx, &subject, event),
+        "conversation" => {
+            conversation_event(&mut ctx, &subject, event)?;
+            effects.changes.push(ReadModelChange::inbox(&ctx.partner, &subject));
+            if let DomainEvent::DraftProposed { draft_id, .. } = event {
+                effects.changes.push(ReadModelChange::draft_awaiting(&ctx.partner, &subject, &draft_id.to_string()));
+            }
+            Ok(())
+        }
+        "opportunity" => {
+            if matches!(event, DomainEvent::OpportunityWon { .. } | DomainEvent::OpportunityLost { .. }) {
+                effects.deals_closed.insert(ctx.partner.clone());
+            }
+            opportunity_event(&ctx, &subject, event)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn partner_event(ctx: &Ctx<'_, '_, '_>, event: &DomainEvent) -> rusqlite::Result<()> {
+    if let DomainEvent::PartnerOnboarded { pipeline, .. } = event {
+        for (ord, stage) in pipeline.iter().enumerate() {
+            ctx.tx.execute(
+                "INSERT OR REPLACE INTO pipeline_stages (partner_id, ord, name, probability_pct) VALUES (?1,?2,?3,?4)",
+                params![ctx.partner, ord as i64, stage.name, stage.probability_pct],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn contact_event(ctx: &mut Ctx<'_, '_, '_>, contact: &str, event: &DomainEvent) -> rusqlite::Result<()> {
+    let at = ctx.at;
+    match event {
+        DomainEvent::ContactIdentified { channel, name, .. } => {
+            let name = name.as_ref().and_then(&mut *ctx.open);
+            ctx.tx.execute(
+                "INSERT INTO contacts (contact_id, partner_id, display_name, channels, first_seen) VALUES (?1,?2,?3,?4,?5)
+                 ON CONFLICT (contact_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name),
+                 channels = CASE WHEN instr(channels, excluded.channels) > 0 THEN channels
+                                 WHEN channels = '' THEN excluded.channels ELSE channels || ',' || excluded.channels END",
+                params![contact, ctx.partner, name, channel.as_str(), at],
+            )?;
+            ctx.timeline(contact, at, "identified", Some(channel.as_str()), None)
+        }
+        DomainEvent::IdentitiesMerged { survivor, absorbed } => {
+            let summary = format!("{absorbed} merged into {survivor}");
+            ctx.timeline(contact, at, "merged", Some(&summary), None)
+        }
+        DomainEvent::OptedOut { channel, scope, signal, at } => {
+            let scope = match scope {
+                OptScope::All => "all",
+                OptScope::Marketing => "marketing",
+            };
+            let what = format!("{scope} on {}", channel.map_or("every channel", |c| c.as_str()));
+            ctx.tx.execute("UPDATE contacts SET opted_out = ?2 WHERE contact_id = ?1", params![contact, what])?;
+            ctx.timeline(contact, at.0, "opted_out", Some(&format!("{what} ({})", signal_text(signal))), None)
+        }
+        DomainEvent::OptedIn { channel, signal, at } => {
+            ctx.tx.execute("UPDATE contacts SET opted_out = NULL WHERE contact_id = ?1", [contact])?;
+            let what = format!("{} ({})", channel.map_or("every channel", |c| c.as_str()), signal_text(signal));
+            ctx.timeline(contact, at.0, "opted_in", Some(&what), None)
+        }
+        DomainEvent::NoteAdded { note_id, body } => {
+            let text = (ctx.open)(body);
+            ctx.timeline(contact, at, "note", text.as_deref(), Some(&note_id.to_string()))
+        }
+        DomainEvent::ContactErased { .. } => {
+            // Plaintext leaves every read model; the facts (that something happened, when) stay.
+            ctx.tx.execute("UPDATE contacts SET display_name = NULL, erased = 1 WHERE contact_id = ?1", [contact])?;
+            ctx.tx.execute("UPDATE items SET text = NULL WHERE contact_id = ?1", [contact])?;
+            ctx.tx.execute("UPDATE timeline SET summary = NULL WHERE contact_id = ?1", [contact])?;
+            ctx.tx.execute("UPDATE conversations SET last_text = NULL WHERE contact_id = ?1", [contact])?;
+            ctx.timeline(contact, at, "erased", None, None)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &DomainEvent) -> rusqlite::Result<()> {
+    if let DomainEvent::ConversationOpened { contact_id, channel, thread, .. } = event {
+        let thread = serde_json::to_string(thread).unwrap_or_default();
+        ctx.tx.execute(
+            "INSERT OR IGNORE INTO conversations (conversation_id, partner_id, contact_id, channel, thread, last_at)
+             VALUES (?1,?2,?3,?4,?5,?6)",
+            params![conversation, ctx.partner, contact_id.to_string(), channel.as_str(), thread, ctx.at],
+        )?;
+        return Ok(());
+    }
+    let Some(contact) = ctx.conversation_contact(conversation)? else { return Ok(()) };
+    let at = ctx.at;
+    match event {
+        DomainEvent::InboundMessageReceived { channel_message_id, content, sent_at, .. } => {
+            let text = content_text(content, ctx.open);
+            ctx.item((conversation, &contact), "inbound", channel_message_id, text.as_deref(), sent_at.0, None)?;
+            ctx.last_message(conversation, text.as_deref(), sent_at.0, true)?;
+            ctx.touch_contact(&contact, sent_at.0)?;
+            ctx.timeline(&contact, sent_at.0, "message_in", text.as_deref(), Some(conversation))
+        }
+        DomainEvent::PublicCommentReceived { comment_id, text, sent_at, .. } => {
+            let text = (ctx.open)(text);
+            ctx.item((conversation, &contact), "comment", comment_id, text.as_deref(), sent_at.0, None)?;
+            ctx.last_message(conversation, text.as_deref(), sent_at.0, true)?;
+            ctx.touch_contact(&contact, sent_at.0)?;
+            ctx.timeline(&contact, sent_at.0, "comment", text.as_deref(), Some(conversation))
+        }
+        DomainEvent::EchoRecorded { channel_message_id, body, sent_at } => {
+            let text = body.as_ref().and_then(&mut *ctx.open);
+            ctx.item((conversation, &contact), "echo", channel_message_id, text.as_deref(), sent_at.0, Some("sent"))?;
+            ctx.last_message(conversation, text.as_deref(), sent_at.0, false)?;
+            ctx.timeline(&contact, sent_at.0, "message_out", text.as_deref(), Some(conversation))
+        }
+        DomainEvent::SentimentScored { score, .. } => {
+            let current: String = ctx.tx.query_row(
+                "SELECT sentiment FROM conversations WHERE conversation_id = ?1",
+                [conversation],
+                |r| r.get(0),
+            )?;
+            let mut scores: Vec<f64> = serde_json::from_str(&current).unwrap_or_default();
+            scores.push(*score);
+            let keep = scores.len().saturating_sub(SENTIMENT_KEPT);
+            let scores = serde_json::to_string(&scores[keep..]).unwrap_or_else(|_| "[]".into());
+            ctx.tx.execute(
+                "UPDATE conversations SET sentiment = ?2 WHERE conversation_id = ?1",
+                params![conversation, scores],
+            )?;
+            ctx.timeline(&contact, at, "sentiment", Some(&format!("{score:.2}")), Some(conversation))
+        }
+        DomainEvent::DraftProposed { draft_id, body, .. } => {
+            let text = (ctx.open)(body);
+            ctx.item((conversation, &contact), "draft", &draft_id.to_string(), text.as_deref(), at, Some("proposed"))?;
+            ctx.tx.execute(
+                "UPDATE conversations SET drafts_waiting = drafts_waiting + 1 WHERE conversation_id = ?1",
+                [conversation],
+            )?;
+            Ok(())
+        }
+        DomainEvent::DraftDeclined { reason, generator, .. } => {
+            let why = format!("{generator}: {}", serde_json::to_string(reason).unwrap_or_default());
+            ctx.item((conversation, &contact), "draft_declined", "", Some(&why), at, Some("declined"))
+        }
+        DomainEvent::DraftEdited { draft_id, body } => {
+            let text = (ctx.open)(body);
+            ctx.tx.execute(
+                "UPDATE items SET text = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'draft'",
+                params![conversation, draft_id.to_string(), text],
+            )?;
+            Ok(())
+        }
+        DomainEvent::DraftApproved { draft_id } => settle_draft(ctx, conversation, &draft_id.to_string(), "approved"),
+        DomainEvent::DraftRejected { draft_id, .. } => {
+            settle_draft(ctx, conversation, &draft_id.to_string(), "rejected")
+        }
+        DomainEvent::ReplySendRequested { send_id, draft_id, body, .. } => {
+            if let Some(draft) = draft_id {
+                // Autopilot sends a proposed draft without an approval event.
+                settle_draft(ctx, conversation, &draft.to_string(), "sent")?;
+            }
+            let text = (ctx.open)(body);
+            ctx.item((conversation, &contact), "reply", &send_id.to_string(), text.as_deref(), at, Some("requested"))?;
+            if let Some(draft) = draft_id {
+                ctx.tx.execute(
+                    "UPDATE items SET draft_ref = ?2 WHERE position = ?1",
+                    params![ctx.position, draft.to_string()],
+                )?;
+            }
+            ctx.last_message(conversation, text.as_deref(), at, false)?;
+            ctx.timeline(&contact, at, "message_out", text.as_deref(), Some(conversation))
+        }
+        DomainEvent::ReplySent { send_id, platform_message_id, .. } => {
+            ctx.tx.execute(
+                "UPDATE items SET state = 'sent', platform_message_id = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
+                params![conversation, send_id.to_string(), platform_message_id],
+            )?;
+            Ok(())
+        }
+        DomainEvent::ReplySendFailed { send_id, code, title } => {
+            ctx.tx.execute(
+                "UPDATE items SET state = 'failed', error_code = ?3, error_title = ?4
+                 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
+                params![conversation, send_id.to_string(), code, title],
+            )?;
+            Ok(())
+        }
+        DomainEvent::DeliveryStatusChanged { platform_message_id, status, .. } => {
+            let (state, code, title) = match status {
+                DeliveryStatus::Sent => ("sent", None, None),
+                DeliveryStatus::Delivered => ("delivered", None, None),
+                DeliveryStatus::Read => ("read", None, None),
+                DeliveryStatus::Failed { code, title } => ("failed", Some(*code), Some(title.as_str())),
+            };
+            ctx.tx.execute(
+                "UPDATE items SET state = ?3, error_code = COALESCE(?4, error_code), error_title = COALESCE(?5, error_title)
+                 WHERE conversation_id = ?1 AND platform_message_id = ?2",
+                params![conversation, platform_message_id, state, code, title],
+            )?;
+            Ok(())
+        }
+        DomainEvent::SendRefused { send_id, draft_id, reason } => {
+            let why = reason.to_string();
+            if let Some(send) = send_id {
+                ctx.tx.execute(
+                    "UPDATE items SET state = 'refused', error_title = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
+                    params![conversation, send.to_string(), why],
+                )?;
+            }
+            let reference = draft_id.map(|d| d.to_string()).unwrap_or_default();
+            ctx.item((conversation, &contact), "refused", &reference, Some(&why), at, Some("refused"))
+        }
+        DomainEvent::WindowClosedByPlatform { at, .. } => {
+            ctx.tx.execute(
+                "UPDATE conversations SET closed_by_platform_at = ?2 WHERE conversation_id = ?1",
+                params![conversation, at.0],
+            )?;
+            Ok(())
+        }
+        DomainEvent::ConversationStatusChanged { status } => {
+            let (name, until) = match status {
+                ConversationStatus::Open => ("open", None),
+                ConversationStatus::Pending => ("pending", None),
+                ConversationStatus::Snoozed { until } => ("snoozed", Some(until.0)),
+                ConversationStatus::Resolved => ("resolved", None),
+            };
+            ctx.tx.execute(
+                "UPDATE conversations SET status = ?2, snoozed_until = ?3 WHERE conversation_id = ?1",
+                params![conversation, name, until],
+            )?;
+            Ok(())
+        }
+        DomainEvent::ConversationAssigned { assignee } => {
+            ctx.tx.execute(
+                "UPDATE conversations SET assignee = ?2 WHERE conversation_id = ?1",
+                params![conversation, assignee.map(|u| u.to_string())],
+            )?;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn settle_draft(ctx: &Ctx<'_, '_, '_>, conversation: &str, draft: &str, state: &str) -> rusqlite::Result<()> {
+    let was: Option<Option<String>> = ctx
+        .tx
+        .query_row(
+            "SELECT state FROM items WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'draft'",
+            params![conversation, draft],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if was.flatten().as_deref() == Some("proposed") {
+        ctx.tx.execute(
+            "UPDATE conversations SET drafts_waiting = MAX(drafts_waiting - 1, 0) WHERE conversation_id = ?1",
+            [conversation],
+        )?;
+    }
+    ctx.tx.execute(
+        "UPDATE items SET state = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'draft'",
+        params![conversation, draft, state],
+    )?;
+    Ok(())
+}
+
+fn opportunity_event(ctx: &Ctx<'_, '_, '_>, opportunity: &str, event: &DomainEvent) -> rusqlite::Result<()> {
+    let at = ctx.at;
+    if let DomainEvent::OpportunityOpened { contact_id, title, stage, value, .. } = event {
+        let contact = contact_id.to_string();
+        ctx.tx.execute(
+            "INSERT OR IGNORE INTO opportunities (opportunity_id, partner_id, contact_id, title, stage, value_minor, currency, opened_at, stage_since)
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
+            params![opportunity, ctx.partner, contact, title, stage, value.minor_units, value.currency, at],
+        )?;
+        ctx.tx.execute(
+            "INSERT INTO stage_history (opportunity_id, partner_id, stage, entered_at) VALUES (?1,?2,?3,?4)",
+            params![opportunity, ctx.partner, stage, at],
+        )?;
+        return ctx.timeline(
+            &contact,
+            at,
+            "opportunity_opened",
+            Some(&format!("{title} ({stage})")),
+            Some(opportunity),
+        );
+    }
+    let Some(contact) = ctx.opportunity_contact(opportunity)? else { return Ok(()) };
+    let close_stint = || {
+        ctx.tx.execute(
+            "UPDATE stage_history SET left_at = ?2 WHERE opportunity_id = ?1 AND left_at IS NULL",
+            params![opportunity, at],
+        )
+    };
+    match event {
+        DomainEvent::OpportunityStageChanged { from, to } => {
+            close_stint()?;
+            ctx.tx.execute(
+                "UPDATE opportunities SET stage = ?2, stage_since = ?3 WHERE opportunity_id = ?1",
+                params![opportunity, to, at],
+            )?;
+            ctx.tx.execute(
+                "INSERT INTO stage_history (opportunity_id, partner_id, stage, entered_at) VALUES (?1,?2,?3,?4)",
+                params![opportunity, ctx.partner, to, at],
+            )?;
+            ctx.timeline(&contact, at, "opportunity_stage", Some(&format!("{from} → {to}")), Some(opportunity))
+        }
+        DomainEvent::OpportunityValueChanged { value } => {
+            ctx.tx.execute(
+                "UPDATE opportunities SET value_minor = ?2, currency = ?3 WHERE opportunity_id = ?1",
+                params![opportunity, value.minor_units, value.currency],
+            )?;
+            let summary = format!("{} {}", value.minor_units, value.currency);
+            ctx.timeline(&contact, at, "opportunity_value", Some(&summary), Some(opportunity))
+        }
+        DomainEvent::OpportunityWon { value } => {
+            close_stint()?;
+            ctx.tx.execute(
+                "UPDATE opportunities SET outcome = 'won', value_minor = ?2, currency = ?3, closed_at = ?4 WHERE opportunity_id = ?1",
+                params![opportunity, value.minor_units, value.currency, at],
+            )?;
+            let summary = format!("{} {}", value.minor_units, value.currency);
+            ctx.timeline(&contact, at, "opportunity_won", Some(&summary), Some(opportunity))
+        }
+        DomainEvent::OpportunityLost { reason } => {
+            close_stint()?;
+            ctx.tx.execute(
+                "UPDATE opportunities SET outcome = 'lost', closed_at = ?2 WHERE opportunity_id = ?1",
+                params![opportunity, at],
+            )?;
+            ctx.timeline(&contact, at, "opportunity_lost", Some(reason), Some(opportunity))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// When the customer-service window closes: 24 h after the customer's last message,
+/// or earlier when the platform said so.
+pub fn window_closes_at(last_inbound_at: Option<i64>, closed_by_platform_at: Option<i64>) -> Option<i64> {
+    let last = last_inbound_at?;
+    let by_clock = last + WINDOW_MS;
+    Some(match closed_by_platform_at {
+        Some(closed) if closed >= last && closed < by_clock => closed,
+        _ => by_clock,
+    })
+}

@@ -1,0 +1,95 @@
+//! Follows the log into the read models: catch up from the checkpoint, then live.
+
+use crate::error::ProjectionError;
+use crate::models::ReadModels;
+use laras_commands::keys::ContactKeys;
+use laras_commands::store::{EventStore, Position, StoredEnvelope};
+use laras_commands::subscription::Subscription;
+use laras_domain::time::Clock;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+const PAGE: usize = 2_000;
+/// Recency moves with time even when nothing is appended.
+const SEGMENTS_EVERY: Duration = Duration::from_secs(10 * 60);
+/// A quiet spell this long makes staged search writes visible.
+const SEARCH_IDLE_COMMIT: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct ProjectionRunner {
+    pub store: Arc<dyn EventStore>,
+    pub keys: Arc<dyn ContactKeys>,
+    pub models: ReadModels,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl ProjectionRunner {
+    async fn apply(&self, batch: Vec<StoredEnvelope>) -> Result<(), ProjectionError> {
+        let (models, keys, now) = (self.models.clone(), self.keys.clone(), self.clock.now().0);
+        tokio::task::spawn_blocking(move || models.apply_batch(&batch, keys.as_ref(), now))
+            .await
+            .map_err(|_| ProjectionError::Stopped)?
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReadModels) -> Result<T, ProjectionError> + Send + 'static,
+    ) -> Result<T, ProjectionError> {
+        let models = self.models.clone();
+        tokio::task::spawn_blocking(move || f(&models)).await.map_err(|_| ProjectionError::Stopped)?
+    }
+
+    /// Applies everything up to the log's current head; `progress(done, total)` after each page.
+    pub async fn catch_up(&self, mut progress: impl FnMut(u64, u64)) -> Result<Position, ProjectionError> {
+        let head = *self.store.head().borrow();
+        let start = self.models.resume_from();
+        let mut after = start;
+        while after < head {
+            let batch = self.store.read_all(after, PAGE).await?;
+            let Some(last) = batch.last().map(|s| s.position) else { break };
+            self.apply(batch).await?;
+            self.blocking(|m| m.commit_search(false)).await?;
+            after = last;
+            progress(after - start, head - start);
+        }
+        self.blocking(|m| m.commit_search(true)).await?;
+        let now = self.clock.now().0;
+        self.blocking(move |m| m.recompute_segments(now)).await?;
+        Ok(after)
+    }
+
+    /// Follows the log until `stop` resolves.
+    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), ProjectionError> {
+        tokio::pin!(stop);
+        let mut subscription = Subscription::new(self.store.clone(), self.models.resume_from(), PAGE);
+        let mut segments = tokio::time::interval(SEGMENTS_EVERY);
+        let mut dirty = false;
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                batch = subscription.next_batch() => {
+                    self.apply(batch?).await?;
+                    self.blocking(|m| m.commit_search(false)).await?;
+                    dirty = true;
+                }
+                _ = tokio::time::sleep(SEARCH_IDLE_COMMIT), if dirty => {
+                    self.blocking(|m| m.commit_search(true)).await?;
+                    dirty = false;
+                }
+                _ = segments.tick() => {
+                    let now = self.clock.now().0;
+                    let n = self.blocking(move |m| m.recompute_segments(now)).await?;
+                    tracing::debug!(contacts = n, "segments recomputed");
+                }
+            }
+        }
+        self.blocking(|m| m.commit_search(true)).await
+    }
+
+    /// Empties the read models and projects the whole log again.
+    pub async fn rebuild(&self, progress: impl FnMut(u64, u64)) -> Result<Position, ProjectionError> {
+        self.blocking(|m| m.clear()).await?;
+        self.catch_up(progress).await
+    }
+}

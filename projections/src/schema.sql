@@ -1,0 +1,54 @@
+-- Read models of the ledger. Every row is derived from events; `checkpoint` holds the
+-- position of the last event applied, written in the same transaction as the rows.
+CREATE TABLE IF NOT EXISTS checkpoint (name TEXT PRIMARY KEY, position INTEGER NOT NULL);
+
+CREATE TABLE IF NOT EXISTS pipeline_stages (
+    partner_id TEXT NOT NULL, ord INTEGER NOT NULL, name TEXT NOT NULL, probability_pct INTEGER NOT NULL,
+    PRIMARY KEY (partner_id, name));
+
+CREATE TABLE IF NOT EXISTS contacts (
+    contact_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, display_name TEXT, channels TEXT NOT NULL DEFAULT '',
+    opted_out TEXT, erased INTEGER NOT NULL DEFAULT 0, first_seen INTEGER NOT NULL, last_interaction INTEGER);
+CREATE INDEX IF NOT EXISTS contacts_partner ON contacts (partner_id);
+
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, contact_id TEXT NOT NULL, channel TEXT NOT NULL,
+    thread TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'open', snoozed_until INTEGER,
+    last_text TEXT, last_at INTEGER NOT NULL, last_direction TEXT, unread INTEGER NOT NULL DEFAULT 0,
+    last_inbound_at INTEGER, closed_by_platform_at INTEGER, assignee TEXT,
+    drafts_waiting INTEGER NOT NULL DEFAULT 0, sentiment TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX IF NOT EXISTS conversations_inbox ON conversations (partner_id, last_at DESC, conversation_id DESC);
+CREATE INDEX IF NOT EXISTS conversations_contact ON conversations (contact_id);
+
+-- Messages, comments, echoes, drafts and sends of a conversation, in log order.
+CREATE TABLE IF NOT EXISTS items (
+    position INTEGER PRIMARY KEY, partner_id TEXT NOT NULL, conversation_id TEXT NOT NULL, contact_id TEXT NOT NULL,
+    kind TEXT NOT NULL, ref TEXT NOT NULL, text TEXT, at INTEGER NOT NULL, actor TEXT NOT NULL,
+    state TEXT, platform_message_id TEXT, error_code INTEGER, error_title TEXT, draft_ref TEXT);
+CREATE INDEX IF NOT EXISTS items_conversation ON items (conversation_id, position);
+CREATE INDEX IF NOT EXISTS items_ref ON items (conversation_id, ref);
+CREATE INDEX IF NOT EXISTS items_platform ON items (conversation_id, platform_message_id);
+CREATE INDEX IF NOT EXISTS items_contact ON items (contact_id);
+
+CREATE TABLE IF NOT EXISTS timeline (
+    position INTEGER PRIMARY KEY, partner_id TEXT NOT NULL, contact_id TEXT NOT NULL, at INTEGER NOT NULL,
+    kind TEXT NOT NULL, summary TEXT, ref TEXT);
+CREATE INDEX IF NOT EXISTS timeline_contact ON timeline (contact_id, position);
+
+CREATE TABLE IF NOT EXISTS opportunities (
+    opportunity_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, contact_id TEXT NOT NULL, title TEXT NOT NULL,
+    stage TEXT NOT NULL, value_minor INTEGER NOT NULL, currency TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT 'open',
+    opened_at INTEGER NOT NULL, stage_since INTEGER NOT NULL, closed_at INTEGER);
+CREATE INDEX IF NOT EXISTS opportunities_partner ON opportunities (partner_id, outcome, stage);
+CREATE INDEX IF NOT EXISTS opportunities_contact ON opportunities (contact_id);
+
+CREATE TABLE IF NOT EXISTS stage_history (
+    opportunity_id TEXT NOT NULL, partner_id TEXT NOT NULL, stage TEXT NOT NULL, entered_at INTEGER NOT NULL,
+    left_at INTEGER);
+CREATE INDEX IF NOT EXISTS stage_history_partner ON stage_history (partner_id, stage);
+
+CREATE TABLE IF NOT EXISTS segments (
+    contact_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, clv_minor INTEGER NOT NULL, currency TEXT,
+    won_deals INTEGER NOT NULL, recency_days INTEGER NOT NULL, r INTEGER NOT NULL, f INTEGER NOT NULL,
+    m INTEGER NOT NULL, segment TEXT NOT NULL, computed_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS segments_partner ON segments (partner_id, segment);
