@@ -6,6 +6,8 @@
 //!   keys.sqlite        per-contact data keys, wrapped by the master key
 //!   credentials.sqlite channel access tokens, sealed under a key derived from the master key
 //!   access.sqlite      API keys of the Partner API (SHA-256 digests only)
+//!   readmodels.sqlite  read models (inbox, CRM, pipeline, segments), rebuildable from the log
+//!   search/            the tantivy search index, rebuildable from the log
 //!   master.key         32 random bytes, mode 0600
 //!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:")
 //!   laras.lock         held by the one process that writes

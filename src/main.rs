@@ -87,6 +87,11 @@ enum Command {
         #[command(subcommand)]
         action: Option<KeysAction>,
     },
+    /// Read models: `projections rebuild` projects the whole log again (server stopped).
+    Projections {
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
     /// Verify the whole log: hashes, chain links and signatures.
     Verify {
         /// Machine-readable report.
@@ -168,6 +173,12 @@ enum BenchAction {
 }
 
 #[derive(Subcommand)]
+enum ProjectionsAction {
+    /// Empty every read model and the search index, and rebuild them from position 0.
+    Rebuild,
+}
+
+#[derive(Subcommand)]
 enum KeysAction {
     /// Generate a new signing key, record it in the log (signed by the current key) and make it active.
     Rotate,
@@ -216,6 +227,9 @@ fn main() -> ExitCode {
                 }
                 Command::Keys { action: None } => laras::cli::keys::list(&settings).await,
                 Command::Keys { action: Some(KeysAction::Rotate) } => laras::cli::keys::rotate(&settings).await,
+                Command::Projections { action: ProjectionsAction::Rebuild } => {
+                    laras::cli::projections::rebuild(&settings).await
+                }
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),
                 Command::Bench { action: BenchAction::Appends { count } } => {
                     laras::cli::bench::appends(&settings.data_dir, count).await

@@ -1,6 +1,6 @@
 //! The HTTP server: a library function that takes a listener and a shutdown signal,
-//! so tests start it on port 0. Background work (the channel directory and the
-//! outbox) runs beside it and stops with it.
+//! so tests start it on port 0. Background work (the channel directory, the outbox
+//! and the read-model runner) runs beside it and stops with it.
 
 use crate::app::App;
 use crate::settings::Settings;
@@ -12,6 +12,7 @@ use laras_commands::directory::ChannelDirectory;
 use laras_commands::outbox::Outbox;
 use laras_graphql::http::GraphqlState;
 use laras_graphql::{build_schema, Api, Limits};
+use laras_projections::{ProjectionRunner, ReadModels};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -47,10 +48,20 @@ pub async fn run(
     let outbox_stop = stopped(stop_rx.clone());
     let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
 
+    let read = ReadModels::open(app.data.root())?;
+    let runner = ProjectionRunner {
+        store: app.ledger.store.clone(),
+        keys: app.ledger.keys.clone(),
+        models: read.clone(),
+        clock: app.ledger.clock.clone(),
+    };
+    let projections = tokio::spawn(runner.run(stopped(stop_rx.clone())));
+
     let api = Api {
         ledger: app.ledger.clone(),
         keys: app.api_keys.clone(),
         credentials: app.credentials.clone(),
+        read,
         limits: Limits::default(),
     };
     let graphql = GraphqlState::new(build_schema(api.clone()), api, settings.admin_token.clone());
@@ -85,6 +96,9 @@ pub async fn run(
     }
     if let Ok(Err(e)) = outbox_task.await {
         tracing::warn!(error = %e, "outbox stopped with an error");
+    }
+    if let Ok(Err(e)) = projections.await {
+        tracing::warn!(error = %e, "read models stopped with an error");
     }
     Ok(())
 }

@@ -82,6 +82,28 @@ fn serve_demo_prints_a_working_owner_key() {
     let (status, body) = post(&base, Some(key), &json!({ "query": "{ partner { name channels { channel } } }" }));
     assert_eq!(status, 200);
     assert_eq!(body["data"]["partner"]["channels"].as_array().map(Vec::len), Some(4), "{body}");
+    // The inbox fills as the read models catch up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let inbox = json!({ "query": "{ inbox(first: 10) { edges { node { channel status lastMessage } } } }" });
+    let edges = loop {
+        let (_, body) = post(&base, Some(key), &inbox);
+        let edges = body["data"]["inbox"]["edges"].as_array().cloned().unwrap_or_default();
+        if edges.len() >= 5 || std::time::Instant::now() > deadline {
+            break edges;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let channels: std::collections::BTreeSet<_> =
+        edges.iter().filter_map(|e| e["node"]["channel"].as_str().map(str::to_owned)).collect();
+    assert_eq!(channels.len(), 4, "conversations on all four channels: {edges:?}");
+    assert!(edges.iter().any(|e| e["node"]["status"] == "awaiting_approval"), "a draft waits for approval");
     terminate(&child);
     let _ = child.wait();
+
+    // The read models rebuild from the log with the server stopped.
+    let out = run(dir.path(), &["projections", "rebuild"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("rebuild prints JSON");
+    assert!(report["events"].as_u64().is_some_and(|n| n > 20), "{report}");
+    assert_eq!(report["rebuilt_to_position"], report["events"]);
 }

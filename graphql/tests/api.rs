@@ -185,3 +185,101 @@ async fn queries_deeper_than_the_limit_are_refused() {
     let r = w.run(Some(&t.owner), &deep, json!({})).await;
     assert!(r["errors"][0]["message"].as_str().is_some_and(|m| m.contains("nested too deep")), "{r}");
 }
+
+#[tokio::test]
+async fn a_mutations_position_makes_its_effect_visible_to_the_next_query() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let live = tokio::spawn(w.runner.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    let r = w
+        .run(
+            Some(&t.agent),
+            "mutation($c: ID!) { reply(conversationId: $c, text: \"Siap, kak!\") { position } }",
+            json!({ "c": t.conversation.to_string() }),
+        )
+        .await;
+    let position = ok(&r)["reply"]["position"].clone();
+    let view = w
+        .run(
+            Some(&t.auditor),
+            "query($c: ID!, $p: Int) { conversation(id: $c, minPosition: $p) { summary { status unread windowClosesAt }
+               items { kind text state } } }",
+            json!({ "c": t.conversation.to_string(), "p": position }),
+        )
+        .await;
+    let conversation = &ok(&view)["conversation"];
+    let last = conversation["items"].as_array().and_then(|i| i.last()).cloned().expect("items");
+    assert_eq!((last["kind"].as_str(), last["text"].as_str()), (Some("reply"), Some("Siap, kak!")));
+    assert_eq!(conversation["summary"]["unread"], 0);
+    assert_eq!(conversation["summary"]["status"], "awaiting_approval", "the person's draft still waits");
+
+    let more = w
+        .run(
+            Some(&t.owner),
+            "query($p: Int, $k: ID!) {
+               inbox(filter: { status: \"awaiting_approval\" }, minPosition: $p) { edges { node { conversationId } } pageInfo { hasNextPage } }
+               search(text: \"batik\", minPosition: $p) { snippetHtml conversationId }
+               contact(id: $k) { timeline { kind } opportunities { title stage } }
+               pipeline { stages { name openCount totals { currency valueMinor weightedMinor } } }
+             }",
+            json!({ "p": position, "k": t.contact.to_string() }),
+        )
+        .await;
+    let data = ok(&more);
+    assert_eq!(data["inbox"]["edges"][0]["node"]["conversationId"], t.conversation.to_string());
+    assert!(data["search"][0]["snippetHtml"].as_str().is_some_and(|s| s.contains("<b>batik</b>")));
+    assert!(data["contact"]["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["kind"] == "message_out")));
+    let lead = data["pipeline"]["stages"].as_array().and_then(|s| s.iter().find(|s| s["name"] == "lead")).cloned();
+    assert_eq!(lead.map(|l| l["totals"][0]["weightedMinor"].clone()), Some(json!("4500000")));
+    let bad = w.run(Some(&t.owner), "{ inbox(after: \"forged\") { edges { cursor } } }", json!({})).await;
+    assert_eq!(code(&bad).as_deref(), Some("BAD_INPUT"));
+    let _ = stop.send(());
+    live.await.expect("join").expect("runner");
+}
+
+#[tokio::test]
+async fn a_new_draft_reaches_the_subscribers_of_its_partner_only() {
+    use futures_util::StreamExt;
+    let w = world();
+    let a = w.tenant(1).await;
+    let b = w.tenant(2).await;
+    w.sync().await;
+    let subscribe = |caller: &Caller| {
+        w.schema.execute_stream(
+            async_graphql::Request::new("subscription { draftsAwaitingApproval { conversationId draftId } }")
+                .data(caller.clone()),
+        )
+    };
+    let mut a_stream = subscribe(&a.agent);
+    let mut b_stream = subscribe(&b.agent);
+    // Let both subscriptions register before anything happens.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let poll_a = tokio::spawn(async move { a_stream.next().await });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let live = tokio::spawn(w.runner.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    let author = laras_domain::event::DraftAuthor::Person { user: laras_domain::ids::UserId(uuid::Uuid::from_u128(3)) };
+    let (draft, _) = w
+        .ledger
+        .propose_draft(
+            a.partner,
+            a.conversation,
+            author,
+            "Ready tomorrow",
+            laras_domain::event::ReplyTarget::Conversation { quote: None },
+            &laras_commands::CommandMeta::system("test"),
+        )
+        .await
+        .expect("draft");
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), poll_a).await.expect("in time").expect("join");
+    let got = serde_json::to_value(got.expect("an event")).expect("json");
+    assert_eq!(got["data"]["draftsAwaitingApproval"]["draftId"], draft.to_string());
+    let nothing = tokio::time::timeout(std::time::Duration::from_millis(200), b_stream.next()).await;
+    assert!(nothing.is_err(), "B hears nothing of A's drafts");
+    let _ = stop.send(());
+    live.await.expect("join").expect("runner");
+}

@@ -21,6 +21,12 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
     let q = |field: &'static str, text: &str| (field, text.to_owned(), ids.clone());
     vec![
         q("me", "query { me { partnerId } }"),
+        q("inbox", "query { inbox { edges { node { conversationId lastMessage contactName } } } }"),
+        q("conversation", "query($c: ID!) { conversation(id: $c) { items { text } } }"),
+        q("contact", "query($k: ID!) { contact(id: $k) { displayName timeline { summary } } }"),
+        q("pipeline", "query { pipeline { opportunities { id title } } }"),
+        q("segments", "query { segments { contactId clvMinor } }"),
+        q("search", "query { search(text: \"batik\") { contactId snippetHtml } }"),
         q("partner", "query { partner { id name } }"),
         q("apiKeys", "query { apiKeys { id } }"),
         q("auditTrail", "query($c: ID!) { auditTrail(subject: { conversation: $c }) { entries { eventId } } }"),
@@ -57,8 +63,18 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
 
 /// Fields that act only on the caller's own Partner (no id to aim with): they must
 /// succeed for B and leave A alone. Everything else must answer as if A's id did not exist.
-const OWN_PARTNER_ONLY: &[&str] =
-    &["me", "partner", "apiKeys", "connectChannel", "disconnectChannel", "publishArticle"];
+const OWN_PARTNER_ONLY: &[&str] = &[
+    "me",
+    "partner",
+    "apiKeys",
+    "inbox",
+    "pipeline",
+    "segments",
+    "search",
+    "connectChannel",
+    "disconnectChannel",
+    "publishArticle",
+];
 
 async fn schema_fields(w: &World) -> BTreeSet<String> {
     let r =
@@ -81,6 +97,7 @@ async fn no_query_or_mutation_reaches_another_partners_data() {
     let w = world();
     let a = w.tenant(1).await;
     let b = w.tenant(2).await;
+    w.sync().await;
     let covered: BTreeSet<String> = cases(&a).iter().map(|(f, ..)| (*f).to_owned()).collect();
     let missing: Vec<_> = schema_fields(&w).await.difference(&covered).cloned().collect();
     assert!(missing.is_empty(), "fields without a tenant-isolation case: {missing:?}");
@@ -91,7 +108,11 @@ async fn no_query_or_mutation_reaches_another_partners_data() {
             let r = w.run(Some(caller), &query, vars).await;
             let text = r.to_string();
             assert!(!text.contains(&a.partner.to_string()), "{field} leaked A's partner id: {text}");
-            assert!(!text.contains("Berapa harga"), "{field} leaked A's message: {text}");
+            assert!(!text.contains("toko 1?"), "{field} leaked A's message: {text}");
+            for id in [a.conversation.to_string(), a.contact.to_string(), a.opportunity.to_string()] {
+                let echoed_in_error = r["data"].is_null() || !r["data"].to_string().contains(&id);
+                assert!(echoed_in_error, "{field} leaked A's id {id}: {text}");
+            }
             if OWN_PARTNER_ONLY.contains(&field) {
                 continue;
             }

@@ -37,6 +37,7 @@ struct Inner {
     next_reader: AtomicUsize,
     search: SearchIndex,
     position: watch::Sender<Position>,
+    searchable: watch::Sender<Position>,
     changes: broadcast::Sender<ReadModelChange>,
     search_state: Mutex<SearchState>,
 }
@@ -75,6 +76,7 @@ impl ReadModels {
                 next_reader: AtomicUsize::new(0),
                 search,
                 position: watch::channel(position).0,
+                searchable: watch::channel(staged_up_to).0,
                 changes: broadcast::channel(1024).0,
                 search_state: Mutex::new(SearchState { staged_up_to, last_commit: Instant::now() }),
             }),
@@ -100,14 +102,26 @@ impl ReadModels {
         self.position().min(lock(&self.inner.search_state).staged_up_to)
     }
 
-    /// Waits until the read models include `position` (read-your-writes).
+    /// Waits until the read-model tables include `position` (read-your-writes).
     pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), ProjectionError> {
-        let mut rx = self.inner.position.subscribe();
+        Self::wait(self.inner.position.subscribe(), position, timeout).await
+    }
+
+    /// Waits until search results include `position`.
+    pub async fn wait_for_search(&self, position: Position, timeout: Duration) -> Result<(), ProjectionError> {
+        Self::wait(self.inner.searchable.subscribe(), position, timeout).await
+    }
+
+    async fn wait(
+        mut rx: watch::Receiver<Position>,
+        position: Position,
+        timeout: Duration,
+    ) -> Result<(), ProjectionError> {
         let reached = tokio::time::timeout(timeout, rx.wait_for(|p| *p >= position)).await.map(|r| r.is_ok());
         match reached {
             Ok(true) => Ok(()),
             Ok(false) => Err(ProjectionError::Stopped),
-            Err(_) => Err(ProjectionError::Timeout { wanted: position, reached: self.position() }),
+            Err(_) => Err(ProjectionError::Timeout { wanted: position, reached: *rx.borrow() }),
         }
     }
 
@@ -193,6 +207,7 @@ impl ReadModels {
         if dirty && (force || state.last_commit.elapsed() >= SEARCH_COMMIT_EVERY) {
             self.inner.search.commit(state.staged_up_to)?;
             state.last_commit = Instant::now();
+            self.inner.searchable.send_replace(state.staged_up_to);
         }
         Ok(())
     }
@@ -227,6 +242,7 @@ impl ReadModels {
         self.inner.search.clear()?;
         lock(&self.inner.search_state).staged_up_to = 0;
         self.inner.position.send_replace(0);
+        self.inner.searchable.send_replace(0);
         Ok(())
     }
 }

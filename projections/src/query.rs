@@ -198,7 +198,8 @@ fn inbox_row(r: &Row<'_>) -> rusqlite::Result<InboxItem> {
     })
 }
 
-fn encode_cursor(last_at: i64, id: &str) -> String {
+/// The opaque cursor of an inbox row.
+pub fn inbox_cursor(last_at: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{last_at}|{id}"))
 }
 
@@ -262,7 +263,7 @@ impl ReadModels {
         let mut items = stmt.query_map(rusqlite::params_from_iter(args), inbox_row)?.collect::<Result<Vec<_>, _>>()?;
         let has_next_page = items.len() > first;
         items.truncate(first);
-        let end_cursor = items.last().map(|i| encode_cursor(i.last_at, &i.conversation_id));
+        let end_cursor = items.last().map(|i| inbox_cursor(i.last_at, &i.conversation_id));
         Ok(Page { items, end_cursor, has_next_page })
     }
 
@@ -503,7 +504,7 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_forged_ones_are_refused() {
         let id = "0190a000-0000-7000-8000-000000000001";
-        assert_eq!(decode_cursor(&encode_cursor(42, id)).ok(), Some((42, id.to_owned())));
+        assert_eq!(decode_cursor(&inbox_cursor(42, id)).ok(), Some((42, id.to_owned())));
         for bad in ["", "!!!", &URL_SAFE_NO_PAD.encode("42|x' OR 1=1"), &URL_SAFE_NO_PAD.encode("nope")] {
             assert!(matches!(decode_cursor(bad), Err(ProjectionError::BadCursor)), "{bad}");
         }

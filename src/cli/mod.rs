@@ -4,5 +4,6 @@ pub mod bench;
 pub mod conversation;
 pub mod keys;
 pub mod partner;
+pub mod projections;
 pub mod serve;
 pub mod verify;

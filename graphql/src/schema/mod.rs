@@ -3,18 +3,25 @@
 mod audit;
 mod mutation;
 mod query;
+mod read;
+mod reads;
 pub mod types;
 
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::{MergedObject, Schema};
 use laras_commands::access::ApiKeys;
 use laras_commands::credentials::ChannelCredentials;
 use laras_commands::Ledger;
+use laras_projections::ReadModels;
 use std::sync::Arc;
 
 pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+pub use reads::SubscriptionRoot;
 
-pub type LarasSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+/// Every query: the Partner and audit ones, and the read models.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(query::PartnerQueries, reads::ReadQueries);
+
+pub type LarasSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What resolvers reach through the context.
 #[derive(Clone)]
@@ -22,6 +29,7 @@ pub struct Api {
     pub ledger: Ledger,
     pub keys: Arc<dyn ApiKeys>,
     pub credentials: Arc<dyn ChannelCredentials>,
+    pub read: ReadModels,
     pub limits: Limits,
 }
 
@@ -56,7 +64,7 @@ impl Default for Limits {
 
 pub fn build_schema(api: Api) -> LarasSchema {
     let limits = api.limits;
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(api)
         .limit_depth(limits.max_depth)
         .limit_complexity(limits.max_complexity)
@@ -65,7 +73,7 @@ pub fn build_schema(api: Api) -> LarasSchema {
 
 /// The schema in SDL, as committed in `graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish().sdl()
+    Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot).finish().sdl()
 }
 
 pub(crate) fn api<'a>(ctx: &'a async_graphql::Context<'_>) -> &'a Api {

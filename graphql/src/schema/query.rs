@@ -10,7 +10,8 @@ use laras_domain::aggregate::partner::ChannelStatus;
 use laras_domain::ids::{ContactId, ConversationId, OpportunityId};
 use laras_domain::stream::StreamId;
 
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct PartnerQueries;
 
 #[derive(SimpleObject)]
 pub struct Me {
@@ -65,7 +66,7 @@ pub struct AuditTrail {
 }
 
 #[Object]
-impl QueryRoot {
+impl PartnerQueries {
     /// The calling key.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         let (partner, key) = partner_in(ctx, READERS)?;

@@ -16,6 +16,7 @@ use laras_domain::ids::*;
 use laras_domain::time::Timestamp;
 use laras_graphql::auth::Caller;
 use laras_graphql::{build_schema, Api, LarasSchema, Limits};
+use laras_projections::{ProjectionRunner, ReadModels};
 use serde_json::Value;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -26,6 +27,8 @@ pub struct World {
     pub ledger: Ledger,
     pub keys: Arc<MemoryApiKeys>,
     pub schema: LarasSchema,
+    pub runner: ProjectionRunner,
+    _dir: tempfile::TempDir,
 }
 
 /// What one Partner has, with an owner, an agent and an auditor key.
@@ -44,16 +47,30 @@ pub struct Tenant {
 pub fn world() -> World {
     let ledger = ledger_at(NOW);
     let keys = Arc::new(MemoryApiKeys::default());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let read = ReadModels::open(dir.path()).expect("read models");
+    let runner = ProjectionRunner {
+        store: ledger.store.clone(),
+        keys: ledger.keys.clone(),
+        models: read.clone(),
+        clock: ledger.clock.clone(),
+    };
     let api = Api {
         ledger: ledger.clone(),
         keys: keys.clone(),
         credentials: Arc::new(MemoryCredentials::default()),
+        read,
         limits: Limits::default(),
     };
-    World { ledger, keys, schema: build_schema(api) }
+    World { ledger, keys, schema: build_schema(api), runner, _dir: dir }
 }
 
 impl World {
+    /// Brings the read models up to the log.
+    pub async fn sync(&self) {
+        self.runner.catch_up(|_, _| {}).await.expect("catch up");
+    }
+
     pub async fn tenant(&self, n: u128) -> Tenant {
         let partner = PartnerId(Uuid::from_u128(n));
         let account = format!("10{n}");
@@ -65,7 +82,7 @@ impl World {
             sender: SenderIdentity { kind: IdentityKind::WaId, value: format!("62812{n}"), name: Some("Ana".into()) },
             channel_message_id: format!("wamid.{n}"),
             sent_at: NOW,
-            content: PlainContent::Text("Berapa harga batik tulis?".into()),
+            content: PlainContent::Text(format!("Berapa harga batik tulis, toko {n}?")),
             reply_to: None,
         };
         let recorded = self.ledger.record_inbound_message(partner, msg, &meta).await.expect("inbound");

@@ -1,0 +1,350 @@
+//! The read models as GraphQL types: inbox, conversation, contact with timeline,
+//! pipeline, segments and search hits. Times are RFC 3339; money is minor units as text.
+
+use super::types::time;
+use async_graphql::{SimpleObject, ID};
+use laras_domain::time::Timestamp;
+use laras_projections as rm;
+
+fn t(ms: i64) -> String {
+    time(Timestamp(ms))
+}
+
+#[derive(SimpleObject)]
+pub struct InboxItem {
+    pub conversation_id: ID,
+    pub contact_id: ID,
+    pub contact_name: Option<String>,
+    pub channel: String,
+    /// open, awaiting_approval, pending, snoozed or resolved.
+    pub status: String,
+    pub snoozed_until: Option<String>,
+    pub last_message: Option<String>,
+    pub last_message_at: String,
+    /// in or out.
+    pub last_direction: Option<String>,
+    pub unread: i64,
+    /// When the customer-service window closes (24 h after the customer's last message).
+    pub window_closes_at: Option<String>,
+    /// Recent sentiment scores, oldest first (-1 negative … 1 positive).
+    pub sentiment: Vec<f64>,
+    /// Last minus first recent score: > 0 improving.
+    pub sentiment_trend: Option<f64>,
+    pub assignee: Option<String>,
+    pub drafts_waiting: i64,
+}
+
+impl From<rm::InboxItem> for InboxItem {
+    fn from(i: rm::InboxItem) -> Self {
+        let trend = i.sentiment_trend();
+        Self {
+            conversation_id: ID(i.conversation_id),
+            contact_id: ID(i.contact_id),
+            contact_name: i.contact_name,
+            channel: i.channel,
+            status: i.status,
+            snoozed_until: i.snoozed_until.map(t),
+            last_message: i.last_text,
+            last_message_at: t(i.last_at),
+            last_direction: i.last_direction,
+            unread: i.unread,
+            window_closes_at: i.window_closes_at.map(t),
+            sentiment: i.sentiment,
+            sentiment_trend: trend,
+            assignee: i.assignee,
+            drafts_waiting: i.drafts_waiting,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct InboxEdge {
+    pub cursor: String,
+    pub node: InboxItem,
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct InboxConnection {
+    pub edges: Vec<InboxEdge>,
+    pub page_info: PageInfo,
+}
+
+impl InboxConnection {
+    pub fn from_page(page: rm::Page<rm::InboxItem>) -> Self {
+        // Every edge's cursor is the page's cursor scheme applied to that row.
+        let edges = page
+            .items
+            .into_iter()
+            .map(|i| InboxEdge { cursor: rm::inbox_cursor(i.last_at, &i.conversation_id), node: i.into() })
+            .collect();
+        Self { edges, page_info: PageInfo { has_next_page: page.has_next_page, end_cursor: page.end_cursor } }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ConversationItem {
+    pub position: u64,
+    /// inbound, comment, echo, draft, draft_declined, reply or refused.
+    pub kind: String,
+    /// The channel message id, comment id, draft id or send id.
+    pub reference: String,
+    pub text: Option<String>,
+    pub at: String,
+    pub actor: String,
+    /// Drafts: proposed, approved, rejected, sent. Replies: requested, sent, delivered, read, failed, refused.
+    pub state: Option<String>,
+    pub platform_message_id: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+    pub draft_id: Option<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct Conversation {
+    pub summary: InboxItem,
+    /// The thread as JSON: direct messages, comments on a media, or a Threads post.
+    pub thread: String,
+    pub items: Vec<ConversationItem>,
+}
+
+impl From<rm::ConversationView> for Conversation {
+    fn from(v: rm::ConversationView) -> Self {
+        Self {
+            summary: v.summary.into(),
+            thread: v.thread,
+            items: v
+                .items
+                .into_iter()
+                .map(|i| ConversationItem {
+                    position: i.position,
+                    kind: i.kind,
+                    reference: i.reference,
+                    text: i.text,
+                    at: t(i.at),
+                    actor: i.actor,
+                    state: i.state,
+                    platform_message_id: i.platform_message_id,
+                    error_code: i.error_code,
+                    error_title: i.error_title,
+                    draft_id: i.draft_id.map(ID),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TimelineEntry {
+    pub position: u64,
+    pub at: String,
+    /// identified, message_in, message_out, comment, note, sentiment, opted_out, opted_in,
+    /// opportunity_opened, opportunity_stage, opportunity_value, opportunity_won, opportunity_lost, merged, erased.
+    pub kind: String,
+    pub summary: Option<String>,
+    pub reference: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct Opportunity {
+    pub id: ID,
+    pub contact_id: ID,
+    pub title: String,
+    pub stage: String,
+    pub value_minor: String,
+    pub currency: String,
+    /// open, won or lost.
+    pub outcome: String,
+    pub opened_at: String,
+    pub stage_since: String,
+    pub closed_at: Option<String>,
+}
+
+impl From<rm::OpportunityView> for Opportunity {
+    fn from(o: rm::OpportunityView) -> Self {
+        Self {
+            id: ID(o.opportunity_id),
+            contact_id: ID(o.contact_id),
+            title: o.title,
+            stage: o.stage,
+            value_minor: o.value_minor.to_string(),
+            currency: o.currency,
+            outcome: o.outcome,
+            opened_at: t(o.opened_at),
+            stage_since: t(o.stage_since),
+            closed_at: o.closed_at.map(t),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ContactSegment {
+    pub contact_id: ID,
+    pub display_name: Option<String>,
+    /// Historical CLV: won deal value over the contact's lifetime, minor units.
+    pub clv_minor: String,
+    pub currency: Option<String>,
+    pub won_deals: i64,
+    pub recency_days: i64,
+    pub recency_score: u8,
+    pub frequency_score: u8,
+    pub monetary_score: u8,
+    pub segment: String,
+    pub computed_at: String,
+}
+
+impl From<rm::ContactSegment> for ContactSegment {
+    fn from(s: rm::ContactSegment) -> Self {
+        Self {
+            contact_id: ID(s.contact_id),
+            display_name: s.display_name,
+            clv_minor: s.clv_minor.to_string(),
+            currency: s.currency,
+            won_deals: s.won_deals,
+            recency_days: s.recency_days,
+            recency_score: s.r,
+            frequency_score: s.f,
+            monetary_score: s.m,
+            segment: s.segment,
+            computed_at: t(s.computed_at),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct Contact {
+    pub id: ID,
+    pub display_name: Option<String>,
+    pub channels: Vec<String>,
+    pub opted_out: Option<String>,
+    pub erased: bool,
+    pub first_seen: String,
+    pub last_interaction: Option<String>,
+    pub timeline: Vec<TimelineEntry>,
+    pub conversation_ids: Vec<ID>,
+    pub opportunities: Vec<Opportunity>,
+    pub segment: Option<ContactSegment>,
+}
+
+impl From<rm::ContactView> for Contact {
+    fn from(c: rm::ContactView) -> Self {
+        Self {
+            id: ID(c.contact_id),
+            display_name: c.display_name,
+            channels: c.channels,
+            opted_out: c.opted_out,
+            erased: c.erased,
+            first_seen: t(c.first_seen),
+            last_interaction: c.last_interaction.map(t),
+            timeline: c
+                .timeline
+                .into_iter()
+                .map(|e| TimelineEntry {
+                    position: e.position,
+                    at: t(e.at),
+                    kind: e.kind,
+                    summary: e.summary,
+                    reference: e.reference,
+                })
+                .collect(),
+            conversation_ids: c.conversations.into_iter().map(ID).collect(),
+            opportunities: c.opportunities.into_iter().map(Into::into).collect(),
+            segment: c.segment.map(Into::into),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct MoneyTotal {
+    pub currency: String,
+    pub value_minor: String,
+    pub weighted_minor: String,
+}
+
+fn totals(list: Vec<rm::MoneyTotal>) -> Vec<MoneyTotal> {
+    list.into_iter()
+        .map(|m| MoneyTotal {
+            currency: m.currency,
+            value_minor: m.value_minor.to_string(),
+            weighted_minor: m.weighted_minor.to_string(),
+        })
+        .collect()
+}
+
+#[derive(SimpleObject)]
+pub struct PipelineStage {
+    pub name: String,
+    pub probability_pct: u8,
+    pub open_count: i64,
+    pub totals: Vec<MoneyTotal>,
+    /// Mean time spent in this stage by opportunities that moved on, in ms.
+    pub avg_duration_ms: Option<i64>,
+}
+
+#[derive(SimpleObject)]
+pub struct Pipeline {
+    pub stages: Vec<PipelineStage>,
+    /// Weighted forecast of every open deal, per currency.
+    pub forecast: Vec<MoneyTotal>,
+    pub won: Vec<MoneyTotal>,
+    pub won_count: i64,
+    pub lost_count: i64,
+    pub opportunities: Vec<Opportunity>,
+}
+
+impl Pipeline {
+    pub fn of(view: rm::PipelineView, opportunities: Vec<rm::OpportunityView>) -> Self {
+        Self {
+            stages: view
+                .stages
+                .into_iter()
+                .map(|s| PipelineStage {
+                    name: s.name,
+                    probability_pct: s.probability_pct,
+                    open_count: s.open_count,
+                    totals: totals(s.totals),
+                    avg_duration_ms: s.avg_duration_ms,
+                })
+                .collect(),
+            forecast: totals(view.forecast),
+            won: totals(view.won),
+            won_count: view.won_count,
+            lost_count: view.lost_count,
+            opportunities: opportunities.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SearchHit {
+    pub position: u64,
+    pub score: f32,
+    /// inbound, comment, echo, reply or note.
+    pub kind: String,
+    pub channel: String,
+    pub contact_id: ID,
+    pub conversation_id: Option<ID>,
+    pub at: String,
+    /// The matching passage, HTML-escaped, with `<b>` around matched words.
+    pub snippet_html: String,
+}
+
+impl From<rm::SearchHit> for SearchHit {
+    fn from(h: rm::SearchHit) -> Self {
+        Self {
+            position: h.position,
+            score: h.score,
+            kind: h.kind,
+            channel: h.channel,
+            contact_id: ID(h.contact),
+            conversation_id: h.conversation.map(ID),
+            at: t(h.at),
+            snippet_html: h.snippet_html,
+        }
+    }
+}
