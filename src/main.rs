@@ -165,6 +165,11 @@ enum BenchAction {
         #[arg(long, default_value_t = 1_000_000)]
         leaves: u64,
     },
+    /// Read models at EVENTS events: rebuild, inbox and search latency, append-to-visible lag.
+    ReadModels {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
     /// Append without end, printing each acknowledged position (for the crash test).
     Burst {
         #[arg(long, default_value_t = 64)]
@@ -234,6 +239,9 @@ fn main() -> ExitCode {
                 Command::Bench { action: BenchAction::Appends { count } } => {
                     laras::cli::bench::appends(&settings.data_dir, count).await
                 }
+                Command::Bench { action: BenchAction::ReadModels { events } } => {
+                    laras::cli::bench_read::read_models(&settings.data_dir, events).await
+                }
                 Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
                 Command::Bench { action: BenchAction::Merkle { leaves } } => laras::cli::bench::merkle(leaves),
                 Command::Bench { action: BenchAction::Burst { concurrency } } => {
@@ -252,6 +260,7 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LARAS_LOG").unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("LARAS_LOG").unwrap_or_else(|_| "info,tantivy=warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

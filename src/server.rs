@@ -55,7 +55,7 @@ pub async fn run(
         models: read.clone(),
         clock: app.ledger.clock.clone(),
     };
-    let projections = tokio::spawn(runner.run(stopped(stop_rx.clone())));
+    let projections = runner.spawn_dedicated(stopped(stop_rx.clone()))?;
 
     let api = Api {
         ledger: app.ledger.clone(),
@@ -97,7 +97,7 @@ pub async fn run(
     if let Ok(Err(e)) = outbox_task.await {
         tracing::warn!(error = %e, "outbox stopped with an error");
     }
-    if let Ok(Err(e)) = projections.await {
+    if let Ok(Ok(Err(e))) = tokio::task::spawn_blocking(move || projections.join()).await {
         tracing::warn!(error = %e, "read models stopped with an error");
     }
     Ok(())

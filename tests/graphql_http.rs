@@ -66,19 +66,8 @@ fn keys_from_the_cli_and_the_admin_token_work_and_bad_requests_are_refused_over_
 #[test]
 fn serve_demo_prints_a_working_owner_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let mut child = laras(dir.path())
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let lines = lines_of(&mut child);
-    let first = lines.recv_timeout(std::time::Duration::from_secs(30)).expect("the demo prints its key");
-    let demo: Value = serde_json::from_str(&first).expect("json line");
-    let key = demo["owner_key"].as_str().expect("owner key");
-    assert!(demo["graphiql"].as_str().is_some_and(|g| g.ends_with("/graphql")));
-    let base = format!("http://127.0.0.1:{port}");
+    let (mut child, base, key) = demo_server(dir.path());
+    let key = key.as_str();
     let (status, body) = post(&base, Some(key), &json!({ "query": "{ partner { name channels { channel } } }" }));
     assert_eq!(status, 200);
     assert_eq!(body["data"]["partner"]["channels"].as_array().map(Vec::len), Some(4), "{body}");
@@ -106,4 +95,79 @@ fn serve_demo_prints_a_working_owner_key() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("rebuild prints JSON");
     assert!(report["events"].as_u64().is_some_and(|n| n > 20), "{report}");
     assert_eq!(report["rebuilt_to_position"], report["events"]);
+}
+
+/// Starts `serve --demo` and returns the child, its base URL and the owner key.
+fn demo_server(dir: &std::path::Path) -> (std::process::Child, String, String) {
+    let port = free_port();
+    let mut child = laras(dir)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let lines = lines_of(&mut child);
+    let first = lines.recv_timeout(std::time::Duration::from_secs(30)).expect("the demo prints its key");
+    let demo: Value = serde_json::from_str(&first).expect("json line");
+    (child, format!("http://127.0.0.1:{port}"), demo["owner_key"].as_str().expect("key").to_owned())
+}
+
+#[test]
+fn inbox_changes_arrive_over_a_graphql_transport_ws_subscription() {
+    use tungstenite::client::IntoClientRequest;
+    use tungstenite::Message;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (child, base, key) = demo_server(dir.path());
+    let conversation = loop {
+        let (_, body) = post(&base, Some(&key), &json!({ "query": "{ inbox { edges { node { conversationId } } } }" }));
+        if let Some(id) = body["data"]["inbox"]["edges"][0]["node"]["conversationId"].as_str() {
+            break id.to_owned();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut request = format!("{}/graphql", base.replace("http", "ws")).into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut socket, _) = tungstenite::connect(request).expect("websocket");
+    let send =
+        |socket: &mut tungstenite::WebSocket<_>, v: Value| socket.send(Message::text(v.to_string())).expect("send");
+    let next = |socket: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>| loop {
+        if let Message::Text(text) = socket.read().expect("read") {
+            break serde_json::from_str::<Value>(&text).expect("json");
+        }
+    };
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {key}") } }));
+    assert_eq!(next(&mut socket)["type"], "connection_ack");
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { inboxChanges { conversationId } }" } });
+    send(&mut socket, subscribe);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let resolve = json!({
+        "query": "mutation($c: ID!) { setConversationStatus(conversationId: $c, status: RESOLVED) { position } }",
+        "variables": { "c": conversation },
+    });
+    let (status, body) = post(&base, Some(&key), &resolve);
+    assert_eq!(status, 200, "{body}");
+    let event = next(&mut socket);
+    assert_eq!(event["type"], "next", "{event}");
+    assert_eq!(event["payload"]["data"]["inboxChanges"]["conversationId"], conversation);
+    terminate(&child);
+    let mut child = child;
+    let _ = child.wait();
+
+    // Without a key the connection is refused.
+    let (child2, base2, _) = demo_server(dir.path());
+    let mut request = format!("{}/graphql", base2.replace("http", "ws")).into_client_request().expect("request");
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut socket, _) = tungstenite::connect(request).expect("websocket");
+    send(&mut socket, json!({ "type": "connection_init", "payload": {} }));
+    let refused = loop {
+        match socket.read() {
+            Ok(Message::Close(frame)) => break frame.map(|f| f.code.into()).unwrap_or(0u16),
+            Ok(_) => continue,
+            Err(_) => break 0,
+        }
+    };
+    assert_ne!(refused, 1000, "an unauthenticated connection is not accepted");
+    terminate(&child2);
+    let mut child2 = child2;
+    let _ = child2.wait();
 }

@@ -18,6 +18,8 @@ pub enum ProjectionError {
     Decode { position: u64, reason: String },
     #[error("cannot use {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("the search indexer failed: {0}")]
+    Indexer(String),
     #[error("the projection runner stopped")]
     Stopped,
 }

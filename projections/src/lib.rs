@@ -10,6 +10,7 @@
 
 pub mod changes;
 pub mod error;
+mod indexer;
 mod models;
 mod project;
 pub mod query;

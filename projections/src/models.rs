@@ -3,6 +3,7 @@
 
 use crate::changes::ReadModelChange;
 use crate::error::ProjectionError;
+use crate::indexer::{Indexer, Job};
 use crate::project::{self, content_text, stream_subject, Effects};
 use crate::search::{SearchDoc, SearchIndex, SearchOp};
 use crate::segments;
@@ -16,13 +17,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
 const READERS: usize = 4;
 const CHECKPOINT: &str = "read_models";
-/// Search commits at most this often while following live (each commit syncs to disk).
-const SEARCH_COMMIT_EVERY: Duration = Duration::from_millis(200);
 
 /// The read side: cheap to clone, shared by the runner and the API.
 #[derive(Clone)]
@@ -35,16 +34,13 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
-    search: SearchIndex,
+    search: Arc<SearchIndex>,
+    indexer: Indexer,
     position: watch::Sender<Position>,
     searchable: watch::Sender<Position>,
     changes: broadcast::Sender<ReadModelChange>,
-    search_state: Mutex<SearchState>,
-}
-
-struct SearchState {
-    staged_up_to: Position,
-    last_commit: Instant,
+    /// The highest position whose search writes went to the indexer.
+    search_sent: Mutex<Position>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -65,9 +61,11 @@ impl ReadModels {
         let writer = connection(&db)?;
         writer.execute_batch(include_str!("schema.sql"))?;
         let readers = (0..READERS).map(|_| connection(&db).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
-        let search = SearchIndex::open(&dir.join("search"))?;
+        let search = Arc::new(SearchIndex::open(&dir.join("search"))?);
         let position = checkpoint(&writer)?;
-        let staged_up_to = search.checkpoint();
+        let search_committed = search.checkpoint();
+        let searchable = watch::channel(search_committed).0;
+        let indexer = Indexer::start(search.clone(), searchable.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
@@ -75,10 +73,11 @@ impl ReadModels {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 search,
+                indexer,
                 position: watch::channel(position).0,
-                searchable: watch::channel(staged_up_to).0,
+                searchable,
                 changes: broadcast::channel(1024).0,
-                search_state: Mutex::new(SearchState { staged_up_to, last_commit: Instant::now() }),
+                search_sent: Mutex::new(search_committed),
             }),
         })
     }
@@ -99,7 +98,7 @@ impl ReadModels {
 
     /// Where a runner must resume: the older of the two checkpoints.
     pub fn resume_from(&self) -> Position {
-        self.position().min(lock(&self.inner.search_state).staged_up_to)
+        self.position().min(*lock(&self.inner.search_sent))
     }
 
     /// Waits until the read-model tables include `position` (read-your-writes).
@@ -149,7 +148,7 @@ impl ReadModels {
     ) -> Result<(), ProjectionError> {
         let Some(last) = batch.last().map(|s| s.position) else { return Ok(()) };
         let table_cp = self.position();
-        let search_cp = lock(&self.inner.search_state).staged_up_to;
+        let search_cp = *lock(&self.inner.search_sent);
         let mut cache: HashMap<DataKeyId, Option<SecretKey>> = HashMap::new();
         let mut open = |sealed: &Sealed| -> Option<String> {
             let key = cache.entry(sealed.key).or_insert_with(|| keys.data_key(sealed.key).ok().flatten());
@@ -191,8 +190,8 @@ impl ReadModels {
             self.inner.position.send_replace(last);
         }
         if last > search_cp {
-            self.inner.search.stage(ops)?;
-            lock(&self.inner.search_state).staged_up_to = last;
+            self.inner.indexer.send(Job::Ops(ops, last))?;
+            *lock(&self.inner.search_sent) = last;
         }
         for change in effects.changes {
             let _ = self.inner.changes.send(change);
@@ -200,16 +199,9 @@ impl ReadModels {
         Ok(())
     }
 
-    /// Commits staged search writes if some are waiting and `force` or enough time passed.
-    pub fn commit_search(&self, force: bool) -> Result<(), ProjectionError> {
-        let mut state = lock(&self.inner.search_state);
-        let dirty = state.staged_up_to > self.inner.search.checkpoint();
-        if dirty && (force || state.last_commit.elapsed() >= SEARCH_COMMIT_EVERY) {
-            self.inner.search.commit(state.staged_up_to)?;
-            state.last_commit = Instant::now();
-            self.inner.searchable.send_replace(state.staged_up_to);
-        }
-        Ok(())
+    /// Waits until every search write sent so far is committed and visible.
+    pub fn flush_search(&self) -> Result<(), ProjectionError> {
+        self.inner.indexer.ask(Job::Flush)
     }
 
     /// Recomputes every Partner's segments at `now_ms` (time passing moves recency).
@@ -239,10 +231,9 @@ impl ReadModels {
                  DELETE FROM segments; COMMIT;",
             )?;
         }
-        self.inner.search.clear()?;
-        lock(&self.inner.search_state).staged_up_to = 0;
+        self.inner.indexer.ask(Job::Clear)?;
+        *lock(&self.inner.search_sent) = 0;
         self.inner.position.send_replace(0);
-        self.inner.searchable.send_replace(0);
         Ok(())
     }
 }

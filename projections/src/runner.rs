@@ -13,8 +13,6 @@ use std::time::Duration;
 const PAGE: usize = 2_000;
 /// Recency moves with time even when nothing is appended.
 const SEGMENTS_EVERY: Duration = Duration::from_secs(10 * 60);
-/// A quiet spell this long makes staged search writes visible.
-const SEARCH_IDLE_COMMIT: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct ProjectionRunner {
@@ -49,11 +47,10 @@ impl ProjectionRunner {
             let batch = self.store.read_all(after, PAGE).await?;
             let Some(last) = batch.last().map(|s| s.position) else { break };
             self.apply(batch).await?;
-            self.blocking(|m| m.commit_search(false)).await?;
             after = last;
             progress(after - start, head - start);
         }
-        self.blocking(|m| m.commit_search(true)).await?;
+        self.blocking(|m| m.flush_search()).await?;
         let now = self.clock.now().0;
         self.blocking(move |m| m.recompute_segments(now)).await?;
         Ok(after)
@@ -64,19 +61,10 @@ impl ProjectionRunner {
         tokio::pin!(stop);
         let mut subscription = Subscription::new(self.store.clone(), self.models.resume_from(), PAGE);
         let mut segments = tokio::time::interval(SEGMENTS_EVERY);
-        let mut dirty = false;
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                batch = subscription.next_batch() => {
-                    self.apply(batch?).await?;
-                    self.blocking(|m| m.commit_search(false)).await?;
-                    dirty = true;
-                }
-                _ = tokio::time::sleep(SEARCH_IDLE_COMMIT), if dirty => {
-                    self.blocking(|m| m.commit_search(true)).await?;
-                    dirty = false;
-                }
+                batch = subscription.next_batch() => self.apply(batch?).await?,
                 _ = segments.tick() => {
                     let now = self.clock.now().0;
                     let n = self.blocking(move |m| m.recompute_segments(now)).await?;
@@ -84,7 +72,21 @@ impl ProjectionRunner {
                 }
             }
         }
-        self.blocking(|m| m.commit_search(true)).await
+        self.blocking(|m| m.flush_search()).await
+    }
+
+    /// Follows the log on a thread and runtime of its own, so request traffic on the
+    /// main runtime never delays the read models (append-to-visible lag stays low under load).
+    pub fn spawn_dedicated(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<std::thread::JoinHandle<Result<(), ProjectionError>>, ProjectionError> {
+        let io = |source| ProjectionError::Io { path: "projection runner thread".into(), source };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(io)?;
+        std::thread::Builder::new()
+            .name("read-models".into())
+            .spawn(move || runtime.block_on(self.run(stop)))
+            .map_err(io)
     }
 
     /// Empties the read models and projects the whole log again.

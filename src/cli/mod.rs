@@ -1,6 +1,7 @@
 //! One module per CLI command.
 
 pub mod bench;
+pub mod bench_read;
 pub mod conversation;
 pub mod keys;
 pub mod partner;
