@@ -21,4 +21,5 @@ pub mod signing;
 pub mod stream;
 pub mod testing;
 pub mod time;
+pub mod tree_head;
 pub mod verification;

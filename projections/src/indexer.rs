@@ -1,8 +1,8 @@
 //! The search indexer: a thread of its own that stages search writes and commits them
 //! at its own pace, so a slow index commit never holds up the read-model tables.
 //!
-//! It commits when writes have waited `COMMIT_EVERY`, when nothing new came for
-//! `IDLE`, and on request (`flush`). Each commit records the ledger position it covers;
+//! It commits when writes have waited `COMMIT_EVERY` (longer while the runner catches
+//! up), when nothing new came for `IDLE`, and on request (`flush`). Each commit records the ledger position it covers;
 //! uncommitted writes lost in a crash are replayed from that position.
 
 use crate::error::ProjectionError;
@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 const COMMIT_EVERY: Duration = Duration::from_millis(500);
+/// While catching up, commits (and the segment merges they start) are spaced further apart.
+const COMMIT_EVERY_IN_BACKLOG: Duration = Duration::from_secs(10);
 const IDLE: Duration = Duration::from_millis(50);
 /// Batches in flight before `send` waits: back-pressure on the runner during a rebuild.
 const QUEUE: usize = 16;
@@ -22,7 +24,8 @@ const QUEUE: usize = 16;
 type Reply = SyncSender<Result<(), String>>;
 
 pub(crate) enum Job {
-    Ops(Vec<SearchOp>, Position),
+    /// Writes up to a ledger position; `true` when more of the log is waiting.
+    Ops(Vec<SearchOp>, Position, bool),
     Flush(Reply),
     Clear(Reply),
 }
@@ -80,7 +83,7 @@ fn run(index: &SearchIndex, searchable: &watch::Sender<Position>, rx: &Receiver<
     };
     loop {
         let result = match rx.recv_timeout(IDLE) {
-            Ok(Job::Ops(ops, position)) => {
+            Ok(Job::Ops(ops, position, backlog)) => {
                 if failed {
                     continue;
                 }
@@ -92,7 +95,8 @@ fn run(index: &SearchIndex, searchable: &watch::Sender<Position>, rx: &Receiver<
                         failed = true;
                     }
                 }
-                if last_commit.elapsed() >= COMMIT_EVERY {
+                let every = if backlog { COMMIT_EVERY_IN_BACKLOG } else { COMMIT_EVERY };
+                if last_commit.elapsed() >= every {
                     commit(staged, &mut committed, &mut last_commit)
                 } else {
                     Ok(())

@@ -9,6 +9,12 @@ use laras_domain::sealed::Sealed;
 use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::BTreeSet;
 
+/// Runs a statement through the connection's statement cache: the same few statements
+/// run for every event, so parsing them each time would dominate a rebuild.
+fn exec(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(params)
+}
+
 /// Opens a sealed field; None when its key is gone (the contact was erased).
 pub type Open<'a> = dyn FnMut(&Sealed) -> Option<String> + 'a;
 
@@ -94,7 +100,7 @@ impl Ctx<'_, '_, '_> {
         summary: Option<&str>,
         reference: Option<&str>,
     ) -> rusqlite::Result<()> {
-        self.tx.execute(
+        exec(self.tx,
             "INSERT OR REPLACE INTO timeline (position, partner_id, contact_id, at, kind, summary, ref) VALUES (?1,?2,?3,?4,?5,?6,?7)",
             params![self.position, self.partner, contact, at, kind, summary, reference],
         )?;
@@ -110,7 +116,7 @@ impl Ctx<'_, '_, '_> {
         at: i64,
         state: Option<&str>,
     ) -> rusqlite::Result<()> {
-        self.tx.execute(
+        exec(self.tx,
             "INSERT OR REPLACE INTO items (position, partner_id, conversation_id, contact_id, kind, ref, text, at, actor, state)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
             params![self.position, self.partner, conversation, contact, kind, reference, text, at, actor_label(&self.stored.envelope.header.actor), state],
@@ -120,18 +126,21 @@ impl Ctx<'_, '_, '_> {
 
     fn conversation_contact(&self, conversation: &str) -> rusqlite::Result<Option<String>> {
         self.tx
-            .query_row("SELECT contact_id FROM conversations WHERE conversation_id = ?1", [conversation], |r| r.get(0))
+            .prepare_cached("SELECT contact_id FROM conversations WHERE conversation_id = ?1")?
+            .query_row([conversation], |r| r.get(0))
             .optional()
     }
 
     fn opportunity_contact(&self, opportunity: &str) -> rusqlite::Result<Option<String>> {
         self.tx
-            .query_row("SELECT contact_id FROM opportunities WHERE opportunity_id = ?1", [opportunity], |r| r.get(0))
+            .prepare_cached("SELECT contact_id FROM opportunities WHERE opportunity_id = ?1")?
+            .query_row([opportunity], |r| r.get(0))
             .optional()
     }
 
     fn touch_contact(&self, contact: &str, at: i64) -> rusqlite::Result<()> {
-        self.tx.execute(
+        exec(
+            self.tx,
             "UPDATE contacts SET last_interaction = MAX(COALESCE(last_interaction, 0), ?2) WHERE contact_id = ?1",
             params![contact, at],
         )?;
@@ -141,13 +150,13 @@ impl Ctx<'_, '_, '_> {
     /// A message in or out: the conversation's last message moves, unread counts follow.
     fn last_message(&self, conversation: &str, text: Option<&str>, at: i64, inbound: bool) -> rusqlite::Result<()> {
         if inbound {
-            self.tx.execute(
+            exec(self.tx,
                 "UPDATE conversations SET last_text = ?2, last_at = MAX(last_at, ?3), last_direction = 'in',
                  unread = unread + 1, last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?3) WHERE conversation_id = ?1",
                 params![conversation, text, at],
             )?;
         } else {
-            self.tx.execute(
+            exec(self.tx,
                 "UPDATE conversations SET last_text = ?2, last_at = MAX(last_at, ?3), last_direction = 'out', unread = 0
                  WHERE conversation_id = ?1",
                 params![conversation, text, at],
@@ -199,7 +208,8 @@ pub fn apply(
 fn partner_event(ctx: &Ctx<'_, '_, '_>, event: &DomainEvent) -> rusqlite::Result<()> {
     if let DomainEvent::PartnerOnboarded { pipeline, .. } = event {
         for (ord, stage) in pipeline.iter().enumerate() {
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "INSERT OR REPLACE INTO pipeline_stages (partner_id, ord, name, probability_pct) VALUES (?1,?2,?3,?4)",
                 params![ctx.partner, ord as i64, stage.name, stage.probability_pct],
             )?;
@@ -213,7 +223,7 @@ fn contact_event(ctx: &mut Ctx<'_, '_, '_>, contact: &str, event: &DomainEvent) 
     match event {
         DomainEvent::ContactIdentified { channel, name, .. } => {
             let name = name.as_ref().and_then(&mut *ctx.open);
-            ctx.tx.execute(
+            exec(ctx.tx,
                 "INSERT INTO contacts (contact_id, partner_id, display_name, channels, first_seen) VALUES (?1,?2,?3,?4,?5)
                  ON CONFLICT (contact_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name),
                  channels = CASE WHEN instr(channels, excluded.channels) > 0 THEN channels
@@ -232,11 +242,11 @@ fn contact_event(ctx: &mut Ctx<'_, '_, '_>, contact: &str, event: &DomainEvent) 
                 OptScope::Marketing => "marketing",
             };
             let what = format!("{scope} on {}", channel.map_or("every channel", |c| c.as_str()));
-            ctx.tx.execute("UPDATE contacts SET opted_out = ?2 WHERE contact_id = ?1", params![contact, what])?;
+            exec(ctx.tx, "UPDATE contacts SET opted_out = ?2 WHERE contact_id = ?1", params![contact, what])?;
             ctx.timeline(contact, at.0, "opted_out", Some(&format!("{what} ({})", signal_text(signal))), None)
         }
         DomainEvent::OptedIn { channel, signal, at } => {
-            ctx.tx.execute("UPDATE contacts SET opted_out = NULL WHERE contact_id = ?1", [contact])?;
+            exec(ctx.tx, "UPDATE contacts SET opted_out = NULL WHERE contact_id = ?1", [contact])?;
             let what = format!("{} ({})", channel.map_or("every channel", |c| c.as_str()), signal_text(signal));
             ctx.timeline(contact, at.0, "opted_in", Some(&what), None)
         }
@@ -246,10 +256,10 @@ fn contact_event(ctx: &mut Ctx<'_, '_, '_>, contact: &str, event: &DomainEvent) 
         }
         DomainEvent::ContactErased { .. } => {
             // Plaintext leaves every read model; the facts (that something happened, when) stay.
-            ctx.tx.execute("UPDATE contacts SET display_name = NULL, erased = 1 WHERE contact_id = ?1", [contact])?;
-            ctx.tx.execute("UPDATE items SET text = NULL WHERE contact_id = ?1", [contact])?;
-            ctx.tx.execute("UPDATE timeline SET summary = NULL WHERE contact_id = ?1", [contact])?;
-            ctx.tx.execute("UPDATE conversations SET last_text = NULL WHERE contact_id = ?1", [contact])?;
+            exec(ctx.tx, "UPDATE contacts SET display_name = NULL, erased = 1 WHERE contact_id = ?1", [contact])?;
+            exec(ctx.tx, "UPDATE items SET text = NULL WHERE contact_id = ?1", [contact])?;
+            exec(ctx.tx, "UPDATE timeline SET summary = NULL WHERE contact_id = ?1", [contact])?;
+            exec(ctx.tx, "UPDATE conversations SET last_text = NULL WHERE contact_id = ?1", [contact])?;
             ctx.timeline(contact, at, "erased", None, None)
         }
         _ => Ok(()),
@@ -259,7 +269,8 @@ fn contact_event(ctx: &mut Ctx<'_, '_, '_>, contact: &str, event: &DomainEvent) 
 fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &DomainEvent) -> rusqlite::Result<()> {
     if let DomainEvent::ConversationOpened { contact_id, channel, thread, .. } = event {
         let thread = serde_json::to_string(thread).unwrap_or_default();
-        ctx.tx.execute(
+        exec(
+            ctx.tx,
             "INSERT OR IGNORE INTO conversations (conversation_id, partner_id, contact_id, channel, thread, last_at)
              VALUES (?1,?2,?3,?4,?5,?6)",
             params![conversation, ctx.partner, contact_id.to_string(), channel.as_str(), thread, ctx.at],
@@ -299,7 +310,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             scores.push(*score);
             let keep = scores.len().saturating_sub(SENTIMENT_KEPT);
             let scores = serde_json::to_string(&scores[keep..]).unwrap_or_else(|_| "[]".into());
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE conversations SET sentiment = ?2 WHERE conversation_id = ?1",
                 params![conversation, scores],
             )?;
@@ -308,7 +320,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
         DomainEvent::DraftProposed { draft_id, body, .. } => {
             let text = (ctx.open)(body);
             ctx.item((conversation, &contact), "draft", &draft_id.to_string(), text.as_deref(), at, Some("proposed"))?;
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE conversations SET drafts_waiting = drafts_waiting + 1 WHERE conversation_id = ?1",
                 [conversation],
             )?;
@@ -320,7 +333,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
         }
         DomainEvent::DraftEdited { draft_id, body } => {
             let text = (ctx.open)(body);
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE items SET text = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'draft'",
                 params![conversation, draft_id.to_string(), text],
             )?;
@@ -338,7 +352,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             let text = (ctx.open)(body);
             ctx.item((conversation, &contact), "reply", &send_id.to_string(), text.as_deref(), at, Some("requested"))?;
             if let Some(draft) = draft_id {
-                ctx.tx.execute(
+                exec(
+                    ctx.tx,
                     "UPDATE items SET draft_ref = ?2 WHERE position = ?1",
                     params![ctx.position, draft.to_string()],
                 )?;
@@ -347,14 +362,15 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             ctx.timeline(&contact, at, "message_out", text.as_deref(), Some(conversation))
         }
         DomainEvent::ReplySent { send_id, platform_message_id, .. } => {
-            ctx.tx.execute(
+            exec(ctx.tx,
                 "UPDATE items SET state = 'sent', platform_message_id = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
                 params![conversation, send_id.to_string(), platform_message_id],
             )?;
             Ok(())
         }
         DomainEvent::ReplySendFailed { send_id, code, title } => {
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE items SET state = 'failed', error_code = ?3, error_title = ?4
                  WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
                 params![conversation, send_id.to_string(), code, title],
@@ -368,7 +384,7 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
                 DeliveryStatus::Read => ("read", None, None),
                 DeliveryStatus::Failed { code, title } => ("failed", Some(*code), Some(title.as_str())),
             };
-            ctx.tx.execute(
+            exec(ctx.tx,
                 "UPDATE items SET state = ?3, error_code = COALESCE(?4, error_code), error_title = COALESCE(?5, error_title)
                  WHERE conversation_id = ?1 AND platform_message_id = ?2",
                 params![conversation, platform_message_id, state, code, title],
@@ -378,7 +394,7 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
         DomainEvent::SendRefused { send_id, draft_id, reason } => {
             let why = reason.to_string();
             if let Some(send) = send_id {
-                ctx.tx.execute(
+                exec(ctx.tx,
                     "UPDATE items SET state = 'refused', error_title = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
                     params![conversation, send.to_string(), why],
                 )?;
@@ -387,7 +403,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             ctx.item((conversation, &contact), "refused", &reference, Some(&why), at, Some("refused"))
         }
         DomainEvent::WindowClosedByPlatform { at, .. } => {
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE conversations SET closed_by_platform_at = ?2 WHERE conversation_id = ?1",
                 params![conversation, at.0],
             )?;
@@ -400,14 +417,16 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
                 ConversationStatus::Snoozed { until } => ("snoozed", Some(until.0)),
                 ConversationStatus::Resolved => ("resolved", None),
             };
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE conversations SET status = ?2, snoozed_until = ?3 WHERE conversation_id = ?1",
                 params![conversation, name, until],
             )?;
             Ok(())
         }
         DomainEvent::ConversationAssigned { assignee } => {
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE conversations SET assignee = ?2 WHERE conversation_id = ?1",
                 params![conversation, assignee.map(|u| u.to_string())],
             )?;
@@ -427,12 +446,14 @@ fn settle_draft(ctx: &Ctx<'_, '_, '_>, conversation: &str, draft: &str, state: &
         )
         .optional()?;
     if was.flatten().as_deref() == Some("proposed") {
-        ctx.tx.execute(
+        exec(
+            ctx.tx,
             "UPDATE conversations SET drafts_waiting = MAX(drafts_waiting - 1, 0) WHERE conversation_id = ?1",
             [conversation],
         )?;
     }
-    ctx.tx.execute(
+    exec(
+        ctx.tx,
         "UPDATE items SET state = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'draft'",
         params![conversation, draft, state],
     )?;
@@ -443,12 +464,13 @@ fn opportunity_event(ctx: &Ctx<'_, '_, '_>, opportunity: &str, event: &DomainEve
     let at = ctx.at;
     if let DomainEvent::OpportunityOpened { contact_id, title, stage, value, .. } = event {
         let contact = contact_id.to_string();
-        ctx.tx.execute(
+        exec(ctx.tx,
             "INSERT OR IGNORE INTO opportunities (opportunity_id, partner_id, contact_id, title, stage, value_minor, currency, opened_at, stage_since)
              VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)",
             params![opportunity, ctx.partner, contact, title, stage, value.minor_units, value.currency, at],
         )?;
-        ctx.tx.execute(
+        exec(
+            ctx.tx,
             "INSERT INTO stage_history (opportunity_id, partner_id, stage, entered_at) VALUES (?1,?2,?3,?4)",
             params![opportunity, ctx.partner, stage, at],
         )?;
@@ -462,7 +484,8 @@ fn opportunity_event(ctx: &Ctx<'_, '_, '_>, opportunity: &str, event: &DomainEve
     }
     let Some(contact) = ctx.opportunity_contact(opportunity)? else { return Ok(()) };
     let close_stint = || {
-        ctx.tx.execute(
+        exec(
+            ctx.tx,
             "UPDATE stage_history SET left_at = ?2 WHERE opportunity_id = ?1 AND left_at IS NULL",
             params![opportunity, at],
         )
@@ -470,18 +493,21 @@ fn opportunity_event(ctx: &Ctx<'_, '_, '_>, opportunity: &str, event: &DomainEve
     match event {
         DomainEvent::OpportunityStageChanged { from, to } => {
             close_stint()?;
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE opportunities SET stage = ?2, stage_since = ?3 WHERE opportunity_id = ?1",
                 params![opportunity, to, at],
             )?;
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "INSERT INTO stage_history (opportunity_id, partner_id, stage, entered_at) VALUES (?1,?2,?3,?4)",
                 params![opportunity, ctx.partner, to, at],
             )?;
             ctx.timeline(&contact, at, "opportunity_stage", Some(&format!("{from} → {to}")), Some(opportunity))
         }
         DomainEvent::OpportunityValueChanged { value } => {
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE opportunities SET value_minor = ?2, currency = ?3 WHERE opportunity_id = ?1",
                 params![opportunity, value.minor_units, value.currency],
             )?;
@@ -490,7 +516,7 @@ fn opportunity_event(ctx: &Ctx<'_, '_, '_>, opportunity: &str, event: &DomainEve
         }
         DomainEvent::OpportunityWon { value } => {
             close_stint()?;
-            ctx.tx.execute(
+            exec(ctx.tx,
                 "UPDATE opportunities SET outcome = 'won', value_minor = ?2, currency = ?3, closed_at = ?4 WHERE opportunity_id = ?1",
                 params![opportunity, value.minor_units, value.currency, at],
             )?;
@@ -499,7 +525,8 @@ fn opportunity_event(ctx: &Ctx<'_, '_, '_>, opportunity: &str, event: &DomainEve
         }
         DomainEvent::OpportunityLost { reason } => {
             close_stint()?;
-            ctx.tx.execute(
+            exec(
+                ctx.tx,
                 "UPDATE opportunities SET outcome = 'lost', closed_at = ?2 WHERE opportunity_id = ?1",
                 params![opportunity, at],
             )?;

@@ -26,8 +26,7 @@ CREATE TABLE IF NOT EXISTS items (
     kind TEXT NOT NULL, ref TEXT NOT NULL, text TEXT, at INTEGER NOT NULL, actor TEXT NOT NULL,
     state TEXT, platform_message_id TEXT, error_code INTEGER, error_title TEXT, draft_ref TEXT);
 CREATE INDEX IF NOT EXISTS items_conversation ON items (conversation_id, position);
-CREATE INDEX IF NOT EXISTS items_ref ON items (conversation_id, ref);
-CREATE INDEX IF NOT EXISTS items_platform ON items (conversation_id, platform_message_id);
+-- Updates by draft, send or platform message id search one conversation's rows via items_conversation.
 CREATE INDEX IF NOT EXISTS items_contact ON items (contact_id);
 
 CREATE TABLE IF NOT EXISTS timeline (

@@ -44,6 +44,20 @@ impl Frontier {
         completed
     }
 
+    /// The frontier of a stored tree of `size` leaves, from its perfect subtrees: one per
+    /// set bit of `size`, highest first (no recompute of anything below them).
+    pub fn restore(size: u64, src: &impl super::NodeSource) -> Result<Self, super::MerkleError> {
+        let mut peaks = Vec::new();
+        let mut start = 0u64;
+        for level in (0..64u32).rev() {
+            if (size >> level) & 1 == 1 {
+                peaks.push(src.node(level, start >> level)?);
+                start += 1 << level;
+            }
+        }
+        Ok(Self { size, peaks })
+    }
+
     /// The root of the tree of the current size.
     pub fn root(&self) -> NodeHash {
         let mut peaks = self.peaks.iter().rev();

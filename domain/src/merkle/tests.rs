@@ -175,3 +175,23 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn a_frontier_restored_from_stored_nodes_continues_like_the_original(n in 0usize..300, more in 0usize..40) {
+        let all = leaves(n + more);
+        let mut original = Frontier::default();
+        let mut nodes = MemoryNodes::default();
+        for leaf in &all[..n] {
+            for node in original.push(*leaf) {
+                nodes.insert(node);
+            }
+        }
+        let mut restored = Frontier::restore(n as u64, &nodes).expect("every peak is stored");
+        prop_assert_eq!(&restored, &original);
+        for leaf in &all[n..] {
+            prop_assert_eq!(restored.push(*leaf), original.push(*leaf));
+        }
+        prop_assert_eq!(restored.root(), original.root());
+    }
+}
