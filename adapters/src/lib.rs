@@ -10,3 +10,4 @@ pub mod graph_api;
 pub mod log_verify;
 pub mod meta_webhook;
 pub mod sqlite_log;
+pub mod tree_store;

@@ -38,6 +38,7 @@ struct Inner {
     next_reader: AtomicUsize,
     search: Arc<SearchIndex>,
     indexer: Indexer,
+    _checkpointer: Checkpointer,
     position: watch::Sender<Position>,
     searchable: watch::Sender<Position>,
     changes: broadcast::Sender<ReadModelChange>,
@@ -58,7 +59,7 @@ fn connection(path: &Path, cache_kib: u32) -> Result<Connection, ProjectionError
     conn.execute_batch(&format!(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;
          PRAGMA cache_size=-{cache_kib}; PRAGMA mmap_size=1073741824; PRAGMA temp_store=MEMORY;
-         PRAGMA wal_autocheckpoint=20000;"
+"
     ))?;
     Ok(conn)
 }
@@ -69,6 +70,9 @@ impl ReadModels {
         std::fs::create_dir_all(dir).map_err(|source| ProjectionError::Io { path: dir.to_path_buf(), source })?;
         let db = dir.join("readmodels.sqlite");
         let writer = connection(&db, 256 * 1024)?;
+        // The writer never checkpoints (that would stall the runner); a thread of its own does.
+        writer.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
+        let checkpointer = Checkpointer::start(connection(&db, 2 * 1024)?)?;
         writer.execute_batch(include_str!("schema.sql"))?;
         let readers =
             (0..READERS).map(|_| connection(&db, 32 * 1024).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
@@ -85,6 +89,7 @@ impl ReadModels {
                 next_reader: AtomicUsize::new(0),
                 search,
                 indexer,
+                _checkpointer: checkpointer,
                 position: watch::channel(position).0,
                 searchable,
                 changes: broadcast::channel(1024).0,
@@ -313,4 +318,38 @@ fn search_ops(
         }));
     }
     Ok(())
+}
+
+/// Copies the WAL back into the database file every second (PASSIVE: it never waits
+/// for, nor blocks, the writer), so the writer's commits never pay for a checkpoint.
+struct Checkpointer {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> Result<Self, ProjectionError> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("read-models-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_secs(1)) {
+                    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                        tracing::warn!(error = %e, "read-model checkpoint failed; retried");
+                    }
+                }
+                let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+            })
+            .map_err(|source| ProjectionError::Io { path: "read-models-checkpoint thread".into(), source })?;
+        Ok(Self { stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
