@@ -8,6 +8,7 @@
 //!   access.sqlite      API keys of the Partner API (SHA-256 digests only)
 //!   readmodels.sqlite  read models (inbox, CRM, pipeline, segments), rebuildable from the log
 //!   search/            the tantivy search index, rebuildable from the log
+//!   audit.sqlite       per-Partner Merkle logs and signed tree heads
 //!   master.key         32 random bytes, mode 0600
 //!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:")
 //!   laras.lock         held by the one process that writes
@@ -70,6 +71,9 @@ impl DataDir {
     }
     pub fn credentials(&self) -> PathBuf {
         self.root.join("credentials.sqlite")
+    }
+    pub fn audit(&self) -> PathBuf {
+        self.root.join("audit.sqlite")
     }
     pub fn access(&self) -> PathBuf {
         self.root.join("access.sqlite")

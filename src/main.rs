@@ -32,6 +32,12 @@ enum Command {
         /// Token that creates Partners and their keys through GraphQL.
         #[arg(long, env = "LARAS_ADMIN_TOKEN", hide_env_values = true)]
         admin_token: Option<String>,
+        /// Sign a Partner's tree head every this many of its events.
+        #[arg(long, env = "LARAS_TREE_HEAD_EVERY_EVENTS")]
+        tree_head_every_events: Option<u64>,
+        /// …or this many seconds after the last head, when the tree grew.
+        #[arg(long, env = "LARAS_TREE_HEAD_EVERY_SECONDS")]
+        tree_head_every_seconds: Option<u64>,
         /// Seed a demo Partner with conversations on all four channels and print its owner key.
         #[arg(long)]
         demo: bool,
@@ -196,6 +202,8 @@ fn main() -> ExitCode {
     if let Command::Serve {
         listen,
         admin_token,
+        tree_head_every_events,
+        tree_head_every_seconds,
         meta_app_secret,
         meta_verify_token,
         meta_graph_url,
@@ -205,6 +213,8 @@ fn main() -> ExitCode {
     } = &cli.command
     {
         overrides.admin_token = admin_token.clone();
+        overrides.tree_head_every_events = *tree_head_every_events;
+        overrides.tree_head_every_seconds = *tree_head_every_seconds;
         overrides.meta_graph_version = meta_graph_version.clone();
         overrides.listen = *listen;
         overrides.meta_app_secret = meta_app_secret.clone();

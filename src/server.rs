@@ -8,8 +8,11 @@ use axum::routing::get;
 use axum::Router;
 use laras_adapters::graph_api::{GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
+use laras_adapters::tree_store::SqliteTreeStore;
+use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::outbox::Outbox;
+use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
 use laras_graphql::{build_schema, Api, Limits};
 use laras_projections::{ProjectionRunner, ReadModels};
@@ -57,11 +60,24 @@ pub async fn run(
     };
     let projections = runner.spawn_dedicated(stopped(stop_rx.clone()))?;
 
+    let audit = MerkleLog {
+        store: app.ledger.store.clone(),
+        trees: Arc::new(SqliteTreeStore::open(&app.data.audit())?),
+        signer: app.ledger.signer.clone(),
+        clock: app.ledger.clock.clone(),
+        policy: HeadPolicy {
+            every_events: settings.tree_head_every_events,
+            every: Span(settings.tree_head_every_seconds.saturating_mul(1000) as i64),
+        },
+    };
+    let merkle_task = tokio::spawn(audit.clone().run(stopped(stop_rx.clone())));
+
     let api = Api {
         ledger: app.ledger.clone(),
         keys: app.api_keys.clone(),
         credentials: app.credentials.clone(),
         read,
+        audit,
         limits: Limits::default(),
     };
     let graphql = GraphqlState::new(build_schema(api.clone()), api, settings.admin_token.clone());
@@ -96,6 +112,9 @@ pub async fn run(
     }
     if let Ok(Err(e)) = outbox_task.await {
         tracing::warn!(error = %e, "outbox stopped with an error");
+    }
+    if let Ok(Err(e)) = merkle_task.await {
+        tracing::warn!(error = %e, "the Merkle log stopped with an error");
     }
     if let Ok(Ok(Err(e))) = tokio::task::spawn_blocking(move || projections.join()).await {
         tracing::warn!(error = %e, "read models stopped with an error");

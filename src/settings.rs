@@ -9,6 +9,8 @@ pub const DEFAULT_DATA_DIR: &str = "./laras-data";
 pub const DEFAULT_GRAPH_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_THREADS_GRAPH_URL: &str = "https://graph.threads.net";
 pub const DEFAULT_GRAPH_VERSION: &str = "v21.0";
+pub const DEFAULT_TREE_HEAD_EVERY_EVENTS: u64 = 1_000;
+pub const DEFAULT_TREE_HEAD_EVERY_SECONDS: u64 = 60;
 
 /// What `laras.toml` may hold (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -17,6 +19,8 @@ pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
+    pub tree_head_every_events: Option<u64>,
+    pub tree_head_every_seconds: Option<u64>,
     pub meta: Option<MetaFileSettings>,
 }
 
@@ -37,6 +41,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// Creates Partners and their keys through the API; none: only the CLI can.
     pub admin_token: Option<String>,
+    /// A signed tree head every this many events of a Partner…
+    pub tree_head_every_events: u64,
+    /// …or this many seconds after the last one, when the tree grew.
+    pub tree_head_every_seconds: u64,
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: String,
@@ -51,6 +59,8 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
+            .field("tree_head_every_events", &self.tree_head_every_events)
+            .field("tree_head_every_seconds", &self.tree_head_every_seconds)
             .field("meta_app_secret", &self.meta_app_secret.as_ref().map(|_| "***"))
             .field("meta_verify_token", &self.meta_verify_token.as_ref().map(|_| "***"))
             .field("meta_graph_url", &self.meta_graph_url)
@@ -77,6 +87,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
+    pub tree_head_every_events: Option<u64>,
+    pub tree_head_every_seconds: Option<u64>,
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_graph_url: Option<String>,
@@ -101,6 +113,16 @@ impl Settings {
             data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             listen,
             admin_token: overrides.admin_token.or(file.admin_token).filter(|s| !s.is_empty()),
+            tree_head_every_events: overrides
+                .tree_head_every_events
+                .or(file.tree_head_every_events)
+                .unwrap_or(DEFAULT_TREE_HEAD_EVERY_EVENTS)
+                .max(1),
+            tree_head_every_seconds: overrides
+                .tree_head_every_seconds
+                .or(file.tree_head_every_seconds)
+                .unwrap_or(DEFAULT_TREE_HEAD_EVERY_SECONDS)
+                .max(1),
             meta_app_secret: overrides.meta_app_secret.or(meta.app_secret).filter(|s| !s.is_empty()),
             meta_verify_token: overrides.meta_verify_token.or(meta.verify_token).filter(|s| !s.is_empty()),
             meta_graph_url: overrides.meta_graph_url.or(meta.graph_url).unwrap_or_else(|| DEFAULT_GRAPH_URL.into()),

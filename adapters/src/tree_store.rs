@@ -89,7 +89,12 @@ impl TreeStore for SqliteTreeStore {
             .map_err(storage)?;
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?, r.get::<_, Option<i64>>(3)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
             })
             .map_err(storage)?;
         let mut out = HashMap::new();
@@ -97,7 +102,11 @@ impl TreeStore for SqliteTreeStore {
             let (partner, size, head_size, head_at) = row.map_err(storage)?;
             out.insert(
                 PartnerId(uuid(partner)?),
-                TreeState { size: size as u64, head_size: head_size.unwrap_or(0) as u64, head_at: head_at.map(Timestamp) },
+                TreeState {
+                    size: size as u64,
+                    head_size: head_size.unwrap_or(0) as u64,
+                    head_at: head_at.map(Timestamp),
+                },
             );
         }
         Ok(out)
@@ -139,9 +148,8 @@ impl TreeStore for SqliteTreeStore {
                 .map_err(storage)?;
                 sizes.insert(l.partner, l.index + 1);
             }
-            let mut size = tx
-                .prepare_cached("INSERT OR REPLACE INTO sizes (partner, size) VALUES (?1, ?2)")
-                .map_err(storage)?;
+            let mut size =
+                tx.prepare_cached("INSERT OR REPLACE INTO sizes (partner, size) VALUES (?1, ?2)").map_err(storage)?;
             for (partner, n) in sizes {
                 size.execute(params![partner.0.as_bytes().as_slice(), n as i64]).map_err(storage)?;
             }
@@ -170,7 +178,13 @@ impl TreeStore for SqliteTreeStore {
             .map_err(storage)?;
         let rows = stmt
             .query_map([partner.0.as_bytes().as_slice()], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, Vec<u8>>(4)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
             })
             .map_err(storage)?;
         let mut heads = Vec::new();
@@ -182,7 +196,9 @@ impl TreeStore for SqliteTreeStore {
                 root_hash: hash32(root)?,
                 timestamp: Timestamp(ts),
                 key_id: KeyId(key_id),
-                signature: sig.try_into().map_err(|_| AuditError::Storage("a stored signature is not 64 bytes".into()))?,
+                signature: sig
+                    .try_into()
+                    .map_err(|_| AuditError::Storage("a stored signature is not 64 bytes".into()))?,
             });
         }
         Ok(heads)
@@ -216,7 +232,12 @@ impl TreeStore for SqliteTreeStore {
         let mut leaves = Vec::new();
         for row in rows {
             let (idx, position, event) = row.map_err(storage)?;
-            leaves.push(Leaf { partner, index: idx as u64, position: position as u64, event_id: EventId(uuid(event)?) });
+            leaves.push(Leaf {
+                partner,
+                index: idx as u64,
+                position: position as u64,
+                event_id: EventId(uuid(event)?),
+            });
         }
         Ok(leaves)
     }

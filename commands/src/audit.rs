@@ -11,8 +11,7 @@ use crate::store::{EventStore, Position, StoreError, StoredEnvelope};
 use crate::subscription::Subscription;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::{
-    consistency_proof, inclusion_proof, leaf_hash, root_at, CompletedNode, Frontier, MerkleError, NodeHash,
-    NodeSource,
+    consistency_proof, inclusion_proof, leaf_hash, root_at, CompletedNode, Frontier, MerkleError, NodeHash, NodeSource,
 };
 use laras_domain::time::{Clock, Span, Timestamp};
 use laras_domain::tree_head::TreeHead;
@@ -189,17 +188,14 @@ impl MerkleLog {
                 event_id: stored.envelope.header.event_id,
             });
             out.nodes.extend(frontier.push(leaf_hash(&hash)).into_iter().map(|n| (partner, n)));
-            trees.entry(partner).or_default().size = frontier.size();
-        }
-        // Heads are signed over the frontier's root, which equals the stored tree's.
-        let now = self.clock.now();
-        for (partner, state) in trees.iter_mut() {
+            let state = trees.entry(partner).or_default();
+            state.size = frontier.size();
+            // Heads are signed over the frontier's root, which equals the stored tree's.
+            let now = self.clock.now();
             if self.due(state, now) {
-                if let Some(frontier) = frontiers.get(partner) {
-                    let head = TreeHead::sign(*partner, frontier.size(), frontier.root(), now, &self.signer.active());
-                    (state.head_size, state.head_at) = (head.tree_size, Some(now));
-                    out.heads.push(head);
-                }
+                let head = TreeHead::sign(partner, frontier.size(), frontier.root(), now, &self.signer.active());
+                (state.head_size, state.head_at) = (head.tree_size, Some(now));
+                out.heads.push(head);
             }
         }
         self.trees.write(out)
@@ -217,7 +213,8 @@ impl MerkleLog {
         let mut trees = self.trees.trees()?;
         let mut frontiers = HashMap::new();
         let mut subscription = Subscription::new(self.store.clone(), self.trees.checkpoint()?, 2_000);
-        let mut tick = tokio::time::interval(std::time::Duration::from_millis(self.policy.every.0.clamp(100, 60_000) as u64));
+        let mut tick =
+            tokio::time::interval(std::time::Duration::from_millis(self.policy.every.0.clamp(100, 60_000) as u64));
         loop {
             tokio::select! {
                 _ = &mut stop => return Ok(()),

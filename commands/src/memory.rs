@@ -313,3 +313,87 @@ impl crate::credentials::ChannelCredentials for MemoryCredentials {
         Ok(())
     }
 }
+
+/// Merkle logs in memory, for tests.
+#[derive(Default)]
+pub struct MemoryTreeStore {
+    inner: Mutex<MemoryTrees>,
+}
+
+#[derive(Default)]
+struct MemoryTrees {
+    checkpoint: u64,
+    nodes: HashMap<(PartnerId, u32, u64), laras_domain::merkle::NodeHash>,
+    leaves: BTreeMap<(PartnerId, u64), crate::audit::Leaf>,
+    sizes: HashMap<PartnerId, u64>,
+    heads: Vec<laras_domain::tree_head::TreeHead>,
+}
+
+impl crate::audit::TreeStore for MemoryTreeStore {
+    fn checkpoint(&self) -> Result<u64, crate::audit::AuditError> {
+        Ok(lock(&self.inner).checkpoint)
+    }
+
+    fn trees(&self) -> Result<HashMap<PartnerId, crate::audit::TreeState>, crate::audit::AuditError> {
+        let t = lock(&self.inner);
+        Ok(t.sizes
+            .iter()
+            .map(|(p, size)| {
+                let head = t.heads.iter().rev().find(|h| h.partner == *p);
+                let state = crate::audit::TreeState {
+                    size: *size,
+                    head_size: head.map_or(0, |h| h.tree_size),
+                    head_at: head.map(|h| h.timestamp),
+                };
+                (*p, state)
+            })
+            .collect())
+    }
+
+    fn node(
+        &self,
+        partner: PartnerId,
+        level: u32,
+        index: u64,
+    ) -> Result<Option<laras_domain::merkle::NodeHash>, crate::audit::AuditError> {
+        Ok(lock(&self.inner).nodes.get(&(partner, level, index)).copied())
+    }
+
+    fn write(&self, batch: crate::audit::TreeBatch) -> Result<(), crate::audit::AuditError> {
+        let mut t = lock(&self.inner);
+        for (p, n) in batch.nodes {
+            t.nodes.insert((p, n.level, n.index), n.hash);
+        }
+        for leaf in batch.leaves {
+            t.sizes.insert(leaf.partner, leaf.index + 1);
+            t.leaves.insert((leaf.partner, leaf.index), leaf);
+        }
+        t.heads.extend(batch.heads);
+        t.checkpoint = batch.up_to;
+        Ok(())
+    }
+
+    fn store_head(&self, head: &laras_domain::tree_head::TreeHead) -> Result<(), crate::audit::AuditError> {
+        lock(&self.inner).heads.push(head.clone());
+        Ok(())
+    }
+
+    fn heads(&self, partner: PartnerId) -> Result<Vec<laras_domain::tree_head::TreeHead>, crate::audit::AuditError> {
+        Ok(lock(&self.inner).heads.iter().filter(|h| h.partner == partner).cloned().collect())
+    }
+
+    fn leaf_of_event(&self, partner: PartnerId, event: EventId) -> Result<Option<u64>, crate::audit::AuditError> {
+        let t = lock(&self.inner);
+        Ok(t.leaves.values().find(|l| l.partner == partner && l.event_id == event).map(|l| l.index))
+    }
+
+    fn leaves(
+        &self,
+        partner: PartnerId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::audit::Leaf>, crate::audit::AuditError> {
+        let t = lock(&self.inner);
+        Ok(t.leaves.range((partner, from)..=(partner, u64::MAX)).take(limit).map(|(_, l)| l.clone()).collect())
+    }
+}

@@ -17,10 +17,16 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         "o": a.opportunity.to_string(),
         "a": a.article.to_string(),
         "p": a.partner.to_string(),
+        "e": a.first_event.to_string(),
     });
     let q = |field: &'static str, text: &str| (field, text.to_owned(), ids.clone());
     vec![
         q("me", "query { me { partnerId } }"),
+        q("treeHead", "query { treeHead(fresh: true) { treeSize rootHash } }"),
+        q("treeHeads", "query { treeHeads { treeSize } }"),
+        q("inclusionProof", "query($e: ID!) { inclusionProof(eventId: $e, treeSize: 1) { leafIndex } }"),
+        q("consistencyProof", "query { consistencyProof(first: 1, second: 2) { path } }"),
+        q("envelopes", "query { envelopes { eventId streamId } }"),
         q("inbox", "query { inbox { edges { node { conversationId lastMessage contactName } } } }"),
         q("conversation", "query($c: ID!) { conversation(id: $c) { items { text } } }"),
         q("contact", "query($k: ID!) { contact(id: $k) { displayName timeline { summary } } }"),
@@ -71,6 +77,10 @@ const OWN_PARTNER_ONLY: &[&str] = &[
     "pipeline",
     "segments",
     "search",
+    "treeHead",
+    "treeHeads",
+    "consistencyProof",
+    "envelopes",
     "connectChannel",
     "disconnectChannel",
     "publishArticle",

@@ -2,6 +2,7 @@
 
 mod audit;
 mod mutation;
+mod proofs;
 mod query;
 mod read;
 mod reads;
@@ -19,7 +20,7 @@ pub use reads::SubscriptionRoot;
 
 /// Every query: the Partner and audit ones, and the read models.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(query::PartnerQueries, reads::ReadQueries);
+pub struct QueryRoot(query::PartnerQueries, reads::ReadQueries, proofs::ProofQueries);
 
 pub type LarasSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -30,6 +31,8 @@ pub struct Api {
     pub keys: Arc<dyn ApiKeys>,
     pub credentials: Arc<dyn ChannelCredentials>,
     pub read: ReadModels,
+    /// The Merkle logs: tree heads and proofs.
+    pub audit: laras_commands::audit::MerkleLog,
     pub limits: Limits,
 }
 

@@ -5,8 +5,9 @@
 
 use async_graphql::{Request, Variables};
 use laras_commands::access::{ApiKeys, Role};
+use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
-use laras_commands::memory::{ledger_at, onboard_with_channel, MemoryApiKeys, MemoryCredentials};
+use laras_commands::memory::{ledger_at, onboard_with_channel, MemoryApiKeys, MemoryCredentials, MemoryTreeStore};
 use laras_commands::{CommandMeta, Ledger};
 use laras_domain::aggregate::opportunity::OpenOpportunity;
 use laras_domain::blind::IdentityKind;
@@ -28,6 +29,7 @@ pub struct World {
     pub keys: Arc<MemoryApiKeys>,
     pub schema: LarasSchema,
     pub runner: ProjectionRunner,
+    pub audit: MerkleLog,
     _dir: tempfile::TempDir,
 }
 
@@ -42,6 +44,8 @@ pub struct Tenant {
     pub draft: DraftId,
     pub opportunity: OpportunityId,
     pub article: ArticleId,
+    /// The id of the Partner's first event (its onboarding).
+    pub first_event: EventId,
 }
 
 pub fn world() -> World {
@@ -60,15 +64,24 @@ pub fn world() -> World {
         keys: keys.clone(),
         credentials: Arc::new(MemoryCredentials::default()),
         read,
+        audit: MerkleLog {
+            store: ledger.store.clone(),
+            trees: Arc::new(MemoryTreeStore::default()),
+            signer: ledger.signer.clone(),
+            clock: ledger.clock.clone(),
+            policy: HeadPolicy::default(),
+        },
         limits: Limits::default(),
     };
-    World { ledger, keys, schema: build_schema(api), runner, _dir: dir }
+    let audit = api.audit.clone();
+    World { ledger, keys, schema: build_schema(api), runner, audit, _dir: dir }
 }
 
 impl World {
     /// Brings the read models up to the log.
     pub async fn sync(&self) {
         self.runner.catch_up(|_, _| {}).await.expect("catch up");
+        self.audit.catch_up().await.expect("merkle log");
     }
 
     pub async fn tenant(&self, n: u128) -> Tenant {
@@ -119,6 +132,8 @@ impl World {
         };
         self.ledger.publish_article(partner, publish, &meta).await.expect("article");
         let key = |role| Caller::Key(self.keys.create(partner, role, "").expect("key").0);
+        let onboarded = self.ledger.store.read_stream(&laras_domain::stream::StreamId::partner(partner), 0).await;
+        let first_event = onboarded.expect("read")[0].envelope.header.event_id;
         Tenant {
             partner,
             owner: key(Role::Owner),
@@ -129,6 +144,7 @@ impl World {
             draft,
             opportunity,
             article,
+            first_event,
         }
     }
 
