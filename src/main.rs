@@ -98,6 +98,19 @@ enum Command {
         #[command(subcommand)]
         action: ProjectionsAction,
     },
+    /// Write one Partner's audit bundle: envelopes, key history, tree heads, proofs, erasure markers.
+    Export {
+        #[arg(long)]
+        partner: PartnerId,
+        /// A new or empty directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Offline checks of an export bundle (no data dir needed): `audit verify DIR`.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Verify the whole log: hashes, chain links and signatures.
     Verify {
         /// Machine-readable report.
@@ -184,6 +197,22 @@ enum BenchAction {
 }
 
 #[derive(Subcommand)]
+enum AuditAction {
+    /// Check every signature, chain, key validity, tree head and consistency proof of a bundle.
+    /// Exit 0 only when everything holds.
+    Verify {
+        dir: PathBuf,
+        /// The Partner's published first signing key (hex); repeatable. Without it the
+        /// bundle's own first key is the anchor, which proves integrity but not origin.
+        #[arg(long = "trust-key")]
+        trust_keys: Vec<String>,
+        /// Machine-readable report.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum ProjectionsAction {
     /// Empty every read model and the search index, and rebuild them from position 0.
     Rebuild,
@@ -244,6 +273,10 @@ fn main() -> ExitCode {
                 Command::Keys { action: Some(KeysAction::Rotate) } => laras::cli::keys::rotate(&settings).await,
                 Command::Projections { action: ProjectionsAction::Rebuild } => {
                     laras::cli::projections::rebuild(&settings).await
+                }
+                Command::Export { partner, out } => laras::cli::audit::export(&settings, partner, &out),
+                Command::Audit { action: AuditAction::Verify { dir, trust_keys, json } } => {
+                    laras::cli::audit::verify(&dir, &trust_keys, json)
                 }
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),
                 Command::Bench { action: BenchAction::Appends { count } } => {

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 pub mod api_keys;
+pub mod audit_bundle;
 pub mod contact_keys;
 pub mod credentials;
 pub mod graph_api;

@@ -66,16 +66,42 @@ pub fn verify_log(
     progress: &(dyn Fn(u64) + Sync),
 ) -> VerifyReport {
     let started = Instant::now();
-    let mut ring = KeyRing::new(anchors.to_vec());
-    let mut chains = ChainChecker::default();
+    let mut checker = EnvelopeChecker::new(anchors);
     let mut events = 0u64;
     let mut first_failure = None;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<StoredEnvelope, StoreError>>>(2);
+    let items = envelopes.enumerate().map(|(i, item)| {
+        item.map_err(|e| Failure {
+            position: i as u64 + 1,
+            event_id: None,
+            kind: FailureKind::Malformed { detail: e.to_string() },
+        })
+    });
+    in_chunks(items, |chunk| {
+        let outcome = checker.check_chunk(&chunk);
+        events += outcome.hashes.len() as u64;
+        progress(events);
+        first_failure = outcome.failure;
+        first_failure.is_none()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    VerifyReport {
+        events,
+        streams: checker.chains.streams(),
+        keys: checker.ring.introduced().iter().map(|k| k.to_string()).collect(),
+        first_failure,
+        seconds,
+        events_per_s: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
+    }
+}
+
+/// Feeds `items` to `check` in chunks; reading the next chunk overlaps with checking
+/// this one. `check` answers whether to go on.
+pub fn in_chunks<T: Send>(items: impl Iterator<Item = T> + Send, mut check: impl FnMut(Vec<T>) -> bool) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(2);
     std::thread::scope(|scope| {
-        // Reading and decoding rows overlaps with checking the previous chunk.
         scope.spawn(move || {
             let mut chunk = Vec::with_capacity(CHUNK);
-            for item in envelopes {
+            for item in items {
                 chunk.push(item);
                 if chunk.len() == CHUNK && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err() {
                     return;
@@ -86,77 +112,110 @@ pub fn verify_log(
             }
         });
         for chunk in rx {
-            let (checked, failure) = check_chunk(&chunk, &mut ring, &mut chains, events);
-            events += checked;
-            progress(events);
-            if failure.is_some() {
-                first_failure = failure;
+            if !check(chunk) {
                 break;
             }
         }
     });
-    let seconds = started.elapsed().as_secs_f64();
-    VerifyReport {
-        events,
-        streams: chains.streams(),
-        keys: ring.introduced().iter().map(|k| k.to_string()).collect(),
-        first_failure,
-        seconds,
-        events_per_s: if seconds > 0.0 { events as f64 / seconds } else { 0.0 },
-    }
 }
 
-fn check_chunk(
-    chunk: &[Result<StoredEnvelope, StoreError>],
-    ring: &mut KeyRing,
-    chains: &mut ChainChecker,
-    before: u64,
-) -> (u64, Option<Failure>) {
-    let hashed: Vec<Result<Checked, String>> = chunk
-        .par_iter()
-        .map(|item| match item {
-            Err(e) => Err(e.to_string()),
-            Ok(s) => s
-                .envelope
-                .canonical_bytes()
-                .map_err(|e| e.to_string())
-                .map(|bytes| Checked { hash: Sha256::digest(&bytes).into(), bytes }),
-        })
-        .collect();
-    let mut failure: Option<Failure> = None;
-    let mut to_verify = Vec::with_capacity(chunk.len());
-    for (i, (item, hashed)) in chunk.iter().zip(&hashed).enumerate() {
-        let (stored, checked) = match (item, hashed) {
-            (Ok(s), Ok(c)) => (s, c),
-            (item, hashed) => {
-                let detail = hashed.as_ref().err().cloned().unwrap_or_default();
-                let position = item.as_ref().map(|s| s.position).unwrap_or(before + i as u64 + 1);
-                failure = Some(Failure { position, event_id: None, kind: FailureKind::Malformed { detail } });
-                break;
-            }
-        };
-        let h = &stored.envelope.header;
-        let fail = |kind| Some(Failure { position: stored.position, event_id: Some(h.event_id), kind });
-        if let Err(kind) = chains.check(h, checked.hash) {
-            failure = fail(kind);
-            break;
-        }
-        match ring.signer_of(&stored.envelope) {
-            Ok(key) => to_verify.push((i, key)),
-            Err(kind) => {
+/// What checking one chunk found.
+pub struct ChunkOutcome {
+    /// The hashes of the envelopes that passed, in order (all of them without a failure).
+    pub hashes: Vec<Hash32>,
+    pub failure: Option<Failure>,
+}
+
+/// Checks envelopes in order: chains and key validity in one ordered pass, hashes and
+/// signatures on every core.
+pub struct EnvelopeChecker {
+    pub ring: KeyRing,
+    pub chains: ChainChecker,
+}
+
+impl EnvelopeChecker {
+    pub fn new(anchors: &[ed25519_dalek::VerifyingKey]) -> Self {
+        Self { ring: KeyRing::new(anchors.to_vec()), chains: ChainChecker::default() }
+    }
+
+    /// Checks the next envelopes of the log; an `Err` item is a failure already named.
+    pub fn check_chunk(&mut self, chunk: &[Result<StoredEnvelope, Failure>]) -> ChunkOutcome {
+        let hashed: Vec<Result<Checked, String>> = chunk
+            .par_iter()
+            .map(|item| match item {
+                Err(_) => Err(String::new()),
+                Ok(s) => s
+                    .envelope
+                    .canonical_bytes()
+                    .map_err(|e| e.to_string())
+                    .map(|bytes| Checked { hash: Sha256::digest(&bytes).into(), bytes }),
+            })
+            .collect();
+        // (index in the chunk, failure) of the first structural failure.
+        let mut failure: Option<(usize, Failure)> = None;
+        let mut to_verify = Vec::with_capacity(chunk.len());
+        for (i, (item, hashed)) in chunk.iter().zip(&hashed).enumerate() {
+            let stored = match item {
+                Ok(s) => s,
+                Err(f) => {
+                    failure = Some((i, f.clone()));
+                    break;
+                }
+            };
+            let h = &stored.envelope.header;
+            let fail = |kind| Some((i, Failure { position: stored.position, event_id: Some(h.event_id), kind }));
+            let checked = match hashed {
+                Ok(c) => c,
+                Err(detail) => {
+                    failure = fail(FailureKind::Malformed { detail: detail.clone() });
+                    break;
+                }
+            };
+            if let Err(kind) = self.chains.check(h, checked.hash) {
                 failure = fail(kind);
                 break;
             }
+            match self.ring.signer_of(&stored.envelope) {
+                Ok(key) => to_verify.push((i, key)),
+                Err(kind) => {
+                    failure = fail(kind);
+                    break;
+                }
+            }
         }
+        if let Some(i) = first_bad_signature(chunk, &hashed, &to_verify) {
+            if let Ok(s) = &chunk[i] {
+                if failure.as_ref().is_none_or(|(at, _)| i < *at) {
+                    let kind = FailureKind::BadSignature { key_id: s.envelope.header.key_id.to_string() };
+                    let event_id = Some(s.envelope.header.event_id);
+                    failure = Some((i, Failure { position: s.position, event_id, kind }));
+                }
+            }
+        }
+        let passed = failure.as_ref().map_or(chunk.len(), |(i, _)| *i);
+        let hashes = hashed[..passed].iter().filter_map(|c| c.as_ref().ok().map(|c| c.hash)).collect();
+        ChunkOutcome { hashes, failure: failure.map(|(_, f)| f) }
     }
-    // Signatures of everything before the first structural failure.
-    let bad_signature = to_verify
+}
+
+/// Batch verification in parallel slices; a failing slice is re-checked one by one
+/// (batch verification says only "something failed") to find the first bad envelope.
+fn first_bad_signature(
+    chunk: &[Result<StoredEnvelope, Failure>],
+    hashed: &[Result<Checked, String>],
+    to_verify: &[(usize, ed25519_dalek::VerifyingKey)],
+) -> Option<usize> {
+    to_verify
         .par_chunks(BATCH)
         .filter_map(|batch| {
             let messages: Vec<&[u8]> =
                 batch.iter().filter_map(|(i, _)| hashed[*i].as_ref().ok().map(|c| c.bytes.as_slice())).collect();
-            let signatures: Vec<ed25519_dalek::Signature> =
-                batch.iter().filter_map(|(i, _)| signature_of(&chunk[*i])).collect();
+            let signatures: Vec<ed25519_dalek::Signature> = batch
+                .iter()
+                .filter_map(|(i, _)| {
+                    chunk[*i].as_ref().ok().map(|s| ed25519_dalek::Signature::from_bytes(&s.envelope.signature))
+                })
+                .collect();
             let keys: Vec<ed25519_dalek::VerifyingKey> = batch.iter().map(|(_, k)| *k).collect();
             if messages.len() == batch.len()
                 && signatures.len() == batch.len()
@@ -164,7 +223,6 @@ fn check_chunk(
             {
                 return None;
             }
-            // Batch verification says only "something failed": find the first one.
             batch
                 .iter()
                 .find(|(i, key)| {
@@ -178,26 +236,5 @@ fn check_chunk(
                 })
                 .map(|(i, _)| *i)
         })
-        .min();
-    if let Some(i) = bad_signature {
-        if let Ok(s) = &chunk[i] {
-            let candidate = Failure {
-                position: s.position,
-                event_id: Some(s.envelope.header.event_id),
-                kind: FailureKind::BadSignature { key_id: s.envelope.header.key_id.to_string() },
-            };
-            if failure.as_ref().is_none_or(|f| candidate.position < f.position) {
-                failure = Some(candidate);
-            }
-        }
-    }
-    let checked = match &failure {
-        Some(f) => f.position.saturating_sub(before).saturating_sub(1),
-        None => chunk.len() as u64,
-    };
-    (checked, failure)
-}
-
-fn signature_of(item: &Result<StoredEnvelope, StoreError>) -> Option<ed25519_dalek::Signature> {
-    item.as_ref().ok().map(|s| ed25519_dalek::Signature::from_bytes(&s.envelope.signature))
+        .min()
 }

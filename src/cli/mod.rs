@@ -1,5 +1,6 @@
 //! One module per CLI command.
 
+pub mod audit;
 pub mod bench;
 pub mod bench_read;
 pub mod conversation;

@@ -15,7 +15,7 @@ mod proof;
 mod verify;
 
 pub use frontier::{CompletedNode, Frontier};
-pub use proof::{consistency_proof, inclusion_proof, root_at, MemoryNodes, NodeSource};
+pub use proof::{consistency_proof, inclusion_proof, root_at, LevelNodes, MemoryNodes, NodeSource};
 pub use verify::{verify_consistency, verify_inclusion};
 
 use sha2::{Digest, Sha256};

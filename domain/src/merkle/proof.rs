@@ -37,6 +37,37 @@ impl NodeSource for MemoryNodes {
     }
 }
 
+/// Every perfect-subtree node of a tree built left to right, in dense per-level
+/// arrays (about 64 bytes per leaf): exports make proofs between many sizes with it.
+#[derive(Default, Debug, Clone)]
+pub struct LevelNodes(Vec<Vec<NodeHash>>);
+
+impl LevelNodes {
+    /// Takes the nodes a [`super::Frontier::push`] completed, in the order it returns them.
+    pub fn extend(&mut self, completed: impl IntoIterator<Item = super::CompletedNode>) {
+        for node in completed {
+            let level = node.level as usize;
+            if self.0.len() <= level {
+                self.0.resize_with(level + 1, Vec::new);
+            }
+            // Nodes arrive in index order per level, so the index is the array position.
+            if self.0[level].len() as u64 == node.index {
+                self.0[level].push(node.hash);
+            }
+        }
+    }
+}
+
+impl NodeSource for LevelNodes {
+    fn node(&self, level: u32, index: u64) -> Result<NodeHash, MerkleError> {
+        self.0
+            .get(level as usize)
+            .and_then(|l| l.get(usize::try_from(index).ok()?))
+            .copied()
+            .ok_or(MerkleError::MissingNode { level, index })
+    }
+}
+
 /// MTH of leaves `[start, start + n)`, where the range is one RFC 9162 recursion makes
 /// (so its perfect parts are aligned).
 fn range_hash(src: &impl NodeSource, start: u64, n: u64) -> Result<NodeHash, MerkleError> {

@@ -195,3 +195,20 @@ proptest! {
         prop_assert_eq!(restored.root(), original.root());
     }
 }
+
+proptest! {
+    #[test]
+    fn dense_level_nodes_make_the_same_proofs_as_a_node_map(n in 1usize..300, a in any::<usize>(), b in any::<usize>()) {
+        let leaves = leaves(n);
+        let map = MemoryNodes::from_leaves(&leaves);
+        let mut dense = LevelNodes::default();
+        let mut frontier = Frontier::default();
+        for leaf in &leaves {
+            dense.extend(frontier.push(*leaf));
+        }
+        let (first, second) = { let (x, y) = (1 + a % n, 1 + b % n); (x.min(y) as u64, x.max(y) as u64) };
+        prop_assert_eq!(root_at(&dense, second).unwrap(), root_at(&map, second).unwrap());
+        prop_assert_eq!(consistency_proof(&dense, first, second).unwrap(), consistency_proof(&map, first, second).unwrap());
+        prop_assert_eq!(inclusion_proof(&dense, first - 1, second).unwrap(), inclusion_proof(&map, first - 1, second).unwrap());
+    }
+}

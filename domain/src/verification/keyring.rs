@@ -19,6 +19,16 @@ struct KeyRecord {
     valid_until: Option<Timestamp>,
 }
 
+/// A key the log introduced and when it may sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyValidity {
+    pub key_id: KeyId,
+    pub public: VerifyingKey,
+    pub valid_from: Timestamp,
+    /// None while no successor has been introduced.
+    pub valid_until: Option<Timestamp>,
+}
+
 pub struct KeyRing {
     anchors: Vec<VerifyingKey>,
     keys: HashMap<KeyId, KeyRecord>,
@@ -35,6 +45,21 @@ impl KeyRing {
         &self.order
     }
 
+    /// Every introduced key with its validity, in the order the log introduced them.
+    pub fn validity(&self) -> Vec<KeyValidity> {
+        self.order
+            .iter()
+            .filter_map(|id| {
+                self.keys.get(id).map(|r| KeyValidity {
+                    key_id: id.clone(),
+                    public: r.public,
+                    valid_from: r.valid_from,
+                    valid_until: r.valid_until,
+                })
+            })
+            .collect()
+    }
+
     /// The key that must have signed `envelope`, checking validity and key events.
     /// A key event is taken into the ring here (call in position order).
     pub fn signer_of(&mut self, envelope: &Envelope) -> Result<VerifyingKey, FailureKind> {
@@ -45,7 +70,8 @@ impl KeyRing {
         self.valid_key(&h.key_id, h.recorded_at)
     }
 
-    fn valid_key(&self, key_id: &KeyId, at: Timestamp) -> Result<VerifyingKey, FailureKind> {
+    /// The public key of `key_id` if it may sign at `at` (tree heads are checked with it too).
+    pub fn valid_key(&self, key_id: &KeyId, at: Timestamp) -> Result<VerifyingKey, FailureKind> {
         let record = self.keys.get(key_id).ok_or_else(|| FailureKind::UnknownKey { key_id: key_id.to_string() })?;
         let valid = at >= record.valid_from && record.valid_until.is_none_or(|until| at <= until);
         if !valid {

@@ -7,7 +7,7 @@ mod chain;
 mod keyring;
 
 pub use chain::ChainChecker;
-pub use keyring::KeyRing;
+pub use keyring::{KeyRing, KeyValidity};
 
 use crate::ids::EventId;
 use serde::Serialize;
@@ -31,6 +31,20 @@ pub enum FailureKind {
     ChainBroken { stream: String, version: u64 },
     /// The stream's versions do not run 0, 1, 2, … in position order.
     VersionGap { stream: String, expected: u64, found: u64 },
+    /// A bundle ends inside a record, or before the envelopes its tree heads cover.
+    Truncated { detail: String },
+    /// A bundle of one Partner holds an envelope of another.
+    ForeignPartner { partner_id: String },
+    /// A tree head's signature does not verify with its key.
+    BadTreeHeadSignature { tree_size: u64 },
+    /// Two tree heads are not views of one append-only log (a fork).
+    InconsistentTreeHeads { first: u64, second: u64 },
+    /// A tree head's root is not the root of the bundle's first `tree_size` envelopes.
+    RootMismatch { tree_size: u64 },
+    /// The bundle's envelopes go beyond its latest tree head.
+    NotCovered { envelopes: u64, tree_size: u64 },
+    /// An erased-contact marker without its `ContactErased` event, or the reverse.
+    BadErasureMarker { contact_id: String },
 }
 
 impl fmt::Display for FailureKind {
@@ -48,6 +62,23 @@ impl fmt::Display for FailureKind {
             }
             Self::VersionGap { stream, expected, found } => {
                 write!(f, "stream {stream} expected version {expected}, found {found}")
+            }
+            Self::Truncated { detail } => write!(f, "truncated: {detail}"),
+            Self::ForeignPartner { partner_id } => write!(f, "an envelope of another Partner ({partner_id})"),
+            Self::BadTreeHeadSignature { tree_size } => {
+                write!(f, "the signature of the tree head of size {tree_size} does not verify")
+            }
+            Self::InconsistentTreeHeads { first, second } => {
+                write!(f, "the tree heads of sizes {first} and {second} are inconsistent (a fork)")
+            }
+            Self::RootMismatch { tree_size } => {
+                write!(f, "the tree head of size {tree_size} has a root that is not the envelopes' root")
+            }
+            Self::NotCovered { envelopes, tree_size } => {
+                write!(f, "{envelopes} envelopes, but the latest tree head covers only {tree_size}")
+            }
+            Self::BadErasureMarker { contact_id } => {
+                write!(f, "the erased-contact marker of {contact_id} does not match the ContactErased events")
             }
         }
     }

@@ -161,3 +161,25 @@ proptest! {
         prop_assert!(matches!(result, Err((at, _)) if at <= victim), "{:?}", result);
     }
 }
+
+#[test]
+fn the_ring_reports_each_keys_validity_window() {
+    let mut b = LogBuilder::new();
+    assign(&mut b, "conversation-a");
+    b.rotate(2);
+    let mut ring = KeyRing::new(anchors());
+    for env in &b.log {
+        ring.signer_of(env).unwrap();
+    }
+    let keys = ring.validity();
+    assert_eq!(keys.len(), 2);
+    let rotated_at = b.log[2].header.recorded_at;
+    assert_eq!(keys[0].valid_from, b.log[0].header.recorded_at);
+    assert_eq!(keys[0].valid_until, Some(rotated_at));
+    assert_eq!((keys[1].valid_from, keys[1].valid_until), (rotated_at, None));
+    assert!(ring.valid_key(&keys[0].key_id, rotated_at).is_ok());
+    assert!(matches!(
+        ring.valid_key(&keys[0].key_id, Timestamp(rotated_at.0 + 1)),
+        Err(FailureKind::KeyNotValidAt { .. })
+    ));
+}

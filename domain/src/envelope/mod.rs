@@ -16,6 +16,9 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+mod decode;
+pub use decode::CanonicalError;
+
 /// The domain-separation tag at the start of every envelope's canonical bytes.
 pub const ENVELOPE_MAGIC: &[u8; 8] = b"LARASEV1";
 
@@ -215,7 +218,35 @@ mod tests {
         assert_eq!(env.canonical_bytes(), Err(EnvelopeError::FieldTooLong { field: "stream_id", len: 70_000 }));
     }
 
+    #[test]
+    fn canonical_bytes_read_back_into_the_same_envelope() {
+        let env = sample(4, [1; 32]);
+        let bytes = env.canonical_bytes().unwrap();
+        assert_eq!(Envelope::from_canonical(&bytes, env.signature), Ok(env.clone()));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(Envelope::from_canonical(&longer, env.signature), Err(CanonicalError::Trailing(1)));
+        let mut wrong = bytes;
+        wrong[0] = b'X';
+        assert_eq!(Envelope::from_canonical(&wrong, env.signature), Err(CanonicalError::Magic));
+    }
+
     proptest! {
+        #[test]
+        fn every_truncation_of_canonical_bytes_is_a_typed_error(cut in 0usize..400) {
+            let env = sample(2, [3; 32]);
+            let bytes = env.canonical_bytes().unwrap();
+            let cut = cut % bytes.len();
+            prop_assert!(Envelope::from_canonical(&bytes[..cut], env.signature).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_reader(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut framed = ENVELOPE_MAGIC.to_vec();
+            framed.extend(bytes);
+            let _ = Envelope::from_canonical(&framed, [0; 64]);
+        }
+
         #[test]
         fn every_header_field_and_payload_byte_is_covered_by_the_signature(
             field in 0usize..10, byte in any::<usize>(), bit in 0u8..8

@@ -1,0 +1,69 @@
+//! `laras export` writes one Partner's audit bundle; `laras audit verify` checks a
+//! bundle offline (no data dir, no server), as an auditor would.
+
+use crate::app::SystemClock;
+use crate::cli::verify::progress_bar;
+use crate::data_dir::DataDir;
+use crate::settings::Settings;
+use anyhow::Context;
+use laras_adapters::audit_bundle::format::{self, Manifest};
+use laras_adapters::audit_bundle::{export_bundle, verify_bundle, ExportRequest};
+use laras_adapters::sqlite_log::SqliteEventStore;
+use laras_adapters::tree_store::SqliteTreeStore;
+use laras_commands::audit::TreeStore;
+use laras_domain::ids::PartnerId;
+use laras_domain::signing::parse_public_hex;
+use laras_domain::time::Clock;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn export(settings: &Settings, partner: PartnerId, out: &Path) -> anyhow::Result<ExitCode> {
+    let data = DataDir::existing(&settings.data_dir)?;
+    let total = SqliteEventStore::count(&data.ledger())?;
+    let trees = SqliteTreeStore::open(&data.audit())?;
+    let secrets = data.signing_keys()?;
+    let request =
+        ExportRequest { partner, stored_heads: trees.heads(partner)?, secrets: &secrets, now: SystemClock.now() };
+    let bar = progress_bar(total, false);
+    bar.set_message("exporting");
+    let summary = export_bundle(SqliteEventStore::scan(&data.ledger())?, request, out, &|n| bar.set_position(n))?;
+    bar.finish_and_clear();
+    if summary.envelopes == 0 {
+        std::fs::remove_dir_all(out).ok();
+        anyhow::bail!("Partner {partner} has no events in this ledger");
+    }
+    // The export's head is kept like any other, so later heads can be proven consistent with it.
+    trees.store_head(&summary.head).context("storing the export's tree head")?;
+    println!(
+        "exported {} envelopes of Partner {partner} to {}: {} key events, {} tree heads (latest: size {}, root {}), {} erased contacts",
+        summary.envelopes,
+        out.display(),
+        summary.signing_key_events,
+        summary.tree_heads,
+        summary.head.tree_size,
+        hex::encode(summary.head.root_hash),
+        summary.erased_contacts,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn verify(dir: &Path, trust_keys: &[String], json: bool) -> anyhow::Result<ExitCode> {
+    let trust = trust_keys
+        .iter()
+        .map(|hex| {
+            parse_public_hex(hex)
+                .with_context(|| format!("--trust-key {hex} is not a 32-byte Ed25519 public key in hex"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // The manifest's count sizes the progress bar; a missing one is reported by the check.
+    let declared = format::read_json::<Manifest>(dir, format::MANIFEST).map_or(0, |m| m.envelopes);
+    let bar = progress_bar(declared, json);
+    let report = verify_bundle(dir, &trust, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(if report.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
