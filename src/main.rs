@@ -189,6 +189,14 @@ enum BenchAction {
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
     },
+    /// Audit figures: Merkle catch-up, proof times, export, and `audit verify` beside raw batch verification.
+    Audit {
+        /// Fill the log to this many events first (the bench Partner's messages).
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+    },
     /// Append without end, printing each acknowledged position (for the crash test).
     Burst {
         #[arg(long, default_value_t = 64)]
@@ -284,6 +292,9 @@ fn main() -> ExitCode {
                 }
                 Command::Bench { action: BenchAction::ReadModels { events } } => {
                     laras::cli::bench_read::read_models(&settings.data_dir, events).await
+                }
+                Command::Bench { action: BenchAction::Audit { events, runs } } => {
+                    laras::cli::bench_audit::audit(&settings.data_dir, events, runs).await
                 }
                 Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
                 Command::Bench { action: BenchAction::Merkle { leaves } } => laras::cli::bench::merkle(leaves),

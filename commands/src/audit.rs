@@ -139,6 +139,11 @@ impl MerkleLog {
         Ok(head)
     }
 
+    /// The root of the Partner's tree at `size` leaves, from the stored nodes.
+    pub fn root(&self, partner: PartnerId, size: u64) -> Result<NodeHash, AuditError> {
+        Ok(root_at(&self.nodes(partner), size)?)
+    }
+
     pub fn latest_head(&self, partner: PartnerId) -> Result<Option<TreeHead>, AuditError> {
         Ok(self.trees.heads(partner)?.pop())
     }

@@ -77,7 +77,7 @@ fn message(contact: usize, seq: usize) -> IncomingMessage {
 }
 
 /// Appends messages until the log holds `target` events; the same ids on a rerun are no-ops.
-async fn fill(app: &Arc<App>, partner: PartnerId, target: u64) -> anyhow::Result<()> {
+pub(crate) async fn fill(app: &Arc<App>, partner: PartnerId, target: u64) -> anyhow::Result<()> {
     let meta = CommandMeta::system("bench");
     let mut seq = 0;
     while *app.store.head().borrow() < target {
