@@ -1,17 +1,22 @@
 //! The HTTP server: a library function that takes a listener and a shutdown signal,
-//! so tests start it on port 0. Background work (the channel directory, the outbox
-//! and the read-model runner) runs beside it and stops with it.
+//! so tests start it on port 0. Background work (the channel directory, the outbox,
+//! the AI worker, the Merkle log and the read-model runner) runs beside it and stops
+//! with it.
 
 use crate::app::App;
 use crate::settings::Settings;
 use axum::routing::get;
 use axum::Router;
+use laras_adapters::ai::embedded::EmbeddedGenerator;
+use laras_adapters::ai::knowledge::TantivyKnowledge;
+use laras_adapters::ai::sentiment::LexiconSentiment;
 use laras_adapters::graph_api::{GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
 use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::outbox::Outbox;
+use laras_commands::worker::{AiWorker, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
 use laras_graphql::{build_schema, Api, Limits};
@@ -50,6 +55,15 @@ pub async fn run(
     let outbox = Outbox::new(app.ledger.clone(), sender);
     let outbox_stop = stopped(stop_rx.clone());
     let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
+
+    let worker = AiWorker {
+        ledger: app.ledger.clone(),
+        knowledge: Arc::new(TantivyKnowledge::in_memory()?),
+        generator: Arc::new(EmbeddedGenerator),
+        sentiment: Arc::new(LexiconSentiment),
+        settings: WorkerSettings::default(),
+    };
+    let worker_task = tokio::spawn(worker.run(stopped(stop_rx.clone())));
 
     let read = ReadModels::open(app.data.root())?;
     let runner = ProjectionRunner {
@@ -112,6 +126,9 @@ pub async fn run(
     }
     if let Ok(Err(e)) = outbox_task.await {
         tracing::warn!(error = %e, "outbox stopped with an error");
+    }
+    if let Ok(Err(e)) = worker_task.await {
+        tracing::warn!(error = %e, "the AI worker stopped with an error");
     }
     if let Ok(Err(e)) = merkle_task.await {
         tracing::warn!(error = %e, "the Merkle log stopped with an error");

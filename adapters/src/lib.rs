@@ -3,6 +3,7 @@
 //! parallel log verifier. Meta's JSON types never leave `meta/`.
 
 #![forbid(unsafe_code)]
+pub mod ai;
 pub mod api_keys;
 pub mod audit_bundle;
 pub mod contact_keys;

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod signer;
 pub mod store;
 pub mod subscription;
+pub mod worker;
 
 pub use error::CommandError;
 pub use ledger::{Committed, Ledger};

@@ -63,6 +63,7 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         q("connectChannel", "mutation { connectChannel(channel: WHATSAPP, accountId: \"101\", accessToken: \"EAAB\") { position } }"),
         q("disconnectChannel", "mutation { disconnectChannel(channel: WHATSAPP) { position } }"),
         q("publishArticle", "mutation { publishArticle(kind: FAQ, title: \"x\", body: \"y\") { position } }"),
+        q("setApprovalMode", "mutation { setApprovalMode(mode: AUTOPILOT, channel: WHATSAPP) { position } }"),
         q("retireArticle", "mutation($a: ID!) { retireArticle(articleId: $a) { position } }"),
     ]
 }
@@ -84,6 +85,7 @@ const OWN_PARTNER_ONLY: &[&str] = &[
     "connectChannel",
     "disconnectChannel",
     "publishArticle",
+    "setApprovalMode",
 ];
 
 async fn schema_fields(w: &World) -> BTreeSet<String> {

@@ -14,7 +14,9 @@ use laras_domain::aggregate::article::PublishArticle;
 use laras_domain::aggregate::opportunity::{
     ChangeOpportunityValue, LoseOpportunity, MoveOpportunity, OpenOpportunity, WinOpportunity,
 };
-use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner};
+use laras_domain::aggregate::partner::{
+    default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner, SetApprovalMode,
+};
 use laras_domain::event::{ConversationStatus, OptScope, OptSignal, ReplyTarget};
 use laras_domain::ids::*;
 use laras_domain::time::Timestamp;
@@ -388,6 +390,20 @@ impl MutationRoot {
         let committed = api.ledger.disconnect_channel(partner, command, &meta_for(key)).await.api()?;
         api.credentials.remove(partner, channel.into()).api()?;
         Ok(Written::at(&committed))
+    }
+
+    /// How the AI worker's drafts go out: APPROVAL (a person approves each), AUTOPILOT
+    /// (sent when confident, the customer is not upset and policy allows), OFF (no drafts).
+    /// Without `channel` it is the Partner's default; with it, that channel's mode.
+    async fn set_approval_mode(
+        &self,
+        ctx: &Context<'_>,
+        mode: ApprovalMode,
+        channel: Option<Channel>,
+    ) -> async_graphql::Result<Written> {
+        let (partner, key) = partner_in(ctx, OWNERS)?;
+        let command = SetApprovalMode { channel: channel.map(Into::into), mode: mode.into() };
+        written(api(ctx).ledger.set_approval_mode(partner, command, &meta_for(key)).await)
     }
 
     /// Publishes a knowledge article the AI worker may ground its drafts in.

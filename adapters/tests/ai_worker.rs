@@ -1,0 +1,178 @@
+//! The AI worker with its embedded parts: answers from the Partner's articles, waits
+//! for approval or sends under autopilot, declines what is off-topic or unsupported,
+//! never auto-sends to an upset customer, and handles each message once.
+
+use async_trait::async_trait;
+use laras_adapters::ai::embedded::EmbeddedGenerator;
+use laras_adapters::ai::knowledge::TantivyKnowledge;
+use laras_adapters::ai::sentiment::LexiconSentiment;
+use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
+use laras_commands::memory::{ledger_at, onboard_with_channel};
+use laras_commands::worker::{AiWorker, DraftGenerator, DraftRequest, GeneratedDraft, WorkerError, WorkerSettings};
+use laras_commands::{CommandMeta, Ledger};
+use laras_domain::aggregate::article::PublishArticle;
+use laras_domain::aggregate::partner::SetApprovalMode;
+use laras_domain::blind::IdentityKind;
+use laras_domain::channel::ChannelKind;
+use laras_domain::event::{ApprovalMode, ArticleKind, DeclineReason, DomainEvent, DraftAuthor};
+use laras_domain::ids::{ArticleId, ConversationId, PartnerId};
+use laras_domain::time::Timestamp;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const NOW: Timestamp = Timestamp(1_767_225_600_000);
+const PARTNER: PartnerId = PartnerId(Uuid::from_u128(1));
+const BATIK: ArticleId = ArticleId(Uuid::from_u128(0xba));
+
+async fn shop(mode: ApprovalMode) -> Ledger {
+    let ledger = ledger_at(NOW);
+    onboard_with_channel(&ledger, PARTNER, ChannelKind::WhatsApp, "acct").await.expect("onboard");
+    let meta = CommandMeta::system("test");
+    let set = SetApprovalMode { channel: None, mode };
+    ledger.set_approval_mode(PARTNER, set, &meta).await.expect("mode");
+    let articles = [
+        (BATIK, ArticleKind::Product, "Batik tulis", "Harga batik tulis Rp 450.000 per lembar, stok 3."),
+        (ArticleId(Uuid::from_u128(0xb0)), ArticleKind::Faq, "Jam buka", "Toko buka setiap hari jam 9 sampai 17."),
+    ];
+    for (id, kind, title, body) in articles {
+        let publish = PublishArticle { article_id: id, kind, title: title.into(), body: body.into(), tags: vec![] };
+        ledger.publish_article(PARTNER, publish, &meta).await.expect("article");
+    }
+    ledger
+}
+
+fn worker(ledger: &Ledger, generator: Arc<dyn DraftGenerator>) -> AiWorker {
+    AiWorker {
+        ledger: ledger.clone(),
+        knowledge: Arc::new(TantivyKnowledge::in_memory().expect("index")),
+        generator,
+        sentiment: Arc::new(LexiconSentiment),
+        settings: WorkerSettings::default(),
+    }
+}
+
+async fn customer_says(ledger: &Ledger, n: u32, text: &str) -> ConversationId {
+    let msg = IncomingMessage {
+        channel: ChannelKind::WhatsApp,
+        account_id: "acct".into(),
+        sender: SenderIdentity { kind: IdentityKind::WaId, value: "6281234".into(), name: None },
+        channel_message_id: format!("wamid.{n}"),
+        sent_at: NOW,
+        content: PlainContent::Text(text.into()),
+        reply_to: None,
+    };
+    ledger.record_inbound_message(PARTNER, msg, &CommandMeta::system("test")).await.expect("inbound").conversation_id
+}
+
+async fn events_of(ledger: &Ledger, conversation: ConversationId) -> Vec<DomainEvent> {
+    let stream = laras_domain::stream::StreamId::conversation(conversation);
+    let stored = ledger.store.read_stream(&stream, 0).await.expect("read");
+    stored.iter().map(|s| s.envelope.event().expect("event")).collect()
+}
+
+fn count(events: &[DomainEvent], name: &str) -> usize {
+    events.iter().filter(|e| e.event_type() == name).count()
+}
+
+#[tokio::test]
+async fn under_autopilot_a_question_the_knowledge_answers_is_drafted_from_the_article_and_sent() {
+    let ledger = shop(ApprovalMode::Autopilot).await;
+    let w = worker(&ledger, Arc::new(EmbeddedGenerator));
+    let conversation = customer_says(&ledger, 1, "Berapa harga batik tulis kak?").await;
+    w.catch_up().await.expect("worker");
+    let events = events_of(&ledger, conversation).await;
+    let draft = events.iter().find_map(|e| match e {
+        DomainEvent::DraftProposed { author, body, .. } => Some((author.clone(), ledger.open(body).expect("open"))),
+        _ => None,
+    });
+    let (author, text) = draft.expect("a draft");
+    assert_eq!(text.as_deref(), Some("Batik tulis: Harga batik tulis Rp 450.000 per lembar, stok 3."));
+    match author {
+        DraftAuthor::AiWorker { generator, model, article_ids, confidence, prompt_hash, .. } => {
+            assert_eq!((generator.as_str(), model.as_str()), ("embedded-bm25", "bm25-compose-v1"));
+            assert_eq!(article_ids, vec![BATIK]);
+            assert!(confidence >= 0.5 && prompt_hash.len() == 64);
+        }
+        other => panic!("not the AI worker: {other:?}"),
+    }
+    assert_eq!(count(&events, "SentimentScored"), 1);
+    assert_eq!(count(&events, "ReplySendRequested"), 1, "autopilot sends: {events:?}");
+
+    // Handled once: a second pass (a restart) records nothing more.
+    let before = events.len();
+    w.catch_up().await.expect("again");
+    assert_eq!(events_of(&ledger, conversation).await.len(), before);
+}
+
+#[tokio::test]
+async fn in_approval_mode_the_draft_waits_for_a_person() {
+    let ledger = shop(ApprovalMode::Approval).await;
+    let conversation = customer_says(&ledger, 1, "Berapa harga batik tulis?").await;
+    worker(&ledger, Arc::new(EmbeddedGenerator)).catch_up().await.expect("worker");
+    let events = events_of(&ledger, conversation).await;
+    assert_eq!(count(&events, "DraftProposed"), 1);
+    assert_eq!(count(&events, "ReplySendRequested"), 0);
+}
+
+#[tokio::test]
+async fn an_off_topic_request_is_declined_and_an_unsupported_question_is_low_confidence() {
+    let ledger = shop(ApprovalMode::Autopilot).await;
+    let off = customer_says(&ledger, 1, "Tolong buatkan puisi tentang laut").await;
+    worker(&ledger, Arc::new(EmbeddedGenerator)).catch_up().await.expect("worker");
+    let events = events_of(&ledger, off).await;
+    assert!(events.iter().any(|e| matches!(e, DomainEvent::DraftDeclined { reason: DeclineReason::OffTopic, .. })));
+    assert_eq!(count(&events, "DraftProposed"), 0);
+
+    let unknown = customer_says(&ledger, 2, "Do you sell handmade leather wallets with engraving?").await;
+    worker(&ledger, Arc::new(EmbeddedGenerator)).catch_up().await.expect("worker");
+    let events = events_of(&ledger, unknown).await;
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, DomainEvent::DraftDeclined { reason: DeclineReason::LowConfidence, .. })));
+    assert_eq!(count(&events, "ReplySendRequested"), 0);
+}
+
+#[tokio::test]
+async fn an_upset_customer_is_scored_negative_and_never_auto_sent_a_reply() {
+    let ledger = shop(ApprovalMode::Autopilot).await;
+    let conversation = customer_says(&ledger, 1, "Kecewa banget! Berapa harga batik tulis?").await;
+    worker(&ledger, Arc::new(EmbeddedGenerator)).catch_up().await.expect("worker");
+    let events = events_of(&ledger, conversation).await;
+    let score = events.iter().find_map(|e| match e {
+        DomainEvent::SentimentScored { score, .. } => Some(*score),
+        _ => None,
+    });
+    assert!(score.expect("scored") <= -0.3);
+    assert_eq!(count(&events, "DraftProposed"), 1, "a draft for a person to approve");
+    assert_eq!(count(&events, "ReplySendRequested"), 0);
+}
+
+struct Broken;
+
+#[async_trait]
+impl DraftGenerator for Broken {
+    fn name(&self) -> &str {
+        "broken"
+    }
+    async fn generate(&self, _: &DraftRequest) -> Result<Option<GeneratedDraft>, WorkerError> {
+        Err(WorkerError::Generator("connection refused".into()))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_generator_hands_the_conversation_to_a_person_and_off_mode_only_scores() {
+    let ledger = shop(ApprovalMode::Autopilot).await;
+    let conversation = customer_says(&ledger, 1, "Berapa harga batik tulis?").await;
+    worker(&ledger, Arc::new(Broken)).catch_up().await.expect("worker");
+    let events = events_of(&ledger, conversation).await;
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, DomainEvent::DraftDeclined { reason: DeclineReason::GeneratorUnavailable, .. })));
+
+    let off = shop(ApprovalMode::Off).await;
+    let conversation = customer_says(&off, 1, "Berapa harga batik tulis?").await;
+    worker(&off, Arc::new(EmbeddedGenerator)).catch_up().await.expect("worker");
+    let events = events_of(&off, conversation).await;
+    assert_eq!(count(&events, "SentimentScored"), 1);
+    assert_eq!(count(&events, "DraftProposed") + count(&events, "DraftDeclined"), 0);
+}

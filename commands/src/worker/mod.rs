@@ -1,0 +1,199 @@
+//! The AI worker: follows the log, learns each Partner's knowledge from its article
+//! events, and answers each new customer message: scores its sentiment, declines what
+//! is outside the Partner's business, asks the generator for a grounded draft, and
+//! under autopilot requests the send when confidence is high and the customer is not
+//! upset. Every step is an event, so the audit trail shows what produced each reply.
+//!
+//! A message is handled once: its `SentimentScored` event is the first thing recorded,
+//! and a message already scored is skipped. A crash between scoring and drafting leaves
+//! that message to a person (it shows in the inbox unanswered); it is never answered twice.
+
+mod port;
+
+pub use port::{
+    Article, DraftGenerator, DraftRequest, GeneratedDraft, KnowledgeBase, Passage, SentimentScorer, WorkerError,
+};
+
+use crate::error::CommandError;
+use crate::handlers::send::{OutgoingReply, SendRequest};
+use crate::meta::CommandMeta;
+use crate::store::StoredEnvelope;
+use crate::subscription::Subscription;
+use crate::Ledger;
+use laras_domain::actor::Actor;
+use laras_domain::event::{ApprovalMode, DeclineReason, DomainEvent, DraftAuthor, MessageContent, ReplyTarget};
+use laras_domain::ids::{ConversationId, PartnerId};
+use laras_domain::policy::{keywords, purpose};
+use laras_domain::time::Span;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// When the worker answers by itself.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerSettings {
+    /// Below this confidence the worker proposes nothing and a person answers.
+    pub confidence_threshold: f64,
+    /// At or below this sentiment nothing is sent without a person's approval.
+    pub negative_at_or_below: f64,
+    /// Messages older than this when the worker sees them are not answered (after a
+    /// long outage, the customer-service window has closed anyway).
+    pub max_age: Span,
+    /// How many passages the generator is given.
+    pub passages: usize,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self { confidence_threshold: 0.5, negative_at_or_below: -0.3, max_age: Span(24 * 3_600_000), passages: 3 }
+    }
+}
+
+#[derive(Clone)]
+pub struct AiWorker {
+    pub ledger: Ledger,
+    pub knowledge: Arc<dyn KnowledgeBase>,
+    pub generator: Arc<dyn DraftGenerator>,
+    pub sentiment: Arc<dyn SentimentScorer>,
+    pub settings: WorkerSettings,
+}
+
+/// A customer's message the worker may answer.
+struct Inbound {
+    partner: PartnerId,
+    conversation: ConversationId,
+    channel_message_id: String,
+    content: MessageContent,
+    event: uuid::Uuid,
+}
+
+impl AiWorker {
+    /// Follows the log from the start until `stop` resolves.
+    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), WorkerError> {
+        tokio::pin!(stop);
+        let mut subscription = Subscription::new(self.ledger.store.clone(), 0, 2_000);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                batch = subscription.next_batch() => self.apply(&batch?).await?,
+            }
+        }
+    }
+
+    /// Handles everything up to the log's head (tests and CLI commands).
+    pub async fn catch_up(&self) -> Result<(), WorkerError> {
+        let mut after = 0;
+        loop {
+            let batch = self.ledger.store.read_all(after, 2_000).await?;
+            let Some(last) = batch.last().map(|s| s.position) else { return Ok(()) };
+            self.apply(&batch).await?;
+            after = last;
+        }
+    }
+
+    async fn apply(&self, batch: &[StoredEnvelope]) -> Result<(), WorkerError> {
+        let mut inbound = Vec::new();
+        let oldest = self.ledger.clock.now().0 - self.settings.max_age.0;
+        for stored in batch {
+            let h = &stored.envelope.header;
+            let partner = h.partner_id;
+            match stored.envelope.event() {
+                Ok(DomainEvent::KnowledgeArticlePublished { article_id, kind, title, body, tags }) => {
+                    self.knowledge.publish(partner, Article { id: article_id, kind, title, body, tags })?;
+                }
+                Ok(DomainEvent::KnowledgeArticleRetired { article_id }) => {
+                    self.knowledge.retire(partner, article_id)?
+                }
+                Ok(DomainEvent::InboundMessageReceived { channel_message_id, content, .. })
+                    if matches!(h.actor, Actor::Customer { .. }) && h.recorded_at.0 >= oldest =>
+                {
+                    let Some(conversation) = h.stream_id.as_str().strip_prefix("conversation-") else { continue };
+                    let Ok(conversation) = conversation.parse().map(ConversationId) else { continue };
+                    inbound.push(Inbound { partner, conversation, channel_message_id, content, event: h.event_id.0 });
+                }
+                _ => {}
+            }
+        }
+        self.knowledge.commit()?;
+        for message in inbound {
+            if let Err(e) = self.answer(&message).await {
+                // One message's failure must not stop the worker; a person still sees it.
+                tracing::warn!(error = %e, partner = %message.partner, "the AI worker could not handle a message");
+            }
+        }
+        Ok(())
+    }
+
+    async fn answer(&self, m: &Inbound) -> Result<(), CommandError> {
+        let conversation = self.ledger.conversation(m.partner, m.conversation).await?;
+        if conversation.scored.contains(&m.channel_message_id) {
+            return Ok(());
+        }
+        let MessageContent::Text { body } = &m.content else { return Ok(()) };
+        // An erased contact's message can no longer be read, and is not answered.
+        let Some(text) = self.ledger.open(body)? else { return Ok(()) };
+        let meta = |actor: &str| CommandMeta::new(Actor::AiWorker { generator: actor.to_owned() }).caused_by(m.event);
+        let score = self.sentiment.score(&text).clamp(-1.0, 1.0);
+        let scorer = self.sentiment.name().to_owned();
+        self.ledger
+            .score_sentiment(m.partner, m.conversation, &m.channel_message_id, score, &scorer, &meta(&scorer))
+            .await?;
+
+        let channel = conversation.channel.ok_or(laras_domain::error::DomainError::ConversationNotFound)?;
+        let mode = self.ledger.partner(m.partner).await?.approval_mode(channel);
+        if mode == ApprovalMode::Off || keywords::detect(&text).is_some() {
+            return Ok(());
+        }
+        let generator = self.generator.name().to_owned();
+        let meta = meta(&generator);
+        let decline = |reason| {
+            self.ledger.decline_draft(
+                m.partner,
+                m.conversation,
+                Some(m.channel_message_id.clone()),
+                reason,
+                &generator,
+                &meta,
+            )
+        };
+        if purpose::off_topic(&text).is_some() {
+            decline(DeclineReason::OffTopic).await?;
+            return Ok(());
+        }
+        let started = Instant::now();
+        let passages = self.knowledge.search(m.partner, &text, self.settings.passages);
+        let generated = match passages {
+            Ok(passages) => self.generator.generate(&DraftRequest { question: text.clone(), passages }).await,
+            Err(e) => Err(e),
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let draft = match generated {
+            Ok(Some(d)) if d.confidence >= self.settings.confidence_threshold => d,
+            Ok(_) => return decline(DeclineReason::LowConfidence).await.map(|_| ()),
+            Err(e) => {
+                tracing::warn!(error = %e, "the draft generator failed; a person takes over");
+                return decline(DeclineReason::GeneratorUnavailable).await.map(|_| ());
+            }
+        };
+        let author = DraftAuthor::AiWorker {
+            generator: generator.clone(),
+            model: draft.model.clone(),
+            prompt_hash: draft.prompt_hash.clone(),
+            article_ids: draft.article_ids.clone(),
+            confidence: draft.confidence,
+            latency_ms,
+        };
+        let target = ReplyTarget::Conversation { quote: None };
+        let (draft_id, _) =
+            self.ledger.propose_draft(m.partner, m.conversation, author, &draft.text, target, &meta).await?;
+        if mode == ApprovalMode::Autopilot && score > self.settings.negative_at_or_below {
+            let request = SendRequest { reply: OutgoingReply::Draft(draft_id), template: None, marketing: false };
+            match self.ledger.request_send(m.partner, m.conversation, request, &meta).await {
+                // A refusal (window, opt-out) is recorded by the send policy itself.
+                Ok(_) | Err(CommandError::PolicyRefused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
