@@ -22,41 +22,57 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "LARAS_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Token that creates Partners and their keys through GraphQL.
+    #[arg(long, env = "LARAS_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Sign a Partner's tree head every this many of its events.
+    #[arg(long, env = "LARAS_TREE_HEAD_EVERY_EVENTS")]
+    tree_head_every_events: Option<u64>,
+    /// …or this many seconds after the last head, when the tree grew.
+    #[arg(long, env = "LARAS_TREE_HEAD_EVERY_SECONDS")]
+    tree_head_every_seconds: Option<u64>,
+    /// Seed a demo Partner with conversations on all four channels and print its owner key.
+    #[arg(long)]
+    demo: bool,
+    /// Below this confidence (0..1) the AI worker proposes no draft.
+    #[arg(long, env = "LARAS_AI_CONFIDENCE_THRESHOLD")]
+    ai_confidence_threshold: Option<f64>,
+    /// An OpenAI-compatible API base (e.g. https://api.openai.com/v1) for drafts;
+    /// without it the embedded generator answers from the Partner's articles.
+    #[arg(long, env = "LARAS_AI_CHAT_URL")]
+    ai_chat_url: Option<String>,
+    /// The chat model to ask.
+    #[arg(long, env = "LARAS_AI_CHAT_MODEL")]
+    ai_chat_model: Option<String>,
+    /// The chat API key.
+    #[arg(long, env = "LARAS_AI_CHAT_KEY", hide_env_values = true)]
+    ai_chat_key: Option<String>,
+    /// Meta app secret: webhook signatures are checked with it.
+    #[arg(long, env = "LARAS_META_APP_SECRET", hide_env_values = true)]
+    meta_app_secret: Option<String>,
+    /// Token Meta echoes in the webhook verification handshake.
+    #[arg(long, env = "LARAS_META_VERIFY_TOKEN", hide_env_values = true)]
+    meta_verify_token: Option<String>,
+    /// Graph API base URL (tests point it at a fake).
+    #[arg(long, env = "LARAS_META_GRAPH_URL")]
+    meta_graph_url: Option<String>,
+    /// Graph API version (e.g. v21.0).
+    #[arg(long, env = "LARAS_META_GRAPH_VERSION")]
+    meta_graph_version: Option<String>,
+    /// Threads API base URL.
+    #[arg(long, env = "LARAS_THREADS_GRAPH_URL")]
+    threads_graph_url: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server on the embedded store.
-    Serve {
-        /// Address to listen on (default 127.0.0.1:8080).
-        #[arg(long, env = "LARAS_LISTEN")]
-        listen: Option<SocketAddr>,
-        /// Token that creates Partners and their keys through GraphQL.
-        #[arg(long, env = "LARAS_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
-        /// Sign a Partner's tree head every this many of its events.
-        #[arg(long, env = "LARAS_TREE_HEAD_EVERY_EVENTS")]
-        tree_head_every_events: Option<u64>,
-        /// …or this many seconds after the last head, when the tree grew.
-        #[arg(long, env = "LARAS_TREE_HEAD_EVERY_SECONDS")]
-        tree_head_every_seconds: Option<u64>,
-        /// Seed a demo Partner with conversations on all four channels and print its owner key.
-        #[arg(long)]
-        demo: bool,
-        /// Meta app secret: webhook signatures are checked with it.
-        #[arg(long, env = "LARAS_META_APP_SECRET", hide_env_values = true)]
-        meta_app_secret: Option<String>,
-        /// Token Meta echoes in the webhook verification handshake.
-        #[arg(long, env = "LARAS_META_VERIFY_TOKEN", hide_env_values = true)]
-        meta_verify_token: Option<String>,
-        /// Graph API base URL (tests point it at a fake).
-        #[arg(long, env = "LARAS_META_GRAPH_URL")]
-        meta_graph_url: Option<String>,
-        /// Graph API version (e.g. v21.0).
-        #[arg(long, env = "LARAS_META_GRAPH_VERSION")]
-        meta_graph_version: Option<String>,
-        /// Threads API base URL.
-        #[arg(long, env = "LARAS_THREADS_GRAPH_URL")]
-        threads_graph_url: Option<String>,
-    },
+    Serve(Box<ServeArgs>),
     /// Partners: `partner create --name NAME`.
     Partner {
         #[command(subcommand)]
@@ -197,6 +213,13 @@ enum BenchAction {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// The embedded generator's draft latency with ARTICLES articles, beside bare BM25 search.
+    Drafts {
+        #[arg(long, default_value_t = 10_000)]
+        articles: usize,
+        #[arg(long, default_value_t = 1_000)]
+        questions: usize,
+    },
     /// Append without end, printing each acknowledged position (for the crash test).
     Burst {
         #[arg(long, default_value_t = 64)]
@@ -236,22 +259,30 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
-    if let Command::Serve {
-        listen,
-        admin_token,
-        tree_head_every_events,
-        tree_head_every_seconds,
-        meta_app_secret,
-        meta_verify_token,
-        meta_graph_url,
-        meta_graph_version,
-        threads_graph_url,
-        ..
-    } = &cli.command
-    {
+    if let Command::Serve(serve) = &cli.command {
+        let ServeArgs {
+            listen,
+            admin_token,
+            tree_head_every_events,
+            tree_head_every_seconds,
+            ai_confidence_threshold,
+            ai_chat_url,
+            ai_chat_model,
+            ai_chat_key,
+            meta_app_secret,
+            meta_verify_token,
+            meta_graph_url,
+            meta_graph_version,
+            threads_graph_url,
+            ..
+        } = serve.as_ref();
         overrides.admin_token = admin_token.clone();
         overrides.tree_head_every_events = *tree_head_every_events;
         overrides.tree_head_every_seconds = *tree_head_every_seconds;
+        overrides.ai_confidence_threshold = *ai_confidence_threshold;
+        overrides.ai_chat_url = ai_chat_url.clone();
+        overrides.ai_chat_model = ai_chat_model.clone();
+        overrides.ai_chat_key = ai_chat_key.clone();
         overrides.meta_graph_version = meta_graph_version.clone();
         overrides.listen = *listen;
         overrides.meta_app_secret = meta_app_secret.clone();
@@ -263,7 +294,7 @@ fn main() -> ExitCode {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async {
             match cli.command {
-                Command::Serve { demo, .. } => laras::cli::serve::run(settings, demo).await,
+                Command::Serve(serve) => laras::cli::serve::run(settings, serve.demo).await,
                 Command::Partner { action: PartnerAction::Create { name, approval } } => {
                     laras::cli::partner::create(&settings, &name, approval).await
                 }
@@ -295,6 +326,9 @@ fn main() -> ExitCode {
                 }
                 Command::Bench { action: BenchAction::Audit { events, runs } } => {
                     laras::cli::bench_audit::audit(&settings.data_dir, events, runs).await
+                }
+                Command::Bench { action: BenchAction::Drafts { articles, questions } } => {
+                    laras::cli::bench_drafts::drafts(articles, questions)
                 }
                 Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
                 Command::Bench { action: BenchAction::Merkle { leaves } } => laras::cli::bench::merkle(leaves),

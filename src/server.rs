@@ -9,6 +9,7 @@ use axum::routing::get;
 use axum::Router;
 use laras_adapters::ai::embedded::EmbeddedGenerator;
 use laras_adapters::ai::knowledge::TantivyKnowledge;
+use laras_adapters::ai::openai::{ChatCompletionsGenerator, ChatSettings};
 use laras_adapters::ai::sentiment::LexiconSentiment;
 use laras_adapters::graph_api::{GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
@@ -16,7 +17,7 @@ use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::outbox::Outbox;
-use laras_commands::worker::{AiWorker, WorkerSettings};
+use laras_commands::worker::{AiWorker, DraftGenerator, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
 use laras_graphql::{build_schema, Api, Limits};
@@ -56,12 +57,23 @@ pub async fn run(
     let outbox_stop = stopped(stop_rx.clone());
     let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
 
+    let generator: Arc<dyn DraftGenerator> = match &settings.ai_chat_url {
+        Some(url) => {
+            let chat = ChatSettings::new(url, &settings.ai_chat_model, settings.ai_chat_key.clone());
+            Arc::new(ChatCompletionsGenerator::new(chat)?)
+        }
+        None => Arc::new(EmbeddedGenerator),
+    };
+    tracing::info!(generator = generator.name(), "AI worker");
     let worker = AiWorker {
         ledger: app.ledger.clone(),
         knowledge: Arc::new(TantivyKnowledge::in_memory()?),
-        generator: Arc::new(EmbeddedGenerator),
+        generator,
         sentiment: Arc::new(LexiconSentiment),
-        settings: WorkerSettings::default(),
+        settings: WorkerSettings {
+            confidence_threshold: settings.ai_confidence_threshold,
+            ..WorkerSettings::default()
+        },
     };
     let worker_task = tokio::spawn(worker.run(stopped(stop_rx.clone())));
 

@@ -11,6 +11,8 @@ pub const DEFAULT_THREADS_GRAPH_URL: &str = "https://graph.threads.net";
 pub const DEFAULT_GRAPH_VERSION: &str = "v21.0";
 pub const DEFAULT_TREE_HEAD_EVERY_EVENTS: u64 = 1_000;
 pub const DEFAULT_TREE_HEAD_EVERY_SECONDS: u64 = 60;
+pub const DEFAULT_AI_CONFIDENCE_THRESHOLD: f64 = 0.5;
+pub const DEFAULT_AI_CHAT_MODEL: &str = "gpt-4o-mini";
 
 /// What `laras.toml` may hold (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +24,16 @@ pub struct FileSettings {
     pub tree_head_every_events: Option<u64>,
     pub tree_head_every_seconds: Option<u64>,
     pub meta: Option<MetaFileSettings>,
+    pub ai: Option<AiFileSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AiFileSettings {
+    pub confidence_threshold: Option<f64>,
+    pub chat_url: Option<String>,
+    pub chat_model: Option<String>,
+    pub chat_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +62,13 @@ pub struct Settings {
     pub meta_graph_url: String,
     pub meta_graph_version: String,
     pub threads_graph_url: String,
+    /// Below this confidence the AI worker proposes nothing (0..1).
+    pub ai_confidence_threshold: f64,
+    /// An OpenAI-compatible API base (e.g. `https://api.openai.com/v1`); none: the
+    /// embedded generator, which needs no outside service.
+    pub ai_chat_url: Option<String>,
+    pub ai_chat_model: String,
+    pub ai_chat_key: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -66,6 +85,10 @@ impl std::fmt::Debug for Settings {
             .field("meta_graph_url", &self.meta_graph_url)
             .field("meta_graph_version", &self.meta_graph_version)
             .field("threads_graph_url", &self.threads_graph_url)
+            .field("ai_confidence_threshold", &self.ai_confidence_threshold)
+            .field("ai_chat_url", &self.ai_chat_url)
+            .field("ai_chat_model", &self.ai_chat_model)
+            .field("ai_chat_key", &self.ai_chat_key.as_ref().map(|_| "***"))
             .finish()
     }
 }
@@ -78,6 +101,8 @@ pub enum SettingsError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid listen address {0:?}")]
     Listen(String),
+    #[error("the AI confidence threshold must be from 0 to 1, not {0}")]
+    Threshold(f64),
 }
 
 /// Values given on the command line or in the environment (clap fills both).
@@ -94,6 +119,10 @@ pub struct Overrides {
     pub meta_graph_url: Option<String>,
     pub meta_graph_version: Option<String>,
     pub threads_graph_url: Option<String>,
+    pub ai_confidence_threshold: Option<f64>,
+    pub ai_chat_url: Option<String>,
+    pub ai_chat_model: Option<String>,
+    pub ai_chat_key: Option<String>,
 }
 
 impl Settings {
@@ -105,6 +134,12 @@ impl Settings {
             None => FileSettings::default(),
         };
         let meta = file.meta.unwrap_or_default();
+        let ai = file.ai.unwrap_or_default();
+        let threshold =
+            overrides.ai_confidence_threshold.or(ai.confidence_threshold).unwrap_or(DEFAULT_AI_CONFIDENCE_THRESHOLD);
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(SettingsError::Threshold(threshold));
+        }
         let listen = match overrides.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().map_err(|_| SettingsError::Listen(DEFAULT_LISTEN.into()))?,
@@ -134,6 +169,10 @@ impl Settings {
                 .threads_graph_url
                 .or(meta.threads_graph_url)
                 .unwrap_or_else(|| DEFAULT_THREADS_GRAPH_URL.into()),
+            ai_confidence_threshold: threshold,
+            ai_chat_url: overrides.ai_chat_url.or(ai.chat_url).filter(|s| !s.is_empty()),
+            ai_chat_model: overrides.ai_chat_model.or(ai.chat_model).unwrap_or_else(|| DEFAULT_AI_CHAT_MODEL.into()),
+            ai_chat_key: overrides.ai_chat_key.or(ai.chat_key).filter(|s| !s.is_empty()),
         })
     }
 }
@@ -167,6 +206,19 @@ mod tests {
         assert_eq!(s.meta_verify_token.as_deref(), Some("s3cr3t-verify"));
         assert_eq!(s.meta_graph_url, DEFAULT_GRAPH_URL);
         assert!(!format!("{s:?}").contains("s3cr3t-verify"));
+    }
+
+    #[test]
+    fn ai_settings_come_from_the_file_and_a_bad_threshold_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("laras.toml");
+        std::fs::write(&path, "[ai]\nchat_url = \"http://127.0.0.1:1/v1\"\nchat_key = \"sk-s3cret\"\n").unwrap();
+        let s = Settings::load(Overrides { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(s.ai_chat_url.as_deref(), Some("http://127.0.0.1:1/v1"));
+        assert_eq!((s.ai_chat_model.as_str(), s.ai_confidence_threshold), (DEFAULT_AI_CHAT_MODEL, 0.5));
+        assert!(!format!("{s:?}").contains("sk-s3cret"));
+        let bad = Overrides { config: Some(path), ai_confidence_threshold: Some(1.5), ..Default::default() };
+        assert!(matches!(Settings::load(bad), Err(SettingsError::Threshold(_))));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod bench_audit;
+pub mod bench_drafts;
 pub mod bench_read;
 pub mod conversation;
 pub mod keys;

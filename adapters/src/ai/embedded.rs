@@ -121,14 +121,14 @@ fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 }
 
 /// The question's content words.
-fn content_words(question: &str) -> BTreeSet<String> {
+pub(crate) fn content_words(question: &str) -> BTreeSet<String> {
     words(question)
         .filter(|w| (w.len() >= 3 || w.chars().all(char::is_numeric)) && !STOPWORDS.contains(&w.as_str()))
         .collect()
 }
 
 /// Share of the question's content words the passage contains (0 when it has none).
-fn coverage(question: &BTreeSet<String>, passage: &Passage) -> f64 {
+pub(crate) fn coverage(question: &BTreeSet<String>, passage: &Passage) -> f64 {
     if question.is_empty() {
         return 0.0;
     }
@@ -218,7 +218,7 @@ mod tests {
     }
 
     fn ask(question: &str, passages: Vec<Passage>) -> Option<GeneratedDraft> {
-        EmbeddedGenerator::compose(&DraftRequest { question: question.into(), passages })
+        EmbeddedGenerator::compose(&DraftRequest { question: question.into(), passages, history: vec![] })
     }
 
     #[test]

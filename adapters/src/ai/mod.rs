@@ -3,4 +3,5 @@
 
 pub mod embedded;
 pub mod knowledge;
+pub mod openai;
 pub mod sentiment;

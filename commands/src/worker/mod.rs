@@ -11,7 +11,7 @@
 mod port;
 
 pub use port::{
-    Article, DraftGenerator, DraftRequest, GeneratedDraft, KnowledgeBase, Passage, SentimentScorer, WorkerError,
+    Article, DraftGenerator, DraftRequest, GeneratedDraft, KnowledgeBase, Passage, SentimentScorer, Turn, WorkerError,
 };
 
 use crate::error::CommandError;
@@ -41,11 +41,19 @@ pub struct WorkerSettings {
     pub max_age: Span,
     /// How many passages the generator is given.
     pub passages: usize,
+    /// How many earlier messages of the conversation the generator is given.
+    pub history: usize,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { confidence_threshold: 0.5, negative_at_or_below: -0.3, max_age: Span(24 * 3_600_000), passages: 3 }
+        Self {
+            confidence_threshold: 0.5,
+            negative_at_or_below: -0.3,
+            max_age: Span(24 * 3_600_000),
+            passages: 3,
+            history: 6,
+        }
     }
 }
 
@@ -124,6 +132,29 @@ impl AiWorker {
         Ok(())
     }
 
+    /// The conversation's last readable messages before `m`: the customer's, and the
+    /// drafts proposed to them.
+    async fn history(&self, m: &Inbound) -> Result<Vec<Turn>, WorkerError> {
+        let stream = laras_domain::stream::StreamId::conversation(m.conversation);
+        let mut turns = Vec::new();
+        for stored in self.ledger.store.read_stream(&stream, 0).await? {
+            if stored.envelope.header.event_id.0 == m.event {
+                break;
+            }
+            let (from_customer, sealed) = match stored.envelope.event() {
+                Ok(DomainEvent::InboundMessageReceived { content: MessageContent::Text { body }, .. }) => (true, body),
+                Ok(DomainEvent::DraftProposed { body, .. }) => (false, body),
+                _ => continue,
+            };
+            // An unreadable (erased) message is left out, not an error.
+            if let Ok(Some(text)) = self.ledger.open(&sealed) {
+                turns.push(Turn { from_customer, text });
+            }
+        }
+        let skip = turns.len().saturating_sub(self.settings.history);
+        Ok(turns.split_off(skip))
+    }
+
     async fn answer(&self, m: &Inbound) -> Result<(), CommandError> {
         let conversation = self.ledger.conversation(m.partner, m.conversation).await?;
         if conversation.scored.contains(&m.channel_message_id) {
@@ -163,7 +194,12 @@ impl AiWorker {
         let started = Instant::now();
         let passages = self.knowledge.search(m.partner, &text, self.settings.passages);
         let generated = match passages {
-            Ok(passages) => self.generator.generate(&DraftRequest { question: text.clone(), passages }).await,
+            Ok(passages) => match self.history(m).await {
+                Ok(history) => {
+                    self.generator.generate(&DraftRequest { question: text.clone(), passages, history }).await
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let latency_ms = started.elapsed().as_millis() as u64;

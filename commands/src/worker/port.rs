@@ -48,11 +48,20 @@ pub trait KnowledgeBase: Send + Sync + 'static {
     fn search(&self, partner: PartnerId, query: &str, limit: usize) -> Result<Vec<Passage>, WorkerError>;
 }
 
-/// What a generator is asked: the customer's message and the Partner's passages for it.
+/// One earlier message of the conversation, oldest first in a request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Turn {
+    pub from_customer: bool,
+    pub text: String,
+}
+
+/// What a generator is asked: the customer's message, the Partner's passages for it,
+/// and the recent conversation before it.
 #[derive(Clone, Debug)]
 pub struct DraftRequest {
     pub question: String,
     pub passages: Vec<Passage>,
+    pub history: Vec<Turn>,
 }
 
 /// A proposed answer, with what it was made from.
