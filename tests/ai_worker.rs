@@ -92,5 +92,13 @@ fn under_autopilot_a_question_is_answered_from_the_partners_article_through_the_
     let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "draft_declined"));
     assert!(items.iter().any(|i| i["kind"] == "draft_declined"), "off-topic is declined: {items:?}");
     assert_eq!(items.iter().filter(|i| i["kind"] == "draft").count(), 1, "no answer to the poem request");
+
+    // An upset customer: the inbox flags it, and the draft waits for a person.
+    post_webhook(&base, &wa_text("wamid.ai.3", "Kecewa banget! Berapa harga batik tulis?"));
+    let items = items_until(&base, &key, |items| items.iter().filter(|i| i["kind"] == "draft").count() == 2);
+    assert_eq!(items.iter().filter(|i| i["kind"] == "draft").count(), 2, "a draft for a person: {items:?}");
+    let inbox = graphql(&base, &key, "{ inbox(first: 1) { edges { node { upset draftsWaiting } } } }");
+    assert_eq!(inbox["inbox"]["edges"][0]["node"]["upset"], true, "{inbox}");
+    assert_eq!(items.iter().filter(|i| i["kind"] == "reply").count(), 1, "nothing more went out: {items:?}");
     server.stop();
 }

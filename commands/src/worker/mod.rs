@@ -29,6 +29,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A customer message scored at or below this is upset: nothing goes out to them
+/// without a person, and the inbox flags the conversation.
+pub const NEGATIVE_AT_OR_BELOW: f64 = -0.3;
+
 /// When the worker answers by itself.
 #[derive(Clone, Copy, Debug)]
 pub struct WorkerSettings {

@@ -30,6 +30,9 @@ pub struct InboxItem {
     pub sentiment: Vec<f64>,
     /// Last minus first recent score: > 0 improving.
     pub sentiment_trend: Option<f64>,
+    /// The customer's latest scored message is negative: no reply goes out to them
+    /// without a person's approval.
+    pub upset: bool,
     pub assignee: Option<String>,
     pub drafts_waiting: i64,
 }
@@ -37,6 +40,7 @@ pub struct InboxItem {
 impl From<rm::InboxItem> for InboxItem {
     fn from(i: rm::InboxItem) -> Self {
         let trend = i.sentiment_trend();
+        let upset = i.sentiment.last().is_some_and(|s| *s <= laras_commands::worker::NEGATIVE_AT_OR_BELOW);
         Self {
             conversation_id: ID(i.conversation_id),
             contact_id: ID(i.contact_id),
@@ -51,6 +55,7 @@ impl From<rm::InboxItem> for InboxItem {
             window_closes_at: i.window_closes_at.map(t),
             sentiment: i.sentiment,
             sentiment_trend: trend,
+            upset,
             assignee: i.assignee,
             drafts_waiting: i.drafts_waiting,
         }
