@@ -17,7 +17,7 @@ use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::outbox::Outbox;
-use laras_commands::worker::{AiWorker, DraftGenerator, WorkerSettings};
+use laras_commands::worker::{AiWorker, DraftGenerator, FollowUps, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
 use laras_graphql::{build_schema, Api, Limits};
@@ -76,6 +76,8 @@ pub async fn run(
         },
     };
     let worker_task = tokio::spawn(worker.run(stopped(stop_rx.clone())));
+    let follow_ups = FollowUps { ledger: app.ledger.clone(), every: std::time::Duration::from_secs(60) };
+    let follow_up_task = tokio::spawn(follow_ups.run(stopped(stop_rx.clone())));
 
     let read = ReadModels::open(app.data.root())?;
     let runner = ProjectionRunner {
@@ -141,6 +143,9 @@ pub async fn run(
     }
     if let Ok(Err(e)) = worker_task.await {
         tracing::warn!(error = %e, "the AI worker stopped with an error");
+    }
+    if let Ok(Err(e)) = follow_up_task.await {
+        tracing::warn!(error = %e, "follow-ups stopped with an error");
     }
     if let Ok(Err(e)) = merkle_task.await {
         tracing::warn!(error = %e, "the Merkle log stopped with an error");

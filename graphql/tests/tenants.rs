@@ -64,6 +64,7 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         q("disconnectChannel", "mutation { disconnectChannel(channel: WHATSAPP) { position } }"),
         q("publishArticle", "mutation { publishArticle(kind: FAQ, title: \"x\", body: \"y\") { position } }"),
         q("setApprovalMode", "mutation { setApprovalMode(mode: AUTOPILOT, channel: WHATSAPP) { position } }"),
+        q("setFollowUpPolicy", "mutation { setFollowUpPolicy(delayHours: 24) { position } }"),
         q("retireArticle", "mutation($a: ID!) { retireArticle(articleId: $a) { position } }"),
     ]
 }
@@ -86,6 +87,7 @@ const OWN_PARTNER_ONLY: &[&str] = &[
     "disconnectChannel",
     "publishArticle",
     "setApprovalMode",
+    "setFollowUpPolicy",
 ];
 
 async fn schema_fields(w: &World) -> BTreeSet<String> {

@@ -153,6 +153,18 @@ impl Ledger {
         self.on_conversation(partner, conversation, &MarkWindowClosed { code, at }, meta).await
     }
 
+    pub async fn skip_follow_up(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        opportunity: laras_domain::ids::OpportunityId,
+        reason: laras_domain::event::RefusalReason,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        let command = laras_domain::aggregate::conversation::SkipFollowUp { opportunity_id: opportunity, reason };
+        self.on_conversation(partner, conversation, &command, meta).await
+    }
+
     pub async fn score_sentiment(
         &self,
         partner: PartnerId,

@@ -8,8 +8,10 @@
 //! and a message already scored is skipped. A crash between scoring and drafting leaves
 //! that message to a person (it shows in the inbox unanswered); it is never answered twice.
 
+mod follow_up;
 mod port;
 
+pub use follow_up::{FollowUpBook, FollowUps, FOLLOW_UP};
 pub use port::{
     Article, DraftGenerator, DraftRequest, GeneratedDraft, KnowledgeBase, Passage, SentimentScorer, Turn, WorkerError,
 };

@@ -15,7 +15,7 @@ use laras_domain::aggregate::opportunity::{
     ChangeOpportunityValue, LoseOpportunity, MoveOpportunity, OpenOpportunity, WinOpportunity,
 };
 use laras_domain::aggregate::partner::{
-    default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner, SetApprovalMode,
+    default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner, SetApprovalMode, SetFollowUpPolicy,
 };
 use laras_domain::event::{ConversationStatus, OptScope, OptSignal, ReplyTarget};
 use laras_domain::ids::*;
@@ -404,6 +404,20 @@ impl MutationRoot {
         let (partner, key) = partner_in(ctx, OWNERS)?;
         let command = SetApprovalMode { channel: channel.map(Into::into), mode: mode.into() };
         written(api(ctx).ledger.set_approval_mode(partner, command, &meta_for(key)).await)
+    }
+
+    /// When and how open deals are followed up: after `delayHours` of the customer's
+    /// silence; outside WhatsApp's window with the approved template (name, language).
+    async fn set_follow_up_policy(
+        &self,
+        ctx: &Context<'_>,
+        delay_hours: u32,
+        whatsapp_template: Option<String>,
+        template_language: Option<String>,
+    ) -> async_graphql::Result<Written> {
+        let (partner, key) = partner_in(ctx, OWNERS)?;
+        let command = SetFollowUpPolicy { delay_hours, whatsapp_template: whatsapp_template.zip(template_language) };
+        written(api(ctx).ledger.set_follow_up_policy(partner, command, &meta_for(key)).await)
     }
 
     /// Publishes a knowledge article the AI worker may ground its drafts in.

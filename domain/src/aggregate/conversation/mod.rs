@@ -293,6 +293,21 @@ impl Decide for RecordEcho {
     }
 }
 
+/// The follow-up process decided not to follow up (opted out, window closed, no
+/// template): recorded so the pipeline shows why a quiet customer heard nothing.
+pub struct SkipFollowUp {
+    pub opportunity_id: OpportunityId,
+    pub reason: RefusalReason,
+}
+
+impl Decide for SkipFollowUp {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        Ok(vec![DomainEvent::FollowUpSkipped { opportunity_id: self.opportunity_id, reason: self.reason.clone() }])
+    }
+}
+
 pub struct ScoreSentiment {
     pub channel_message_id: String,
     pub score: f64,

@@ -231,3 +231,11 @@ fn a_read_watermark_marks_every_earlier_send_read_once() {
     history.extend(events);
     given::<Conversation>(history).when(&cmd).then(vec![]);
 }
+
+#[test]
+fn a_skipped_follow_up_is_recorded_only_on_an_existing_conversation() {
+    let skip = SkipFollowUp { opportunity_id: OpportunityId(Uuid::from_u128(5)), reason: RefusalReason::OptedOut };
+    let events = given::<Conversation>(with_draft()).when(&skip).events();
+    assert!(matches!(events.as_slice(), [DomainEvent::FollowUpSkipped { reason: RefusalReason::OptedOut, .. }]));
+    assert!(given::<Conversation>(vec![]).when(&skip).result().is_err());
+}
