@@ -102,3 +102,45 @@ fn under_autopilot_a_question_is_answered_from_the_partners_article_through_the_
     assert_eq!(items.iter().filter(|i| i["kind"] == "reply").count(), 1, "nothing more went out: {items:?}");
     server.stop();
 }
+
+#[test]
+fn in_approval_mode_the_ai_draft_waits_and_goes_out_once_a_person_approves_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = run(dir.path(), &["partner", "create", "--name", "Toko Batik Laras"]);
+    let created: Value = serde_json::from_slice(&out.stdout).expect("partner create prints JSON");
+    let key = created["owner_key"].as_str().expect("owner key").to_owned();
+    let (fake, graph) = FakeGraph::start();
+    let env = [("LARAS_META_APP_SECRET", SECRET), ("LARAS_META_GRAPH_URL", graph.as_str())];
+    let server = Server::start(dir.path(), &env);
+    let base = server.base.clone();
+    graphql(&base, &key, &format!("mutation {{ connectChannel(channel: WHATSAPP, accountId: \"{WA}\", accessToken: \"EAAB-test\") {{ position }} }}"));
+    graphql(&base, &key, "mutation { publishArticle(kind: FAQ, title: \"Jam buka\", body: \"Toko buka setiap hari jam 9 sampai 17.\") { position } }");
+
+    post_webhook(&base, &wa_text("wamid.ap.1", "Jam buka toko setiap hari?"));
+    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "draft"));
+    let draft = items.iter().find(|i| i["kind"] == "draft").unwrap_or_else(|| panic!("an AI draft in {items:?}"));
+    assert_eq!(draft["state"], "proposed", "approval is the default: it waits");
+    assert!(fake.requests().is_empty(), "nothing went out before approval");
+
+    let inbox = graphql(&base, &key, "{ inbox(first: 1) { edges { node { conversationId } } } }");
+    let conversation = inbox["inbox"]["edges"][0]["node"]["conversationId"].as_str().expect("conversation").to_owned();
+    let q = format!("{{ conversation(id: \"{conversation}\") {{ items {{ kind reference }} }} }}");
+    let ids = graphql(&base, &key, &q);
+    let draft_id = ids["conversation"]["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["kind"] == "draft"))
+        .and_then(|i| i["reference"].as_str())
+        .expect("draft id")
+        .to_owned();
+    graphql(
+        &base,
+        &key,
+        &format!(
+            "mutation {{ approveDraft(conversationId: \"{conversation}\", draftId: \"{draft_id}\") {{ position }} }}"
+        ),
+    );
+    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "reply" && i["state"] == "sent"));
+    assert!(items.iter().any(|i| i["kind"] == "reply" && i["state"] == "sent"), "sent after approval: {items:?}");
+    assert!(fake.requests().iter().any(|r| r.body["text"]["body"] == "Toko buka setiap hari jam 9 sampai 17."));
+    server.stop();
+}
