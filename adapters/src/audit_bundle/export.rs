@@ -122,24 +122,13 @@ pub fn export_bundle(
     let mut proofs = Vec::new();
     for pair in heads.windows(2) {
         let (first, second) = (pair[0].tree_size, pair[1].tree_size);
-        if first > 0
-            && first < second
-            && !proofs.iter().any(|p: &ConsistencyProof| p.first == first && p.second == second)
-        {
+        // Sorted by size, so each adjacent pair with first < second is distinct.
+        if first > 0 && first < second {
             let path = consistency_proof(&nodes, first, second)?;
             proofs.push(ConsistencyProof { first, second, path: path.iter().map(hex::encode).collect() });
         }
     }
-    let keys: Vec<PublishedKey> = ring
-        .validity()
-        .into_iter()
-        .map(|k| PublishedKey {
-            key_id: k.key_id.as_str().to_owned(),
-            public_key: hex::encode(k.public.as_bytes()),
-            valid_from_ms: k.valid_from.0,
-            valid_until_ms: k.valid_until.map(|t| t.0),
-        })
-        .collect();
+    let keys = PublishedKey::all_of(&ring);
     format::write_json(out, format::KEYS, &keys)?;
     let signed: Vec<SignedTreeHead> = heads.iter().map(SignedTreeHead::from_head).collect();
     format::write_json(out, format::TREE_HEADS, &signed)?;

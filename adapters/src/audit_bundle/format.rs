@@ -54,6 +54,21 @@ pub struct PublishedKey {
     pub valid_until_ms: Option<i64>,
 }
 
+impl PublishedKey {
+    /// The keys a key ring derived from the `signing-keys` stream, as `keys.json` lists them.
+    pub fn all_of(ring: &laras_domain::verification::KeyRing) -> Vec<Self> {
+        ring.validity()
+            .into_iter()
+            .map(|k| Self {
+                key_id: k.key_id.as_str().to_owned(),
+                public_key: hex::encode(k.public.as_bytes()),
+                valid_from_ms: k.valid_from.0,
+                valid_until_ms: k.valid_until.map(|t| t.0),
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedTreeHead {
     pub tree_size: u64,

@@ -248,17 +248,7 @@ fn check(
     count_matches(format::ENVELOPES, report.envelopes, manifest.envelopes)?;
 
     // The published keys are exactly what the key stream says.
-    let derived: Vec<PublishedKey> = checker
-        .ring
-        .validity()
-        .into_iter()
-        .map(|k| PublishedKey {
-            key_id: k.key_id.as_str().to_owned(),
-            public_key: hex::encode(k.public.as_bytes()),
-            valid_from_ms: k.valid_from.0,
-            valid_until_ms: k.valid_until.map(|t| t.0),
-        })
-        .collect();
+    let derived = PublishedKey::all_of(&checker.ring);
     if derived != published {
         return Err(malformed(format::KEYS, 0, "the published keys differ from the signing-keys stream"));
     }

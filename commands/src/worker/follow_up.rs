@@ -97,8 +97,10 @@ impl FollowUpBook {
                     return false;
                 };
                 let inbound = self.last_inbound.get(&d.conversation).copied().unwrap_or(Timestamp(i64::MIN));
-                let followed = self.followed.get(&d.conversation).copied().unwrap_or(Timestamp(i64::MIN));
-                *out > inbound && *out <= cutoff && followed < inbound.max(*out)
+                // The follow-up's own send moves `out`; only the customer's next message
+                // opens a new silence.
+                let followed = self.followed.get(&d.conversation).copied();
+                *out > inbound && *out <= cutoff && followed.is_none_or(|f| f < inbound)
             })
             .map(|(id, d)| (*id, d))
             .collect()

@@ -107,6 +107,7 @@ impl AiWorker {
 
     async fn apply(&self, batch: &[StoredEnvelope]) -> Result<(), WorkerError> {
         let mut inbound = Vec::new();
+        let mut learned = false;
         let oldest = self.ledger.clock.now().0 - self.settings.max_age.0;
         for stored in batch {
             let h = &stored.envelope.header;
@@ -114,6 +115,7 @@ impl AiWorker {
             match stored.envelope.event() {
                 Ok(DomainEvent::KnowledgeArticlePublished { article_id, kind, title, body, tags }) => {
                     self.knowledge.publish(partner, Article { id: article_id, kind, title, body, tags })?;
+                    learned = true;
                 }
                 Ok(DomainEvent::KnowledgeArticleRetired { article_id }) => {
                     self.knowledge.retire(partner, article_id)?
@@ -128,7 +130,10 @@ impl AiWorker {
                 _ => {}
             }
         }
-        self.knowledge.commit()?;
+        // A commit per batch would put an index flush on every live message.
+        if learned {
+            self.knowledge.commit()?;
+        }
         for message in inbound {
             if let Err(e) = self.answer(&message).await {
                 // One message's failure must not stop the worker; a person still sees it.
