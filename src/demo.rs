@@ -62,10 +62,17 @@ async fn seed_history(app: &App, partner: PartnerId) -> anyhow::Result<()> {
         pipeline: default_pipeline(),
     };
     ledger.onboard_partner(onboard, &system).await?;
+    let directory = laras_commands::directory::ChannelDirectory::new(ledger.store.clone());
     for (channel, account_id, display_name) in ACCOUNTS {
-        let command =
-            ConnectChannel { channel, account_id: account_id.to_owned(), display_name: display_name.to_owned() };
-        ledger.connect_channel(partner, command, &system).await?;
+        // Operator-seeded: the demo has no tokens, so no proof is recorded; the accounts
+        // are still claimed, so no Partner can connect them later.
+        let command = ConnectChannel {
+            channel,
+            account_id: account_id.to_owned(),
+            display_name: display_name.to_owned(),
+            proof: None,
+        };
+        ledger.connect_channel(partner, command, &directory, &system).await?;
     }
     let article = PublishArticle {
         article_id: ArticleId(Uuid::now_v7()),

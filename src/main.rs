@@ -165,8 +165,15 @@ enum ChannelAction {
         /// Phone number id, Instagram account id, Page id or Threads user id.
         #[arg(long)]
         account: String,
+        /// Shown in the inbox; the platform's name for the account when empty.
         #[arg(long, default_value = "")]
         name: String,
+        /// Graph API base URL, asked to prove the token controls the account (tests point it at a fake).
+        #[arg(long, env = "LARAS_META_GRAPH_URL")]
+        meta_graph_url: Option<String>,
+        /// Threads API base URL.
+        #[arg(long, env = "LARAS_THREADS_GRAPH_URL")]
+        threads_graph_url: Option<String>,
     },
     /// Disconnect a channel: nothing more is sent on it and its token is forgotten.
     Disconnect {
@@ -290,6 +297,11 @@ fn main() -> ExitCode {
         overrides.meta_graph_url = meta_graph_url.clone();
         overrides.threads_graph_url = threads_graph_url.clone();
     }
+    if let Command::Channel { action: ChannelAction::Connect { meta_graph_url, threads_graph_url, .. } } = &cli.command
+    {
+        overrides.meta_graph_url = meta_graph_url.clone();
+        overrides.threads_graph_url = threads_graph_url.clone();
+    }
     let result = Settings::load(overrides).map_err(anyhow::Error::from).and_then(|settings| {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         runtime.block_on(async {
@@ -298,7 +310,7 @@ fn main() -> ExitCode {
                 Command::Partner { action: PartnerAction::Create { name, approval } } => {
                     laras::cli::partner::create(&settings, &name, approval).await
                 }
-                Command::Channel { action: ChannelAction::Connect { partner, kind, account, name } } => {
+                Command::Channel { action: ChannelAction::Connect { partner, kind, account, name, .. } } => {
                     laras::cli::partner::connect(&settings, partner, kind, &account, &name).await
                 }
                 Command::Channel { action: ChannelAction::Disconnect { partner, kind } } => {

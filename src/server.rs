@@ -11,7 +11,7 @@ use laras_adapters::ai::embedded::EmbeddedGenerator;
 use laras_adapters::ai::knowledge::TantivyKnowledge;
 use laras_adapters::ai::openai::{ChatCompletionsGenerator, ChatSettings};
 use laras_adapters::ai::sentiment::LexiconSentiment;
-use laras_adapters::graph_api::{GraphSender, GraphSettings};
+use laras_adapters::graph_api::{GraphProver, GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
 use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
@@ -52,7 +52,8 @@ pub async fn run(
         threads_base_url: settings.threads_graph_url.clone(),
         ..GraphSettings::default()
     };
-    let sender = Arc::new(GraphSender::new(graph, app.credentials.clone())?);
+    let sender = Arc::new(GraphSender::new(graph.clone(), app.credentials.clone())?);
+    let prover = Arc::new(GraphProver::new(graph)?);
     let outbox = Outbox::new(app.ledger.clone(), sender);
     let outbox_stop = stopped(stop_rx.clone());
     let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
@@ -104,6 +105,8 @@ pub async fn run(
         ledger: app.ledger.clone(),
         keys: app.api_keys.clone(),
         credentials: app.credentials.clone(),
+        prover,
+        directory: directory.clone(),
         read,
         audit,
         limits: Limits::default(),

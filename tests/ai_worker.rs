@@ -69,6 +69,7 @@ fn under_autopilot_a_question_is_answered_from_the_partners_article_through_the_
     let created: Value = serde_json::from_slice(&out.stdout).expect("partner create prints JSON");
     let key = created["owner_key"].as_str().expect("owner key").to_owned();
     let (fake, graph) = FakeGraph::start();
+    fake.vouch("EAAB-test", WA);
     let env = [("LARAS_META_APP_SECRET", SECRET), ("LARAS_META_GRAPH_URL", graph.as_str())];
     let server = Server::start(dir.path(), &env);
     let base = server.base.clone();
@@ -110,6 +111,7 @@ fn in_approval_mode_the_ai_draft_waits_and_goes_out_once_a_person_approves_it() 
     let created: Value = serde_json::from_slice(&out.stdout).expect("partner create prints JSON");
     let key = created["owner_key"].as_str().expect("owner key").to_owned();
     let (fake, graph) = FakeGraph::start();
+    fake.vouch("EAAB-test", WA);
     let env = [("LARAS_META_APP_SECRET", SECRET), ("LARAS_META_GRAPH_URL", graph.as_str())];
     let server = Server::start(dir.path(), &env);
     let base = server.base.clone();

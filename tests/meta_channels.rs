@@ -32,12 +32,14 @@ impl Rig {
     fn new() -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let partner = json_field(&run(dir.path(), &["partner", "create", "--name", "Toko Batik Laras"]), "partner_id");
+        let (fake, base) = FakeGraph::start();
         for (kind, account) in [
             ("whatsapp", WA),
             ("messenger", "109876543210987"),
             ("instagram", "17841405822304914"),
             ("threads", "78901"),
         ] {
+            fake.vouch(&format!("TOKEN-{kind}"), account);
             let out = laras(dir.path())
                 .args([
                     "channel",
@@ -52,11 +54,12 @@ impl Rig {
                     "Toko",
                 ])
                 .env("LARAS_CHANNEL_TOKEN", format!("TOKEN-{kind}"))
+                .env("LARAS_META_GRAPH_URL", &base)
+                .env("LARAS_THREADS_GRAPH_URL", &base)
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
-        let (fake, base) = FakeGraph::start();
         let mut rig = Rig { dir, partner, fake, base, server: None };
         rig.start();
         rig
@@ -439,4 +442,65 @@ fn nothing_is_sent_on_a_disconnected_channel() {
     assert!(out.contains("not connected"), "{out}");
     assert_eq!(rig.post_signed(&wa_text("wamid.after", "halo?")), 200, "acknowledged");
     assert_eq!(rig.count("InboundMessageReceived"), 1, "but no longer routed to the partner");
+}
+
+#[test]
+fn another_partner_cannot_take_over_a_connected_number_from_the_cli() {
+    let mut rig = Rig::new();
+    rig.stop();
+    let intruder = json_field(&run(rig.dir.path(), &["partner", "create", "--name", "Intruder"]), "partner_id");
+    let connect = |token: &str| {
+        laras(rig.dir.path())
+            .args(["channel", "connect", "--partner", &intruder, "--kind", "whatsapp", "--account", WA])
+            .args(["--meta-graph-url", &rig.base])
+            .env("LARAS_CHANNEL_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    // A made-up token: the Graph API says 190; nothing is recorded.
+    let before = count_all(rig.dir.path());
+    let out = connect("made-up");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(count_all(rig.dir.path()), before);
+    // A token the platform accepts for the number: still refused, and the refusal recorded.
+    rig.fake.vouch("TOKEN-intruder", WA);
+    let out = connect("TOKEN-intruder");
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("account_held_elsewhere"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&rig.partner), "the holder is not named");
+    assert_eq!(rig.count("ChannelConnectRefused"), 1);
+
+    // The number's webhooks still reach the Partner that holds it, and only it.
+    rig.start();
+    assert_eq!(rig.post_signed(&wa_text("wamid.after-takeover", "pesanan saya?")), 200);
+    rig.conversation("whatsapp");
+    let theirs = run(rig.dir.path(), &["conversations", "--partner", &intruder]);
+    assert!(String::from_utf8_lossy(&theirs.stdout).trim().is_empty(), "the intruder sees nothing");
+    // The holder replies with its own token, not the intruder's.
+    let (code, out) = rig.reply("whatsapp", "Sudah dikirim, kak.");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(rig.wait_for("ReplySent", 1), 1);
+    assert_eq!(rig.fake.requests()[0].authorization.as_deref(), Some("Bearer TOKEN-whatsapp"));
+}
+
+#[test]
+fn the_owner_reconnects_its_number_with_a_new_token_from_the_cli() {
+    let mut rig = Rig::new();
+    rig.stop();
+    rig.fake.vouch("TOKEN-renewed", WA);
+    let out = laras(rig.dir.path())
+        .args(["channel", "connect", "--partner", &rig.partner, "--kind", "whatsapp", "--account", WA])
+        .args(["--meta-graph-url", &rig.base])
+        .env("LARAS_CHANNEL_TOKEN", "TOKEN-renewed")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(rig.count("ChannelConnected"), 5, "four channels, and the fresh proof");
+    assert_eq!(rig.count("ChannelAccountClaimed"), 4, "the claim is not repeated");
+    rig.start();
+    assert_eq!(rig.post_signed(&wa_text("wamid.q2", "Ada warna lain?")), 200);
+    let (code, out) = rig.reply("whatsapp", "Ada.");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(rig.wait_for("ReplySent", 1), 1);
+    assert_eq!(rig.fake.requests()[0].authorization.as_deref(), Some("Bearer TOKEN-renewed"));
 }

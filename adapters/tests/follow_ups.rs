@@ -37,9 +37,14 @@ async fn shop(delay_hours: u32) -> Shop {
     };
     onboard_with_channel(&ledger, PARTNER, ChannelKind::WhatsApp, "wa").await.expect("onboard");
     let meta = CommandMeta::system("test");
-    let page =
-        ConnectChannel { channel: ChannelKind::Messenger, account_id: "page".into(), display_name: "Toko".into() };
-    ledger.connect_channel(PARTNER, page, &meta).await.expect("messenger");
+    let page = ConnectChannel {
+        channel: ChannelKind::Messenger,
+        account_id: "page".into(),
+        display_name: "Toko".into(),
+        proof: None,
+    };
+    let directory = laras_commands::directory::ChannelDirectory::new(ledger.store.clone());
+    ledger.connect_channel(PARTNER, page, &directory, &meta).await.expect("messenger");
     ledger
         .set_approval_mode(PARTNER, SetApprovalMode { channel: None, mode: ApprovalMode::Autopilot }, &meta)
         .await

@@ -187,3 +187,15 @@ async fn a_tampered_row_reads_back_without_panicking() {
     let err = items[2].as_ref().unwrap_err().to_string();
     assert!(err.contains("position 3"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_partners_racing_for_one_account_never_both_hold_it() {
+    let (_dir, store) = open();
+    let ledger = laras_commands::Ledger {
+        store,
+        keys: Arc::new(laras_commands::memory::MemoryKeys::default()),
+        signer: Arc::new(laras_commands::signer::LedgerSigner::new(key())),
+        clock: Arc::new(laras_domain::time::ManualClock::at(laras_domain::time::Timestamp(1_767_225_600_000))),
+    };
+    laras_commands::contract::two_partners_racing_for_one_account_never_both_hold_it(ledger, 30).await;
+}

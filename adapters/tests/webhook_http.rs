@@ -80,11 +80,16 @@ async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_o
         pipeline: default_pipeline(),
     };
     ledger.onboard_partner(onboard, &meta).await.unwrap();
-    let connect =
-        ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
-    ledger.connect_channel(partner, connect, &meta).await.unwrap();
     let directory = ChannelDirectory::new(store.clone());
     tokio::spawn(directory.clone().follow(std::future::pending()));
+    // Operator-seeded: no token, no proof.
+    let connect = ConnectChannel {
+        channel: ChannelKind::WhatsApp,
+        account_id: "1065".into(),
+        display_name: "Toko".into(),
+        proof: None,
+    };
+    ledger.connect_channel(partner, connect, &directory, &meta).await.unwrap();
     let state = Arc::new(WebhookState {
         ledger,
         directory,

@@ -1,12 +1,15 @@
-//! Which Partner owns a receiving account: (channel, account id) → Partner, built from
-//! `ChannelConnected` / `ChannelDisconnected` by following the log.
+//! Which Partner owns a receiving account: (channel, account id) → Partner, built by
+//! following the log: the account claim streams (`ChannelAccountClaimed` / `Released`),
+//! and the Partners' `ChannelConnected` / `ChannelDisconnected`, which since claims exist
+//! are only recorded together with the holder's claim (and in logs from before claims,
+//! are all there is).
 //!
 //! A look-up that misses waits (briefly) until the directory has caught up with the
 //! log's head, so a webhook that arrives right after its channel was connected is
 //! still routed.
 
 use crate::error::CommandError;
-use crate::store::{EventStore, Position};
+use crate::store::{EventStore, Position, StoredEnvelope};
 use crate::subscription::Subscription;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::DomainEvent;
@@ -16,7 +19,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-type Routes = HashMap<(ChannelKind, String), PartnerId>;
+/// The routes and the position they reflect.
+#[derive(Default)]
+struct Routes {
+    to: HashMap<(ChannelKind, String), PartnerId>,
+    applied: Position,
+}
 
 pub struct ChannelDirectory {
     routes: RwLock<Routes>,
@@ -26,7 +34,7 @@ pub struct ChannelDirectory {
 
 impl ChannelDirectory {
     pub fn new(store: Arc<dyn EventStore>) -> Arc<Self> {
-        Arc::new(Self { routes: RwLock::new(HashMap::new()), seen: watch::channel(0).0, store })
+        Arc::new(Self { routes: RwLock::new(Routes::default()), seen: watch::channel(0).0, store })
     }
 
     fn routes(&self) -> std::sync::RwLockReadGuard<'_, Routes> {
@@ -42,40 +50,80 @@ impl ChannelDirectory {
                 _ = &mut shutdown => return Ok(()),
                 batch = subscription.next_batch() => batch?,
             };
-            {
-                let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
-                for stored in &batch {
-                    let h = &stored.envelope.header;
-                    if h.stream_id.kind() != "partner" || !h.event_type.starts_with("Channel") {
-                        continue;
-                    }
-                    match stored.envelope.event() {
-                        Ok(DomainEvent::ChannelConnected { channel, account_id, .. }) => {
-                            routes.insert((channel, account_id), h.partner_id);
-                        }
-                        Ok(DomainEvent::ChannelDisconnected { channel, account_id })
-                            if routes.get(&(channel, account_id.clone())) == Some(&h.partner_id) =>
-                        {
-                            routes.remove(&(channel, account_id));
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            self.seen.send_replace(subscription.position());
+            self.apply(&batch);
         }
+    }
+
+    /// Reads the log up to its current head now, whether or not `follow` runs beside it.
+    pub async fn catch_up(&self) -> Result<(), CommandError> {
+        loop {
+            let after = self.routes().applied;
+            let batch = self.store.read_all(after, 4096).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.apply(&batch);
+        }
+    }
+
+    /// Applies the events past the position already applied (`follow` and `catch_up` may
+    /// both read a batch; each event counts once, in log order).
+    fn apply(&self, batch: &[StoredEnvelope]) {
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        for stored in batch {
+            if stored.position <= routes.applied {
+                continue;
+            }
+            routes.applied = stored.position;
+            let h = &stored.envelope.header;
+            let kind = h.stream_id.kind();
+            if (kind != "partner" && kind != "account") || !h.event_type.starts_with("Channel") {
+                continue;
+            }
+            let (route, partner, holds) = match stored.envelope.event() {
+                Ok(DomainEvent::ChannelConnected { channel, account_id, .. }) => {
+                    ((channel, account_id), h.partner_id, true)
+                }
+                Ok(DomainEvent::ChannelAccountClaimed { channel, account_id, partner_id }) => {
+                    ((channel, account_id), partner_id, true)
+                }
+                Ok(DomainEvent::ChannelDisconnected { channel, account_id }) => {
+                    ((channel, account_id), h.partner_id, false)
+                }
+                Ok(DomainEvent::ChannelAccountReleased { channel, account_id, partner_id }) => {
+                    ((channel, account_id), partner_id, false)
+                }
+                _ => continue,
+            };
+            if holds {
+                routes.to.insert(route, partner);
+            } else if routes.to.get(&route) == Some(&partner) {
+                // Only the holder letting go frees the route.
+                routes.to.remove(&route);
+            }
+        }
+        let applied = routes.applied;
+        drop(routes);
+        self.seen.send_replace(applied);
     }
 
     /// The Partner whose connected channel `account_id` is, waiting up to `patience` for
     /// the directory to catch up with the log when it does not know the account yet.
     pub async fn partner_for(&self, channel: ChannelKind, account_id: &str, patience: Duration) -> Option<PartnerId> {
         let key = (channel, account_id.to_owned());
-        if let Some(p) = self.routes().get(&key) {
+        if let Some(p) = self.routes().to.get(&key) {
             return Some(*p);
         }
         let head = *self.store.head().borrow();
         let mut seen = self.seen.subscribe();
         let _ = tokio::time::timeout(patience, seen.wait_for(|p| *p >= head)).await;
-        self.routes().get(&key).copied()
+        self.routes().to.get(&key).copied()
+    }
+
+    /// The account's route as of the log's current head: for an account no claim was ever
+    /// recorded for, the Partner that connected it before claims existed.
+    pub async fn route_now(&self, channel: ChannelKind, account_id: &str) -> Result<Option<PartnerId>, CommandError> {
+        self.catch_up().await?;
+        Ok(self.routes().to.get(&(channel, account_id.to_owned())).copied())
     }
 }

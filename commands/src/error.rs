@@ -1,5 +1,6 @@
 //! Why a command did not go through.
 
+use crate::account_proof::ProofError;
 use crate::keys::KeyError;
 use crate::store::{Position, StoreError};
 use laras_domain::envelope::EnvelopeError;
@@ -14,6 +15,12 @@ pub enum CommandError {
     /// The send policy refused; the refusal itself was recorded at `position`.
     #[error("refused by policy: {reason}")]
     PolicyRefused { reason: RefusalReason, position: Option<Position> },
+    /// Another Partner holds the account; the refusal was recorded at `position`.
+    #[error("this account is connected to another Partner")]
+    AccountHeld { position: Option<Position> },
+    /// The platform did not vouch for the access token; nothing was recorded.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
     /// Other writers kept changing the stream; nothing was appended.
     #[error("gave up after {attempts} version conflicts")]
     Contention { attempts: u32 },

@@ -88,11 +88,26 @@ pub struct Decided {
     pub expected: ExpectedVersion,
     pub prev_hash: [u8; 32],
     pub events: Vec<DomainEvent>,
+    /// The partner the stream's envelopes carry, when it is not the commit's (a system
+    /// stream, such as an account's claims, in one append with a Partner's stream).
+    pub partner: Option<PartnerId>,
 }
 
 impl Decided {
     pub fn new<A>(stream: StreamId, loaded: &Loaded<A>, events: Vec<DomainEvent>) -> Self {
-        Self { stream, expected: loaded.expected(), prev_hash: loaded.head.map_or(ZERO_HASH, |h| h.hash), events }
+        Self {
+            stream,
+            expected: loaded.expected(),
+            prev_hash: loaded.head.map_or(ZERO_HASH, |h| h.hash),
+            events,
+            partner: None,
+        }
+    }
+
+    /// The stream's envelopes carry `partner` instead of the commit's.
+    pub fn owned_by(mut self, partner: PartnerId) -> Self {
+        self.partner = Some(partner);
+        self
     }
 }
 
@@ -124,7 +139,8 @@ impl Ledger {
         }
     }
 
-    /// Seals the decided events of each stream and appends them in one atomic append.
+    /// Seals the decided events of each stream and appends them in one atomic append. The
+    /// envelopes carry `partner`, except on streams decided for another (`Decided::owned_by`).
     pub async fn commit(
         &self,
         partner: PartnerId,
@@ -136,6 +152,7 @@ impl Ledger {
         let now = self.clock.now();
         let mut writes = Vec::new();
         for d in decided.into_iter().filter(|d| !d.events.is_empty()) {
+            let partner = d.partner.unwrap_or(partner);
             let mut prev = d.prev_hash;
             let mut envelopes = Vec::with_capacity(d.events.len());
             for (index, event) in d.events.into_iter().enumerate() {

@@ -6,7 +6,9 @@
 #![forbid(unsafe_code)]
 
 pub mod access;
+pub mod account_proof;
 pub mod audit;
+pub mod contract;
 pub mod credentials;
 pub mod directory;
 pub mod error;

@@ -232,9 +232,49 @@ pub async fn onboard_with_channel(
         pipeline: default_pipeline(),
     };
     ledger.onboard_partner(onboard, &meta).await?;
-    let connect = ConnectChannel { channel, account_id: account.to_owned(), display_name: "Toko".into() };
-    ledger.connect_channel(partner, connect, &meta).await?;
+    // Operator-seeded: no token, so no proof.
+    let connect = ConnectChannel { channel, account_id: account.to_owned(), display_name: "Toko".into(), proof: None };
+    let directory = crate::directory::ChannelDirectory::new(ledger.store.clone());
+    directory.catch_up().await?;
+    ledger.connect_channel(partner, connect, &directory, &meta).await?;
     Ok(())
+}
+
+/// A platform in memory that vouches for the tokens it was told about: `token` controls
+/// `(channel, account)`. Any other token for a known account does not control it; a token
+/// it never heard of is invalid (as Graph API error 190 says).
+#[derive(Default)]
+pub struct MemoryProver {
+    grants: Mutex<Vec<(String, laras_domain::channel::ChannelKind, String)>>,
+}
+
+impl MemoryProver {
+    pub fn grant(&self, token: &str, channel: laras_domain::channel::ChannelKind, account: &str) {
+        lock(&self.grants).push((token.to_owned(), channel, account.to_owned()));
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::account_proof::AccountProver for MemoryProver {
+    async fn prove(
+        &self,
+        channel: laras_domain::channel::ChannelKind,
+        account_id: &str,
+        token: &crate::credentials::AccessToken,
+    ) -> Result<laras_domain::event::AccountProof, crate::account_proof::ProofError> {
+        let grants = lock(&self.grants);
+        if grants.iter().any(|(t, c, a)| t == token.expose() && *c == channel && a == account_id) {
+            Ok(laras_domain::event::AccountProof {
+                account_id: account_id.to_owned(),
+                name: Some(format!("account {account_id}")),
+                phone_number: None,
+            })
+        } else if grants.iter().any(|(t, ..)| t == token.expose()) {
+            Err(crate::account_proof::ProofError::NotControlled)
+        } else {
+            Err(crate::account_proof::ProofError::TokenInvalid { code: 190 })
+        }
+    }
 }
 
 /// API keys in memory: keys are `lrs_<n>_<secret>` with a counter, for tests only.

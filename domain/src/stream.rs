@@ -3,6 +3,7 @@
 //! A stream id is text, `kind-uuid`, so it reads the same in SQLite, in KurrentDB and
 //! in an audit bundle.
 
+use crate::channel::ChannelKind;
 use crate::ids::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -29,6 +30,13 @@ impl StreamId {
     }
     pub fn article(id: ArticleId) -> Self {
         Self(format!("article-{id}"))
+    }
+    /// The claim stream of one receiving account: who holds it. A system stream (nil
+    /// partner), so it sits in no Partner's tree; its id derives from (channel, account id)
+    /// so every claim on one account meets on one stream version.
+    pub fn channel_account(channel: ChannelKind, account_id: &str) -> Self {
+        let id = derived_uuid("laras.channel-account", &[channel.as_str().as_bytes(), account_id.as_bytes()]);
+        Self(format!("account-{id}"))
     }
     pub fn signing_keys() -> Self {
         Self(SIGNING_KEYS_STREAM.to_owned())

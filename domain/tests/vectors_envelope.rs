@@ -70,6 +70,7 @@ fn envelopes() -> Vec<Envelope> {
                 channel: ChannelKind::WhatsApp,
                 account_id: "106540352242922".into(),
                 display_name: "Toko Batik Laras".into(),
+                proof: None,
             },
         ),
         (

@@ -2,6 +2,7 @@
 
 use async_graphql::ErrorExtensions;
 use laras_commands::access::AccessError;
+use laras_commands::account_proof::ProofError;
 use laras_commands::credentials::CredentialError;
 use laras_commands::CommandError;
 use laras_domain::error::DomainError;
@@ -112,6 +113,22 @@ impl From<CommandError> for ApiError {
                 err
             }
             CommandError::ForeignStream => Self::not_found(),
+            CommandError::AccountHeld { position } => {
+                let mut err = Self::new(Code::Conflict, e.to_string());
+                if let Some(p) = position {
+                    err.detail.push(("position", async_graphql::Value::from(p)));
+                }
+                err
+            }
+            CommandError::Proof(ProofError::Unreachable(cause)) => {
+                // The cause goes to the log; the caller learns that nothing was recorded.
+                tracing::warn!(error = %cause, "the Graph API could not be reached to prove an account");
+                Self::new(
+                    Code::Internal,
+                    "the platform could not be reached to prove the account; nothing was recorded, try again",
+                )
+            }
+            CommandError::Proof(proof) => Self::bad_input(proof.to_string()),
             CommandError::Contention { .. } => Self::new(Code::Conflict, e.to_string()),
             other => Self::internal("the command", other),
         }
@@ -163,6 +180,10 @@ mod tests {
         assert_eq!(code_of(CommandError::Domain(DomainError::bad_input("x", "y"))), "BAD_INPUT");
         assert_eq!(code_of(CommandError::Domain(DomainError::OpportunityClosed)), "CONFLICT");
         assert_eq!(code_of(CommandError::Contention { attempts: 8 }), "CONFLICT");
+        assert_eq!(code_of(CommandError::AccountHeld { position: Some(3) }), "CONFLICT");
+        assert_eq!(code_of(CommandError::Proof(ProofError::NotControlled)), "BAD_INPUT");
+        assert_eq!(code_of(CommandError::Proof(ProofError::TokenInvalid { code: 190 })), "BAD_INPUT");
+        assert_eq!(code_of(CommandError::Proof(ProofError::Unreachable("x".into()))), "INTERNAL");
         let refused = CommandError::PolicyRefused { reason: RefusalReason::OptedOut, position: Some(9) };
         let e = ApiError::from(refused);
         assert_eq!(e.code, Code::PolicyRefused);

@@ -103,9 +103,15 @@ pub async fn bench_partner(app: &App) -> anyhow::Result<PartnerId> {
         | Err(laras_commands::CommandError::Domain(laras_domain::error::DomainError::PartnerAlreadyOnboarded)) => {}
         Err(e) => return Err(e.into()),
     }
-    let connect =
-        ConnectChannel { channel: ChannelKind::WhatsApp, account_id: ACCOUNT.into(), display_name: "Bench".into() };
-    app.ledger.connect_channel(partner, connect, &meta).await?;
+    // Operator-seeded: the bench has no token, so no proof is recorded.
+    let connect = ConnectChannel {
+        channel: ChannelKind::WhatsApp,
+        account_id: ACCOUNT.into(),
+        display_name: "Bench".into(),
+        proof: None,
+    };
+    let directory = laras_commands::directory::ChannelDirectory::new(app.ledger.store.clone());
+    app.ledger.connect_channel(partner, connect, &directory, &meta).await?;
     Ok(partner)
 }
 

@@ -3,10 +3,13 @@
 
 use crate::app::{App, SystemClock};
 use crate::settings::Settings;
+use laras_adapters::graph_api::{GraphProver, GraphSettings};
 use laras_commands::access::{ApiKeys, Role};
-use laras_commands::credentials::{AccessToken, ChannelCredentials};
-use laras_commands::CommandMeta;
-use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner};
+use laras_commands::account_proof::ProofError;
+use laras_commands::credentials::{validate_token, AccessToken, ChannelCredentials};
+use laras_commands::directory::ChannelDirectory;
+use laras_commands::{CommandError, CommandMeta};
+use laras_domain::aggregate::partner::{default_pipeline, DisconnectChannel, OnboardPartner};
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::ApprovalMode;
 use laras_domain::ids::PartnerId;
@@ -34,7 +37,9 @@ pub async fn create(settings: &Settings, name: &str, approval: ApprovalMode) -> 
 }
 
 /// Connects a channel; the access token comes from `LARAS_CHANNEL_TOKEN` (never a flag,
-/// so it stays out of shell history and process listings).
+/// so it stays out of shell history and process listings). The Graph API is asked first
+/// whether the token controls the account. Exits 2 when it does not (nothing recorded),
+/// 3 when another Partner holds the account (the refusal is recorded).
 pub async fn connect(
     settings: &Settings,
     partner: PartnerId,
@@ -44,16 +49,45 @@ pub async fn connect(
 ) -> anyhow::Result<ExitCode> {
     let token = std::env::var("LARAS_CHANNEL_TOKEN")
         .map_err(|_| anyhow::anyhow!("set LARAS_CHANNEL_TOKEN to the channel's access token"))?;
+    let token = AccessToken::new(token);
+    validate_token(token.expose())?;
+    let prover = GraphProver::new(GraphSettings {
+        base_url: settings.meta_graph_url.clone(),
+        api_version: settings.meta_graph_version.clone(),
+        threads_base_url: settings.threads_graph_url.clone(),
+        ..GraphSettings::default()
+    })?;
     let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
-    app.credentials.store(partner, channel, &AccessToken::new(token))?;
-    let command = ConnectChannel { channel, account_id: account.to_owned(), display_name: name.to_owned() };
-    let committed = app.ledger.connect_channel(partner, command, &CommandMeta::system("cli")).await?;
-    println!(
-        "{}",
-        serde_json::json!({ "partner_id": partner.to_string(), "channel": channel.as_str(), "account_id": account, "position": committed.last_position() })
-    );
+    let directory = ChannelDirectory::new(app.ledger.store.clone());
+    let meta = CommandMeta::system("cli");
+    let outcome =
+        app.ledger.connect_proven_channel(partner, channel, account, name, &token, &prover, &directory, &meta).await;
+    let code = match outcome {
+        Ok(committed) => {
+            // Only once the connection is recorded: a refused connect leaves no token behind.
+            app.credentials.store(partner, channel, &token)?;
+            println!(
+                "{}",
+                serde_json::json!({ "partner_id": partner.to_string(), "channel": channel.as_str(), "account_id": account, "position": committed.last_position() })
+            );
+            ExitCode::SUCCESS
+        }
+        Err(CommandError::AccountHeld { position }) => {
+            println!("{}", serde_json::json!({ "refused": "account_held_elsewhere", "position": position }));
+            eprintln!("laras: this account is connected to another Partner; nothing changed");
+            ExitCode::from(3)
+        }
+        Err(CommandError::Proof(e @ (ProofError::NotControlled | ProofError::TokenInvalid { .. }))) => {
+            eprintln!("laras: {e}; nothing recorded");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            app.close().await;
+            return Err(e.into());
+        }
+    };
     app.close().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
 }
 
 /// Disconnects a channel and forgets its token.

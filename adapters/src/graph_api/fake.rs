@@ -1,10 +1,16 @@
 //! A fake Graph API on loopback for tests: records every request and answers from a
 //! script (errors, rate limits, delays). Used by this crate's tests and the binary's
 //! end-to-end tests; it never leaves 127.0.0.1.
+//!
+//! Account look-ups (`GET`, as the [`super::GraphProver`] sends them) answer from the
+//! tokens the test vouched for: `GET /{id}` answers the account when the token controls
+//! it, error 100 when the token is known but does not, 190 when the token is unknown;
+//! `GET /me` answers the token's first account. Look-ups bypass the script and are kept
+//! apart from the sends in `requests()`.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Router;
 use serde_json::{json, Value};
@@ -31,8 +37,11 @@ pub enum Answer {
 #[derive(Default)]
 struct Inner {
     requests: Vec<Recorded>,
+    lookups: Vec<Recorded>,
     script: VecDeque<Answer>,
     counter: u64,
+    /// (token, account id): the token controls the account.
+    grants: Vec<(String, String)>,
 }
 
 #[derive(Clone, Default)]
@@ -68,9 +77,63 @@ impl FakeGraph {
     pub fn requests(&self) -> Vec<Recorded> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).requests.clone()
     }
+
+    /// From now on `token` controls `account_id` (a phone number id, Page, IG or Threads user).
+    pub fn vouch(&self, token: &str, account_id: &str) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).grants.push((token.to_owned(), account_id.to_owned()));
+    }
+
+    /// The account look-ups received (`GET`s), in order.
+    pub fn lookups(&self) -> Vec<Recorded> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).lookups.clone()
+    }
 }
 
-async fn handle(State(fake): State<FakeGraph>, uri: Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+/// Answers an account look-up from the grants.
+fn lookup(fake: &FakeGraph, uri: &Uri, authorization: Option<String>) -> axum::response::Response {
+    let token = authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("").to_owned();
+    let target = uri.path().rsplit('/').next().unwrap_or("").to_owned();
+    let answered = {
+        let mut inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
+        inner.lookups.push(Recorded { path: uri.path().to_owned(), authorization, body: Value::Null });
+        let known = inner.grants.iter().any(|(t, _)| *t == token);
+        let account =
+            inner.grants.iter().find(|(t, a)| *t == token && (target == "me" || *a == target)).map(|(_, a)| a.clone());
+        (known, account)
+    };
+    match answered {
+        (_, Some(id)) => axum::Json(json!({
+            "id": id,
+            "name": format!("Fake {id}"),
+            "username": format!("fake_{id}"),
+            "verified_name": format!("Fake {id}"),
+            "display_phone_number": "+62 811-0000-0000",
+        }))
+        .into_response(),
+        (true, None) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"message": "Unsupported get request. Object does not exist, cannot be loaded due to missing permissions, or does not support this operation", "type": "GraphMethodException", "code": 100, "error_subcode": 33, "fbtrace_id": "Afake"}})),
+        )
+            .into_response(),
+        (false, None) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": {"message": "Invalid OAuth access token - Cannot parse access token", "type": "OAuthException", "code": 190, "fbtrace_id": "Afake"}})),
+        )
+            .into_response(),
+    }
+}
+
+async fn handle(
+    State(fake): State<FakeGraph>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    if method == Method::GET {
+        let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        return lookup(&fake, &uri, authorization);
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
         // Form-encoded bodies (Threads) are recorded as an object of their fields.
         let fields: serde_json::Map<String, Value> = url_decode_pairs(&String::from_utf8_lossy(&body));

@@ -1,6 +1,8 @@
 //! The Graph API, as the outbox's [`ChannelSender`]: WhatsApp Cloud API, Messenger and
 //! Instagram Send API (incl. private replies to comments), Threads replies.
 //!
+//! Also the [`GraphProver`]: proof that a Partner's token controls the account it connects.
+//!
 //! Retries: 429 and 5xx (and a connection that failed before the request was written)
 //! are retried with exponential backoff and full jitter, bounded; `Retry-After` is
 //! honoured up to the cap. A timeout after the request was sent is not retried: Meta
@@ -8,9 +10,11 @@
 
 mod error;
 pub mod fake;
+mod prove;
 mod request;
 
 pub use error::classify;
+pub use prove::GraphProver;
 
 use async_trait::async_trait;
 use laras_commands::credentials::ChannelCredentials;

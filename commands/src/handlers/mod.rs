@@ -1,5 +1,6 @@
 //! One module per area; each handler is load, decide, append.
 
+pub mod channel;
 pub mod contact;
 pub mod conversation;
 pub mod inbound;

@@ -18,24 +18,6 @@ impl Ledger {
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
-    pub async fn connect_channel(
-        &self,
-        partner: PartnerId,
-        command: ConnectChannel,
-        meta: &CommandMeta,
-    ) -> Result<Committed, CommandError> {
-        self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
-    }
-
-    pub async fn disconnect_channel(
-        &self,
-        partner: PartnerId,
-        command: DisconnectChannel,
-        meta: &CommandMeta,
-    ) -> Result<Committed, CommandError> {
-        self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
-    }
-
     pub async fn mark_channel_needs_reauthorisation(
         &self,
         partner: PartnerId,

@@ -5,6 +5,7 @@
 //! around it. One command is one small struct with its own `decide`.
 
 pub mod article;
+pub mod channel_account;
 pub mod contact;
 pub mod conversation;
 pub mod opportunity;

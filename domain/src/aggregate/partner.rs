@@ -1,9 +1,10 @@
 //! The Partner: its settings, pipeline and connected channels.
 
+use super::channel_account::{ChannelClaims, Holder};
 use super::{Aggregate, Decide};
 use crate::channel::ChannelKind;
 use crate::error::{require_text, DomainError};
-use crate::event::{ApprovalMode, DomainEvent, PipelineStage};
+use crate::event::{AccountProof, ApprovalMode, ConnectRefusal, DomainEvent, PipelineStage};
 use crate::ids::PartnerId;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -137,28 +138,62 @@ pub struct ConnectChannel {
     pub channel: ChannelKind,
     pub account_id: String,
     pub display_name: String,
+    /// What the platform answered with the Partner's token; None only for operator-seeded
+    /// channels (the demo, the bench), which record no proof.
+    pub proof: Option<AccountProof>,
 }
 
 impl Decide for ConnectChannel {
-    type State = Partner;
-    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
-        require_onboarded(state)?;
+    type State = ChannelClaims;
+    /// Events for the Partner's stream and for the claim streams of the accounts involved;
+    /// the handler routes each to its stream by its type and account.
+    fn decide(&self, state: &ChannelClaims, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        let partner = &state.partner;
+        require_onboarded(partner)?;
+        let me = partner.id.ok_or(DomainError::PartnerNotOnboarded)?;
         require_text("account_id", &self.account_id, 100)?;
         if !self.account_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(DomainError::bad_input("account_id", "must be a Meta account id"));
         }
-        let same = state
-            .channels
-            .get(&self.channel)
-            .is_some_and(|c| c.account_id == self.account_id && c.status == ChannelStatus::Connected);
-        if same {
-            return Ok(vec![]);
+        if self.proof.as_ref().is_some_and(|p| p.account_id != self.account_id) {
+            return Err(DomainError::bad_input("account_id", "the platform answered for another account"));
         }
-        Ok(vec![DomainEvent::ChannelConnected {
-            channel: self.channel,
-            account_id: self.account_id.clone(),
-            display_name: self.display_name.trim().chars().take(200).collect(),
-        }])
+        if state.account.partner().is_some_and(|holder| holder != me) {
+            return Ok(vec![DomainEvent::ChannelConnectRefused {
+                channel: self.channel,
+                account_id: self.account_id.clone(),
+                reason: ConnectRefusal::AccountHeldElsewhere,
+            }]);
+        }
+        let current = partner.channels.get(&self.channel);
+        let same = current.is_some_and(|c| c.account_id == self.account_id && c.status == ChannelStatus::Connected);
+        let mut events = Vec::new();
+        // A fresh proof (a new token) is worth recording even on an unchanged connection.
+        if !same || self.proof.is_some() {
+            events.push(DomainEvent::ChannelConnected {
+                channel: self.channel,
+                account_id: self.account_id.clone(),
+                display_name: self.display_name.trim().chars().take(200).collect(),
+                proof: self.proof.clone(),
+            });
+        }
+        if state.account != Holder::Claimed(me) {
+            events.push(DomainEvent::ChannelAccountClaimed {
+                channel: self.channel,
+                account_id: self.account_id.clone(),
+                partner_id: me,
+            });
+        }
+        if let Some(previous) = current.filter(|c| c.account_id != self.account_id) {
+            if state.previous == Holder::Claimed(me) {
+                events.push(DomainEvent::ChannelAccountReleased {
+                    channel: self.channel,
+                    account_id: previous.account_id.clone(),
+                    partner_id: me,
+                });
+            }
+        }
+        Ok(events)
     }
 }
 
@@ -167,14 +202,27 @@ pub struct DisconnectChannel {
 }
 
 impl Decide for DisconnectChannel {
-    type State = Partner;
-    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
-        require_onboarded(state)?;
-        match state.channels.get(&self.channel) {
+    type State = ChannelClaims;
+    /// `state.account` is the holder of the channel's current account.
+    fn decide(&self, state: &ChannelClaims, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        let partner = &state.partner;
+        require_onboarded(partner)?;
+        match partner.channels.get(&self.channel) {
             None => Err(DomainError::ChannelNotConnected { channel: self.channel }),
             Some(c) if c.status == ChannelStatus::Disconnected => Ok(vec![]),
             Some(c) => {
-                Ok(vec![DomainEvent::ChannelDisconnected { channel: self.channel, account_id: c.account_id.clone() }])
+                let mut events =
+                    vec![DomainEvent::ChannelDisconnected { channel: self.channel, account_id: c.account_id.clone() }];
+                if let (Some(me), Holder::Claimed(holder)) = (partner.id, state.account) {
+                    if holder == me {
+                        events.push(DomainEvent::ChannelAccountReleased {
+                            channel: self.channel,
+                            account_id: c.account_id.clone(),
+                            partner_id: me,
+                        });
+                    }
+                }
+                Ok(events)
             }
         }
     }
@@ -253,7 +301,7 @@ pub(crate) fn require_onboarded(state: &Partner) -> Result<(), DomainError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::given;
+    use crate::testing::{given, given_state};
     use uuid::Uuid;
 
     fn onboarded() -> Vec<DomainEvent> {
@@ -289,30 +337,154 @@ mod tests {
         assert!(matches!(given::<Partner>(vec![]).when(&cmd).result(), Err(DomainError::BadInput { .. })));
     }
 
-    #[test]
-    fn connecting_a_channel_before_onboarding_is_refused() {
-        let cmd =
-            ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
-        given::<Partner>(vec![]).when(&cmd).then_err(DomainError::PartnerNotOnboarded);
+    const ME: PartnerId = PartnerId(Uuid::from_u128(1));
+    const OTHER: PartnerId = PartnerId(Uuid::from_u128(2));
+
+    fn connect(account: &str, proof: Option<AccountProof>) -> ConnectChannel {
+        ConnectChannel {
+            channel: ChannelKind::WhatsApp,
+            account_id: account.into(),
+            display_name: "Toko".into(),
+            proof,
+        }
+    }
+
+    fn proof(account: &str) -> Option<AccountProof> {
+        Some(AccountProof {
+            account_id: account.into(),
+            name: Some("Toko".into()),
+            phone_number: Some("+62 811".into()),
+        })
+    }
+
+    fn claims(history: Vec<DomainEvent>, account: Holder, previous: Holder) -> ChannelClaims {
+        ChannelClaims { partner: Partner::from_events(&history), account, previous }
+    }
+
+    fn connected(account: &str, proof: Option<AccountProof>) -> DomainEvent {
+        DomainEvent::ChannelConnected {
+            channel: ChannelKind::WhatsApp,
+            account_id: account.into(),
+            display_name: "Toko".into(),
+            proof,
+        }
+    }
+
+    fn claimed(account: &str) -> DomainEvent {
+        DomainEvent::ChannelAccountClaimed {
+            channel: ChannelKind::WhatsApp,
+            account_id: account.into(),
+            partner_id: ME,
+        }
+    }
+
+    fn released(account: &str) -> DomainEvent {
+        DomainEvent::ChannelAccountReleased {
+            channel: ChannelKind::WhatsApp,
+            account_id: account.into(),
+            partner_id: ME,
+        }
+    }
+
+    fn with(mut history: Vec<DomainEvent>, more: DomainEvent) -> Vec<DomainEvent> {
+        history.push(more);
+        history
     }
 
     #[test]
-    fn connecting_the_same_account_twice_records_it_once() {
-        let cmd =
-            ConnectChannel { channel: ChannelKind::WhatsApp, account_id: "1065".into(), display_name: "Toko".into() };
-        let mut history = onboarded();
-        history.extend(given::<Partner>(history.clone()).when(&cmd).events());
-        given::<Partner>(history).when(&cmd).then(vec![]);
+    fn connecting_a_channel_before_onboarding_is_refused() {
+        given_state(claims(vec![], Holder::Free, Holder::Free))
+            .when(&connect("1065", proof("1065")))
+            .then_err(DomainError::PartnerNotOnboarded);
+    }
+
+    #[test]
+    fn connecting_a_free_account_records_the_proof_and_claims_the_account() {
+        given_state(claims(onboarded(), Holder::Free, Holder::Free))
+            .when(&connect("1065", proof("1065")))
+            .then(vec![connected("1065", proof("1065")), claimed("1065")]);
+    }
+
+    #[test]
+    fn connecting_an_account_another_partner_holds_records_only_a_refusal() {
+        let refusal = DomainEvent::ChannelConnectRefused {
+            channel: ChannelKind::WhatsApp,
+            account_id: "1065".into(),
+            reason: ConnectRefusal::AccountHeldElsewhere,
+        };
+        given_state(claims(onboarded(), Holder::Claimed(OTHER), Holder::Free))
+            .when(&connect("1065", proof("1065")))
+            .then(vec![refusal.clone()]);
+        // A connection from before claims existed holds the account just the same.
+        given_state(claims(onboarded(), Holder::Legacy(OTHER), Holder::Free))
+            .when(&connect("1065", proof("1065")))
+            .then(vec![refusal]);
+    }
+
+    #[test]
+    fn reconnecting_ones_own_account_with_a_new_token_records_the_fresh_proof_and_keeps_the_claim() {
+        let history = with(onboarded(), connected("1065", proof("1065")));
+        let fresh =
+            Some(AccountProof { account_id: "1065".into(), name: Some("Toko Baru".into()), phone_number: None });
+        given_state(claims(history, Holder::Claimed(ME), Holder::Free))
+            .when(&connect("1065", fresh.clone()))
+            .then(vec![connected("1065", fresh)]);
+    }
+
+    #[test]
+    fn connecting_the_same_account_twice_without_a_proof_records_it_once() {
+        let history = with(onboarded(), connected("1065", None));
+        given_state(claims(history, Holder::Claimed(ME), Holder::Free)).when(&connect("1065", None)).then(vec![]);
+    }
+
+    #[test]
+    fn reconnecting_an_account_held_from_before_claims_records_its_claim() {
+        let history = with(onboarded(), connected("1065", None));
+        given_state(claims(history, Holder::Legacy(ME), Holder::Free))
+            .when(&connect("1065", proof("1065")))
+            .then(vec![connected("1065", proof("1065")), claimed("1065")]);
+    }
+
+    #[test]
+    fn connecting_another_account_on_the_channel_releases_the_old_claim() {
+        let history = with(onboarded(), connected("1065", proof("1065")));
+        given_state(claims(history.clone(), Holder::Free, Holder::Claimed(ME)))
+            .when(&connect("2077", proof("2077")))
+            .then(vec![connected("2077", proof("2077")), claimed("2077"), released("1065")]);
+        // An old account connected before claims existed has no claim to release.
+        given_state(claims(history, Holder::Free, Holder::Legacy(ME)))
+            .when(&connect("2077", proof("2077")))
+            .then(vec![connected("2077", proof("2077")), claimed("2077")]);
+    }
+
+    #[test]
+    fn disconnecting_releases_the_claim() {
+        let history = with(onboarded(), connected("1065", proof("1065")));
+        let disconnected =
+            DomainEvent::ChannelDisconnected { channel: ChannelKind::WhatsApp, account_id: "1065".into() };
+        let cmd = DisconnectChannel { channel: ChannelKind::WhatsApp };
+        given_state(claims(history.clone(), Holder::Claimed(ME), Holder::Free))
+            .when(&cmd)
+            .then(vec![disconnected.clone(), released("1065")]);
+        given_state(claims(history.clone(), Holder::Legacy(ME), Holder::Free))
+            .when(&cmd)
+            .then(vec![disconnected.clone()]);
+        let history = with(history, disconnected);
+        given_state(claims(history, Holder::Free, Holder::Free)).when(&cmd).then(vec![]);
+    }
+
+    #[test]
+    fn a_proof_for_another_account_is_bad_input() {
+        let result =
+            given_state(claims(onboarded(), Holder::Free, Holder::Free)).when(&connect("1065", proof("9"))).result();
+        assert!(matches!(result, Err(DomainError::BadInput { .. })));
     }
 
     #[test]
     fn an_account_id_that_is_not_an_id_is_bad_input() {
-        let cmd = ConnectChannel {
-            channel: ChannelKind::WhatsApp,
-            account_id: "10 65; drop".into(),
-            display_name: "Toko".into(),
-        };
-        assert!(matches!(given::<Partner>(onboarded()).when(&cmd).result(), Err(DomainError::BadInput { .. })));
+        let result =
+            given_state(claims(onboarded(), Holder::Free, Holder::Free)).when(&connect("10 65; drop", None)).result();
+        assert!(matches!(result, Err(DomainError::BadInput { .. })));
     }
 
     #[test]
@@ -322,6 +494,7 @@ mod tests {
             channel: ChannelKind::Messenger,
             account_id: "55".into(),
             display_name: "p".into(),
+            proof: None,
         });
         let cmd = MarkChannelNeedsReauthorisation { channel: ChannelKind::Messenger, error_code: 190 };
         let events = given::<Partner>(history.clone()).when(&cmd).events();

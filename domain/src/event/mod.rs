@@ -45,6 +45,10 @@ pub enum DomainEvent {
         /// WhatsApp phone number id, Page id, Instagram account id or Threads user id.
         account_id: String,
         display_name: String,
+        /// What the platform answered about the account with the Partner's token; absent for
+        /// operator-seeded channels and in events recorded before proofs existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<AccountProof>,
     },
     ChannelDisconnected {
         channel: ChannelKind,
@@ -54,6 +58,26 @@ pub enum DomainEvent {
         channel: ChannelKind,
         account_id: String,
         error_code: i64,
+    },
+    /// A connection was refused and nothing else changed; the reason never names the holder.
+    ChannelConnectRefused {
+        channel: ChannelKind,
+        account_id: String,
+        reason: ConnectRefusal,
+    },
+
+    // --- account-claim stream (system: nil partner) -----------------------------------
+    /// The Partner now holds the receiving account: its webhooks are routed to it alone.
+    ChannelAccountClaimed {
+        channel: ChannelKind,
+        account_id: String,
+        partner_id: PartnerId,
+    },
+    /// The Partner let the account go (disconnected it, or connected another on the channel).
+    ChannelAccountReleased {
+        channel: ChannelKind,
+        account_id: String,
+        partner_id: PartnerId,
     },
 
     // --- knowledge stream ------------------------------------------------------------
@@ -252,6 +276,9 @@ impl DomainEvent {
             ChannelConnected { .. } => "ChannelConnected",
             ChannelDisconnected { .. } => "ChannelDisconnected",
             ChannelNeedsReauthorisation { .. } => "ChannelNeedsReauthorisation",
+            ChannelConnectRefused { .. } => "ChannelConnectRefused",
+            ChannelAccountClaimed { .. } => "ChannelAccountClaimed",
+            ChannelAccountReleased { .. } => "ChannelAccountReleased",
             KnowledgeArticlePublished { .. } => "KnowledgeArticlePublished",
             KnowledgeArticleRetired { .. } => "KnowledgeArticleRetired",
             ContactIdentified { .. } => "ContactIdentified",

@@ -26,9 +26,25 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             whatsapp_template: Some("f".into()),
             template_language: Some("id".into()),
         },
-        ChannelConnected { channel: ChannelKind::WhatsApp, account_id: "1".into(), display_name: "T".into() },
+        ChannelConnected {
+            channel: ChannelKind::WhatsApp,
+            account_id: "1".into(),
+            display_name: "T".into(),
+            proof: Some(AccountProof {
+                account_id: "1".into(),
+                name: Some("Toko".into()),
+                phone_number: Some("+62 812".into()),
+            }),
+        },
         ChannelDisconnected { channel: ChannelKind::WhatsApp, account_id: "1".into() },
         ChannelNeedsReauthorisation { channel: ChannelKind::Messenger, account_id: "2".into(), error_code: 190 },
+        ChannelConnectRefused {
+            channel: ChannelKind::Threads,
+            account_id: "3".into(),
+            reason: ConnectRefusal::AccountHeldElsewhere,
+        },
+        ChannelAccountClaimed { channel: ChannelKind::Threads, account_id: "3".into(), partner_id: PartnerId(id) },
+        ChannelAccountReleased { channel: ChannelKind::Threads, account_id: "3".into(), partner_id: PartnerId(id) },
         KnowledgeArticlePublished {
             article_id: ArticleId(id),
             kind: ArticleKind::Faq,
@@ -155,7 +171,7 @@ fn every_event_type_round_trips_through_its_payload() {
         assert_eq!(tagged["type"], event.event_type());
         assert!(types.insert(event.event_type()), "duplicate sample {}", event.event_type());
     }
-    assert_eq!(types.len(), 39, "every event type has a sample");
+    assert_eq!(types.len(), 42, "every event type has a sample");
 }
 
 #[test]
@@ -164,7 +180,9 @@ fn payload_keys_are_sorted_so_bytes_are_stable() {
         channel: ChannelKind::WhatsApp,
         account_id: "1".into(),
         display_name: "T".into(),
+        proof: None,
     };
+    // An absent proof is omitted, so connections recorded before proofs existed re-encode identically.
     assert_eq!(event.encode_payload(), br#"{"account_id":"1","channel":"whatsapp","display_name":"T"}"#);
 }
 

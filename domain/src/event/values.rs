@@ -284,3 +284,25 @@ pub enum ArticleKind {
     Policy,
     Product,
 }
+
+/// What the platform answered when asked, with the Partner's token, about the account being
+/// connected: proof that the token controls it. Absent for operator-seeded channels.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct AccountProof {
+    /// The account id the platform answered with (equal to the one connected).
+    pub account_id: String,
+    /// The name the platform shows: WhatsApp's verified name, the Page's name, the username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// WhatsApp's display phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+}
+
+/// Why a channel connection was refused (recorded; it never says who holds the account).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectRefusal {
+    /// Another Partner holds the receiving account.
+    AccountHeldElsewhere,
+}

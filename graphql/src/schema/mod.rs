@@ -10,7 +10,9 @@ pub mod types;
 
 use async_graphql::{MergedObject, Schema};
 use laras_commands::access::ApiKeys;
+use laras_commands::account_proof::AccountProver;
 use laras_commands::credentials::ChannelCredentials;
+use laras_commands::directory::ChannelDirectory;
 use laras_commands::Ledger;
 use laras_projections::ReadModels;
 use std::sync::Arc;
@@ -30,6 +32,10 @@ pub struct Api {
     pub ledger: Ledger,
     pub keys: Arc<dyn ApiKeys>,
     pub credentials: Arc<dyn ChannelCredentials>,
+    /// Asks the platform whether a Partner's token controls the account it connects.
+    pub prover: Arc<dyn AccountProver>,
+    /// Receiving account → Partner (who holds accounts connected before claims existed).
+    pub directory: Arc<ChannelDirectory>,
     pub read: ReadModels,
     /// The Merkle logs: tree heads and proofs.
     pub audit: laras_commands::audit::MerkleLog,

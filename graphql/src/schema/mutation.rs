@@ -15,7 +15,7 @@ use laras_domain::aggregate::opportunity::{
     ChangeOpportunityValue, LoseOpportunity, MoveOpportunity, OpenOpportunity, WinOpportunity,
 };
 use laras_domain::aggregate::partner::{
-    default_pipeline, ConnectChannel, DisconnectChannel, OnboardPartner, SetApprovalMode, SetFollowUpPolicy,
+    default_pipeline, DisconnectChannel, OnboardPartner, SetApprovalMode, SetFollowUpPolicy,
 };
 use laras_domain::event::{ConversationStatus, OptScope, OptSignal, ReplyTarget};
 use laras_domain::ids::*;
@@ -363,6 +363,9 @@ impl MutationRoot {
     // --- channels and knowledge (owner) ---------------------------------------------------------
 
     /// Connects a channel with its Graph API access token (stored sealed, never shown again).
+    /// The token must control the account: the platform is asked first (`BAD_INPUT` when it
+    /// does not vouch for it). An account another Partner holds is refused with `CONFLICT`
+    /// (the refusal is recorded at `position`); nothing else changes.
     async fn connect_channel(
         &self,
         ctx: &Context<'_>,
@@ -375,8 +378,20 @@ impl MutationRoot {
         let api = api(ctx);
         let token = AccessToken::new(access_token);
         laras_commands::credentials::validate_token(token.expose()).api()?;
-        let command = ConnectChannel { channel: channel.into(), account_id, display_name };
-        let committed = api.ledger.connect_channel(partner, command, &meta_for(key)).await.api()?;
+        let committed = api
+            .ledger
+            .connect_proven_channel(
+                partner,
+                channel.into(),
+                &account_id,
+                &display_name,
+                &token,
+                api.prover.as_ref(),
+                &api.directory,
+                &meta_for(key),
+            )
+            .await
+            .api()?;
         // After the event: a refused connect must not leave a token behind.
         api.credentials.store(partner, channel.into(), &token).api()?;
         Ok(Written::at(&committed))

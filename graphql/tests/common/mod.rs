@@ -6,8 +6,11 @@
 use async_graphql::{Request, Variables};
 use laras_commands::access::{ApiKeys, Role};
 use laras_commands::audit::{HeadPolicy, MerkleLog};
+use laras_commands::directory::ChannelDirectory;
 use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
-use laras_commands::memory::{ledger_at, onboard_with_channel, MemoryApiKeys, MemoryCredentials, MemoryTreeStore};
+use laras_commands::memory::{
+    ledger_at, onboard_with_channel, MemoryApiKeys, MemoryCredentials, MemoryProver, MemoryTreeStore,
+};
 use laras_commands::{CommandMeta, Ledger};
 use laras_domain::aggregate::opportunity::OpenOpportunity;
 use laras_domain::blind::IdentityKind;
@@ -26,6 +29,9 @@ pub const NOW: Timestamp = Timestamp(1_767_225_600_000);
 
 pub struct World {
     pub ledger: Ledger,
+    /// The platform: `prover.grant(token, channel, account)` makes a token control an account.
+    pub prover: Arc<MemoryProver>,
+    pub directory: Arc<ChannelDirectory>,
     pub keys: Arc<MemoryApiKeys>,
     pub schema: LarasSchema,
     pub runner: ProjectionRunner,
@@ -59,10 +65,14 @@ pub fn world() -> World {
         models: read.clone(),
         clock: ledger.clock.clone(),
     };
+    let prover = Arc::new(MemoryProver::default());
+    let directory = ChannelDirectory::new(ledger.store.clone());
     let api = Api {
         ledger: ledger.clone(),
         keys: keys.clone(),
         credentials: Arc::new(MemoryCredentials::default()),
+        prover: prover.clone(),
+        directory: directory.clone(),
         read,
         audit: MerkleLog {
             store: ledger.store.clone(),
@@ -74,7 +84,7 @@ pub fn world() -> World {
         limits: Limits::default(),
     };
     let audit = api.audit.clone();
-    World { ledger, keys, schema: build_schema(api), runner, audit, _dir: dir }
+    World { ledger, prover, directory, keys, schema: build_schema(api), runner, audit, _dir: dir }
 }
 
 impl World {

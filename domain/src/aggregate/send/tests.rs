@@ -20,7 +20,7 @@ fn partner(mode: ApprovalMode, channel: ChannelKind) -> Partner {
             approval: mode,
             pipeline: default_pipeline(),
         },
-        DomainEvent::ChannelConnected { channel, account_id: "1065".into(), display_name: "Toko".into() },
+        DomainEvent::ChannelConnected { channel, account_id: "1065".into(), display_name: "Toko".into(), proof: None },
     ])
 }
 
