@@ -481,6 +481,21 @@ fn another_partner_cannot_take_over_a_connected_number_from_the_cli() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(rig.wait_for("ReplySent", 1), 1);
     assert_eq!(rig.fake.requests()[0].authorization.as_deref(), Some("Bearer TOKEN-whatsapp"));
+
+    // The claims (a system stream) keep the whole log verifiable, and the intruder's
+    // bundle holds its refusal and nothing of the claims.
+    rig.stop();
+    let verified = run(rig.dir.path(), &["verify"]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stdout));
+    let bundle = rig.dir.path().join("intruder-bundle");
+    let out = run(rig.dir.path(), &["export", "--partner", &intruder, "--out", bundle.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let audit = laras(rig.dir.path()).args(["audit", "verify"]).arg(&bundle).output().unwrap();
+    assert!(audit.status.success(), "{}", String::from_utf8_lossy(&audit.stdout));
+    let records = std::fs::read(bundle.join("envelopes.bin")).unwrap();
+    let text = String::from_utf8_lossy(&records);
+    assert!(text.contains("ChannelConnectRefused"));
+    assert!(!text.contains("ChannelAccountClaimed") && !text.contains(&rig.partner));
 }
 
 #[test]
