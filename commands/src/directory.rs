@@ -23,7 +23,27 @@ use tokio::sync::watch;
 #[derive(Default)]
 struct Routes {
     to: HashMap<(ChannelKind, String), PartnerId>,
+    /// Each Partner's account per channel, so connecting another account drops the old
+    /// route even where no claim is there to release (connections from before claims).
+    connected: HashMap<(PartnerId, ChannelKind), String>,
     applied: Position,
+}
+
+impl Routes {
+    /// `partner` now connects `account` on `channel` (None: disconnects it); the account
+    /// it had there before stops routing to it.
+    fn connect(&mut self, partner: PartnerId, channel: ChannelKind, account: Option<&str>) {
+        let previous = match account {
+            Some(a) => self.connected.insert((partner, channel), a.to_owned()),
+            None => self.connected.remove(&(partner, channel)),
+        };
+        if let Some(old) = previous.filter(|old| Some(old.as_str()) != account) {
+            let route = (channel, old);
+            if self.to.get(&route) == Some(&partner) {
+                self.to.remove(&route);
+            }
+        }
+    }
 }
 
 pub struct ChannelDirectory {
@@ -82,12 +102,14 @@ impl ChannelDirectory {
             }
             let (route, partner, holds) = match stored.envelope.event() {
                 Ok(DomainEvent::ChannelConnected { channel, account_id, .. }) => {
+                    routes.connect(h.partner_id, channel, Some(&account_id));
                     ((channel, account_id), h.partner_id, true)
                 }
                 Ok(DomainEvent::ChannelAccountClaimed { channel, account_id, partner_id }) => {
                     ((channel, account_id), partner_id, true)
                 }
                 Ok(DomainEvent::ChannelDisconnected { channel, account_id }) => {
+                    routes.connect(h.partner_id, channel, None);
                     ((channel, account_id), h.partner_id, false)
                 }
                 Ok(DomainEvent::ChannelAccountReleased { channel, account_id, partner_id }) => {

@@ -196,17 +196,8 @@ async fn connecting_another_account_releases_the_old_one() {
 
 #[tokio::test]
 async fn an_account_connected_before_claims_existed_is_held_by_its_connector() {
-    // A log from before claims: A's ChannelConnected with no claim stream beside it.
     let rig = Rig::new(&[A, B]).await;
-    let legacy = DomainEvent::ChannelConnected {
-        channel: WA,
-        account_id: "1065".into(),
-        display_name: "Toko".into(),
-        proof: None,
-    };
-    let loaded = rig.ledger.load::<laras_domain::aggregate::partner::Partner>(&StreamId::partner(A)).await.unwrap();
-    let decided = laras_commands::ledger::Decided::new(StreamId::partner(A), &loaded, vec![legacy]);
-    rig.ledger.commit(A, vec![decided], &meta(), &laras_commands::ledger::EventIds::Fresh).await.unwrap();
+    legacy_connection(&rig, A, "1065").await;
     rig.prover.grant("EAA-a", WA, "1065");
     rig.prover.grant("EAA-b", WA, "1065");
     assert!(matches!(rig.connect(B, "1065", "EAA-b").await, Err(CommandError::AccountHeld { .. })));
@@ -214,6 +205,33 @@ async fn an_account_connected_before_claims_existed_is_held_by_its_connector() {
     // A reconnecting records the claim it never had.
     rig.connect(A, "1065", "EAA-a").await.unwrap();
     assert_eq!(rig.holder("1065").await, Some(A));
+}
+
+/// A log from before claims: `partner`'s ChannelConnected for `account` and nothing else.
+async fn legacy_connection(rig: &Rig, partner: PartnerId, account: &str) {
+    let legacy = DomainEvent::ChannelConnected {
+        channel: WA,
+        account_id: account.into(),
+        display_name: "Toko".into(),
+        proof: None,
+    };
+    let stream = StreamId::partner(partner);
+    let loaded = rig.ledger.load::<laras_domain::aggregate::partner::Partner>(&stream).await.unwrap();
+    let decided = laras_commands::ledger::Decided::new(stream, &loaded, vec![legacy]);
+    rig.ledger.commit(partner, vec![decided], &meta(), &laras_commands::ledger::EventIds::Fresh).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_account_connected_before_claims_is_freed_when_its_partner_moves_to_another() {
+    let rig = Rig::new(&[A, B]).await;
+    legacy_connection(&rig, A, "1065").await;
+    rig.prover.grant("EAA-a", WA, "2077");
+    rig.prover.grant("EAA-b", WA, "1065");
+    rig.connect(A, "2077", "EAA-a").await.unwrap();
+    assert_eq!(rig.routed("1065").await, None, "A left the old account");
+    rig.connect(B, "1065", "EAA-b").await.unwrap();
+    assert_eq!(rig.routed("1065").await, Some(B));
+    assert_eq!(rig.routed("2077").await, Some(A));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
