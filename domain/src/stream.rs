@@ -65,3 +65,17 @@ impl fmt::Debug for StreamId {
         write!(f, "StreamId({})", self.0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accounts_claim_stream_is_the_same_for_every_reader_and_distinct_per_channel() {
+        let wa = StreamId::channel_account(ChannelKind::WhatsApp, "1065");
+        assert_eq!(wa, StreamId::channel_account(ChannelKind::WhatsApp, "1065"));
+        assert_eq!(wa.kind(), "account");
+        assert_ne!(wa, StreamId::channel_account(ChannelKind::Messenger, "1065"));
+        assert_ne!(wa, StreamId::channel_account(ChannelKind::WhatsApp, "10650"));
+    }
+}
