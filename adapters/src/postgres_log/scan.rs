@@ -51,6 +51,27 @@ impl PgLogScan {
     }
 }
 
+impl PgLogScan {
+    /// The log's head (its event count: positions are gap-free), from any caller.
+    pub fn head(url: &str) -> Result<u64, StoreError> {
+        let url = url.to_owned();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StoreError::Storage(e.to_string()))?;
+            runtime.block_on(async move {
+                let store = PgEventStore::open(&url).await?;
+                let head = *store.head().borrow();
+                store.close().await;
+                Ok(head)
+            })
+        })
+        .join()
+        .map_err(|_| StoreError::Storage("the head reader failed".into()))?
+    }
+}
+
 impl Iterator for PgLogScan {
     type Item = Result<StoredEnvelope, StoreError>;
 
