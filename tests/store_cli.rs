@@ -75,3 +75,39 @@ fn a_store_url_that_is_not_postgres_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("postgres://"));
 }
+
+#[test]
+fn every_acknowledged_append_on_postgres_survives_sigkill_and_the_log_verifies() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let Some(db) = database("every_acknowledged_append_on_postgres_survives_sigkill…") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = laras(dir.path())
+        .args(["--store", &db.url, "bench", "burst", "--concurrency", "32"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = lines_of(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut acked = Vec::new();
+    while acked.len() < 2_000 && Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+            acked.extend(line.parse::<u64>().ok());
+        }
+    }
+    kill9(&child);
+    let _ = child.wait();
+    acked.extend(lines.try_iter().filter_map(|l| l.parse::<u64>().ok()));
+    assert!(acked.len() >= 2_000, "the burst acknowledged only {} appends", acked.len());
+    let stored: std::collections::HashSet<u64> = laras_adapters::postgres_log::PgLogScan::open(&db.url)
+        .unwrap()
+        .map(|s| s.expect("a stored row reads back").position)
+        .collect();
+    let missing: Vec<_> = acked.iter().filter(|p| !stored.contains(p)).collect();
+    assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
+    let on_pg = ["--store", db.url.as_str()];
+    assert!(ok(dir.path(), &[&on_pg[..], &["verify"]].concat()).contains("OK"));
+    ok(dir.path(), &[&on_pg[..], &["bench", "appends", "--count", "10"]].concat());
+    assert!(ok(dir.path(), &[&on_pg[..], &["verify"]].concat()).contains("OK"));
+}
