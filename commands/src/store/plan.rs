@@ -123,3 +123,105 @@ fn continues(
     }
     envelope.hash().map_err(|e| StoreError::InvalidAppend(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use crate::store::contract::{chain, one, stream};
+    use crate::store::{AppendOutcome, EventStore};
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Continue a stream from its head with `n` events.
+        Next(u8, usize),
+        /// Write to a stream as if it did not exist.
+        Stale(u8),
+        /// Send an earlier request again.
+        Repeat(usize),
+        /// An earlier request plus a new write.
+        Partial(usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            4 => (0u8..4, 1usize..4).prop_map(|(s, n)| Step::Next(s, n)),
+            1 => (0u8..4).prop_map(Step::Stale),
+            2 => any::<usize>().prop_map(Step::Repeat),
+            1 => any::<usize>().prop_map(Step::Partial),
+        ]
+    }
+
+    fn as_outcome(planned: Result<PlannedAppend, StoreError>) -> Result<AppendOutcome, StoreError> {
+        planned.map(|p| match p {
+            PlannedAppend::Duplicate(positions) => AppendOutcome::Duplicate { positions },
+            PlannedAppend::Rows(rows) => {
+                AppendOutcome::Appended { positions: rows.iter().map(|r| r.position).collect() }
+            }
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// One planner deciding a whole run of appends as one group answers exactly as the
+        /// reference store answers them one by one.
+        #[test]
+        fn a_planned_group_answers_as_the_reference_store_does(steps in proptest::collection::vec(step(), 1..24)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            runtime.block_on(async {
+                let reference = MemoryStore::default();
+                let mut planner = AppendPlanner::new(0, HashMap::new(), HashMap::new());
+                let mut sent: Vec<AppendRequest> = Vec::new();
+                for (i, step) in steps.into_iter().enumerate() {
+                    let request = match step {
+                        Step::Next(s, n) => {
+                            let head = reference.stream_head(&stream(s.into())).await.unwrap();
+                            one(chain(&stream(s.into()), head, n))
+                        }
+                        Step::Stale(s) => one(chain(&stream(s.into()), None, 1)),
+                        Step::Repeat(k) if !sent.is_empty() => sent[k % sent.len()].clone(),
+                        Step::Partial(k) if !sent.is_empty() => {
+                            let mut r = sent[k % sent.len()].clone();
+                            r.writes.push(chain(&stream(1_000 + i as u128), None, 1));
+                            r
+                        }
+                        Step::Repeat(_) | Step::Partial(_) => one(chain(&stream(2_000 + i as u128), None, 1)),
+                    };
+                    let expected = reference.append(request.clone()).await;
+                    let planned = as_outcome(planner.plan(&request));
+                    prop_assert_eq!(&planned, &expected);
+                    prop_assert_eq!(planner.last_position(), *reference.head().borrow());
+                    sent.push(request);
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    #[test]
+    fn what_was_planned_earlier_in_the_group_counts_as_stored() {
+        let mut planner = AppendPlanner::new(10, HashMap::new(), HashMap::new());
+        let first = one(chain(&stream(1), None, 2));
+        let Ok(PlannedAppend::Rows(rows)) = planner.plan(&first) else { panic!("the first append is planned") };
+        assert_eq!(rows.iter().map(|r| r.position).collect::<Vec<_>>(), vec![11, 12]);
+        assert_eq!(planner.plan(&first), Ok(PlannedAppend::Duplicate(vec![11, 12])));
+        let racing = one(chain(&stream(1), None, 1));
+        assert!(matches!(planner.plan(&racing), Err(StoreError::VersionConflict { actual: Some(1), .. })));
+        let head = StreamHead { version: 1, hash: rows[1].hash };
+        let next = one(chain(&stream(1), Some(head), 1));
+        assert!(matches!(planner.plan(&next), Ok(PlannedAppend::Rows(r)) if r[0].position == 13));
+        assert_eq!(planner.last_position(), 13);
+    }
+
+    #[test]
+    fn a_refused_append_moves_nothing() {
+        let mut planner = AppendPlanner::new(0, HashMap::new(), HashMap::new());
+        let mut bad = chain(&stream(1), None, 2);
+        bad.envelopes.swap(0, 1);
+        assert!(matches!(planner.plan(&one(bad.clone())), Err(StoreError::InvalidAppend(_))));
+        assert_eq!(planner.last_position(), 0);
+        bad.envelopes.swap(0, 1);
+        assert!(matches!(planner.plan(&one(bad)), Ok(PlannedAppend::Rows(_))), "nothing of the refused try was kept");
+    }
+}
