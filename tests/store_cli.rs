@@ -111,3 +111,29 @@ fn every_acknowledged_append_on_postgres_survives_sigkill_and_the_log_verifies()
     ok(dir.path(), &[&on_pg[..], &["bench", "appends", "--count", "10"]].concat());
     assert!(ok(dir.path(), &[&on_pg[..], &["verify"]].concat()).contains("OK"));
 }
+
+#[test]
+fn serve_on_postgres_writes_through_graphql_reads_its_own_writes_and_stops_cleanly() {
+    let Some(db) = database("serve_on_postgres…") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        Server::start(dir.path(), &[("LARAS_STORE_URL", &db.url), ("LARAS_ADMIN_TOKEN", "admin-s3cret-token")]);
+    let graphql = |key: &str, query: &str| -> serde_json::Value {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/graphql", server.base))
+            .bearer_auth(key)
+            .json(&serde_json::json!({ "query": query }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let created = graphql("admin-s3cret-token", "mutation { createPartner(name: \"Toko Pg\") { partnerId ownerKey } }");
+    let owner = created["data"]["createPartner"]["ownerKey"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    let me = graphql(&owner, "{ partner { name } }");
+    assert_eq!(me["data"]["partner"]["name"], "Toko Pg", "{me}");
+    assert!(server.stop().success());
+    assert!(!dir.path().join("ledger.sqlite").exists(), "nothing went to the embedded log");
+    let verified = ok(dir.path(), &["--store", &db.url, "verify"]);
+    assert!(verified.contains("OK"), "{verified}");
+}
