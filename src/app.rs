@@ -1,10 +1,10 @@
 //! The composition root: opens the data dir and wires store, keys, signer and clock.
 
 use crate::data_dir::{DataDir, DataDirError, WriterLock};
+use crate::log_store::{LogLocation, LogStore};
 use laras_adapters::api_keys::SqliteApiKeys;
 use laras_adapters::contact_keys::{MasterKeyFile, SqliteKeyStore};
 use laras_adapters::credentials::SqliteCredentials;
-use laras_adapters::sqlite_log::SqliteEventStore;
 use laras_commands::signer::LedgerSigner;
 use laras_commands::Ledger;
 use laras_domain::signing::LedgerSigningKey;
@@ -47,23 +47,29 @@ pub enum AppError {
 pub struct App {
     pub data: DataDir,
     pub ledger: Ledger,
-    pub store: Arc<SqliteEventStore>,
+    pub store: LogStore,
     pub credentials: Arc<SqliteCredentials>,
     pub api_keys: Arc<SqliteApiKeys>,
     _lock: WriterLock,
 }
 
 impl App {
-    /// Opens (creating on first start) the data dir for writing: generates the master key
-    /// and the first signing key if there are none, and records the first key in the log.
+    /// [`open_at`](Self::open_at) on the embedded log.
     pub async fn open(root: &Path, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
+        Self::open_at(root, &LogLocation::Embedded, clock).await
+    }
+
+    /// Opens (creating on first start) the data dir for writing and the log at `log`:
+    /// generates the master key and the first signing key if there are none, and records
+    /// the first key in the log.
+    pub async fn open_at(root: &Path, log: &LogLocation, clock: Arc<dyn Clock>) -> Result<Self, AppError> {
         let data = DataDir::create(root)?;
         let lock = data.lock_for_writing()?;
         let master = MasterKeyFile::load_or_create(&data.master_key())?;
         let credentials = Arc::new(SqliteCredentials::open(&data.credentials(), &master)?);
         let api_keys = Arc::new(SqliteApiKeys::open(&data.access())?);
         let keys = Arc::new(SqliteKeyStore::open(&data.keys(), master)?);
-        let store = Arc::new(SqliteEventStore::open(&data.ledger())?);
+        let store = log.open(&data).await?;
         let files = data.signing_keys()?;
         // Until the log says otherwise, any key on disk will do (it is recorded below).
         let provisional = match files.first() {
@@ -74,7 +80,7 @@ impl App {
                 key
             }
         };
-        let ledger = Ledger { store: store.clone(), keys, signer: Arc::new(LedgerSigner::new(provisional)), clock };
+        let ledger = Ledger { store: store.port(), keys, signer: Arc::new(LedgerSigner::new(provisional)), clock };
         let history = ledger.key_history().await?;
         if history.is_empty() {
             ledger.ensure_genesis_key().await?;

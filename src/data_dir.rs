@@ -60,6 +60,20 @@ impl DataDir {
         Ok(Self { root: root.to_path_buf() })
     }
 
+    /// Opens an existing data dir whose log lives elsewhere: it must hold signing keys.
+    pub fn with_keys(root: &Path) -> Result<Self, DataDirError> {
+        if !root.join("signing").is_dir() {
+            return Err(DataDirError::Io {
+                path: root.join("signing"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no signing keys here; run `laras serve` first",
+                ),
+            });
+        }
+        Ok(Self { root: root.to_path_buf() })
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

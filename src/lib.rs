@@ -7,5 +7,6 @@ pub mod app;
 pub mod cli;
 pub mod data_dir;
 pub mod demo;
+pub mod log_store;
 pub mod server;
 pub mod settings;

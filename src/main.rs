@@ -18,6 +18,10 @@ struct Cli {
     /// Where the log, keys and read models live (default ./laras-data).
     #[arg(long, global = true, env = "LARAS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The event log on PostgreSQL (postgres://…) instead of the data dir's embedded log.
+    /// Keys, credentials, the tree store and read models stay in the data dir.
+    #[arg(long = "store", global = true, env = "LARAS_STORE_URL", hide_env_values = true)]
+    store_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,7 +75,7 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP server on the embedded store.
+    /// Run the HTTP server (on the embedded store unless --store names PostgreSQL).
     Serve(Box<ServeArgs>),
     /// Partners: `partner create --name NAME`.
     Partner {
@@ -133,11 +137,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The event log itself: `store copy --from DATA_DIR --to postgres://…`.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Measurements (writes a bench partner into the data dir).
     #[command(hide = true)]
     Bench {
         #[command(subcommand)]
         action: BenchAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreAction {
+    /// Copy an embedded log into PostgreSQL with every position, hash and signature intact.
+    /// Rerunning it copies only what is new. Stop the server on the data dir first.
+    Copy {
+        /// The data dir whose ledger.sqlite is copied.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database (postgres://…).
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -265,7 +288,8 @@ enum KeysAction {
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
+    let mut overrides =
+        Overrides { config: cli.config, data_dir: cli.data_dir, store_url: cli.store_url, ..Default::default() };
     if let Command::Serve(serve) = &cli.command {
         let ServeArgs {
             listen,
@@ -329,9 +353,10 @@ fn main() -> ExitCode {
                 Command::Audit { action: AuditAction::Verify { dir, trust_keys, json } } => {
                     laras::cli::audit::verify(&dir, &trust_keys, json)
                 }
+                Command::Store { action: StoreAction::Copy { from, to } } => laras::cli::store::copy(&from, &to).await,
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),
                 Command::Bench { action: BenchAction::Appends { count } } => {
-                    laras::cli::bench::appends(&settings.data_dir, count).await
+                    laras::cli::bench::appends(&settings, count).await
                 }
                 Command::Bench { action: BenchAction::ReadModels { events } } => {
                     laras::cli::bench_read::read_models(&settings.data_dir, events).await
@@ -345,7 +370,7 @@ fn main() -> ExitCode {
                 Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
                 Command::Bench { action: BenchAction::Merkle { leaves } } => laras::cli::bench::merkle(leaves),
                 Command::Bench { action: BenchAction::Burst { concurrency } } => {
-                    laras::cli::bench::burst(&settings.data_dir, concurrency).await
+                    laras::cli::bench::burst(&settings, concurrency).await
                 }
             }
         })

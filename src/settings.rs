@@ -1,5 +1,7 @@
 //! Settings: flags, then `LARAS_*` environment variables, then `laras.toml`, then defaults.
 
+use crate::log_store::LogLocation;
+use laras_adapters::postgres_log::is_postgres_url;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,14 @@ pub struct FileSettings {
     pub tree_head_every_seconds: Option<u64>,
     pub meta: Option<MetaFileSettings>,
     pub ai: Option<AiFileSettings>,
+    pub store: Option<StoreFileSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFileSettings {
+    /// `postgres://…`; absent: the embedded log in the data dir.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +60,8 @@ pub struct MetaFileSettings {
 #[derive(Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// Where the event log is (the data dir's embedded log unless a PostgreSQL URL is set).
+    pub log: LogLocation,
     pub listen: SocketAddr,
     /// Creates Partners and their keys through the API; none: only the CLI can.
     pub admin_token: Option<String>,
@@ -76,6 +88,7 @@ impl std::fmt::Debug for Settings {
         // Secrets are never printed.
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
+            .field("log", &self.log)
             .field("listen", &self.listen)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("tree_head_every_events", &self.tree_head_every_events)
@@ -101,6 +114,8 @@ pub enum SettingsError {
     Parse { path: PathBuf, source: toml::de::Error },
     #[error("invalid listen address {0:?}")]
     Listen(String),
+    #[error("the store URL must start with postgres:// or postgresql://")]
+    StoreUrl,
     #[error("the AI confidence threshold must be from 0 to 1, not {0}")]
     Threshold(f64),
 }
@@ -110,6 +125,7 @@ pub enum SettingsError {
 pub struct Overrides {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub store_url: Option<String>,
     pub listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub tree_head_every_events: Option<u64>,
@@ -140,12 +156,18 @@ impl Settings {
         if !(0.0..=1.0).contains(&threshold) {
             return Err(SettingsError::Threshold(threshold));
         }
+        let log = match overrides.store_url.or(file.store.and_then(|s| s.url)).filter(|s| !s.is_empty()) {
+            None => LogLocation::Embedded,
+            Some(url) if is_postgres_url(&url) => LogLocation::Postgres(url),
+            Some(_) => return Err(SettingsError::StoreUrl),
+        };
         let listen = match overrides.listen.or(file.listen) {
             Some(addr) => addr,
             None => DEFAULT_LISTEN.parse().map_err(|_| SettingsError::Listen(DEFAULT_LISTEN.into()))?,
         };
         Ok(Self {
             data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            log,
             listen,
             admin_token: overrides.admin_token.or(file.admin_token).filter(|s| !s.is_empty()),
             tree_head_every_events: overrides
@@ -219,6 +241,26 @@ mod tests {
         assert!(!format!("{s:?}").contains("sk-s3cret"));
         let bad = Overrides { config: Some(path), ai_confidence_threshold: Some(1.5), ..Default::default() };
         assert!(matches!(Settings::load(bad), Err(SettingsError::Threshold(_))));
+    }
+
+    #[test]
+    fn the_store_url_comes_from_flag_or_file_is_never_printed_and_must_be_postgres() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("laras.toml");
+        std::fs::write(&path, "[store]\nurl = \"postgres://laras:pa55word@db:5432/laras\"\n").unwrap();
+        let s = Settings::load(Overrides { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(s.log, LogLocation::Postgres("postgres://laras:pa55word@db:5432/laras".into()));
+        assert!(!format!("{s:?}").contains("pa55word"));
+        let flag = Overrides {
+            config: Some(path.clone()),
+            store_url: Some("postgresql://other/db".into()),
+            ..Default::default()
+        };
+        assert_eq!(Settings::load(flag).unwrap().log, LogLocation::Postgres("postgresql://other/db".into()));
+        let none = Settings::load(Overrides::default()).unwrap();
+        assert_eq!(none.log, LogLocation::Embedded, "the embedded log stays the default");
+        let bad = Overrides { store_url: Some("mysql://db".into()), ..Default::default() };
+        assert!(matches!(Settings::load(bad), Err(SettingsError::StoreUrl)));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Laras adapters: everything outside the domain. The embedded SQLite event store,
+//! Laras adapters: everything outside the domain. The embedded SQLite event store, the
+//! PostgreSQL event store,
 //! the contact-key table, channel credentials, Meta's webhooks and Graph API, the
 //! parallel log verifier. Meta's JSON types never leave `meta/`.
 
@@ -11,5 +12,6 @@ pub mod credentials;
 pub mod graph_api;
 pub mod log_verify;
 pub mod meta_webhook;
+pub mod postgres_log;
 pub mod sqlite_log;
 pub mod tree_store;

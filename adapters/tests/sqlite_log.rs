@@ -1,8 +1,8 @@
-//! The embedded store against the `EventStore` contract.
+//! The embedded store: the `EventStore` contract, group commit, reopening, tampering.
 
 use laras_adapters::sqlite_log::SqliteEventStore;
+use laras_commands::store::contract::StoreFixture;
 use laras_commands::store::*;
-use laras_commands::subscription::Subscription;
 use laras_domain::actor::Actor;
 use laras_domain::envelope::{Envelope, PendingEvent, ZERO_HASH};
 use laras_domain::event::DomainEvent;
@@ -49,68 +49,33 @@ fn stream(n: u128) -> StreamId {
     StreamId::from_stored(format!("conversation-{}", Uuid::from_u128(n)))
 }
 
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteEventStore>,
+}
+
+#[async_trait::async_trait]
+impl StoreFixture for Fixture {
+    fn store(&self) -> Arc<dyn EventStore> {
+        self.store.clone()
+    }
+    async fn reopen(&self) -> Option<Arc<dyn EventStore>> {
+        // The first handle stays open and unflushed, as a crashed process leaves the file.
+        Some(Arc::new(SqliteEventStore::open(&self.dir.path().join("ledger.sqlite")).unwrap()))
+    }
+}
+
+async fn fixture() -> Option<Fixture> {
+    let (dir, store) = open();
+    Some(Fixture { dir, store })
+}
+
+laras_commands::event_store_contract!(fixture);
+
 fn open() -> (tempfile::TempDir, Arc<SqliteEventStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteEventStore::open(&dir.path().join("ledger.sqlite")).unwrap());
     (dir, store)
-}
-
-#[tokio::test]
-async fn what_is_appended_reads_back_byte_for_byte_and_verifies() {
-    let (_dir, store) = open();
-    let w = chain(&stream(1), None, 3);
-    let sent = w.envelopes.clone();
-    let outcome = store.append(one(w)).await.unwrap();
-    assert_eq!(outcome, AppendOutcome::Appended { positions: vec![1, 2, 3] });
-    let read = store.read_stream(&stream(1), 0).await.unwrap();
-    assert_eq!(read.iter().map(|s| s.envelope.clone()).collect::<Vec<_>>(), sent);
-    assert!(read.iter().all(|s| s.envelope.verify_signature(&key().public())));
-    assert_eq!(store.read_stream(&stream(1), 2).await.unwrap().len(), 1);
-    assert_eq!(store.read_all(1, 10).await.unwrap().iter().map(|s| s.position).collect::<Vec<_>>(), vec![2, 3]);
-    let head = store.stream_head(&stream(1)).await.unwrap().unwrap();
-    assert_eq!((head.version, head.hash), (2, sent[2].hash().unwrap()));
-    assert_eq!(*store.head().borrow(), 3);
-}
-
-#[tokio::test]
-async fn a_stale_expected_version_is_a_conflict_and_stores_nothing() {
-    let (_dir, store) = open();
-    store.append(one(chain(&stream(1), None, 1))).await.unwrap();
-    let err = store.append(one(chain(&stream(1), None, 1))).await.unwrap_err();
-    assert!(matches!(err, StoreError::VersionConflict { actual: Some(0), .. }));
-    assert_eq!(store.read_all(0, 10).await.unwrap().len(), 1);
-}
-
-#[tokio::test]
-async fn a_broken_link_or_a_version_gap_is_refused() {
-    let (_dir, store) = open();
-    store.append(one(chain(&stream(1), None, 1))).await.unwrap();
-    let head = store.stream_head(&stream(1)).await.unwrap().unwrap();
-    let bad_link = chain(&stream(1), Some((head.version, [9; 32])), 1);
-    assert!(matches!(store.append(one(bad_link)).await, Err(StoreError::InvalidAppend(_))));
-    let mut gap = chain(&stream(1), Some((head.version, head.hash)), 2);
-    gap.envelopes.remove(0);
-    assert!(matches!(store.append(one(gap)).await, Err(StoreError::InvalidAppend(_))));
-}
-
-#[tokio::test]
-async fn the_same_event_ids_are_stored_once_even_when_fired_concurrently() {
-    let (_dir, store) = open();
-    let request = one(chain(&stream(1), None, 2));
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let store = store.clone();
-            let request = request.clone();
-            tokio::spawn(async move { store.append(request).await.unwrap() })
-        })
-        .collect();
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.push(t.await.unwrap());
-    }
-    assert!(outcomes.iter().all(|o| o.positions() == [1, 2]));
-    assert_eq!(outcomes.iter().filter(|o| matches!(o, AppendOutcome::Appended { .. })).count(), 1);
-    assert_eq!(store.read_all(0, 100).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -131,29 +96,6 @@ async fn concurrent_appends_are_grouped_into_few_commits_with_dense_positions() 
     assert_eq!(positions, (1..=2_000).collect::<Vec<_>>());
     let commits = store.metrics().commits - before;
     assert!(commits < 1_000, "2,000 appends took {commits} commits");
-}
-
-#[tokio::test]
-async fn a_multi_stream_append_is_atomic() {
-    let (_dir, store) = open();
-    store.append(one(chain(&stream(2), None, 1))).await.unwrap();
-    let request = AppendRequest { writes: vec![chain(&stream(1), None, 1), chain(&stream(2), None, 1)] };
-    assert!(matches!(store.append(request).await, Err(StoreError::VersionConflict { .. })));
-    assert!(store.read_stream(&stream(1), 0).await.unwrap().is_empty(), "the first write rolled back too");
-}
-
-#[tokio::test]
-async fn a_subscription_catches_up_then_follows_live() {
-    let (_dir, store) = open();
-    store.append(one(chain(&stream(1), None, 3))).await.unwrap();
-    let mut sub = Subscription::new(store.clone(), 0, 2);
-    assert_eq!(sub.next_batch().await.unwrap().len(), 2);
-    assert_eq!(sub.next_batch().await.unwrap().len(), 1);
-    let waiting = tokio::spawn(async move { sub.next_batch().await.unwrap() });
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    store.append(one(chain(&stream(2), None, 1))).await.unwrap();
-    let live = tokio::time::timeout(std::time::Duration::from_secs(5), waiting).await.unwrap().unwrap();
-    assert_eq!(live[0].position, 4);
 }
 
 #[tokio::test]

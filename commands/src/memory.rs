@@ -46,6 +46,9 @@ impl Log {
     fn check(&self, request: &AppendRequest) -> Result<Option<Vec<Position>>, StoreError> {
         let ids: Vec<EventId> =
             request.writes.iter().flat_map(|w| w.envelopes.iter().map(|e| e.header.event_id)).collect();
+        if ids.is_empty() {
+            return Err(StoreError::InvalidAppend("an append needs at least one event".into()));
+        }
         let known: Vec<Position> = ids.iter().filter_map(|id| self.by_id.get(id).copied()).collect();
         if !known.is_empty() {
             return if known.len() == ids.len() { Ok(Some(known)) } else { Err(StoreError::PartialDuplicate) };
@@ -436,4 +439,30 @@ impl crate::audit::TreeStore for MemoryTreeStore {
         let t = lock(&self.inner);
         Ok(t.leaves.range((partner, from)..=(partner, u64::MAX)).take(limit).map(|(_, l)| l.clone()).collect())
     }
+}
+
+#[cfg(test)]
+mod contract {
+    use super::MemoryStore;
+    use crate::store::contract::StoreFixture;
+    use crate::store::EventStore;
+    use std::sync::Arc;
+
+    struct Fixture(Arc<MemoryStore>);
+
+    #[async_trait::async_trait]
+    impl StoreFixture for Fixture {
+        fn store(&self) -> Arc<dyn EventStore> {
+            self.0.clone()
+        }
+        async fn reopen(&self) -> Option<Arc<dyn EventStore>> {
+            None
+        }
+    }
+
+    async fn open() -> Option<Fixture> {
+        Some(Fixture(Arc::new(MemoryStore::default())))
+    }
+
+    crate::event_store_contract!(open);
 }

@@ -1,16 +1,55 @@
 //! The event-store port: what the command side needs from a log of signed envelopes.
 //!
-//! Two implementations are planned: the embedded SQLite store (`adapters::sqlite_store`)
-//! and a server-backed KurrentDB store. The port therefore never asks the store to
-//! sign or to choose versions: envelopes arrive already sealed for the versions the
-//! handler expects, and the store only checks and keeps them. Positions are assigned
-//! by the store (KurrentDB assigns its own).
+//! Backends: the in-memory store (`memory::MemoryStore`, the reference), the embedded
+//! SQLite store (`adapters::sqlite_log`) and PostgreSQL (`adapters::postgres_log`). The
+//! port never asks a store to sign or to choose versions: envelopes arrive already sealed
+//! for the versions the handler expects, and the store only checks and keeps them. A
+//! KurrentDB backend fits the same contract (its append takes an expected revision per
+//! stream; multi-stream atomicity there needs one transaction stream per append).
+//!
+//! # The contract every backend honours
+//!
+//! 1. **Atomic multi-stream append.** An [`AppendRequest`] holds writes to one or more
+//!    streams, each with an [`ExpectedVersion`]. Either every envelope of every write is
+//!    stored, or none is. A write whose stream is not at its expected version fails the
+//!    whole append with [`StoreError::VersionConflict`]; envelopes that do not continue
+//!    their stream (version, `prev_hash`, stream or partner) fail it with
+//!    [`StoreError::InvalidAppend`], as does an empty append or an event id given twice.
+//! 2. **Idempotency by event id.** When every event id of an append is already stored,
+//!    nothing is written and the answer is [`AppendOutcome::Duplicate`] with the first
+//!    copy's positions, in request order, however many copies race. When only some are,
+//!    the answer is [`StoreError::PartialDuplicate`] and nothing is written. This check
+//!    comes before the version check, so a retried append is answered, not refused.
+//! 3. **Durability.** When `append` returns `Ok`, the events survive a crash of the
+//!    process (and, for a server engine, of the client machine): a fresh handle on the
+//!    same log reads them back.
+//! 4. **Gap-free global order, seen in order.** Positions start at 1 and increase by one
+//!    per stored event, in commit order; an append's events take consecutive positions in
+//!    request order. A reader never sees position `n + 1` without `n`: no event can
+//!    commit later with a lower position than one already visible. So a follower that has
+//!    read up to `n` has missed nothing below `n`, ever.
+//! 5. **Reads.** [`EventStore::read_stream`] by stream from a version,
+//!    [`EventStore::read_all`] from a position, [`EventStore::stream_head`] for the next
+//!    link, and [`EventStore::head`], which moves after each durable commit (including
+//!    commits made by other processes on a shared server).
+//! 6. **Subscribe.** `subscription::Subscription::new(store, after, page)` catches up
+//!    from `after` through `read_all` and then follows by waiting on `head`; given 4 it
+//!    hands out every event exactly once, in position order.
+//!
+//! The shared test suite in [`contract`] (feature `contract`) checks each of these
+//! against every backend.
 
 use async_trait::async_trait;
 use laras_domain::envelope::{Envelope, Hash32};
 use laras_domain::ids::PartnerId;
 use laras_domain::stream::StreamId;
 use tokio::sync::watch;
+
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+mod plan;
+
+pub use plan::{AppendPlanner, PlannedAppend, PlannedRow};
 
 /// A global position in the log: 1 for the first stored event, increasing in commit order.
 pub type Position = u64;

@@ -3,12 +3,10 @@
 
 use crate::app::SystemClock;
 use crate::cli::verify::progress_bar;
-use crate::data_dir::DataDir;
 use crate::settings::Settings;
 use anyhow::Context;
 use laras_adapters::audit_bundle::format::{self, Manifest};
 use laras_adapters::audit_bundle::{export_bundle, verify_bundle, ExportRequest};
-use laras_adapters::sqlite_log::SqliteEventStore;
 use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::TreeStore;
 use laras_domain::ids::PartnerId;
@@ -18,15 +16,15 @@ use std::path::Path;
 use std::process::ExitCode;
 
 pub fn export(settings: &Settings, partner: PartnerId, out: &Path) -> anyhow::Result<ExitCode> {
-    let data = DataDir::existing(&settings.data_dir)?;
-    let total = SqliteEventStore::count(&data.ledger())?;
+    let data = settings.log.existing_data_dir(&settings.data_dir)?;
+    let total = settings.log.count(&data)?;
     let trees = SqliteTreeStore::open(&data.audit())?;
     let secrets = data.signing_keys()?;
     let request =
         ExportRequest { partner, stored_heads: trees.heads(partner)?, secrets: &secrets, now: SystemClock.now() };
     let bar = progress_bar(total, false);
     bar.set_message("exporting");
-    let summary = export_bundle(SqliteEventStore::scan(&data.ledger())?, request, out, &|n| bar.set_position(n))?;
+    let summary = export_bundle(settings.log.scan(&data)?, request, out, &|n| bar.set_position(n))?;
     bar.finish_and_clear();
     if summary.envelopes == 0 {
         std::fs::remove_dir_all(out).ok();

@@ -2,6 +2,8 @@
 //! Hidden from `--help`: it writes a demo partner into the data dir it is given.
 
 use crate::app::{App, SystemClock};
+use crate::log_store::LogLocation;
+use crate::settings::Settings;
 use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
 use laras_commands::CommandMeta;
 use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, OnboardPartner};
@@ -122,13 +124,38 @@ struct AppendReport {
     seconds: f64,
     appends_per_s: f64,
     commits: u64,
-    reference: Ed25519Rates,
 }
 
 /// Durable single-event commands fired concurrently: each is a second message on its own
-/// conversation (the first messages are written beforehand, outside the timing).
-pub async fn appends(data_dir: &Path, count: usize) -> anyhow::Result<ExitCode> {
-    let app = Arc::new(App::open(data_dir, Arc::new(SystemClock)).await?);
+/// conversation (the first messages are written beforehand, outside the timing). With a
+/// PostgreSQL store, the embedded store is measured first in the same run (in a fresh
+/// temporary data dir) as the reference.
+pub async fn appends(settings: &Settings, count: usize) -> anyhow::Result<ExitCode> {
+    let reference = ed25519_rates(20_000);
+    let report = match &settings.log {
+        LogLocation::Embedded => {
+            let embedded = measure_appends(&settings.data_dir, &LogLocation::Embedded, count).await?;
+            serde_json::json!({ "store": "embedded", "embedded": embedded, "reference": reference })
+        }
+        LogLocation::Postgres(_) => {
+            let scratch = tempfile::tempdir()?;
+            let embedded = measure_appends(scratch.path(), &LogLocation::Embedded, count).await?;
+            let postgres = measure_appends(&settings.data_dir, &settings.log, count).await?;
+            serde_json::json!({
+                "store": "postgres",
+                "embedded": embedded,
+                "postgres": postgres,
+                "postgres_over_embedded": postgres.appends_per_s / embedded.appends_per_s,
+                "reference": reference,
+            })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn measure_appends(data_dir: &Path, log: &LogLocation, count: usize) -> anyhow::Result<AppendReport> {
+    let app = Arc::new(App::open_at(data_dir, log, Arc::new(SystemClock)).await?);
     let partner = bench_partner(&app).await?;
     let run = Uuid::now_v7().simple().to_string();
     let meta = CommandMeta::system("bench");
@@ -144,7 +171,7 @@ pub async fn appends(data_dir: &Path, count: usize) -> anyhow::Result<ExitCode> 
     for t in warm {
         t.await??;
     }
-    let before = app.store.metrics().commits;
+    let before = app.store.commits();
     let started = Instant::now();
     let tasks: Vec<_> = (0..count)
         .map(|i| {
@@ -160,26 +187,21 @@ pub async fn appends(data_dir: &Path, count: usize) -> anyhow::Result<ExitCode> 
         events += t.await??.committed.positions.len();
     }
     let seconds = started.elapsed().as_secs_f64();
-    let commits = app.store.metrics().commits - before;
-    let report = AppendReport {
+    let commits = app.store.commits() - before;
+    app.store.close().await;
+    Ok(AppendReport {
         commands: count,
         events_per_command: events as f64 / count as f64,
         seconds,
         appends_per_s: count as f64 / seconds,
         commits,
-        reference: ed25519_rates(20_000),
-    };
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    if let Ok(app) = Arc::try_unwrap(app) {
-        app.close().await;
-    }
-    Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Appends messages concurrently forever, printing each acknowledged position on its
 /// own line as soon as the append is durable. The crash test kills this with SIGKILL.
-pub async fn burst(data_dir: &Path, concurrency: usize) -> anyhow::Result<ExitCode> {
-    let app = Arc::new(App::open(data_dir, Arc::new(SystemClock)).await?);
+pub async fn burst(settings: &Settings, concurrency: usize) -> anyhow::Result<ExitCode> {
+    let app = Arc::new(App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?);
     let partner = bench_partner(&app).await?;
     println!("ready");
     std::io::stdout().flush()?;

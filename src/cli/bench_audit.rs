@@ -27,7 +27,7 @@ pub async fn audit(data_dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     crate::cli::bench_read::fill(&app, partner, events).await?;
     let trees = Arc::new(SqliteTreeStore::open(&app.data.audit())?);
     let log = MerkleLog {
-        store: app.store.clone(),
+        store: app.store.port(),
         trees: trees.clone(),
         signer: app.ledger.signer.clone(),
         clock: app.ledger.clock.clone(),

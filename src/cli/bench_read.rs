@@ -6,7 +6,6 @@
 use crate::app::{App, SystemClock};
 use crate::cli::bench::bench_partner;
 use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
-use laras_commands::store::EventStore;
 use laras_commands::CommandMeta;
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
@@ -126,7 +125,7 @@ pub async fn read_models(data_dir: &Path, events: u64) -> anyhow::Result<ExitCod
     let started = Instant::now();
     let (mut after, mut scanned) = (0, 0u64);
     loop {
-        let page = app.store.read_all(after, 2_000).await?;
+        let page = app.store.port().read_all(after, 2_000).await?;
         let Some(last) = page.last() else { break };
         after = last.position;
         for s in &page {

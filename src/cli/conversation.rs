@@ -2,9 +2,7 @@
 //! from the command line, until the GraphQL API serves them.
 
 use crate::app::{App, SystemClock};
-use crate::data_dir::DataDir;
 use crate::settings::Settings;
-use laras_adapters::sqlite_log::SqliteEventStore;
 use laras_commands::handlers::send::{OutgoingReply, SendRequest};
 use laras_commands::{CommandError, CommandMeta};
 use laras_domain::event::{DomainEvent, ReplyTarget};
@@ -14,8 +12,8 @@ use std::sync::Arc;
 
 /// Prints one JSON line per conversation of `partner` (reads the log only).
 pub fn list(settings: &Settings, partner: PartnerId) -> anyhow::Result<ExitCode> {
-    let data = DataDir::existing(&settings.data_dir)?;
-    for stored in SqliteEventStore::scan(&data.ledger())? {
+    let data = settings.log.existing_data_dir(&settings.data_dir)?;
+    for stored in settings.log.scan(&data)? {
         let stored = stored?;
         let h = &stored.envelope.header;
         if h.partner_id != partner || h.event_type != "ConversationOpened" {
@@ -43,7 +41,7 @@ pub async fn reply(
     text: &str,
     comment: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
+    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
     let target = match comment {
         Some(comment_id) => ReplyTarget::CommentPrivateReply { comment_id },
         None => ReplyTarget::Conversation { quote: None },

@@ -1,9 +1,7 @@
 //! `laras keys` and `laras keys rotate`.
 
 use crate::app::{App, SystemClock};
-use crate::data_dir::DataDir;
 use crate::settings::Settings;
-use laras_adapters::sqlite_log::SqliteEventStore;
 use laras_commands::CommandMeta;
 use laras_domain::event::DomainEvent;
 use laras_domain::signing::LedgerSigningKey;
@@ -14,10 +12,10 @@ use std::sync::Arc;
 /// Prints every key the log introduced: id, public key, when, and whether its secret is here.
 /// Reads the log only, so it works while the server runs.
 pub async fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let data = DataDir::existing(&settings.data_dir)?;
+    let data = settings.log.existing_data_dir(&settings.data_dir)?;
     let on_disk = data.signing_keys()?;
     let mut introduced = Vec::new();
-    for stored in SqliteEventStore::scan(&data.ledger())? {
+    for stored in settings.log.scan(&data)? {
         let stored = stored?;
         if stored.envelope.header.stream_id.as_str() != SIGNING_KEYS_STREAM {
             continue;
@@ -49,7 +47,7 @@ pub async fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
 
 /// Generates a key, stores its secret (0600), records it signed by the current key, makes it active.
 pub async fn rotate(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
+    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
     let next = LedgerSigningKey::generate(&mut rand::rngs::OsRng);
     // The secret is durable before the log names it, so a crash never leaves a key
     // recorded in the log without its secret.

@@ -10,4 +10,5 @@ pub mod keys;
 pub mod partner;
 pub mod projections;
 pub mod serve;
+pub mod store;
 pub mod verify;

@@ -1,20 +1,18 @@
 //! `laras verify`: walks the whole log and checks every hash, chain link and signature.
 
-use crate::data_dir::DataDir;
 use crate::settings::Settings;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use laras_adapters::log_verify::{verify_log, VerifyReport};
-use laras_adapters::sqlite_log::SqliteEventStore;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
-    let data = DataDir::existing(&settings.data_dir)?;
+    let data = settings.log.existing_data_dir(&settings.data_dir)?;
     // The keys in the data dir are the trust anchors: the log's first key must be one of them.
     let anchors: Vec<_> = data.signing_keys()?.iter().map(|k| k.public()).collect();
-    let total = SqliteEventStore::count(&data.ledger())?;
+    let total = settings.log.count(&data)?;
     let bar = progress_bar(total, json);
-    let report = verify_log(SqliteEventStore::scan(&data.ledger())?, &anchors, &|done| bar.set_position(done));
+    let report = verify_log(settings.log.scan(&data)?, &anchors, &|done| bar.set_position(done));
     bar.finish_and_clear();
     print_report(&report, json)?;
     Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -12,7 +12,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_laras");
 /// A `laras` command against `data_dir`, with a quiet log.
 pub fn laras(data_dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.env("LARAS_DATA_DIR", data_dir).env("LARAS_LOG", "warn").env_remove("LARAS_CONFIG");
+    cmd.env("LARAS_DATA_DIR", data_dir)
+        .env("LARAS_LOG", "warn")
+        .env_remove("LARAS_CONFIG")
+        .env_remove("LARAS_STORE_URL");
     cmd
 }
 
