@@ -4,12 +4,15 @@
 //! Per chunk of envelopes: canonical bytes and SHA-256 in parallel; then, in position
 //! order, each stream's chain and the signer's validity (key events update the ring);
 //! then Ed25519 batch verification in parallel slices (a failing slice is re-checked
-//! one by one to name the first bad envelope). The first failure by position wins;
+//! one by one to name the first bad envelope). Batch verification is made strict by
+//! byte checks on each signature's `R` and `S` before it enters a batch (non-canonical
+//! or small-order `R`, `S` ≥ L); the keys were checked when they were introduced. The first failure by position wins;
 //! verification stops at the chunk that holds it.
 
 use laras_commands::store::{StoreError, StoredEnvelope};
 use laras_domain::envelope::Hash32;
-use laras_domain::verification::{ChainChecker, Failure, FailureKind, KeyRing};
+use laras_domain::signing::{has_strict_encoding, verify_strict};
+use laras_domain::verification::{ChainChecker, EventIds, Failure, FailureKind, KeyRing};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -131,11 +134,12 @@ pub struct ChunkOutcome {
 pub struct EnvelopeChecker {
     pub ring: KeyRing,
     pub chains: ChainChecker,
+    pub ids: EventIds,
 }
 
 impl EnvelopeChecker {
     pub fn new(anchors: &[ed25519_dalek::VerifyingKey]) -> Self {
-        Self { ring: KeyRing::new(anchors.to_vec()), chains: ChainChecker::default() }
+        Self { ring: KeyRing::new(anchors.to_vec()), chains: ChainChecker::default(), ids: EventIds::default() }
     }
 
     /// Checks the next envelopes of the log; an `Err` item is a failure already named.
@@ -171,6 +175,10 @@ impl EnvelopeChecker {
                     break;
                 }
             };
+            if let Err(kind) = self.ids.check(h.event_id) {
+                failure = fail(kind);
+                break;
+            }
             if let Err(kind) = self.chains.check(h, checked.hash) {
                 failure = fail(kind);
                 break;
@@ -217,7 +225,10 @@ fn first_bad_signature(
                 })
                 .collect();
             let keys: Vec<ed25519_dalek::VerifyingKey> = batch.iter().map(|(_, k)| *k).collect();
-            if messages.len() == batch.len()
+            let strict =
+                batch.iter().all(|(i, _)| chunk[*i].as_ref().is_ok_and(|s| has_strict_encoding(&s.envelope.signature)));
+            if strict
+                && messages.len() == batch.len()
                 && signatures.len() == batch.len()
                 && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
             {
@@ -227,9 +238,7 @@ fn first_bad_signature(
                 .iter()
                 .find(|(i, key)| {
                     let ok = match (&chunk[*i], &hashed[*i]) {
-                        (Ok(s), Ok(c)) => key
-                            .verify_strict(&c.bytes, &ed25519_dalek::Signature::from_bytes(&s.envelope.signature))
-                            .is_ok(),
+                        (Ok(s), Ok(c)) => verify_strict(key, &c.bytes, &s.envelope.signature),
                         _ => false,
                     };
                     !ok

@@ -5,9 +5,11 @@
 
 mod chain;
 mod keyring;
+mod unique;
 
 pub use chain::ChainChecker;
-pub use keyring::{KeyRing, KeyValidity};
+pub use keyring::{KeyRing, KeyValidity, KEY_EVENT};
+pub use unique::EventIds;
 
 use crate::ids::EventId;
 use serde::Serialize;
@@ -19,6 +21,8 @@ use std::fmt;
 pub enum FailureKind {
     /// The row or envelope cannot be read at all.
     Malformed { detail: String },
+    /// A second envelope with an event id the log already holds.
+    DuplicateEvent { event_id: String },
     /// The Ed25519 signature does not verify over the canonical bytes.
     BadSignature { key_id: String },
     /// The key id names no key introduced before this position.
@@ -51,6 +55,7 @@ impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed { detail } => write!(f, "malformed envelope: {detail}"),
+            Self::DuplicateEvent { event_id } => write!(f, "a second envelope with event id {event_id}"),
             Self::BadSignature { key_id } => write!(f, "signature does not verify with {key_id}"),
             Self::UnknownKey { key_id } => write!(f, "signed by {key_id}, a key the log never introduced"),
             Self::KeyNotValidAt { key_id, recorded_at } => {

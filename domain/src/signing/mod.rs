@@ -3,7 +3,11 @@
 //! A key id is `ed25519:` + the first 16 hex digits of SHA-256(public key), so an
 //! auditor can recompute it from the public key alone.
 
-use ed25519_dalek::{Signer, SigningKey as DalekSigningKey, VerifyingKey};
+mod encoding;
+
+pub use encoding::{has_strict_encoding, is_strict_point};
+
+use ed25519_dalek::{Signature, Signer, SigningKey as DalekSigningKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -78,4 +82,12 @@ impl fmt::Debug for LedgerSigningKey {
 pub fn parse_public_hex(text: &str) -> Option<VerifyingKey> {
     let bytes: [u8; 32] = hex::decode(text).ok()?.try_into().ok()?;
     VerifyingKey::from_bytes(&bytes).ok()
+}
+
+/// Strict single verification (docs/audit-format.md §3): the encoding checks, then
+/// ed25519-dalek's `verify_strict`.
+pub fn verify_strict(public: &VerifyingKey, message: &[u8], signature: &[u8; 64]) -> bool {
+    is_strict_point(public.as_bytes())
+        && has_strict_encoding(signature)
+        && public.verify_strict(message, &Signature::from_bytes(signature)).is_ok()
 }
