@@ -5,6 +5,7 @@
 use super::format::{
     self, ConsistencyProof, ErasedContact, Manifest, PublishedKey, RecordError, RecordReader, SignedTreeHead,
 };
+use super::known_head::KnownHead;
 use crate::log_verify::{in_chunks, EnvelopeChecker};
 use laras_commands::store::StoredEnvelope;
 use laras_domain::ids::{EventId, PartnerId};
@@ -62,6 +63,8 @@ pub struct BundleReport {
     pub tree_heads: u64,
     pub consistency_proofs: u64,
     pub erased_contacts: usize,
+    /// Heads the auditor kept from earlier (`--known-head`) that the bundle extends.
+    pub known_heads: u64,
     pub first_failure: Option<BundleFailure>,
     pub seconds: f64,
     pub events_per_s: f64,
@@ -80,6 +83,9 @@ impl fmt::Display for BundleReport {
         writeln!(f, "signing keys: {} ({} key events)", self.keys.join(", "), self.signing_key_events)?;
         writeln!(f, "tree heads: {} checked, {} consistency proofs", self.tree_heads, self.consistency_proofs)?;
         writeln!(f, "erased contacts: {} (their sealed fields read as erased)", self.erased_contacts)?;
+        if self.known_heads > 0 {
+            writeln!(f, "known heads: {} extended by this bundle", self.known_heads)?;
+        }
         if self.anchor == AnchorSource::Bundle {
             writeln!(
                 f,
@@ -108,6 +114,18 @@ pub fn verify_bundle(
     trust: &[ed25519_dalek::VerifyingKey],
     progress: &(dyn Fn(u64) + Sync),
 ) -> BundleReport {
+    verify_bundle_with(dir, trust, &[], progress)
+}
+
+/// [`verify_bundle`], and then (step 10) each head the auditor kept from earlier must be
+/// a state of the bundle's log: signed by a key of its history, and of a size the bundle
+/// reaches with that very root.
+pub fn verify_bundle_with(
+    dir: &Path,
+    trust: &[ed25519_dalek::VerifyingKey],
+    known: &[KnownHead],
+    progress: &(dyn Fn(u64) + Sync),
+) -> BundleReport {
     let started = Instant::now();
     let mut report = BundleReport {
         ok: false,
@@ -121,11 +139,12 @@ pub fn verify_bundle(
         tree_heads: 0,
         consistency_proofs: 0,
         erased_contacts: 0,
+        known_heads: 0,
         first_failure: None,
         seconds: 0.0,
         events_per_s: 0.0,
     };
-    report.first_failure = check(dir, trust, progress, &mut report).err();
+    report.first_failure = check(dir, trust, known, progress, &mut report).err();
     report.ok = report.first_failure.is_none();
     report.seconds = started.elapsed().as_secs_f64();
     if report.seconds > 0.0 {
@@ -178,6 +197,7 @@ fn item(
 fn check(
     dir: &Path,
     trust: &[ed25519_dalek::VerifyingKey],
+    known: &[KnownHead],
     progress: &(dyn Fn(u64) + Sync),
     report: &mut BundleReport,
 ) -> Result<(), BundleFailure> {
@@ -191,6 +211,8 @@ fn check(
     report.envelopes_declared = manifest.envelopes;
     let published: Vec<PublishedKey> = json(dir, format::KEYS)?;
     let signed_heads: Vec<SignedTreeHead> = json(dir, format::TREE_HEADS)?;
+    let proofs: Vec<ConsistencyProof> = json(dir, format::CONSISTENCY)?;
+    let markers: Vec<ErasedContact> = json(dir, format::ERASED)?;
     let heads = signed_heads
         .iter()
         .enumerate()
@@ -208,8 +230,6 @@ fn check(
     if let Some(i) = heads.windows(2).position(|w| w[1].tree_size < w[0].tree_size) {
         return Err(malformed(format::TREE_HEADS, i as u64 + 2, "tree heads are not in ascending size order"));
     }
-    let proofs: Vec<ConsistencyProof> = json(dir, format::CONSISTENCY)?;
-    let markers: Vec<ErasedContact> = json(dir, format::ERASED)?;
 
     let anchors = if trust.is_empty() {
         let Some(first) = published.first() else {
@@ -234,7 +254,8 @@ fn check(
     report.keys = checker.ring.introduced().iter().map(|k| k.to_string()).collect();
 
     // The Partner's envelopes: each checked, each a leaf; roots kept at the heads' sizes.
-    let wanted: HashSet<u64> = heads.iter().map(|h| h.tree_size).collect();
+    let wanted: HashSet<u64> =
+        heads.iter().map(|h| h.tree_size).chain(known.iter().map(|k| k.head.tree_size)).collect();
     let mut roots: HashMap<u64, NodeHash> = HashMap::from([(0, empty_root())]);
     let mut frontier = Frontier::default();
     let mut erased_seen = Vec::new();
@@ -277,6 +298,33 @@ fn check(
 
     check_erasure_markers(&markers, &erased_seen)?;
     report.erased_contacts = markers.len();
+    check_known_heads(known, partner, &roots, report, &checker)
+}
+
+/// Step 10. The root of the bundle's first `tree_size` leaves is computed while the
+/// envelopes stream past; a known head whose root differs, or whose size the bundle
+/// does not reach, is a view of another log.
+fn check_known_heads(
+    known: &[KnownHead],
+    partner: PartnerId,
+    roots: &HashMap<u64, NodeHash>,
+    report: &mut BundleReport,
+    checker: &EnvelopeChecker,
+) -> Result<(), BundleFailure> {
+    for k in known {
+        let (file, position) = (k.source.as_str(), k.entry);
+        let head = k.head.to_head(partner).ok_or_else(|| malformed(file, position, "a hex field is malformed"))?;
+        let key =
+            checker.ring.valid_key(&head.key_id, head.timestamp).map_err(|kind| failure(file, position, None, kind))?;
+        if !head.verify(&key) {
+            return Err(failure(file, position, None, FailureKind::BadTreeHeadSignature { tree_size: head.tree_size }));
+        }
+        if roots.get(&head.tree_size) != Some(&head.root_hash) {
+            let kind = FailureKind::InconsistentWithKnownHead { tree_size: head.tree_size };
+            return Err(failure(file, position, None, kind));
+        }
+        report.known_heads += 1;
+    }
     Ok(())
 }
 

@@ -47,6 +47,9 @@ pub enum FailureKind {
     RootMismatch { tree_size: u64 },
     /// The bundle's envelopes go beyond its latest tree head.
     NotCovered { envelopes: u64, tree_size: u64 },
+    /// A head the auditor kept from earlier that the bundle's history does not extend
+    /// (a split view: another tree of that size, or a tree the bundle does not reach).
+    InconsistentWithKnownHead { tree_size: u64 },
     /// An erased-contact marker without its `ContactErased` event, or the reverse.
     BadErasureMarker { contact_id: String },
 }
@@ -81,6 +84,9 @@ impl fmt::Display for FailureKind {
             }
             Self::NotCovered { envelopes, tree_size } => {
                 write!(f, "{envelopes} envelopes, but the latest tree head covers only {tree_size}")
+            }
+            Self::InconsistentWithKnownHead { tree_size } => {
+                write!(f, "the known tree head of size {tree_size} is not a state of this bundle's log (a split view)")
             }
             Self::BadErasureMarker { contact_id } => {
                 write!(f, "the erased-contact marker of {contact_id} does not match the ContactErased events")
