@@ -4,14 +4,14 @@
 //! Per chunk of envelopes: canonical bytes and SHA-256 in parallel; then, in position
 //! order, each stream's chain and the signer's validity (key events update the ring);
 //! then Ed25519 batch verification in parallel slices (a failing slice is re-checked
-//! one by one to name the first bad envelope). Batch verification is made strict by
-//! byte checks on each signature's `R` and `S` before it enters a batch (non-canonical
-//! or small-order `R`, `S` ≥ L); the keys were checked when they were introduced. The first failure by position wins;
+//! one by one to name the first bad envelope). Both follow docs/audit-format.md §3:
+//! byte checks on `R`, `S` and the key, then the cofactored equation, so a batch accepts
+//! exactly what single verification accepts. The first failure by position wins;
 //! verification stops at the chunk that holds it.
 
 use laras_commands::store::{StoreError, StoredEnvelope};
 use laras_domain::envelope::Hash32;
-use laras_domain::signing::{has_strict_encoding, verify_strict};
+use laras_domain::signing::{verify_batch, verify_signature};
 use laras_domain::verification::{ChainChecker, EventIds, Failure, FailureKind, KeyRing};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -208,41 +208,27 @@ impl EnvelopeChecker {
 
 /// Batch verification in parallel slices; a failing slice is re-checked one by one
 /// (batch verification says only "something failed") to find the first bad envelope.
+/// Both use the one definition of docs/audit-format.md §3, so they agree.
 fn first_bad_signature(
     chunk: &[Result<StoredEnvelope, Failure>],
     hashed: &[Result<Checked, String>],
     to_verify: &[(usize, ed25519_dalek::VerifyingKey)],
 ) -> Option<usize> {
+    let item = |i: usize| match (&chunk[i], &hashed[i]) {
+        (Ok(s), Ok(c)) => Some((c.bytes.as_slice(), &s.envelope.signature)),
+        _ => None,
+    };
     to_verify
         .par_chunks(BATCH)
         .filter_map(|batch| {
-            let messages: Vec<&[u8]> =
-                batch.iter().filter_map(|(i, _)| hashed[*i].as_ref().ok().map(|c| c.bytes.as_slice())).collect();
-            let signatures: Vec<ed25519_dalek::Signature> = batch
-                .iter()
-                .filter_map(|(i, _)| {
-                    chunk[*i].as_ref().ok().map(|s| ed25519_dalek::Signature::from_bytes(&s.envelope.signature))
-                })
-                .collect();
-            let keys: Vec<ed25519_dalek::VerifyingKey> = batch.iter().map(|(_, k)| *k).collect();
-            let strict =
-                batch.iter().all(|(i, _)| chunk[*i].as_ref().is_ok_and(|s| has_strict_encoding(&s.envelope.signature)));
-            if strict
-                && messages.len() == batch.len()
-                && signatures.len() == batch.len()
-                && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-            {
+            let items: Vec<_> =
+                batch.iter().filter_map(|(i, key)| item(*i).map(|(bytes, sig)| (*key, bytes, sig))).collect();
+            if items.len() == batch.len() && verify_batch(&items, rand::thread_rng()) {
                 return None;
             }
             batch
                 .iter()
-                .find(|(i, key)| {
-                    let ok = match (&chunk[*i], &hashed[*i]) {
-                        (Ok(s), Ok(c)) => verify_strict(key, &c.bytes, &s.envelope.signature),
-                        _ => false,
-                    };
-                    !ok
-                })
+                .find(|(i, key)| !item(*i).is_some_and(|(bytes, sig)| verify_signature(key, bytes, sig)))
                 .map(|(i, _)| *i)
         })
         .min()

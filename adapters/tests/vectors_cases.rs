@@ -21,7 +21,10 @@ use serde_json::Value;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
-use vector_log::{export_log, export_to, first_key, log, second_key, small_order_r_signature, third_key, PARTNER, T0};
+use vector_log::{
+    export_log, export_to, first_key, log, mixed_order_r_signature, second_key, small_order_r_signature, third_key,
+    PARTNER, T0,
+};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/vectors/cases");
 
@@ -210,6 +213,21 @@ fn cases() -> Vec<Case> {
             raw.signature = small_order_r_signature([0x2b; 32], &raw.canonical);
             b.replace(ENV, 4, raw);
         }),
+        c("flipped_signature_bit", "one bit of an envelope's S flipped", fail(ENV, 3, "bad_signature"), |b| {
+            let mut raw = b.records(ENV)[2].clone();
+            raw.signature[40] ^= 0x01;
+            b.replace(ENV, 3, raw);
+        }),
+        c(
+            "mixed_order_r",
+            "an envelope signed with R = a prime-order point plus a point of order 8: the cofactored equation holds",
+            None,
+            |b| {
+                let mut raw = b.records(ENV)[3].clone();
+                raw.signature = mixed_order_r_signature([0x2b; 32], &raw.canonical);
+                b.replace(ENV, 4, raw);
+            },
+        ),
         // §1.1, §7.4: the bytes as stored.
         c("uppercase_actor_id", "a customer actor id in upper case, correctly signed over those bytes", fail(ENV, 2, "malformed"), |b| {
             let mut raw = b.records(ENV)[1].clone();

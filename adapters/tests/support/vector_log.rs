@@ -194,3 +194,19 @@ pub fn small_order_r_signature(secret: [u8; 32], message: &[u8]) -> [u8; 64] {
     signature[32..].copy_from_slice((k * a).as_bytes());
     signature
 }
+
+/// A signature whose R is a prime-order point plus a point of order 8, as only the key's
+/// holder can make: the cofactored equation of §3 holds, the cofactorless one does not.
+pub fn mixed_order_r_signature(secret: [u8; 32], message: &[u8]) -> [u8; 64] {
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+    let expanded = Sha512::digest(secret);
+    let a = Scalar::from_bytes_mod_order(clamp_integer(expanded[..32].try_into().unwrap()));
+    let public = LedgerSigningKey::from_secret(secret).public();
+    let r = Scalar::hash_from_bytes::<Sha512>(message);
+    let big_r = (ED25519_BASEPOINT_POINT * r + EIGHT_TORSION[1]).compress().to_bytes();
+    let k = Scalar::from_hash(Sha512::new().chain_update(big_r).chain_update(public.as_bytes()).chain_update(message));
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&big_r);
+    signature[32..].copy_from_slice((r + k * a).as_bytes());
+    signature
+}

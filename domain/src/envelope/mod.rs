@@ -147,7 +147,7 @@ impl Envelope {
     /// Checks the signature with `public` (single verification; `laras verify` batches).
     pub fn verify_signature(&self, public: &VerifyingKey) -> bool {
         match self.canonical_bytes() {
-            Ok(bytes) => crate::signing::verify_strict(public, &bytes, &self.signature),
+            Ok(bytes) => crate::signing::verify_signature(public, &bytes, &self.signature),
             Err(_) => false,
         }
     }

@@ -1,10 +1,9 @@
 //! Cheap checks on the encodings inside an Ed25519 signature and public key.
 //!
-//! Batch verification (ed25519-dalek's `verify_batch`) checks one random linear
-//! combination of the verification equations, and it neither rejects a small-order `R`
-//! nor cares how `R` is encoded. Strict single verification does both. These byte
-//! comparisons close that gap before a signature enters a batch, without decompressing
-//! a point (docs/audit-format.md §3):
+//! The equation that batch verification checks (cofactored, ZIP 215) holds for a
+//! small-order `R` or key and does not care how a point is encoded; the audit format
+//! refuses both (docs/audit-format.md §3, rules 1 and 2). These byte comparisons do
+//! that before a signature enters a batch, without decompressing a point:
 //! - a point's `y` (its 255 low bits) must be below p = 2^255 − 19 (canonical);
 //! - `y` must not be one of the five values that the eight points of small order take
 //!   (0, 1, p − 1 and the two order-8 values), whatever the sign bit;
