@@ -267,6 +267,11 @@ enum AuditAction {
         /// bundle's own first key is the anchor, which proves integrity but not origin.
         #[arg(long = "trust-key")]
         trust_keys: Vec<String>,
+        /// A tree head kept from earlier (GraphQL `treeHead` answer, or an earlier bundle's
+        /// tree-heads.json); repeatable. The bundle must extend it, else
+        /// `inconsistent_with_known_head` (a split view).
+        #[arg(long = "known-head")]
+        known_heads: Vec<PathBuf>,
         /// Machine-readable report.
         #[arg(long)]
         json: bool,
@@ -350,8 +355,8 @@ fn main() -> ExitCode {
                     laras::cli::projections::rebuild(&settings).await
                 }
                 Command::Export { partner, out } => laras::cli::audit::export(&settings, partner, &out),
-                Command::Audit { action: AuditAction::Verify { dir, trust_keys, json } } => {
-                    laras::cli::audit::verify(&dir, &trust_keys, json)
+                Command::Audit { action: AuditAction::Verify { dir, trust_keys, known_heads, json } } => {
+                    laras::cli::audit::verify(&dir, &trust_keys, &known_heads, json)
                 }
                 Command::Store { action: StoreAction::Copy { from, to } } => laras::cli::store::copy(&from, &to).await,
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),

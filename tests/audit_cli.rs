@@ -54,6 +54,21 @@ fn an_exported_bundle_verifies_offline_and_a_flipped_byte_fails_it() {
     assert!(ok, "{report}");
     assert!(report["tree_heads"].as_u64().expect("heads") >= 2, "the first export's head is kept: {report}");
 
+    // The auditor kept the first bundle's heads: the second bundle extends them.
+    let kept = bundle.join("tree-heads.json");
+    let (ok, report) = audit_verify(&second, &["--known-head", kept.to_str().expect("utf-8")]);
+    assert!(ok, "{report}");
+    assert!(report["known_heads"].as_u64().expect("known") >= 1, "{report}");
+    // A kept head whose root was changed is not one Laras signed.
+    let mut heads: Value = serde_json::from_slice(&std::fs::read(&kept).expect("read")).expect("json");
+    heads[0]["root_hash"] = Value::String("ab".repeat(32));
+    let forged = dir.path().join("forged-head.json");
+    std::fs::write(&forged, serde_json::to_vec(&heads[0]).expect("json")).expect("write");
+    let (ok, report) = audit_verify(&second, &["--known-head", forged.to_str().expect("utf-8")]);
+    assert!(!ok);
+    assert_eq!(report["first_failure"]["kind"]["kind"], "bad_tree_head_signature", "{report}");
+    assert_eq!(report["first_failure"]["position"], 1);
+
     let path = bundle.join("envelopes.bin");
     let mut bytes = std::fs::read(&path).expect("read");
     let middle = bytes.len() / 2;

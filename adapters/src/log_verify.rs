@@ -4,12 +4,15 @@
 //! Per chunk of envelopes: canonical bytes and SHA-256 in parallel; then, in position
 //! order, each stream's chain and the signer's validity (key events update the ring);
 //! then Ed25519 batch verification in parallel slices (a failing slice is re-checked
-//! one by one to name the first bad envelope). The first failure by position wins;
+//! one by one to name the first bad envelope). Both follow docs/audit-format.md §3:
+//! byte checks on `R`, `S` and the key, then the cofactored equation, so a batch accepts
+//! exactly what single verification accepts. The first failure by position wins;
 //! verification stops at the chunk that holds it.
 
 use laras_commands::store::{StoreError, StoredEnvelope};
 use laras_domain::envelope::Hash32;
-use laras_domain::verification::{ChainChecker, Failure, FailureKind, KeyRing};
+use laras_domain::signing::{verify_batch, verify_signature};
+use laras_domain::verification::{ChainChecker, EventIds, Failure, FailureKind, KeyRing};
 use rayon::prelude::*;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -131,11 +134,12 @@ pub struct ChunkOutcome {
 pub struct EnvelopeChecker {
     pub ring: KeyRing,
     pub chains: ChainChecker,
+    pub ids: EventIds,
 }
 
 impl EnvelopeChecker {
     pub fn new(anchors: &[ed25519_dalek::VerifyingKey]) -> Self {
-        Self { ring: KeyRing::new(anchors.to_vec()), chains: ChainChecker::default() }
+        Self { ring: KeyRing::new(anchors.to_vec()), chains: ChainChecker::default(), ids: EventIds::default() }
     }
 
     /// Checks the next envelopes of the log; an `Err` item is a failure already named.
@@ -171,6 +175,10 @@ impl EnvelopeChecker {
                     break;
                 }
             };
+            if let Err(kind) = self.ids.check(h.event_id) {
+                failure = fail(kind);
+                break;
+            }
             if let Err(kind) = self.chains.check(h, checked.hash) {
                 failure = fail(kind);
                 break;
@@ -200,40 +208,27 @@ impl EnvelopeChecker {
 
 /// Batch verification in parallel slices; a failing slice is re-checked one by one
 /// (batch verification says only "something failed") to find the first bad envelope.
+/// Both use the one definition of docs/audit-format.md §3, so they agree.
 fn first_bad_signature(
     chunk: &[Result<StoredEnvelope, Failure>],
     hashed: &[Result<Checked, String>],
     to_verify: &[(usize, ed25519_dalek::VerifyingKey)],
 ) -> Option<usize> {
+    let item = |i: usize| match (&chunk[i], &hashed[i]) {
+        (Ok(s), Ok(c)) => Some((c.bytes.as_slice(), &s.envelope.signature)),
+        _ => None,
+    };
     to_verify
         .par_chunks(BATCH)
         .filter_map(|batch| {
-            let messages: Vec<&[u8]> =
-                batch.iter().filter_map(|(i, _)| hashed[*i].as_ref().ok().map(|c| c.bytes.as_slice())).collect();
-            let signatures: Vec<ed25519_dalek::Signature> = batch
-                .iter()
-                .filter_map(|(i, _)| {
-                    chunk[*i].as_ref().ok().map(|s| ed25519_dalek::Signature::from_bytes(&s.envelope.signature))
-                })
-                .collect();
-            let keys: Vec<ed25519_dalek::VerifyingKey> = batch.iter().map(|(_, k)| *k).collect();
-            if messages.len() == batch.len()
-                && signatures.len() == batch.len()
-                && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-            {
+            let items: Vec<_> =
+                batch.iter().filter_map(|(i, key)| item(*i).map(|(bytes, sig)| (*key, bytes, sig))).collect();
+            if items.len() == batch.len() && verify_batch(&items, rand::thread_rng()) {
                 return None;
             }
             batch
                 .iter()
-                .find(|(i, key)| {
-                    let ok = match (&chunk[*i], &hashed[*i]) {
-                        (Ok(s), Ok(c)) => key
-                            .verify_strict(&c.bytes, &ed25519_dalek::Signature::from_bytes(&s.envelope.signature))
-                            .is_ok(),
-                        _ => false,
-                    };
-                    !ok
-                })
+                .find(|(i, key)| !item(*i).is_some_and(|(bytes, sig)| verify_signature(key, bytes, sig)))
                 .map(|(i, _)| *i)
         })
         .min()

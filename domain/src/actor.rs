@@ -42,8 +42,15 @@ impl Actor {
         }
     }
 
-    /// Rebuilds an actor from its canonical kind code and id text.
+    /// Rebuilds an actor from its canonical kind code and id text. Only the canonical
+    /// text is accepted (a UUID lowercase and hyphenated): the signed bytes hold the
+    /// text as stored, so an id that would re-encode differently is not this actor's.
     pub fn from_parts(code: u8, id: &str) -> Option<Self> {
+        let actor = Self::from_loose_parts(code, id)?;
+        (actor.id_text() == id).then_some(actor)
+    }
+
+    fn from_loose_parts(code: u8, id: &str) -> Option<Self> {
         Some(match code {
             1 => Self::Customer { contact: id.parse().ok()? },
             2 => Self::AiWorker { generator: id.to_owned() },
@@ -72,5 +79,15 @@ mod tests {
             assert_eq!(back, Some(actor));
         }
         assert_eq!(Actor::from_parts(9, "x"), None);
+    }
+
+    #[test]
+    fn a_uuid_id_in_any_but_its_canonical_text_is_refused() {
+        let id = "0000000a-0000-4000-8000-00000000000b";
+        assert!(Actor::from_parts(1, id).is_some());
+        for loose in [id.to_uppercase(), id.replace('-', ""), format!("{{{id}}}"), format!("urn:uuid:{id}")] {
+            assert_eq!(Actor::from_parts(1, &loose), None, "{loose}");
+            assert_eq!(Actor::from_parts(3, &loose), None, "{loose}");
+        }
     }
 }

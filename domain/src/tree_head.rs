@@ -11,7 +11,7 @@ use crate::ids::PartnerId;
 use crate::merkle::NodeHash;
 use crate::signing::{KeyId, LedgerSigningKey};
 use crate::time::Timestamp;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 
 pub const TREE_HEAD_MAGIC: &[u8; 8] = b"LARASTH1";
 
@@ -65,7 +65,7 @@ impl TreeHead {
 
     /// True when the signature is `public`'s over this head's bytes (strict verification).
     pub fn verify(&self, public: &VerifyingKey) -> bool {
-        public.verify_strict(&self.signed_bytes(), &Signature::from_bytes(&self.signature)).is_ok()
+        crate::signing::verify_signature(public, &self.signed_bytes(), &self.signature)
     }
 }
 

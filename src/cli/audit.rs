@@ -6,13 +6,13 @@ use crate::cli::verify::progress_bar;
 use crate::settings::Settings;
 use anyhow::Context;
 use laras_adapters::audit_bundle::format::{self, Manifest};
-use laras_adapters::audit_bundle::{export_bundle, verify_bundle, ExportRequest};
+use laras_adapters::audit_bundle::{export_bundle, read_known_heads, verify_bundle_with, ExportRequest};
 use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::TreeStore;
 use laras_domain::ids::PartnerId;
 use laras_domain::signing::parse_public_hex;
 use laras_domain::time::Clock;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn export(settings: &Settings, partner: PartnerId, out: &Path) -> anyhow::Result<ExitCode> {
@@ -45,7 +45,7 @@ pub fn export(settings: &Settings, partner: PartnerId, out: &Path) -> anyhow::Re
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn verify(dir: &Path, trust_keys: &[String], json: bool) -> anyhow::Result<ExitCode> {
+pub fn verify(dir: &Path, trust_keys: &[String], known_heads: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
     let trust = trust_keys
         .iter()
         .map(|hex| {
@@ -53,10 +53,14 @@ pub fn verify(dir: &Path, trust_keys: &[String], json: bool) -> anyhow::Result<E
                 .with_context(|| format!("--trust-key {hex} is not a 32-byte Ed25519 public key in hex"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut known = Vec::new();
+    for path in known_heads {
+        known.extend(read_known_heads(path).with_context(|| format!("--known-head {}", path.display()))?);
+    }
     // The manifest's count sizes the progress bar; a missing one is reported by the check.
     let declared = format::read_json::<Manifest>(dir, format::MANIFEST).map_or(0, |m| m.envelopes);
     let bar = progress_bar(declared, json);
-    let report = verify_bundle(dir, &trust, &|n| bar.set_position(n));
+    let report = verify_bundle_with(dir, &trust, &known, &|n| bar.set_position(n));
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -29,10 +29,14 @@ pub const ERASED: &str = "erased.json";
 /// to allocate gigabytes.
 pub const MAX_RECORD: u32 = 64 << 20;
 
+// Every JSON file of a bundle is read exactly: an unknown field is `malformed`
+// (docs/audit-format.md §7.4), so two verifiers never differ on what a field means.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub format: String,
     pub version: u32,
+    #[serde(deserialize_with = "canonical_partner")]
     pub partner_id: PartnerId,
     pub exported_at: String,
     pub exported_at_ms: i64,
@@ -45,6 +49,7 @@ pub struct Manifest {
 
 /// A published signing key and when it may sign.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PublishedKey {
     pub key_id: String,
     /// The raw 32-byte Ed25519 public key, hex.
@@ -70,6 +75,7 @@ impl PublishedKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedTreeHead {
     pub tree_size: u64,
     pub root_hash: String,
@@ -97,13 +103,14 @@ impl SignedTreeHead {
             root_hash: hex32(&self.root_hash)?,
             timestamp: Timestamp(self.timestamp_ms),
             key_id: KeyId(self.key_id.clone()),
-            signature: hex::decode(&self.signature).ok()?.try_into().ok()?,
+            signature: lower_hex(&self.signature)?.try_into().ok()?,
         })
     }
 }
 
 /// A consistency proof between two of the bundle's tree heads.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConsistencyProof {
     pub first: u64,
     pub second: u64,
@@ -118,6 +125,7 @@ impl ConsistencyProof {
 
 /// A contact whose data keys were destroyed: its sealed fields can never be opened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ErasedContact {
     pub contact_id: String,
     /// The `ContactErased` event.
@@ -126,7 +134,26 @@ pub struct ErasedContact {
 }
 
 pub fn hex32(text: &str) -> Option<NodeHash> {
-    hex::decode(text).ok()?.try_into().ok()
+    lower_hex(text)?.try_into().ok()
+}
+
+/// Hex in a bundle is lowercase (docs/audit-format.md, notation); anything else is malformed.
+pub fn lower_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    hex::decode(text).ok()
+}
+
+/// A UUID in a bundle's JSON is written in its canonical text: lowercase, hyphenated.
+fn canonical_partner<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PartnerId, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(d)?;
+    let id: uuid::Uuid = text.parse().map_err(D::Error::custom)?;
+    if id.hyphenated().to_string() != text {
+        return Err(D::Error::custom("a UUID is written lowercase and hyphenated"));
+    }
+    Ok(PartnerId(id))
 }
 
 pub fn write_json(dir: &Path, name: &str, value: &impl Serialize) -> Result<(), BundleError> {

@@ -4,10 +4,12 @@
 
 mod export;
 pub mod format;
+mod known_head;
 mod verify;
 
 pub use export::{export_bundle, ExportRequest, ExportSummary};
-pub use verify::{verify_bundle, AnchorSource, BundleFailure, BundleReport};
+pub use known_head::{read_known_heads, KnownHead};
+pub use verify::{verify_bundle, verify_bundle_with, AnchorSource, BundleFailure, BundleReport};
 
 use laras_commands::store::StoreError;
 use laras_domain::merkle::MerkleError;

@@ -5,15 +5,17 @@
 use super::format::{
     self, ConsistencyProof, ErasedContact, Manifest, PublishedKey, RecordError, RecordReader, SignedTreeHead,
 };
+use super::known_head::KnownHead;
 use crate::log_verify::{in_chunks, EnvelopeChecker};
 use laras_commands::store::StoredEnvelope;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::{empty_root, leaf_hash, verify_consistency, Frontier, NodeHash};
 use laras_domain::signing::parse_public_hex;
+use laras_domain::stream::SIGNING_KEYS_STREAM;
 use laras_domain::tree_head::TreeHead;
 use laras_domain::verification::{Failure, FailureKind};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs::File;
 use std::io::BufReader;
@@ -61,6 +63,8 @@ pub struct BundleReport {
     pub tree_heads: u64,
     pub consistency_proofs: u64,
     pub erased_contacts: usize,
+    /// Heads the auditor kept from earlier (`--known-head`) that the bundle extends.
+    pub known_heads: u64,
     pub first_failure: Option<BundleFailure>,
     pub seconds: f64,
     pub events_per_s: f64,
@@ -79,6 +83,9 @@ impl fmt::Display for BundleReport {
         writeln!(f, "signing keys: {} ({} key events)", self.keys.join(", "), self.signing_key_events)?;
         writeln!(f, "tree heads: {} checked, {} consistency proofs", self.tree_heads, self.consistency_proofs)?;
         writeln!(f, "erased contacts: {} (their sealed fields read as erased)", self.erased_contacts)?;
+        if self.known_heads > 0 {
+            writeln!(f, "known heads: {} extended by this bundle", self.known_heads)?;
+        }
         if self.anchor == AnchorSource::Bundle {
             writeln!(
                 f,
@@ -107,6 +114,18 @@ pub fn verify_bundle(
     trust: &[ed25519_dalek::VerifyingKey],
     progress: &(dyn Fn(u64) + Sync),
 ) -> BundleReport {
+    verify_bundle_with(dir, trust, &[], progress)
+}
+
+/// [`verify_bundle`], and then (step 10) each head the auditor kept from earlier must be
+/// a state of the bundle's log: signed by a key of its history, and of a size the bundle
+/// reaches with that very root.
+pub fn verify_bundle_with(
+    dir: &Path,
+    trust: &[ed25519_dalek::VerifyingKey],
+    known: &[KnownHead],
+    progress: &(dyn Fn(u64) + Sync),
+) -> BundleReport {
     let started = Instant::now();
     let mut report = BundleReport {
         ok: false,
@@ -120,11 +139,12 @@ pub fn verify_bundle(
         tree_heads: 0,
         consistency_proofs: 0,
         erased_contacts: 0,
+        known_heads: 0,
         first_failure: None,
         seconds: 0.0,
         events_per_s: 0.0,
     };
-    report.first_failure = check(dir, trust, progress, &mut report).err();
+    report.first_failure = check(dir, trust, known, progress, &mut report).err();
     report.ok = report.first_failure.is_none();
     report.seconds = started.elapsed().as_secs_f64();
     if report.seconds > 0.0 {
@@ -152,14 +172,21 @@ fn item(
     let position = index as u64 + 1;
     let fail = |kind| Failure { position, event_id: None, kind };
     match record {
-        Ok(envelope) => match partner {
-            Some(p) if envelope.header.partner_id != p => Err(Failure {
-                position,
-                event_id: Some(envelope.header.event_id),
-                kind: FailureKind::ForeignPartner { partner_id: envelope.header.partner_id.to_string() },
-            }),
-            _ => Ok(StoredEnvelope { position, envelope }),
-        },
+        Ok(envelope) => {
+            let h = &envelope.header;
+            let refuse = |kind| Err(Failure { position, event_id: Some(h.event_id), kind });
+            match partner {
+                // envelopes.bin: the manifest's Partner only.
+                Some(p) if h.partner_id != p => {
+                    refuse(FailureKind::ForeignPartner { partner_id: h.partner_id.to_string() })
+                }
+                // signing-keys.bin: the signing-keys stream only.
+                None if h.stream_id.as_str() != SIGNING_KEYS_STREAM => refuse(FailureKind::BadKeyEvent {
+                    detail: format!("{name} holds an envelope of stream {}", h.stream_id.as_str()),
+                }),
+                _ => Ok(StoredEnvelope { position, envelope }),
+            }
+        }
         Err(RecordError::Truncated) => {
             Err(fail(FailureKind::Truncated { detail: format!("{name} ends inside record {position}") }))
         }
@@ -170,6 +197,7 @@ fn item(
 fn check(
     dir: &Path,
     trust: &[ed25519_dalek::VerifyingKey],
+    known: &[KnownHead],
     progress: &(dyn Fn(u64) + Sync),
     report: &mut BundleReport,
 ) -> Result<(), BundleFailure> {
@@ -183,6 +211,8 @@ fn check(
     report.envelopes_declared = manifest.envelopes;
     let published: Vec<PublishedKey> = json(dir, format::KEYS)?;
     let signed_heads: Vec<SignedTreeHead> = json(dir, format::TREE_HEADS)?;
+    let proofs: Vec<ConsistencyProof> = json(dir, format::CONSISTENCY)?;
+    let markers: Vec<ErasedContact> = json(dir, format::ERASED)?;
     let heads = signed_heads
         .iter()
         .enumerate()
@@ -194,12 +224,19 @@ fn check(
         let detail = format!("{} tree heads; the manifest declares {}", heads.len(), manifest.tree_heads);
         return Err(malformed(format::TREE_HEADS, 0, detail));
     }
-    let proofs: Vec<ConsistencyProof> = json(dir, format::CONSISTENCY)?;
-    let markers: Vec<ErasedContact> = json(dir, format::ERASED)?;
+    if heads.is_empty() {
+        return Err(malformed(format::TREE_HEADS, 0, "no tree head (an export always signs one)"));
+    }
+    if let Some(i) = heads.windows(2).position(|w| w[1].tree_size < w[0].tree_size) {
+        return Err(malformed(format::TREE_HEADS, i as u64 + 2, "tree heads are not in ascending size order"));
+    }
 
     let anchors = if trust.is_empty() {
-        let first = published.first().and_then(|k| parse_public_hex(&k.public_key));
-        vec![first.ok_or_else(|| malformed(format::KEYS, 1, "no first key to take as the trust anchor"))?]
+        let Some(first) = published.first() else {
+            return Err(malformed(format::KEYS, 0, "no key to take as the trust anchor, and no --trust-key"));
+        };
+        let first = parse_public_hex(&first.public_key).filter(|_| format::lower_hex(&first.public_key).is_some());
+        vec![first.ok_or_else(|| malformed(format::KEYS, 1, "the first key is not 32 bytes of lowercase hex"))?]
     } else {
         trust.to_vec()
     };
@@ -217,10 +254,11 @@ fn check(
     report.keys = checker.ring.introduced().iter().map(|k| k.to_string()).collect();
 
     // The Partner's envelopes: each checked, each a leaf; roots kept at the heads' sizes.
-    let wanted: HashSet<u64> = heads.iter().map(|h| h.tree_size).collect();
+    let wanted: HashSet<u64> =
+        heads.iter().map(|h| h.tree_size).chain(known.iter().map(|k| k.head.tree_size)).collect();
     let mut roots: HashMap<u64, NodeHash> = HashMap::from([(0, empty_root())]);
     let mut frontier = Frontier::default();
-    let mut erased_seen = BTreeSet::new();
+    let mut erased_seen = Vec::new();
     let mut envelope_failure = None;
     let items = records(dir, format::ENVELOPES)?.enumerate().map(|(i, r)| item(format::ENVELOPES, i, r, Some(partner)));
     in_chunks(items, |chunk| {
@@ -232,8 +270,11 @@ fn check(
             }
             let h = &stored.envelope.header;
             if h.event_type == "ContactErased" {
-                erased_seen
-                    .insert((h.stream_id.as_str().trim_start_matches("contact-").to_owned(), h.event_id.to_string()));
+                erased_seen.push(ErasedContact {
+                    contact_id: h.stream_id.as_str().trim_start_matches("contact-").to_owned(),
+                    event_id: h.event_id.to_string(),
+                    erased_at_ms: h.recorded_at.0,
+                });
             }
         }
         report.envelopes += outcome.hashes.len() as u64;
@@ -255,14 +296,50 @@ fn check(
 
     check_tree_heads(&heads, &proofs, &roots, report, &checker)?;
 
-    let listed: BTreeSet<(String, String)> =
-        markers.iter().map(|m| (m.contact_id.clone(), m.event_id.clone())).collect();
-    if let Some((contact, _)) = listed.symmetric_difference(&erased_seen).next() {
-        let kind = FailureKind::BadErasureMarker { contact_id: contact.clone() };
-        return Err(failure(format::ERASED, 0, None, kind));
-    }
+    check_erasure_markers(&markers, &erased_seen)?;
     report.erased_contacts = markers.len();
+    check_known_heads(known, partner, &roots, report, &checker)
+}
+
+/// Step 10. The root of the bundle's first `tree_size` leaves is computed while the
+/// envelopes stream past; a known head whose root differs, or whose size the bundle
+/// does not reach, is a view of another log.
+fn check_known_heads(
+    known: &[KnownHead],
+    partner: PartnerId,
+    roots: &HashMap<u64, NodeHash>,
+    report: &mut BundleReport,
+    checker: &EnvelopeChecker,
+) -> Result<(), BundleFailure> {
+    for k in known {
+        let (file, position) = (k.source.as_str(), k.entry);
+        let head = k.head.to_head(partner).ok_or_else(|| malformed(file, position, "a hex field is malformed"))?;
+        let key =
+            checker.ring.valid_key(&head.key_id, head.timestamp).map_err(|kind| failure(file, position, None, kind))?;
+        if !head.verify(&key) {
+            return Err(failure(file, position, None, FailureKind::BadTreeHeadSignature { tree_size: head.tree_size }));
+        }
+        if roots.get(&head.tree_size) != Some(&head.root_hash) {
+            let kind = FailureKind::InconsistentWithKnownHead { tree_size: head.tree_size };
+            return Err(failure(file, position, None, kind));
+        }
+        report.known_heads += 1;
+    }
     Ok(())
+}
+
+/// `erased.json` is exactly the `ContactErased` envelopes, in `envelopes.bin` order: the
+/// first entry that differs (or is missing, or is one too many) is named.
+fn check_erasure_markers(markers: &[ErasedContact], seen: &[ErasedContact]) -> Result<(), BundleFailure> {
+    let differs = markers.iter().zip(seen).position(|(m, s)| m != s);
+    let at = match differs {
+        Some(i) => i,
+        None if markers.len() == seen.len() => return Ok(()),
+        None => markers.len().min(seen.len()),
+    };
+    let contact_id = markers.get(at).or(seen.get(at)).map_or_else(String::new, |m| m.contact_id.clone());
+    let event_id = seen.get(at).and_then(|s| s.event_id.parse().ok()).map(EventId);
+    Err(failure(format::ERASED, at as u64 + 1, event_id, FailureKind::BadErasureMarker { contact_id }))
 }
 
 fn count_matches(file: &str, found: u64, declared: u64) -> Result<(), BundleFailure> {
@@ -293,8 +370,18 @@ fn check_tree_heads(
             return Err(failure(file, position, None, FailureKind::BadTreeHeadSignature { tree_size: head.tree_size }));
         }
     }
-    let mut by_size: Vec<&TreeHead> = heads.iter().collect();
-    by_size.sort_by_key(|h| h.tree_size);
+    // The heads are in size order (step 1). consistency.json holds exactly one proof per
+    // adjacent pair with 0 < first < second, in that order: nothing missing, nothing extra.
+    let by_size: Vec<&TreeHead> = heads.iter().collect();
+    let pairs: Vec<(u64, u64)> =
+        by_size.windows(2).map(|w| (w[0].tree_size, w[1].tree_size)).filter(|(a, b)| 0 < *a && a < b).collect();
+    for (i, p) in proofs.iter().enumerate() {
+        if pairs.get(i) != Some(&(p.first, p.second)) {
+            let detail =
+                format!("a proof between sizes {} and {} that no two adjacent heads need here", p.first, p.second);
+            return Err(malformed(format::CONSISTENCY, i as u64 + 1, detail));
+        }
+    }
     for pair in by_size.windows(2) {
         let (a, b) = (pair[0], pair[1]);
         let fork = FailureKind::InconsistentTreeHeads { first: a.tree_size, second: b.tree_size };
@@ -307,7 +394,7 @@ fn check_tree_heads(
         if a.tree_size == 0 {
             continue;
         }
-        let found = proofs.iter().position(|p| p.first == a.tree_size && p.second == b.tree_size);
+        let found = pairs.iter().position(|p| *p == (a.tree_size, b.tree_size)).filter(|i| *i < proofs.len());
         let Some(index) = found else {
             let detail = format!("no proof between the heads of sizes {} and {}", a.tree_size, b.tree_size);
             return Err(malformed(format::CONSISTENCY, 0, detail));

@@ -18,7 +18,7 @@ pub enum CanonicalError {
     Short(&'static str),
     #[error("field {0} is not valid UTF-8")]
     NotUtf8(&'static str),
-    #[error("actor kind {0} with that id is not a known actor")]
+    #[error("actor kind {0} with that id is not a known actor (a UUID id is lowercase and hyphenated)")]
     Actor(u8),
     #[error("{0} bytes follow the payload")]
     Trailing(usize),

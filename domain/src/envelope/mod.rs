@@ -12,7 +12,7 @@ use crate::ids::{EventId, PartnerId};
 use crate::signing::{KeyId, LedgerSigningKey};
 use crate::stream::StreamId;
 use crate::time::Timestamp;
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -147,7 +147,7 @@ impl Envelope {
     /// Checks the signature with `public` (single verification; `laras verify` batches).
     pub fn verify_signature(&self, public: &VerifyingKey) -> bool {
         match self.canonical_bytes() {
-            Ok(bytes) => public.verify_strict(&bytes, &Signature::from_bytes(&self.signature)).is_ok(),
+            Ok(bytes) => crate::signing::verify_signature(public, &bytes, &self.signature),
             Err(_) => false,
         }
     }

@@ -2,13 +2,20 @@
 //!
 //! The first key is introduced by a `SigningKeyRotated` event with no `previous`,
 //! signed by itself, and must be one of the auditor's trust anchors. Each later key is
-//! introduced by an event signed by the key it replaces. A key is valid from its
-//! introduction's `recorded_at` up to and including its successor's.
+//! introduced by an event signed by the key it replaces, which must be the current key
+//! (a key has at most one successor, so the key history is one line). A key is valid
+//! from its introduction's `recorded_at` up to and including its successor's.
+//!
+//! Key events live only in the `signing-keys` stream (nil Partner), and that stream
+//! holds only key events: a key introduced anywhere else would escape every Partner's
+//! tree and the bundle's `signing-keys.bin`.
 
 use super::FailureKind;
 use crate::envelope::Envelope;
 use crate::event::DomainEvent;
-use crate::signing::{parse_public_hex, KeyId};
+use crate::ids::PartnerId;
+use crate::signing::{is_strict_point, parse_public_hex, KeyId};
+use crate::stream::SIGNING_KEYS_STREAM;
 use crate::time::Timestamp;
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
@@ -28,6 +35,9 @@ pub struct KeyValidity {
     /// None while no successor has been introduced.
     pub valid_until: Option<Timestamp>,
 }
+
+/// The one event type that introduces keys.
+pub const KEY_EVENT: &str = "SigningKeyRotated";
 
 pub struct KeyRing {
     anchors: Vec<VerifyingKey>,
@@ -64,7 +74,19 @@ impl KeyRing {
     /// A key event is taken into the ring here (call in position order).
     pub fn signer_of(&mut self, envelope: &Envelope) -> Result<VerifyingKey, FailureKind> {
         let h = &envelope.header;
-        if h.event_type == "SigningKeyRotated" {
+        let bad = |detail: &str| FailureKind::BadKeyEvent { detail: detail.to_owned() };
+        let key_event = h.event_type == KEY_EVENT;
+        let key_stream = h.stream_id.as_str() == SIGNING_KEYS_STREAM;
+        if key_event && !key_stream {
+            return Err(bad("a SigningKeyRotated event outside the signing-keys stream"));
+        }
+        if key_stream && !key_event {
+            return Err(bad("an event other than SigningKeyRotated in the signing-keys stream"));
+        }
+        if key_stream && h.partner_id != PartnerId(uuid::Uuid::nil()) {
+            return Err(bad("the signing-keys stream belongs to the nil Partner"));
+        }
+        if key_event {
             return self.take_key_event(envelope);
         }
         self.valid_key(&h.key_id, h.recorded_at)
@@ -86,10 +108,12 @@ impl KeyRing {
         let Ok(DomainEvent::SigningKeyRotated { key_id, public_key, previous }) = envelope.event() else {
             return Err(bad("payload is not a SigningKeyRotated event"));
         };
-        let public =
-            parse_public_hex(&public_key).ok_or_else(|| bad("public_key is not a 32-byte Ed25519 key in hex"))?;
-        if public.is_weak() {
-            return Err(bad("public_key has small order"));
+        let lower_hex = public_key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let public = parse_public_hex(&public_key)
+            .filter(|_| lower_hex)
+            .ok_or_else(|| bad("public_key is not a 32-byte Ed25519 key in lowercase hex"))?;
+        if !is_strict_point(public.as_bytes()) {
+            return Err(bad("public_key is of small order or not canonically encoded"));
         }
         let new_id = KeyId::of(&public);
         if new_id.as_str() != key_id {
@@ -113,6 +137,9 @@ impl KeyRing {
             }
             Some(previous) => {
                 let previous = KeyId(previous);
+                if self.order.last() != Some(&previous) {
+                    return Err(bad("previous is not the current key (a key has at most one successor)"));
+                }
                 if h.key_id != previous {
                     return Err(bad("a new key must be introduced under the key it replaces"));
                 }

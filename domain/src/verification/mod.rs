@@ -5,9 +5,11 @@
 
 mod chain;
 mod keyring;
+mod unique;
 
 pub use chain::ChainChecker;
-pub use keyring::{KeyRing, KeyValidity};
+pub use keyring::{KeyRing, KeyValidity, KEY_EVENT};
+pub use unique::EventIds;
 
 use crate::ids::EventId;
 use serde::Serialize;
@@ -19,6 +21,8 @@ use std::fmt;
 pub enum FailureKind {
     /// The row or envelope cannot be read at all.
     Malformed { detail: String },
+    /// A second envelope with an event id the log already holds.
+    DuplicateEvent { event_id: String },
     /// The Ed25519 signature does not verify over the canonical bytes.
     BadSignature { key_id: String },
     /// The key id names no key introduced before this position.
@@ -43,6 +47,9 @@ pub enum FailureKind {
     RootMismatch { tree_size: u64 },
     /// The bundle's envelopes go beyond its latest tree head.
     NotCovered { envelopes: u64, tree_size: u64 },
+    /// A head the auditor kept from earlier that the bundle's history does not extend
+    /// (a split view: another tree of that size, or a tree the bundle does not reach).
+    InconsistentWithKnownHead { tree_size: u64 },
     /// An erased-contact marker without its `ContactErased` event, or the reverse.
     BadErasureMarker { contact_id: String },
 }
@@ -51,6 +58,7 @@ impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed { detail } => write!(f, "malformed envelope: {detail}"),
+            Self::DuplicateEvent { event_id } => write!(f, "a second envelope with event id {event_id}"),
             Self::BadSignature { key_id } => write!(f, "signature does not verify with {key_id}"),
             Self::UnknownKey { key_id } => write!(f, "signed by {key_id}, a key the log never introduced"),
             Self::KeyNotValidAt { key_id, recorded_at } => {
@@ -76,6 +84,9 @@ impl fmt::Display for FailureKind {
             }
             Self::NotCovered { envelopes, tree_size } => {
                 write!(f, "{envelopes} envelopes, but the latest tree head covers only {tree_size}")
+            }
+            Self::InconsistentWithKnownHead { tree_size } => {
+                write!(f, "the known tree head of size {tree_size} is not a state of this bundle's log (a split view)")
             }
             Self::BadErasureMarker { contact_id } => {
                 write!(f, "the erased-contact marker of {contact_id} does not match the ContactErased events")

@@ -34,6 +34,10 @@ impl LogBuilder {
     }
 
     fn push(&mut self, stream: &str, event: DomainEvent) {
+        self.push_as(PartnerId(Uuid::nil()), stream, event);
+    }
+
+    fn push_as(&mut self, partner: PartnerId, stream: &str, event: DomainEvent) {
         self.now += 1;
         let (version, prev) = self.heads.get(stream).map_or((0, ZERO_HASH), |(v, h)| (v + 1, *h));
         let pending = PendingEvent {
@@ -45,7 +49,7 @@ impl LogBuilder {
         };
         let env = Envelope::seal(
             &pending,
-            PartnerId(Uuid::nil()),
+            partner,
             StreamId::from_stored(stream.into()),
             version,
             prev,
@@ -77,7 +81,9 @@ fn anchors() -> Vec<ed25519_dalek::VerifyingKey> {
 fn check(log: &[Envelope], anchors: Vec<ed25519_dalek::VerifyingKey>) -> Result<(), (usize, FailureKind)> {
     let mut ring = KeyRing::new(anchors);
     let mut chains = ChainChecker::default();
+    let mut ids = EventIds::default();
     for (i, env) in log.iter().enumerate() {
+        ids.check(env.header.event_id).map_err(|k| (i, k))?;
         chains.check(&env.header, env.hash().unwrap()).map_err(|k| (i, k))?;
         let key = ring.signer_of(env).map_err(|k| (i, k))?;
         if !env.verify_signature(&key) {
@@ -182,4 +188,110 @@ fn the_ring_reports_each_keys_validity_window() {
         ring.valid_key(&keys[0].key_id, Timestamp(rotated_at.0 + 1)),
         Err(FailureKind::KeyNotValidAt { .. })
     ));
+}
+
+fn introduce(next: &LedgerSigningKey, previous: &LedgerSigningKey) -> DomainEvent {
+    DomainEvent::SigningKeyRotated {
+        key_id: next.id().to_string(),
+        public_key: next.public_hex(),
+        previous: Some(previous.id().to_string()),
+    }
+}
+
+fn bad_key_event_at(log: &[Envelope], at: usize) -> bool {
+    matches!(check(log, anchors()), Err((i, FailureKind::BadKeyEvent { .. })) if i == at)
+}
+
+#[test]
+fn a_key_event_outside_the_signing_keys_stream_is_refused_even_under_the_current_key() {
+    let mut b = LogBuilder::new();
+    let next = LedgerSigningKey::from_secret([2; 32]);
+    b.push_as(PartnerId(Uuid::from_u128(7)), "partner-x", introduce(&next, &b.key.clone()));
+    assert!(bad_key_event_at(&b.log, 1));
+}
+
+#[test]
+fn the_signing_keys_stream_belongs_to_the_nil_partner() {
+    let mut b = LogBuilder::new();
+    let next = LedgerSigningKey::from_secret([2; 32]);
+    b.push_as(PartnerId(Uuid::from_u128(7)), "signing-keys", introduce(&next, &b.key.clone()));
+    assert!(bad_key_event_at(&b.log, 1));
+}
+
+#[test]
+fn another_event_in_the_signing_keys_stream_is_refused() {
+    let mut b = LogBuilder::new();
+    assign(&mut b, "signing-keys");
+    assert!(bad_key_event_at(&b.log, 1));
+}
+
+#[test]
+fn other_nil_partner_streams_are_not_key_streams() {
+    let mut b = LogBuilder::new();
+    assign(&mut b, "account-whatsapp-1");
+    assert_eq!(check(&b.log, anchors()), Ok(()));
+}
+
+#[test]
+fn a_key_endorsing_a_second_successor_is_a_fork_and_refused() {
+    let mut b = LogBuilder::new();
+    let first = b.key.clone();
+    b.push("signing-keys", introduce(&LedgerSigningKey::from_secret([2; 32]), &first));
+    // Same millisecond, same endorsing key, another successor.
+    b.now -= 1;
+    b.push("signing-keys", introduce(&LedgerSigningKey::from_secret([3; 32]), &first));
+    assert!(bad_key_event_at(&b.log, 2));
+}
+
+#[test]
+fn a_second_first_key_is_refused() {
+    let mut b = LogBuilder::new();
+    let again = b.key.clone();
+    b.rotate(2);
+    b.key = again.clone();
+    let event = DomainEvent::SigningKeyRotated {
+        key_id: again.id().to_string(),
+        public_key: again.public_hex(),
+        previous: None,
+    };
+    b.push("signing-keys", event);
+    assert!(bad_key_event_at(&b.log, 2));
+}
+
+#[test]
+fn a_small_order_or_upper_case_public_key_is_refused() {
+    let first = LedgerSigningKey::from_secret([1; 32]);
+    // The identity point: y = 1.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = hex::encode(identity);
+    for public_key in [weak, first.public_hex().to_uppercase()] {
+        let mut b = LogBuilder::new();
+        let key_id = match parse_id(&public_key) {
+            Some(id) => id,
+            None => "ed25519:0".into(),
+        };
+        b.push(
+            "signing-keys",
+            DomainEvent::SigningKeyRotated { key_id, public_key, previous: Some(first.id().to_string()) },
+        );
+        assert!(bad_key_event_at(&b.log, 1));
+    }
+}
+
+fn parse_id(public_hex: &str) -> Option<String> {
+    crate::signing::parse_public_hex(public_hex).map(|k| crate::signing::KeyId::of(&k).to_string())
+}
+
+#[test]
+fn a_second_envelope_with_a_known_event_id_is_refused() {
+    let mut b = LogBuilder::new();
+    assign(&mut b, "conversation-a");
+    assign(&mut b, "conversation-b");
+    let mut copy = b.log[1].clone();
+    copy.header.stream_id = crate::stream::StreamId::from_stored("conversation-c".into());
+    let key = b.key.clone();
+    copy.signature = key.sign(&copy.canonical_bytes().unwrap());
+    b.log.push(copy);
+    assert!(matches!(check(&b.log, anchors()), Err((3, FailureKind::DuplicateEvent { .. }))));
 }
