@@ -18,6 +18,9 @@ struct Cli {
     /// Where the log, keys and read models live (default ./laras-data).
     #[arg(long, global = true, env = "LARAS_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// The master key file, kept outside the data dir (default: DATA_DIR/master.key).
+    #[arg(long, global = true, env = "LARAS_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,6 +130,14 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Online backup of the data dir into one tar file (the server may keep running).
+    Backup {
+        /// A new file; it holds key material and is written with mode 0600.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into --data-dir, which must be new or empty.
+    Restore { file: PathBuf },
     /// Verify the whole log: hashes, chain links and signatures.
     Verify {
         /// Machine-readable report.
@@ -258,7 +269,12 @@ enum KeysAction {
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let mut overrides = Overrides { config: cli.config, data_dir: cli.data_dir, ..Default::default() };
+    let mut overrides = Overrides {
+        config: cli.config,
+        data_dir: cli.data_dir,
+        master_key_file: cli.master_key_file,
+        ..Default::default()
+    };
     if let Command::Serve(serve) = &cli.command {
         let ServeArgs {
             listen,
@@ -317,6 +333,8 @@ fn main() -> ExitCode {
                 Command::Audit { action: AuditAction::Verify { dir, trust_keys, json } } => {
                     laras::cli::audit::verify(&dir, &trust_keys, json)
                 }
+                Command::Backup { out } => laras::cli::backup::backup(&settings, &out),
+                Command::Restore { file } => laras::cli::backup::restore(&file, &settings.data_dir),
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),
                 Command::Bench { action: BenchAction::Appends { count } } => {
                     laras::cli::bench::appends(&settings.data_dir, count).await

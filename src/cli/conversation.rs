@@ -43,7 +43,7 @@ pub async fn reply(
     text: &str,
     comment: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let target = match comment {
         Some(comment_id) => ReplyTarget::CommentPrivateReply { comment_id },
         None => ReplyTarget::Conversation { quote: None },

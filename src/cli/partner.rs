@@ -15,7 +15,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub async fn create(settings: &Settings, name: &str, approval: ApprovalMode) -> anyhow::Result<ExitCode> {
-    let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let partner = PartnerId(Uuid::now_v7());
     let command = OnboardPartner { partner_id: partner, name: name.to_owned(), approval, pipeline: default_pipeline() };
     let committed = app.ledger.onboard_partner(command, &CommandMeta::system("cli")).await?;
@@ -44,7 +44,7 @@ pub async fn connect(
 ) -> anyhow::Result<ExitCode> {
     let token = std::env::var("LARAS_CHANNEL_TOKEN")
         .map_err(|_| anyhow::anyhow!("set LARAS_CHANNEL_TOKEN to the channel's access token"))?;
-    let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     app.credentials.store(partner, channel, &AccessToken::new(token))?;
     let command = ConnectChannel { channel, account_id: account.to_owned(), display_name: name.to_owned() };
     let committed = app.ledger.connect_channel(partner, command, &CommandMeta::system("cli")).await?;
@@ -58,7 +58,7 @@ pub async fn connect(
 
 /// Disconnects a channel and forgets its token.
 pub async fn disconnect(settings: &Settings, partner: PartnerId, channel: ChannelKind) -> anyhow::Result<ExitCode> {
-    let app = App::open(&settings.data_dir, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let committed =
         app.ledger.disconnect_channel(partner, DisconnectChannel { channel }, &CommandMeta::system("cli")).await?;
     app.credentials.remove(partner, channel)?;
