@@ -9,10 +9,12 @@
 //!   readmodels.sqlite  read models (inbox, CRM, pipeline, segments), rebuildable from the log
 //!   search/            the tantivy search index, rebuildable from the log
 //!   audit.sqlite       per-Partner Merkle logs and signed tree heads
-//!   master.key         32 random bytes, mode 0600
+//!   master.key         32 random bytes, mode 0600 (or outside: LARAS_MASTER_KEY_FILE)
 //!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:")
 //!   laras.lock         held by the one process that writes
 //! ```
+//!
+//! Key files must be private to their owner: one that group or others may read is refused.
 
 use laras_domain::signing::LedgerSigningKey;
 use std::fs::{File, OpenOptions};
@@ -28,6 +30,18 @@ pub enum DataDirError {
     Locked(PathBuf),
     #[error("signing key file {0} is not a 32-byte key")]
     BadKeyFile(PathBuf),
+    #[error("key file {path} has mode {mode:o}: group or others may use it; run `chmod 600 {path}`")]
+    TooOpen { path: PathBuf, mode: u32 },
+}
+
+/// Refuses a key file that anyone but its owner could read or write.
+pub fn ensure_private(path: &Path) -> Result<(), DataDirError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).map_err(io(path))?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(DataDirError::TooOpen { path: path.to_path_buf(), mode });
+    }
+    Ok(())
 }
 
 pub struct DataDir {
@@ -110,22 +124,33 @@ impl DataDir {
         }
     }
 
-    /// Every signing key in the data dir.
-    pub fn signing_keys(&self) -> Result<Vec<LedgerSigningKey>, DataDirError> {
+    /// The paths of every signing key file, sorted.
+    pub fn signing_key_files(&self) -> Result<Vec<PathBuf>, DataDirError> {
         let dir = self.signing();
-        let mut keys = Vec::new();
+        let mut files = Vec::new();
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
             Err(e) => return Err(DataDirError::Io { path: dir, source: e }),
         };
         for entry in entries {
             let path = entry.map_err(io(&dir))?.path();
             if path.extension().is_some_and(|e| e == "key") {
-                let bytes = std::fs::read(&path).map_err(io(&path))?;
-                let secret: [u8; 32] = bytes.try_into().map_err(|_| DataDirError::BadKeyFile(path.clone()))?;
-                keys.push(LedgerSigningKey::from_secret(secret));
+                files.push(path);
             }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    /// Every signing key in the data dir (each file must be private to its owner).
+    pub fn signing_keys(&self) -> Result<Vec<LedgerSigningKey>, DataDirError> {
+        let mut keys = Vec::new();
+        for path in self.signing_key_files()? {
+            ensure_private(&path)?;
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let secret: [u8; 32] = bytes.try_into().map_err(|_| DataDirError::BadKeyFile(path.clone()))?;
+            keys.push(LedgerSigningKey::from_secret(secret));
         }
         Ok(keys)
     }
@@ -159,6 +184,19 @@ mod tests {
         let keys = data.signing_keys().unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].id(), key.id());
+    }
+
+    #[test]
+    fn a_signing_key_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::create(dir.path()).unwrap();
+        let path = data.store_signing_key(&LedgerSigningKey::from_secret([4; 32])).unwrap();
+        for mode in [0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert!(matches!(data.signing_keys(), Err(DataDirError::TooOpen { .. })), "{mode:o}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert_eq!(data.signing_keys().unwrap().len(), 1);
     }
 
     #[test]

@@ -22,6 +22,9 @@ struct Cli {
     /// Keys, credentials, the tree store and read models stay in the data dir.
     #[arg(long = "store", global = true, env = "LARAS_STORE_URL", hide_env_values = true)]
     store_url: Option<String>,
+    /// The master key file, kept outside the data dir (default: DATA_DIR/master.key).
+    #[arg(long, global = true, env = "LARAS_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -131,6 +134,14 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Online backup of the data dir into one tar file (the server may keep running).
+    Backup {
+        /// A new file; it holds key material and is written with mode 0600.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into --data-dir, which must be new or empty.
+    Restore { file: PathBuf },
     /// Verify the whole log: hashes, chain links and signatures.
     Verify {
         /// Machine-readable report.
@@ -295,6 +306,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut overrides =
         Overrides { config: cli.config, data_dir: cli.data_dir, store_url: cli.store_url, ..Default::default() };
+    let mut overrides = Overrides {
+        config: cli.config,
+        data_dir: cli.data_dir,
+        master_key_file: cli.master_key_file,
+        ..Default::default()
+    };
     if let Command::Serve(serve) = &cli.command {
         let ServeArgs {
             listen,
@@ -359,6 +376,8 @@ fn main() -> ExitCode {
                     laras::cli::audit::verify(&dir, &trust_keys, &known_heads, json)
                 }
                 Command::Store { action: StoreAction::Copy { from, to } } => laras::cli::store::copy(&from, &to).await,
+                Command::Backup { out } => laras::cli::backup::backup(&settings, &out),
+                Command::Restore { file } => laras::cli::backup::restore(&file, &settings.data_dir),
                 Command::Verify { json } => laras::cli::verify::run(&settings, json),
                 Command::Bench { action: BenchAction::Appends { count } } => {
                     laras::cli::bench::appends(&settings, count).await

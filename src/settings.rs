@@ -21,6 +21,7 @@ pub const DEFAULT_AI_CHAT_MODEL: &str = "gpt-4o-mini";
 #[serde(deny_unknown_fields)]
 pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
+    pub master_key_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub tree_head_every_events: Option<u64>,
@@ -62,6 +63,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Where the event log is (the data dir's embedded log unless a PostgreSQL URL is set).
     pub log: LogLocation,
+    /// The master key file when it lives outside the data dir (none: `<data_dir>/master.key`).
+    pub master_key_file: Option<PathBuf>,
     pub listen: SocketAddr,
     /// Creates Partners and their keys through the API; none: only the CLI can.
     pub admin_token: Option<String>,
@@ -89,6 +92,7 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
             .field("log", &self.log)
+            .field("master_key_file", &self.master_key_file)
             .field("listen", &self.listen)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("tree_head_every_events", &self.tree_head_every_events)
@@ -126,6 +130,7 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub store_url: Option<String>,
+    pub master_key_file: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub tree_head_every_events: Option<u64>,
@@ -168,6 +173,7 @@ impl Settings {
         Ok(Self {
             data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             log,
+            master_key_file: overrides.master_key_file.or(file.master_key_file),
             listen,
             admin_token: overrides.admin_token.or(file.admin_token).filter(|s| !s.is_empty()),
             tree_head_every_events: overrides
@@ -261,6 +267,18 @@ mod tests {
         assert_eq!(none.log, LogLocation::Embedded, "the embedded log stays the default");
         let bad = Overrides { store_url: Some("mysql://db".into()), ..Default::default() };
         assert!(matches!(Settings::load(bad), Err(SettingsError::StoreUrl)));
+    }
+
+    #[test]
+    fn the_master_key_file_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("laras.toml");
+        std::fs::write(&path, "master_key_file = \"/secrets/from-file.key\"\n").unwrap();
+        let s = Settings::load(Overrides { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(s.master_key_file, Some(PathBuf::from("/secrets/from-file.key")));
+        let flag = Overrides { config: Some(path), master_key_file: Some("/run/k".into()), ..Default::default() };
+        assert_eq!(Settings::load(flag).unwrap().master_key_file, Some(PathBuf::from("/run/k")));
+        assert_eq!(Settings::load(Overrides::default()).unwrap().master_key_file, None);
     }
 
     #[test]

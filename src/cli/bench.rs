@@ -201,7 +201,7 @@ async fn measure_appends(data_dir: &Path, log: &LogLocation, count: usize) -> an
 /// Appends messages concurrently forever, printing each acknowledged position on its
 /// own line as soon as the append is durable. The crash test kills this with SIGKILL.
 pub async fn burst(settings: &Settings, concurrency: usize) -> anyhow::Result<ExitCode> {
-    let app = Arc::new(App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?);
+    let app = Arc::new(App::from_settings(settings, Arc::new(SystemClock)).await?);
     let partner = bench_partner(&app).await?;
     println!("ready");
     std::io::stdout().flush()?;

@@ -41,7 +41,7 @@ pub async fn reply(
     text: &str,
     comment: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let target = match comment {
         Some(comment_id) => ReplyTarget::CommentPrivateReply { comment_id },
         None => ReplyTarget::Conversation { quote: None },

@@ -47,7 +47,7 @@ pub async fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
 
 /// Generates a key, stores its secret (0600), records it signed by the current key, makes it active.
 pub async fn rotate(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let next = LedgerSigningKey::generate(&mut rand::rngs::OsRng);
     // The secret is durable before the log names it, so a crash never leaves a key
     // recorded in the log without its secret.

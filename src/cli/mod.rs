@@ -1,6 +1,7 @@
 //! One module per CLI command.
 
 pub mod audit;
+pub mod backup;
 pub mod bench;
 pub mod bench_audit;
 pub mod bench_drafts;

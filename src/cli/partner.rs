@@ -18,7 +18,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub async fn create(settings: &Settings, name: &str, approval: ApprovalMode) -> anyhow::Result<ExitCode> {
-    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let partner = PartnerId(Uuid::now_v7());
     let command = OnboardPartner { partner_id: partner, name: name.to_owned(), approval, pipeline: default_pipeline() };
     let committed = app.ledger.onboard_partner(command, &CommandMeta::system("cli")).await?;
@@ -57,7 +57,7 @@ pub async fn connect(
         threads_base_url: settings.threads_graph_url.clone(),
         ..GraphSettings::default()
     })?;
-    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let directory = ChannelDirectory::new(app.ledger.store.clone());
     let meta = CommandMeta::system("cli");
     let outcome =
@@ -92,7 +92,7 @@ pub async fn connect(
 
 /// Disconnects a channel and forgets its token.
 pub async fn disconnect(settings: &Settings, partner: PartnerId, channel: ChannelKind) -> anyhow::Result<ExitCode> {
-    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let committed =
         app.ledger.disconnect_channel(partner, DisconnectChannel { channel }, &CommandMeta::system("cli")).await?;
     app.credentials.remove(partner, channel)?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub async fn rebuild(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
     let runner = ProjectionRunner {
         store: app.ledger.store.clone(),
         keys: app.ledger.keys.clone(),

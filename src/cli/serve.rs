@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
-    let app = App::open_at(&settings.data_dir, &settings.log, Arc::new(SystemClock)).await?;
+    let app = App::from_settings(&settings, Arc::new(SystemClock)).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen).await?;
     if demo {
         let seeded = crate::demo::seed(&app).await?;
