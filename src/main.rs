@@ -304,11 +304,10 @@ enum KeysAction {
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let mut overrides =
-        Overrides { config: cli.config, data_dir: cli.data_dir, store_url: cli.store_url, ..Default::default() };
     let mut overrides = Overrides {
         config: cli.config,
         data_dir: cli.data_dir,
+        store_url: cli.store_url,
         master_key_file: cli.master_key_file,
         ..Default::default()
     };
