@@ -1,6 +1,6 @@
 //! Meta webhook payloads → signals: one helper, one line per fixture.
 
-use laras_adapters::meta_webhook::{parse, Signal};
+use laras_adapters::meta_webhook::{parse, Signal, WebhookBatch};
 use laras_commands::handlers::inbound::PlainContent;
 use laras_domain::event::DeliveryStatus;
 use laras_domain::time::Timestamp;
@@ -36,7 +36,10 @@ fn status(s: &DeliveryStatus) -> String {
 fn summary(fixture: &str) -> Vec<String> {
     let path = format!("{}/tests/fixtures/meta/{fixture}.json", env!("CARGO_MANIFEST_DIR"));
     let body = std::fs::read(&path).unwrap_or_else(|_| panic!("fixture {path}"));
-    let batch = parse(&body, RECEIVED).unwrap();
+    lines(&parse(&body, RECEIVED).unwrap())
+}
+
+fn lines(batch: &WebhookBatch) -> Vec<String> {
     let mut lines: Vec<String> = batch
         .signals
         .iter()
@@ -89,6 +92,9 @@ fn summary(fixture: &str) -> Vec<String> {
         })
         .collect();
     lines.extend(batch.ignored.iter().map(|i| format!("ignored: {}", i.reason)));
+    lines.extend(batch.malformed.iter().map(|m| {
+        format!("malformed {} at {} of {}: {}", m.kind, m.position, m.account.as_deref().unwrap_or("-"), m.reason)
+    }));
     lines
 }
 
@@ -178,7 +184,7 @@ fn messenger_messages_echoes_deliveries_reads_and_postbacks() {
             "messenger 109876543210987 watermark read for 24012345678901234 at 1458668856253",
         ],
     );
-    check("messenger_postback", &["messenger 109876543210987 message m_postback from 24012345678901234(None) at 1527459824 reply_to=None: button AGENT \"Talk to an agent\""]);
+    check("messenger_postback", &["messenger 109876543210987 message m_postback from 24012345678901234(None) at 1527459824000 reply_to=None: button AGENT \"Talk to an agent\""]);
 }
 
 #[test]
@@ -200,6 +206,34 @@ fn what_laras_does_not_act_on_is_ignored_not_failed() {
 }
 
 #[test]
+fn meta_s_postback_example_with_a_string_timestamp_is_read() {
+    check(
+        "messenger_postback_string_time",
+        &[
+            "messenger 109876543210987 message postback:24012345678901234:1527459824 from 24012345678901234(None) at 1527459824000 reply_to=None: button AGENT \"Talk to an agent\"",
+            "messenger 109876543210987 message m_no_title from 24012345678901234(None) at 1527459825000 reply_to=None: button GET_STARTED \"\"",
+        ],
+    );
+}
+
+#[test]
+fn one_unreadable_item_is_reported_by_position_and_its_neighbours_are_kept() {
+    let lines = summary("wa_one_bad_item");
+    assert_eq!(
+        lines,
+        [
+            &format!("{WA} wamid.GOOD1 from 16505551234(Some(\"Sheena Nelson\")) at 1744344496000 reply_to=None: text \"first\""),
+            &format!("{WA} wamid.GOOD2 from 16505551234(Some(\"Sheena Nelson\")) at 1744344497000 reply_to=None: text \"third\""),
+            "whatsapp 106540352242922 status read of wamid.OUT for 16505551234",
+            "malformed whatsapp message at entry 0 change 0 message 1 of 106540352242922: no readable timestamp",
+            "malformed whatsapp status at entry 0 change 0 status 0 of 106540352242922: not an object",
+            "malformed whatsapp entry at entry 2 of -: not an object",
+        ]
+    );
+    assert!(lines.iter().all(|l| !l.contains("private words")), "content never reaches a report");
+}
+
+#[test]
 fn a_body_that_is_not_json_is_an_error() {
     assert!(parse(b"not json", RECEIVED).is_err());
     assert!(parse(b"[1,2]", RECEIVED).is_err());
@@ -215,5 +249,71 @@ proptest! {
     fn parse_never_panics_on_arbitrary_json_shapes(object in prop_oneof![Just("whatsapp_business_account"), Just("page"), Just("instagram"), Just("threads")], inner in "[a-z{}\\[\\]:,\"0-9 ]{0,120}") {
         let body = format!("{{\"object\":\"{object}\",\"entry\":[{inner}],\"values\":{{\"value\":{{}}}}}}");
         let _ = parse(body.as_bytes(), RECEIVED);
+    }
+}
+
+/// A WhatsApp text message and a Messenger messaging item, each valid, numbered `n`.
+fn wa_message(n: usize, numeric: bool) -> serde_json::Value {
+    let ts: serde_json::Value = if numeric { 1_744_344_496_i64.into() } else { "1744344496".into() };
+    serde_json::json!({"from": "16505551234", "id": format!("wamid.P{n}"), "timestamp": ts, "type": "text",
+        "text": {"body": format!("message {n}")}, "extra": {"n": n}})
+}
+
+fn messenger_item(n: usize) -> serde_json::Value {
+    serde_json::json!({"sender": {"id": "2401"}, "recipient": {"id": "1098"}, "timestamp": 1_458_692_752_478_i64 + n as i64,
+        "message": {"mid": format!("m_{n}"), "text": format!("message {n}")}})
+}
+
+/// Values that are not a readable item of either kind.
+fn junk() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        any::<i64>().prop_map(serde_json::Value::from),
+        "[a-z ]{0,12}".prop_map(serde_json::Value::from),
+        Just(serde_json::json!([])),
+        Just(serde_json::json!({})),
+        Just(serde_json::json!({"id": {}, "from": [], "timestamp": "soon"})),
+        Just(serde_json::json!({"from": "1", "id": "wamid.X", "timestamp": true, "type": "text"})),
+        Just(serde_json::json!({"sender": {"id": 5}, "message": {"mid": null}})),
+        Just(serde_json::json!({"sender": "2401", "timestamp": "x", "message": {"mid": "m_x", "text": 3}})),
+    ]
+}
+
+fn whatsapp_delivery(items: &[serde_json::Value]) -> Vec<u8> {
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
+        "value": {"metadata": {"phone_number_id": "1065"}, "messages": items}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+fn messenger_delivery(items: &[serde_json::Value]) -> Vec<u8> {
+    serde_json::json!({"object": "page", "entry": [{"id": "1098", "time": 1, "messaging": items}]})
+        .to_string()
+        .into_bytes()
+}
+
+proptest! {
+    #[test]
+    fn removing_or_corrupting_one_item_never_changes_what_is_recorded_for_the_others(
+        n in 1usize..8,
+        pick in any::<proptest::sample::Index>(),
+        numeric in proptest::collection::vec(any::<bool>(), 8),
+        remove in any::<bool>(),
+        bad in junk(),
+        whatsapp in any::<bool>(),
+    ) {
+        let items: Vec<serde_json::Value> =
+            (0..n).map(|i| if whatsapp { wa_message(i, numeric[i]) } else { messenger_item(i) }).collect();
+        let delivery = |items: &[serde_json::Value]| if whatsapp { whatsapp_delivery(items) } else { messenger_delivery(items) };
+        let k = pick.index(n);
+        let mut all = lines(&parse(&delivery(&items), RECEIVED).unwrap());
+        prop_assert_eq!(all.len(), n);
+        all.remove(k);
+        let mut changed = items.clone();
+        if remove { changed.remove(k); } else { changed[k] = bad; }
+        let batch = parse(&delivery(&changed), RECEIVED).unwrap();
+        let recorded: Vec<String> = lines(&batch).into_iter().filter(|l| !l.starts_with("malformed") && !l.starts_with("ignored")).collect();
+        prop_assert_eq!(recorded, all);
+        prop_assert_eq!(batch.malformed.len() + batch.ignored.len(), usize::from(!remove));
     }
 }

@@ -54,9 +54,65 @@ pub struct Ignored {
     pub reason: String,
 }
 
+/// One item of a delivery that could not be read; the rest of the delivery still is.
+/// Carries where it was, never what it said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    /// What the item was: `whatsapp message`, `messenger messaging item`, ….
+    pub kind: &'static str,
+    /// The receiving account, when the item's container named it.
+    pub account: Option<String>,
+    /// The item's place in the delivery, e.g. `entry 0 change 1 message 2`.
+    pub position: String,
+    /// What was wrong, in Laras's words: `no message id`, `not an object`.
+    pub reason: &'static str,
+}
+
 /// Everything one delivery carried.
 #[derive(Clone, Debug, Default)]
 pub struct WebhookBatch {
     pub signals: Vec<Signal>,
     pub ignored: Vec<Ignored>,
+    pub malformed: Vec<Malformed>,
+}
+
+/// Why one item gave no signal.
+#[derive(Debug)]
+pub(super) enum Skip {
+    /// Well formed, but nothing Laras acts on (an unknown type or field).
+    Ignored(String),
+    /// Not readable as what it claims to be.
+    Malformed(&'static str),
+}
+
+impl From<&'static str> for Skip {
+    fn from(reason: &'static str) -> Self {
+        Self::Malformed(reason)
+    }
+}
+
+impl WebhookBatch {
+    pub(super) fn ignore(&mut self, reason: impl Into<String>) {
+        self.ignored.push(Ignored { reason: reason.into() });
+    }
+
+    /// Files one item's outcome: its signals, or why it has none.
+    pub(super) fn item(
+        &mut self,
+        kind: &'static str,
+        account: Option<&str>,
+        position: impl FnOnce() -> String,
+        outcome: Result<Vec<Signal>, Skip>,
+    ) {
+        match outcome {
+            Ok(signals) => self.signals.extend(signals),
+            Err(Skip::Ignored(reason)) => self.ignore(reason),
+            Err(Skip::Malformed(reason)) => self.malformed.push(Malformed {
+                kind,
+                account: account.map(str::to_owned),
+                position: position(),
+                reason,
+            }),
+        }
+    }
 }
