@@ -60,6 +60,8 @@ async fn customer_says(ledger: &Ledger, n: u32, text: &str) -> ConversationId {
         sent_at: NOW,
         content: PlainContent::Text(text.into()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     };
     ledger.record_inbound_message(PARTNER, msg, &CommandMeta::system("test")).await.expect("inbound").conversation_id
 }

@@ -109,6 +109,7 @@ fn log() -> Vec<StoredEnvelope> {
                 sent_at: Timestamp(T0),
                 content: MessageContent::Text { body },
                 reply_to: None,
+                context: Default::default(),
             },
         ),
         (

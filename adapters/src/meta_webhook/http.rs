@@ -159,6 +159,9 @@ async fn record(
         Signal::Echo(e) => ledger.record_echo(partner, e, meta).await?.committed,
         Signal::Status(s) => ledger.record_status(partner, s, meta).await?,
         Signal::Watermark(w) => ledger.record_watermark(partner, w, meta).await?,
+        Signal::Reaction(r) => ledger.record_reaction(partner, r, meta).await?.committed,
+        Signal::IdentityChange(i) => ledger.record_identity_change(partner, i, meta).await?.committed,
+        Signal::ThreadControl(t) => ledger.record_thread_control(partner, t, meta).await?.committed,
     };
     Ok(!committed.duplicate && !committed.is_noop())
 }

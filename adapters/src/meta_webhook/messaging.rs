@@ -4,7 +4,11 @@
 
 use super::json::{epoch, flag, int, label, list, object, text};
 use super::signal::{Signal, Skip, WebhookBatch};
-use laras_commands::handlers::inbound::{IncomingComment, IncomingEcho, IncomingMessage, PlainContent, SenderIdentity};
+use laras_commands::handlers::handover::IncomingThreadControl;
+use laras_commands::handlers::inbound::{
+    IncomingComment, IncomingEcho, IncomingMessage, IncomingReaction, PlainContent, PlainContext, PlainEchoAttachment,
+    PlainReferral, PlainStory, SenderIdentity,
+};
 use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
@@ -38,8 +42,13 @@ pub(super) fn read(channel: ChannelKind, entries: &[Value], received_at: Timesta
         };
         let item = Item { channel, user_kind, account: &account };
         for (i, m) in list(entry, "messaging").iter().enumerate() {
-            let outcome = messaging(&item, m);
+            let outcome = messaging(&item, m, false);
             out.item(item_kind, Some(&account), || format!("entry {e} messaging {i}"), outcome);
+        }
+        // Handover protocol: another app holds these threads; Laras records, never answers.
+        for (i, m) in list(entry, "standby").iter().enumerate() {
+            let outcome = messaging(&item, m, true);
+            out.item(item_kind, Some(&account), || format!("entry {e} standby {i}"), outcome);
         }
         for (c, change) in list(entry, "changes").iter().enumerate() {
             let field = text(change, "field").unwrap_or_default();
@@ -54,7 +63,7 @@ pub(super) fn read(channel: ChannelKind, entries: &[Value], received_at: Timesta
     }
 }
 
-fn messaging(item: &Item<'_>, m: &Value) -> Result<Vec<Signal>, Skip> {
+fn messaging(item: &Item<'_>, m: &Value, standby: bool) -> Result<Vec<Signal>, Skip> {
     if !m.is_object() {
         return Err("not an object".into());
     }
@@ -68,6 +77,17 @@ fn messaging(item: &Item<'_>, m: &Value) -> Result<Vec<Signal>, Skip> {
         if flag(msg, "is_echo") {
             // The Page wrote to the customer (the recipient) outside Laras.
             let recipient = recipient.ok_or("echo without a recipient")?;
+            let attachments = list(msg, "attachments")
+                .iter()
+                .map(|a| {
+                    let payload = object(a, "payload");
+                    PlainEchoAttachment {
+                        kind: label(&text(a, "type").unwrap_or_default()),
+                        title: payload.and_then(|p| text(p, "title")).or_else(|| text(a, "title")),
+                        url: payload.and_then(|p| text(p, "url")).or_else(|| text(a, "url")),
+                    }
+                })
+                .collect();
             return Ok(vec![Signal::Echo(IncomingEcho {
                 channel,
                 account_id: account,
@@ -75,17 +95,30 @@ fn messaging(item: &Item<'_>, m: &Value) -> Result<Vec<Signal>, Skip> {
                 channel_message_id: mid,
                 text: text(msg, "text"),
                 sent_at,
+                attachments,
             })]);
         }
         let sender = sender.ok_or("message without a sender")?;
         let body = text(msg, "text");
         let quick_reply = object(msg, "quick_reply").and_then(|q| text(q, "payload"));
-        let content = match (body, quick_reply, list(msg, "attachments").first()) {
+        let first = list(msg, "attachments").first();
+        let content = match (body, quick_reply, first) {
             (Some(text), Some(payload), _) => PlainContent::ButtonReply { payload, text },
             (Some(text), None, _) => PlainContent::Text(text),
             (None, _, Some(a)) => attachment(a),
             (None, _, None) => PlainContent::Unsupported { kind: "empty".into() },
         };
+        let reply_to = object(msg, "reply_to");
+        let story = match (reply_to.and_then(|r| object(r, "story")), first) {
+            (Some(s), _) => Some(PlainStory { mention: false, id: text(s, "id"), url: text(s, "url") }),
+            (None, Some(a)) if text(a, "type").as_deref() == Some("story_mention") => Some(PlainStory {
+                mention: true,
+                id: object(a, "payload").and_then(|p| text(p, "id")),
+                url: object(a, "payload").and_then(|p| text(p, "url")),
+            }),
+            _ => None,
+        };
+        let referral = object(msg, "referral").or_else(|| object(m, "referral")).map(referral);
         return Ok(vec![Signal::Message(IncomingMessage {
             channel,
             account_id: account,
@@ -93,7 +126,9 @@ fn messaging(item: &Item<'_>, m: &Value) -> Result<Vec<Signal>, Skip> {
             channel_message_id: mid,
             sent_at,
             content,
-            reply_to: object(msg, "reply_to").and_then(|r| text(r, "mid")),
+            reply_to: reply_to.and_then(|r| text(r, "mid")),
+            context: PlainContext { group_id: None, referral, story, standby },
+            also: vec![],
         })]);
     }
     if let Some(p) = object(m, "postback") {
@@ -102,7 +137,8 @@ fn messaging(item: &Item<'_>, m: &Value) -> Result<Vec<Signal>, Skip> {
         let raw_time = text(m, "timestamp").unwrap_or_default();
         let mid = text(p, "mid").unwrap_or_else(|| format!("postback:{sender}:{raw_time}"));
         let payload = text(p, "payload").unwrap_or_default();
-        let title = text(p, "title").unwrap_or_default();
+        // A postback without a title still says something: its payload.
+        let title = text(p, "title").unwrap_or_else(|| payload.clone());
         return Ok(vec![Signal::Message(IncomingMessage {
             channel,
             account_id: account,
@@ -111,7 +147,52 @@ fn messaging(item: &Item<'_>, m: &Value) -> Result<Vec<Signal>, Skip> {
             sent_at,
             content: PlainContent::ButtonReply { payload, text: title },
             reply_to: None,
+            context: PlainContext { referral: object(p, "referral").map(referral), standby, ..Default::default() },
+            also: vec![],
         })]);
+    }
+    if let Some(r) = object(m, "reaction") {
+        let sender = sender.ok_or("reaction without a sender")?;
+        let sent_at = at.ok_or("no readable timestamp")?;
+        let to_message = text(r, "mid").ok_or("reaction without mid")?;
+        let removed = text(r, "action").as_deref() == Some("unreact");
+        // Instagram and Messenger give a reaction no id of its own: its target, author,
+        // action and time name it, so a redelivery is recognised.
+        let reaction_id = format!(
+            "{to_message}:{sender}:{}:{}",
+            if removed { "unreact" } else { "react" },
+            text(m, "timestamp").unwrap_or_default()
+        );
+        let emoji = if removed { None } else { text(r, "emoji").or_else(|| text(r, "reaction")) };
+        return Ok(vec![Signal::Reaction(IncomingReaction {
+            channel,
+            account_id: account,
+            sender: item.customer(sender),
+            also: vec![],
+            reaction_id,
+            to_message,
+            emoji,
+            sent_at,
+        })]);
+    }
+    for (key, held_by_laras, app) in
+        [("pass_thread_control", true, "previous_owner_app_id"), ("take_thread_control", false, "new_owner_app_id")]
+    {
+        if let Some(c) = object(m, key) {
+            let customer = item.customer(sender.ok_or("thread control without a sender")?);
+            return Ok(vec![Signal::ThreadControl(IncomingThreadControl {
+                channel,
+                account_id: account,
+                customer,
+                held_by_laras,
+                app_id: text(c, app),
+                at: at.ok_or("no readable timestamp")?,
+            })]);
+        }
+    }
+    if standby {
+        // Deliveries and reads of the other app's messages: not Laras's to track.
+        return Err(Skip::Ignored(format!("{channel} standby item")));
     }
     if let Some(d) = object(m, "delivery") {
         let customer = item.customer(sender.ok_or("delivery without a sender")?);
@@ -154,9 +235,29 @@ fn messaging(item: &Item<'_>, m: &Value) -> Result<Vec<Signal>, Skip> {
     Err(Skip::Ignored(format!("{channel} messaging item {kind:?}")))
 }
 
+fn referral(r: &Value) -> PlainReferral {
+    let ad = object(r, "ads_context_data");
+    PlainReferral {
+        source_type: text(r, "source").or_else(|| text(r, "source_type")).unwrap_or_default(),
+        source_id: text(r, "ad_id").or_else(|| text(r, "ref")),
+        source_url: text(r, "referer_uri").or_else(|| ad.and_then(|a| text(a, "photo_url"))),
+        headline: ad.and_then(|a| text(a, "ad_title")),
+        body: None,
+        ctwa_clid: None,
+    }
+}
+
 fn attachment(a: &Value) -> PlainContent {
-    let media = object(a, "payload").and_then(|p| text(p, "url")).unwrap_or_default();
+    let payload = object(a, "payload");
+    let media = payload.and_then(|p| text(p, "url")).unwrap_or_default();
     match text(a, "type").unwrap_or_default().as_str() {
+        kind @ ("share" | "ig_reel" | "reel" | "ig_post" | "story_mention" | "template" | "fallback") => {
+            PlainContent::Shared {
+                share: kind.to_owned(),
+                title: payload.and_then(|p| text(p, "title")).or_else(|| text(a, "title")),
+                url: payload.and_then(|p| text(p, "url")).or_else(|| text(a, "url")),
+            }
+        }
         "image" => PlainContent::Image { media, mime: None, caption: None },
         "audio" => PlainContent::VoiceNote { media, mime: None },
         "video" => PlainContent::Attachment { attachment: AttachmentKind::Video, media, mime: None, caption: None },

@@ -1,10 +1,15 @@
 //! What a webhook delivery says, in the command side's words.
 
-use laras_commands::handlers::inbound::{IncomingComment, IncomingEcho, IncomingMessage};
+use laras_commands::handlers::handover::IncomingThreadControl;
+use laras_commands::handlers::inbound::{
+    IncomingComment, IncomingEcho, IncomingIdentityChange, IncomingMessage, IncomingReaction,
+};
 use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
 use laras_domain::channel::ChannelKind;
 
 /// One fact from a webhook, addressed to the receiving account.
+// Signals live only while one delivery is handled; most are messages anyway.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Signal {
     Message(IncomingMessage),
@@ -12,6 +17,9 @@ pub enum Signal {
     Echo(IncomingEcho),
     Status(IncomingStatus),
     Watermark(IncomingWatermark),
+    Reaction(IncomingReaction),
+    IdentityChange(IncomingIdentityChange),
+    ThreadControl(IncomingThreadControl),
 }
 
 impl Signal {
@@ -22,6 +30,9 @@ impl Signal {
             Self::Echo(e) => e.channel,
             Self::Status(s) => s.channel,
             Self::Watermark(w) => w.channel,
+            Self::Reaction(r) => r.channel,
+            Self::IdentityChange(i) => i.channel,
+            Self::ThreadControl(t) => t.channel,
         }
     }
 
@@ -33,6 +44,9 @@ impl Signal {
             Self::Echo(e) => &e.account_id,
             Self::Status(s) => &s.account_id,
             Self::Watermark(w) => &w.account_id,
+            Self::Reaction(r) => &r.account_id,
+            Self::IdentityChange(i) => &i.account_id,
+            Self::ThreadControl(t) => &t.account_id,
         }
     }
 
@@ -43,6 +57,9 @@ impl Signal {
             Self::Echo(_) => "echo",
             Self::Status(_) => "status",
             Self::Watermark(_) => "watermark",
+            Self::Reaction(_) => "reaction",
+            Self::IdentityChange(_) => "identity change",
+            Self::ThreadControl(_) => "thread control",
         }
     }
 }

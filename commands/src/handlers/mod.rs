@@ -2,6 +2,7 @@
 
 pub mod contact;
 pub mod conversation;
+pub mod handover;
 pub mod inbound;
 pub mod opportunity;
 pub mod partner;
