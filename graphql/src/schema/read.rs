@@ -153,7 +153,8 @@ pub struct TimelineEntry {
     pub position: u64,
     pub at: String,
     /// identified, message_in, message_out, comment, note, sentiment, opted_out, opted_in,
-    /// opportunity_opened, opportunity_stage, opportunity_value, opportunity_won, opportunity_lost, merged, erased.
+    /// opportunity_opened, opportunity_stage, opportunity_value, opportunity_won, opportunity_lost, merged, erased,
+    /// reaction, referral (the ad or link the customer came from), identity_changed, thread_control.
     pub kind: String,
     pub summary: Option<String>,
     pub reference: Option<String>,
