@@ -95,6 +95,8 @@ async fn seed_history(app: &App, partner: PartnerId) -> anyhow::Result<()> {
         sent_at: minutes_ago(minutes),
         content: PlainContent::Text(text.to_owned()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     };
     let customer_meta = CommandMeta::system("webhook");
 

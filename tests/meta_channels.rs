@@ -255,7 +255,8 @@ fn every_payload_kind_is_acknowledged_and_recorded() {
     for f in fixtures {
         assert_eq!(rig.post_fixture(f), 200, "{f}");
     }
-    assert_eq!(rig.count("InboundMessageReceived"), 14 + 2 + 2 + 1 + 1 + 1, "WhatsApp 16, Messenger 3, Instagram DM 1");
+    assert_eq!(rig.count("InboundMessageReceived"), 13 + 2 + 2 + 1 + 1 + 1, "WhatsApp 15, Messenger 3, Instagram DM 1");
+    assert_eq!(rig.count("MessageReacted"), 1, "a reaction is not a message");
     assert_eq!(rig.count("PublicCommentReceived"), 3, "two Instagram comments and a Threads reply");
     assert_eq!(rig.count("EchoRecorded"), 1);
     assert_eq!(rig.count("DeliveryStatusChanged"), 3, "WhatsApp delivered then read, Messenger delivered");

@@ -60,6 +60,8 @@ async fn customer_says(ledger: &Ledger, n: u32, text: &str) -> ConversationId {
         sent_at: NOW,
         content: PlainContent::Text(text.into()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     };
     ledger.record_inbound_message(PARTNER, msg, &CommandMeta::system("test")).await.expect("inbound").conversation_id
 }
@@ -175,4 +177,47 @@ async fn a_failing_generator_hands_the_conversation_to_a_person_and_off_mode_onl
     let events = events_of(&off, conversation).await;
     assert_eq!(count(&events, "SentimentScored"), 1);
     assert_eq!(count(&events, "DraftProposed") + count(&events, "DraftDeclined"), 0);
+}
+
+async fn customer_sends(ledger: &Ledger, n: u32, content: PlainContent, standby: bool) -> ConversationId {
+    let msg = IncomingMessage {
+        channel: ChannelKind::WhatsApp,
+        account_id: "acct".into(),
+        sender: SenderIdentity { kind: IdentityKind::WaId, value: format!("62899{n}"), name: None },
+        channel_message_id: format!("wamid.kind.{n}"),
+        sent_at: NOW,
+        content,
+        reply_to: None,
+        context: laras_commands::handlers::inbound::PlainContext { standby, ..Default::default() },
+        also: vec![],
+    };
+    ledger.record_inbound_message(PARTNER, msg, &CommandMeta::system("test")).await.expect("inbound").conversation_id
+}
+
+#[tokio::test]
+async fn buttons_lists_postbacks_flows_and_captions_are_answered_and_standby_messages_are_not() {
+    let ledger = shop(ApprovalMode::Approval).await;
+    let question = "Berapa harga batik tulis?";
+    let answered = [
+        PlainContent::ButtonReply { payload: "PRICE".into(), text: question.into() },
+        PlainContent::ButtonReply { payload: "Berapa harga batik tulis".into(), text: String::new() },
+        PlainContent::InteractiveReply { reply_id: "row-1".into(), title: question.into() },
+        PlainContent::FlowReply {
+            name: Some("flow".into()),
+            response_json: r#"{"flow_token":"t","pertanyaan":"Berapa harga batik tulis?"}"#.into(),
+        },
+        PlainContent::Image { media: "m1".into(), mime: None, caption: Some(question.into()) },
+    ];
+    let mut conversations = Vec::new();
+    for (n, content) in answered.into_iter().enumerate() {
+        conversations.push(customer_sends(&ledger, n as u32, content, false).await);
+    }
+    let standby = customer_sends(&ledger, 9, PlainContent::Text(question.into()), true).await;
+    worker(&ledger, Arc::new(EmbeddedGenerator)).catch_up().await.expect("worker");
+    for conversation in conversations {
+        let events = events_of(&ledger, conversation).await;
+        assert_eq!(count(&events, "DraftProposed"), 1, "{events:?}");
+    }
+    let events = events_of(&ledger, standby).await;
+    assert_eq!(count(&events, "SentimentScored") + count(&events, "DraftProposed"), 0, "{events:?}");
 }

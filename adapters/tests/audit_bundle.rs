@@ -43,6 +43,8 @@ async fn messages(ledger: &Ledger, partner: PartnerId, account: &str, from: usiz
             sent_at: NOW,
             content: PlainContent::Text("Berapa harganya?".into()),
             reply_to: None,
+            context: Default::default(),
+            also: vec![],
         };
         ledger.record_inbound_message(partner, msg, &CommandMeta::system("test")).await.expect("inbound");
     }

@@ -72,6 +72,8 @@ async fn deal_waiting_on_customer(
         sent_at: s.clock.now(),
         content: PlainContent::Text("Berapa harga batik tulis?".into()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     };
     let meta = CommandMeta::system("test");
     let recorded = s.ledger.record_inbound_message(PARTNER, msg, &meta).await.expect("inbound");

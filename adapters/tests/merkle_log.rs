@@ -27,6 +27,8 @@ async fn messages(ledger: &Ledger, partner: PartnerId, n: u128, from: usize, cou
             sent_at: NOW,
             content: PlainContent::Text("halo".into()),
             reply_to: None,
+            context: Default::default(),
+            also: vec![],
         };
         ledger.record_inbound_message(partner, msg, &CommandMeta::system("test")).await.expect("inbound");
     }

@@ -35,6 +35,8 @@ fn message(partner_n: u128, wamid: &str, text: &str) -> IncomingMessage {
         sent_at: NOW,
         content: PlainContent::Text(text.into()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     }
 }
 

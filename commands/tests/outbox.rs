@@ -52,6 +52,8 @@ async fn world() -> World {
         sent_at: NOW,
         content: PlainContent::Text("ada stok?".into()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     };
     let conversation = ledger.record_inbound_message(partner, msg, &meta).await.unwrap().conversation_id;
     let sender = Arc::new(FakeSender::default());

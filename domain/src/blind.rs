@@ -21,6 +21,10 @@ pub enum IdentityKind {
     /// Page-scoped user id (Messenger).
     Psid,
     ThreadsUserId,
+    /// WhatsApp business-scoped user id (BSUID, `user_id` / `from_user_id` / `parent_user_id`).
+    WaUserId,
+    /// A WhatsApp username (kept apart from Threads and Instagram handles).
+    WaUsername,
     /// A Threads or Instagram username (handle).
     Username,
     Email,
@@ -34,6 +38,8 @@ impl IdentityKind {
             Self::Igsid => "igsid",
             Self::Psid => "psid",
             Self::ThreadsUserId => "threads_user_id",
+            Self::WaUserId => "wa_user_id",
+            Self::WaUsername => "wa_username",
             Self::Username => "username",
             Self::Email => "email",
         }
@@ -43,8 +49,8 @@ impl IdentityKind {
     pub fn normalise(self, value: &str) -> String {
         match self {
             Self::WaId | Self::Phone => value.chars().filter(char::is_ascii_digit).collect(),
-            Self::Email | Self::Username => value.trim().trim_start_matches('@').to_lowercase(),
-            Self::Igsid | Self::Psid | Self::ThreadsUserId => value.trim().to_owned(),
+            Self::Email | Self::Username | Self::WaUsername => value.trim().trim_start_matches('@').to_lowercase(),
+            Self::Igsid | Self::Psid | Self::ThreadsUserId | Self::WaUserId => value.trim().to_owned(),
         }
     }
 }

@@ -108,6 +108,7 @@ fn envelopes() -> Vec<Envelope> {
                 sent_at: Timestamp::from_seconds(1_767_225_600),
                 content: MessageContent::Text { body },
                 reply_to: None,
+                context: Default::default(),
             },
         ),
     ];

@@ -277,7 +277,9 @@ fn search_ops(
             ("inbound", content_text(content, open), sent_at.0)
         }
         DomainEvent::PublicCommentReceived { text, sent_at, .. } => ("comment", open(text), sent_at.0),
-        DomainEvent::EchoRecorded { body, sent_at, .. } => ("echo", body.as_ref().and_then(&mut *open), sent_at.0),
+        DomainEvent::EchoRecorded { body, sent_at, attachments, .. } => {
+            ("echo", project::echo_text(body.as_ref(), attachments.as_deref(), open), sent_at.0)
+        }
         DomainEvent::ReplySendRequested { body, .. } => ("reply", open(body), h.recorded_at.0),
         DomainEvent::NoteAdded { body, .. } => {
             if let Some(text) = open(body) {

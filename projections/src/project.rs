@@ -53,7 +53,34 @@ pub fn content_text(content: &MessageContent, open: &mut Open<'_>) -> Option<Str
         MessageContent::Location { .. } => ("[location]", None),
         MessageContent::SharedContacts { .. } => ("[contact card]", None),
         MessageContent::InteractiveReply { title, .. } => return open(title),
-        MessageContent::ButtonReply { text, .. } => return open(text),
+        MessageContent::ButtonReply { text, payload } => {
+            // A postback without a title says what its payload says.
+            return open(text).filter(|t| !t.is_empty()).or_else(|| Some(payload.clone()));
+        }
+        MessageContent::FlowReply { response, .. } => {
+            return Some(match open(response) {
+                Some(json) => format!("[form] {}", flow_fields(&json)),
+                None => "[form]".to_owned(),
+            })
+        }
+        MessageContent::Order { catalog_id, note, items } => {
+            let lines: Vec<String> = items
+                .iter()
+                .map(|i| format!("{} × {} at {} {}", i.quantity, i.product_retailer_id, i.item_price, i.currency))
+                .collect();
+            let mut summary = format!("[order] {} from catalog {catalog_id}", lines.join(", "));
+            if let Some(note) = note.as_ref().and_then(&mut *open) {
+                summary.push_str(&format!(": {note}"));
+            }
+            return Some(summary);
+        }
+        MessageContent::Shared { share, title, url } => {
+            let parts: Vec<String> = [title.as_ref().and_then(&mut *open), url.as_ref().and_then(&mut *open)]
+                .into_iter()
+                .flatten()
+                .collect();
+            return Some(format!("[{share}] {}", parts.join(" ")).trim_end().to_owned());
+        }
         MessageContent::Reaction { emoji, .. } => {
             return Some(format!("[reaction] {}", emoji.as_ref().and_then(&mut *open).unwrap_or_default()))
         }
@@ -63,6 +90,71 @@ pub fn content_text(content: &MessageContent, open: &mut Open<'_>) -> Option<Str
         Some(caption) => format!("{} {caption}", label.0),
         None => label.0.to_owned(),
     })
+}
+
+/// A Flow's answer as `field: value` pairs (its `flow_token` is the business's, not an answer).
+fn flow_fields(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "flow_token")
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => json.to_owned(),
+    }
+}
+
+/// A message's text with what it was about: the story it answers, the ad it came from.
+fn inbound_text(
+    content: &MessageContent,
+    context: &laras_domain::event::InboundContext,
+    open: &mut Open<'_>,
+) -> Option<String> {
+    let text = content_text(content, open);
+    let prefix = match &context.story {
+        Some(s) if s.mention => Some("[story mention]"),
+        Some(_) => Some("[story reply]"),
+        None => None,
+    };
+    match (prefix, text) {
+        (Some(p), Some(t)) if !t.is_empty() => Some(format!("{p} {t}")),
+        (Some(p), _) => Some(p.to_owned()),
+        (None, t) => t,
+    }
+}
+
+/// The ad or link a customer came from, for the timeline (the ad's texts are the Partner's).
+fn referral_summary(r: &laras_domain::event::Referral) -> String {
+    let mut parts = vec![format!("from {}", if r.source_type.is_empty() { "a referral" } else { &r.source_type })];
+    parts.extend(r.source_id.iter().map(|id| format!("id {id}")));
+    parts.extend(r.headline.iter().map(|h| format!("\"{h}\"")));
+    parts.extend(r.body.iter().cloned());
+    parts.extend(r.source_url.iter().cloned());
+    parts.join(" · ")
+}
+
+/// A Page-sent message: its text, then what it shared (`[ig_reel] title url`).
+pub fn echo_text(
+    body: Option<&Sealed>,
+    attachments: Option<&[laras_domain::event::EchoAttachment]>,
+    open: &mut Open<'_>,
+) -> Option<String> {
+    let mut parts: Vec<String> = body.and_then(&mut *open).into_iter().collect();
+    for a in attachments.unwrap_or_default() {
+        let mut shown = format!("[{}]", a.kind);
+        if let Some(title) = &a.title {
+            shown.push_str(&format!(" {title}"));
+        }
+        if let Some(url) = a.url.as_ref().and_then(&mut *open) {
+            shown.push_str(&format!(" {url}"));
+        }
+        parts.push(shown);
+    }
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 fn actor_label(actor: &Actor) -> String {
@@ -151,7 +243,10 @@ impl Ctx<'_, '_, '_> {
     fn last_message(&self, conversation: &str, text: Option<&str>, at: i64, inbound: bool) -> rusqlite::Result<()> {
         if inbound {
             exec(self.tx,
-                "UPDATE conversations SET last_text = ?2, last_at = MAX(last_at, ?3), last_direction = 'in',
+                // The platform's time orders the inbox; a conversation's first message replaces
+                // the time it was opened (when Laras received it, possibly days later).
+                "UPDATE conversations SET last_text = ?2,
+                 last_at = CASE WHEN last_direction IS NULL THEN ?3 ELSE MAX(last_at, ?3) END, last_direction = 'in',
                  unread = unread + 1, last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?3) WHERE conversation_id = ?1",
                 params![conversation, text, at],
             )?;
@@ -260,6 +355,11 @@ fn contact_event(ctx: &mut Ctx<'_, '_, '_>, contact: &str, event: &DomainEvent) 
             exec(ctx.tx, "UPDATE items SET text = NULL WHERE contact_id = ?1", [contact])?;
             exec(ctx.tx, "UPDATE timeline SET summary = NULL WHERE contact_id = ?1", [contact])?;
             exec(ctx.tx, "UPDATE conversations SET last_text = NULL WHERE contact_id = ?1", [contact])?;
+            exec(
+                ctx.tx,
+                "UPDATE reactions SET emoji = NULL WHERE conversation_id IN (SELECT conversation_id FROM conversations WHERE contact_id = ?1)",
+                [contact],
+            )?;
             ctx.timeline(contact, at, "erased", None, None)
         }
         _ => Ok(()),
@@ -280,12 +380,51 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
     let Some(contact) = ctx.conversation_contact(conversation)? else { return Ok(()) };
     let at = ctx.at;
     match event {
-        DomainEvent::InboundMessageReceived { channel_message_id, content, sent_at, .. } => {
-            let text = content_text(content, ctx.open);
-            ctx.item((conversation, &contact), "inbound", channel_message_id, text.as_deref(), sent_at.0, None)?;
+        DomainEvent::InboundMessageReceived { channel_message_id, content, sent_at, context, .. } => {
+            let text = inbound_text(content, context, ctx.open);
+            let state = context.is_standby().then_some("standby");
+            ctx.item((conversation, &contact), "inbound", channel_message_id, text.as_deref(), sent_at.0, state)?;
             ctx.last_message(conversation, text.as_deref(), sent_at.0, true)?;
             ctx.touch_contact(&contact, sent_at.0)?;
-            ctx.timeline(&contact, sent_at.0, "message_in", text.as_deref(), Some(conversation))
+            ctx.timeline(&contact, sent_at.0, "message_in", text.as_deref(), Some(conversation))?;
+            if let Some(referral) = &context.referral {
+                ctx.timeline(&contact, sent_at.0, "referral", Some(&referral_summary(referral)), Some(conversation))?;
+            }
+            Ok(())
+        }
+        DomainEvent::MessageReacted { to_message, emoji, sent_at, .. } => {
+            let emoji = emoji.as_ref().and_then(&mut *ctx.open);
+            match &emoji {
+                Some(e) => exec(
+                    ctx.tx,
+                    "INSERT INTO reactions (conversation_id, message_ref, emoji, at) VALUES (?1,?2,?3,?4)
+                     ON CONFLICT (conversation_id, message_ref) DO UPDATE SET emoji = excluded.emoji, at = excluded.at
+                     WHERE excluded.at >= reactions.at",
+                    params![conversation, to_message, e, sent_at.0],
+                )?,
+                None => exec(
+                    ctx.tx,
+                    "DELETE FROM reactions WHERE conversation_id = ?1 AND message_ref = ?2 AND at <= ?3",
+                    params![conversation, to_message, sent_at.0],
+                )?,
+            };
+            let summary = emoji.unwrap_or_else(|| "removed".to_owned());
+            ctx.timeline(&contact, sent_at.0, "reaction", Some(&summary), Some(conversation))
+        }
+        DomainEvent::CustomerIdentityChanged { identity, value, sent_at, .. } => {
+            let summary = match (ctx.open)(value) {
+                Some(v) => format!("{} changed to {v}", identity.as_str()),
+                None => format!("{} changed", identity.as_str()),
+            };
+            ctx.timeline(&contact, sent_at.0, "identity_changed", Some(&summary), Some(conversation))
+        }
+        DomainEvent::ThreadControlChanged { held_by_laras, app_id, at } => {
+            let summary = match (held_by_laras, app_id) {
+                (true, _) => "thread passed to Laras".to_owned(),
+                (false, Some(app)) => format!("thread held by app {app}"),
+                (false, None) => "thread held by another app".to_owned(),
+            };
+            ctx.timeline(&contact, at.0, "thread_control", Some(&summary), Some(conversation))
         }
         DomainEvent::PublicCommentReceived { comment_id, text, sent_at, .. } => {
             let text = (ctx.open)(text);
@@ -294,8 +433,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             ctx.touch_contact(&contact, sent_at.0)?;
             ctx.timeline(&contact, sent_at.0, "comment", text.as_deref(), Some(conversation))
         }
-        DomainEvent::EchoRecorded { channel_message_id, body, sent_at } => {
-            let text = body.as_ref().and_then(&mut *ctx.open);
+        DomainEvent::EchoRecorded { channel_message_id, body, sent_at, attachments } => {
+            let text = echo_text(body.as_ref(), attachments.as_deref(), ctx.open);
             ctx.item((conversation, &contact), "echo", channel_message_id, text.as_deref(), sent_at.0, Some("sent"))?;
             ctx.last_message(conversation, text.as_deref(), sent_at.0, false)?;
             ctx.timeline(&contact, sent_at.0, "message_out", text.as_deref(), Some(conversation))

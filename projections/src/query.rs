@@ -79,6 +79,8 @@ pub struct ConversationItem {
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
     pub draft_id: Option<String>,
+    /// The customer's current reaction on this message, if any.
+    pub reaction: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -278,8 +280,11 @@ impl ReadModels {
             .optional()?;
         let Some((summary, thread)) = found else { return Ok(None) };
         let mut stmt = conn.prepare_cached(
-            "SELECT position, kind, ref, text, at, actor, state, platform_message_id, error_code, error_title, draft_ref
-             FROM items WHERE conversation_id = ?1 AND partner_id = ?2 ORDER BY position",
+            "SELECT i.position, i.kind, i.ref, i.text, i.at, i.actor, i.state, i.platform_message_id, i.error_code,
+                    i.error_title, i.draft_ref,
+                    (SELECT r.emoji FROM reactions r WHERE r.conversation_id = i.conversation_id
+                       AND r.message_ref IN (i.ref, COALESCE(i.platform_message_id, i.ref)))
+             FROM items i WHERE i.conversation_id = ?1 AND i.partner_id = ?2 ORDER BY i.position",
         )?;
         let items = stmt
             .query_map(params![conversation, partner], |r| {
@@ -295,6 +300,7 @@ impl ReadModels {
                     error_code: r.get(8)?,
                     error_title: r.get(9)?,
                     draft_id: r.get(10)?,
+                    reaction: r.get(11)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;

@@ -29,6 +29,11 @@ CREATE INDEX IF NOT EXISTS items_conversation ON items (conversation_id, positio
 -- Updates by draft, send or platform message id search one conversation's rows via items_conversation.
 CREATE INDEX IF NOT EXISTS items_contact ON items (contact_id);
 
+-- The current reaction on a message (inbound by its id, ours by its platform message id).
+CREATE TABLE IF NOT EXISTS reactions (
+    conversation_id TEXT NOT NULL, message_ref TEXT NOT NULL, emoji TEXT, at INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, message_ref));
+
 CREATE TABLE IF NOT EXISTS timeline (
     position INTEGER PRIMARY KEY, partner_id TEXT NOT NULL, contact_id TEXT NOT NULL, at INTEGER NOT NULL,
     kind TEXT NOT NULL, summary TEXT, ref TEXT);

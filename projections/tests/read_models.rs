@@ -58,6 +58,8 @@ fn wa_message(n: u128, from: &str, id: &str, at: Timestamp, text: &str) -> Incom
         sent_at: at,
         content: PlainContent::Text(text.into()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     }
 }
 

@@ -87,6 +87,8 @@ fn message(i: usize, seq: usize) -> IncomingMessage {
         sent_at: Timestamp(1_767_225_600_000),
         content: PlainContent::Text(format!("pesan {seq} dari pelanggan {i}")),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     }
 }
 

@@ -72,6 +72,8 @@ fn message(contact: usize, seq: usize) -> IncomingMessage {
         sent_at: Timestamp(1_767_225_600_000 + (seq * CONTACTS + contact) as i64 * 1000),
         content: PlainContent::Text(text(contact * 131 + seq)),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     }
 }
 

@@ -32,6 +32,8 @@ pub struct WebhookCounters {
     pub recorded: AtomicU64,
     pub duplicates: AtomicU64,
     pub ignored: AtomicU64,
+    /// Items that could not be read (their neighbours in the delivery were still recorded).
+    pub malformed: AtomicU64,
     pub unknown_accounts: AtomicU64,
     pub failed_appends: AtomicU64,
 }
@@ -94,6 +96,17 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
             return (StatusCode::BAD_REQUEST, "body is not JSON").into_response();
         }
     };
+    for m in &batch.malformed {
+        c.malformed.fetch_add(1, Ordering::Relaxed);
+        // Where it was and what kind, never what it said: the item may hold personal data.
+        tracing::warn!(
+            kind = m.kind,
+            account = m.account.as_deref().unwrap_or("-"),
+            position = %m.position,
+            reason = m.reason,
+            "webhook item could not be read; the rest of the delivery is recorded"
+        );
+    }
     let mut ignored: HashMap<String, u64> = HashMap::new();
     for i in &batch.ignored {
         *ignored.entry(i.reason.clone()).or_default() += 1;
@@ -146,6 +159,9 @@ async fn record(
         Signal::Echo(e) => ledger.record_echo(partner, e, meta).await?.committed,
         Signal::Status(s) => ledger.record_status(partner, s, meta).await?,
         Signal::Watermark(w) => ledger.record_watermark(partner, w, meta).await?,
+        Signal::Reaction(r) => ledger.record_reaction(partner, r, meta).await?.committed,
+        Signal::IdentityChange(i) => ledger.record_identity_change(partner, i, meta).await?.committed,
+        Signal::ThreadControl(t) => ledger.record_thread_control(partner, t, meta).await?.committed,
     };
     Ok(!committed.duplicate && !committed.is_noop())
 }

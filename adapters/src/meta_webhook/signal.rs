@@ -1,10 +1,15 @@
 //! What a webhook delivery says, in the command side's words.
 
-use laras_commands::handlers::inbound::{IncomingComment, IncomingEcho, IncomingMessage};
+use laras_commands::handlers::handover::IncomingThreadControl;
+use laras_commands::handlers::inbound::{
+    IncomingComment, IncomingEcho, IncomingIdentityChange, IncomingMessage, IncomingReaction,
+};
 use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
 use laras_domain::channel::ChannelKind;
 
 /// One fact from a webhook, addressed to the receiving account.
+// Signals live only while one delivery is handled; most are messages anyway.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Signal {
     Message(IncomingMessage),
@@ -12,6 +17,9 @@ pub enum Signal {
     Echo(IncomingEcho),
     Status(IncomingStatus),
     Watermark(IncomingWatermark),
+    Reaction(IncomingReaction),
+    IdentityChange(IncomingIdentityChange),
+    ThreadControl(IncomingThreadControl),
 }
 
 impl Signal {
@@ -22,6 +30,9 @@ impl Signal {
             Self::Echo(e) => e.channel,
             Self::Status(s) => s.channel,
             Self::Watermark(w) => w.channel,
+            Self::Reaction(r) => r.channel,
+            Self::IdentityChange(i) => i.channel,
+            Self::ThreadControl(t) => t.channel,
         }
     }
 
@@ -33,6 +44,9 @@ impl Signal {
             Self::Echo(e) => &e.account_id,
             Self::Status(s) => &s.account_id,
             Self::Watermark(w) => &w.account_id,
+            Self::Reaction(r) => &r.account_id,
+            Self::IdentityChange(i) => &i.account_id,
+            Self::ThreadControl(t) => &t.account_id,
         }
     }
 
@@ -43,6 +57,9 @@ impl Signal {
             Self::Echo(_) => "echo",
             Self::Status(_) => "status",
             Self::Watermark(_) => "watermark",
+            Self::Reaction(_) => "reaction",
+            Self::IdentityChange(_) => "identity change",
+            Self::ThreadControl(_) => "thread control",
         }
     }
 }
@@ -54,9 +71,65 @@ pub struct Ignored {
     pub reason: String,
 }
 
+/// One item of a delivery that could not be read; the rest of the delivery still is.
+/// Carries where it was, never what it said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    /// What the item was: `whatsapp message`, `messenger messaging item`, ….
+    pub kind: &'static str,
+    /// The receiving account, when the item's container named it.
+    pub account: Option<String>,
+    /// The item's place in the delivery, e.g. `entry 0 change 1 message 2`.
+    pub position: String,
+    /// What was wrong, in Laras's words: `no message id`, `not an object`.
+    pub reason: &'static str,
+}
+
 /// Everything one delivery carried.
 #[derive(Clone, Debug, Default)]
 pub struct WebhookBatch {
     pub signals: Vec<Signal>,
     pub ignored: Vec<Ignored>,
+    pub malformed: Vec<Malformed>,
+}
+
+/// Why one item gave no signal.
+#[derive(Debug)]
+pub(super) enum Skip {
+    /// Well formed, but nothing Laras acts on (an unknown type or field).
+    Ignored(String),
+    /// Not readable as what it claims to be.
+    Malformed(&'static str),
+}
+
+impl From<&'static str> for Skip {
+    fn from(reason: &'static str) -> Self {
+        Self::Malformed(reason)
+    }
+}
+
+impl WebhookBatch {
+    pub(super) fn ignore(&mut self, reason: impl Into<String>) {
+        self.ignored.push(Ignored { reason: reason.into() });
+    }
+
+    /// Files one item's outcome: its signals, or why it has none.
+    pub(super) fn item(
+        &mut self,
+        kind: &'static str,
+        account: Option<&str>,
+        position: impl FnOnce() -> String,
+        outcome: Result<Vec<Signal>, Skip>,
+    ) {
+        match outcome {
+            Ok(signals) => self.signals.extend(signals),
+            Err(Skip::Ignored(reason)) => self.ignore(reason),
+            Err(Skip::Malformed(reason)) => self.malformed.push(Malformed {
+                kind,
+                account: account.map(str::to_owned),
+                position: position(),
+                reason,
+            }),
+        }
+    }
 }

@@ -1,75 +1,62 @@
 //! Threads reply webhooks: `{ "target_id", "values": { "field": "replies", "value": {…} } }`.
 
-use super::signal::{Ignored, Signal, WebhookBatch};
+use super::json::{label, object, text};
+use super::signal::{Signal, Skip, WebhookBatch};
 use laras_commands::handlers::inbound::{IncomingComment, SenderIdentity};
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::time::Timestamp;
-use serde::Deserialize;
+use serde_json::Value;
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(super) struct Delivery {
-    target_id: Option<String>,
-    values: Values,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Values {
-    field: String,
-    value: Reply,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Reply {
-    id: String,
-    username: String,
-    text: String,
-    timestamp: Option<String>,
-    replied_to: Option<Ref>,
-    root_post: Option<RootPost>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Ref {
-    id: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct RootPost {
-    id: String,
-    owner_id: Option<String>,
-}
-
-pub(super) fn read(delivery: Delivery, received_at: Timestamp, out: &mut WebhookBatch) {
-    if delivery.values.field != "replies" {
-        out.ignored.push(Ignored {
-            reason: format!("threads field {:?}", delivery.values.field.chars().take(40).collect::<String>()),
-        });
-        return;
+/// Reads a Threads delivery: `values` is one `{field, value}` object (as documented) or a
+/// list of them (as other Meta webhooks batch), each read on its own.
+pub(super) fn read(delivery: &Value, received_at: Timestamp, out: &mut WebhookBatch) {
+    let target = text(delivery, "target_id");
+    let values: Vec<&Value> = match delivery.get("values") {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+        None => vec![],
+    };
+    for (i, v) in values.into_iter().enumerate() {
+        let field = text(v, "field").unwrap_or_default();
+        let outcome = match field.as_str() {
+            "replies" | "mentions" => {
+                comment(target.as_deref(), &field, v.get("value").unwrap_or(&Value::Null), received_at).map(|c| vec![c])
+            }
+            other => Err(Skip::Ignored(format!("threads field {:?}", label(other)))),
+        };
+        out.item("threads value", target.as_deref(), || format!("value {i}"), outcome);
     }
-    let r = delivery.values.value;
-    let root = r.root_post.unwrap_or_default();
-    let account = delivery.target_id.filter(|t| !t.is_empty()).or(root.owner_id).unwrap_or_default();
-    if r.id.is_empty() || r.username.is_empty() || root.id.is_empty() || account.is_empty() {
-        out.ignored.push(Ignored { reason: "threads reply without id, author, root post or account".into() });
-        return;
+}
+
+/// A reply under one of the Partner's posts, or a post that mentions the Partner: both are
+/// public comments, the first on the root post, the second on the mentioning post itself.
+fn comment(target: Option<&str>, field: &str, r: &Value, received_at: Timestamp) -> Result<Signal, Skip> {
+    if !r.is_object() {
+        return Err("value is not an object".into());
     }
-    let sent_at = r.timestamp.as_deref().and_then(parse_meta_time).unwrap_or(received_at);
-    out.signals.push(Signal::Comment(IncomingComment {
+    let id = text(r, "id").ok_or("no post id")?;
+    let username = text(r, "username").ok_or("no author username")?;
+    let root = object(r, "root_post");
+    let (post, parent) = if field == "mentions" {
+        (root.and_then(|p| text(p, "id")).unwrap_or_else(|| id.clone()), None)
+    } else {
+        let post = root.and_then(|p| text(p, "id")).ok_or("reply without a root post")?;
+        (post, object(r, "replied_to").and_then(|p| text(p, "id")))
+    };
+    let account =
+        target.map(str::to_owned).or_else(|| root.and_then(|p| text(p, "owner_id"))).ok_or("no receiving account")?;
+    let sent_at = text(r, "timestamp").as_deref().and_then(parse_meta_time).unwrap_or(received_at);
+    Ok(Signal::Comment(IncomingComment {
         channel: ChannelKind::Threads,
         account_id: account,
-        sender: SenderIdentity { kind: IdentityKind::Username, value: r.username.clone(), name: Some(r.username) },
-        post_id: root.id,
-        comment_id: r.id,
-        parent_id: r.replied_to.map(|p| p.id),
-        text: r.text,
+        sender: SenderIdentity { kind: IdentityKind::Username, value: username.clone(), name: Some(username) },
+        post_id: post,
+        comment_id: id,
+        parent_id: parent,
+        text: text(r, "text").unwrap_or_default(),
         sent_at,
-    }));
+    }))
 }
 
 /// Parses Meta's `2024-08-07T10:33:16+0000` (UTC offsets `+hhmm`) into a timestamp.

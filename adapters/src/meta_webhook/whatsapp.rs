@@ -1,283 +1,310 @@
-//! WhatsApp Cloud API webhooks (`object: whatsapp_business_account`): `entry[].changes[].value`.
+//! WhatsApp Cloud API webhooks (`object: whatsapp_business_account`): `entry[].changes[].value`,
+//! each message and status read on its own.
 
-use super::signal::{Ignored, Signal, WebhookBatch};
-use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
+use super::json::{flag, int, label, list, object, text};
+use super::signal::{Signal, Skip, WebhookBatch};
+use laras_commands::handlers::inbound::{
+    IncomingIdentityChange, IncomingMessage, IncomingReaction, PlainContent, PlainContext, PlainReferral,
+    SenderIdentity,
+};
 use laras_commands::handlers::status::IncomingStatus;
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
-use laras_domain::event::{AttachmentKind, DeliveryStatus};
+use laras_domain::event::{AttachmentKind, DeliveryStatus, OrderLine};
 use laras_domain::time::Timestamp;
-use serde::Deserialize;
 use serde_json::Value;
 
-#[derive(Deserialize)]
-pub(super) struct Entry {
-    #[serde(default)]
-    changes: Vec<Change>,
+pub(super) fn read(entries: &[Value], out: &mut WebhookBatch) {
+    for (e, entry) in entries.iter().enumerate() {
+        if !entry.is_object() {
+            out.item("whatsapp entry", None, || format!("entry {e}"), Err("not an object".into()));
+            continue;
+        }
+        for (c, change) in list(entry, "changes").iter().enumerate() {
+            let field = text(change, "field").unwrap_or_default();
+            if field != "messages" {
+                out.ignore(format!("whatsapp field {:?}", label(&field)));
+                continue;
+            }
+            let Some(value) = object(change, "value") else {
+                out.item("whatsapp change", None, || format!("entry {e} change {c}"), Err("no value object".into()));
+                continue;
+            };
+            let Some(account) = object(value, "metadata").and_then(|m| text(m, "phone_number_id")) else {
+                out.item("whatsapp change", None, || format!("entry {e} change {c}"), Err("no phone_number_id".into()));
+                continue;
+            };
+            let contacts = list(value, "contacts");
+            for (i, m) in list(value, "messages").iter().enumerate() {
+                let outcome = message(&account, m, contacts).map(|s| vec![s]);
+                out.item("whatsapp message", Some(&account), || format!("entry {e} change {c} message {i}"), outcome);
+            }
+            for (i, s) in list(value, "statuses").iter().enumerate() {
+                let outcome = status(&account, s).map(|s| vec![s]);
+                out.item("whatsapp status", Some(&account), || format!("entry {e} change {c} status {i}"), outcome);
+            }
+        }
+    }
 }
 
-#[derive(Deserialize)]
-struct Change {
-    #[serde(default)]
-    field: String,
-    #[serde(default)]
-    value: Value,
+fn seconds(v: &Value) -> Option<Timestamp> {
+    int(v, "timestamp").map(Timestamp::from_seconds)
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ChangeValue {
-    metadata: Metadata,
-    contacts: Vec<Contact>,
-    messages: Vec<Message>,
-    statuses: Vec<Status>,
+/// Who wrote: the phone number (`from`) when Meta gives it, else the business-scoped user
+/// id (`from_user_id`), with the other ids the change's `contacts` entry gives for the same
+/// person (BSUID, parent BSUID, username) so they are linked to the same contact.
+fn sender(m: &Value, contacts: &[Value]) -> Result<(SenderIdentity, Vec<SenderIdentity>), Skip> {
+    let phone = text(m, "from");
+    let user_id = text(m, "from_user_id");
+    let contact = contacts.iter().find(|c| {
+        (phone.is_some() && text(c, "wa_id") == phone) || (user_id.is_some() && text(c, "user_id") == user_id)
+    });
+    let profile = contact.and_then(|c| object(c, "profile"));
+    let name = profile.and_then(|p| text(p, "name"));
+    let id = |kind, value: String| SenderIdentity { kind, value, name: None };
+    let mut also = Vec::new();
+    for value in [user_id.clone(), contact.and_then(|c| text(c, "user_id"))].into_iter().flatten() {
+        also.push(id(IdentityKind::WaUserId, value));
+    }
+    for value in [text(m, "from_parent_user_id"), contact.and_then(|c| text(c, "parent_user_id"))].into_iter().flatten()
+    {
+        also.push(id(IdentityKind::WaUserId, value));
+    }
+    if let Some(username) =
+        profile.and_then(|p| text(p, "username")).or_else(|| contact.and_then(|c| text(c, "username")))
+    {
+        also.push(id(IdentityKind::WaUsername, username));
+    }
+    let main = match (phone, user_id) {
+        (Some(phone), _) => SenderIdentity { kind: IdentityKind::WaId, value: phone, name },
+        (None, Some(user)) => SenderIdentity { kind: IdentityKind::WaUserId, value: user, name },
+        (None, None) => return Err("no sender".into()),
+    };
+    also.retain(|a| !(a.kind == main.kind && a.value == main.value));
+    Ok((main, also))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Metadata {
-    phone_number_id: String,
+fn referral(m: &Value) -> Option<PlainReferral> {
+    let r = object(m, "referral")?;
+    Some(PlainReferral {
+        source_type: text(r, "source_type").unwrap_or_default(),
+        source_id: text(r, "source_id"),
+        source_url: text(r, "source_url"),
+        headline: text(r, "headline"),
+        body: text(r, "body"),
+        ctwa_clid: text(r, "ctwa_clid"),
+    })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Contact {
-    wa_id: String,
-    profile: Profile,
+fn order(m: &Value) -> Result<PlainContent, Skip> {
+    let o = object(m, "order").ok_or("order without its object")?;
+    let items = list(o, "product_items")
+        .iter()
+        .filter_map(|i| {
+            Some(OrderLine {
+                product_retailer_id: text(i, "product_retailer_id")?,
+                quantity: int(i, "quantity").unwrap_or(1),
+                item_price: text(i, "item_price").unwrap_or_default(),
+                currency: text(i, "currency").unwrap_or_default(),
+            })
+        })
+        .collect();
+    Ok(PlainContent::Order { catalog_id: text(o, "catalog_id").unwrap_or_default(), note: text(o, "text"), items })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Profile {
-    name: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Message {
-    from: String,
-    id: String,
-    timestamp: String,
-    #[serde(rename = "type")]
-    kind: String,
-    context: Option<Context>,
-    text: Option<Text>,
-    image: Option<Media>,
-    audio: Option<Media>,
-    video: Option<Media>,
-    document: Option<Media>,
-    sticker: Option<Media>,
-    location: Option<Value>,
-    contacts: Option<Value>,
-    interactive: Option<Interactive>,
-    button: Option<Button>,
-    reaction: Option<Reaction>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Context {
-    id: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Text {
-    body: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
 struct Media {
     id: String,
-    mime_type: Option<String>,
+    mime: Option<String>,
     caption: Option<String>,
     filename: Option<String>,
     voice: bool,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Interactive {
-    button_reply: Option<Choice>,
-    list_reply: Option<Choice>,
+fn media_of(m: &Value, kind: &str) -> Result<Media, Skip> {
+    let o = object(m, kind).ok_or(Skip::Malformed("media message without its media object"))?;
+    Ok(Media {
+        id: text(o, "id").ok_or(Skip::Malformed("media message without a media id"))?,
+        mime: text(o, "mime_type"),
+        caption: text(o, "caption"),
+        filename: text(o, "filename"),
+        voice: flag(o, "voice"),
+    })
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Choice {
-    id: String,
-    title: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Button {
-    payload: String,
-    text: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Reaction {
-    message_id: String,
-    emoji: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Status {
-    id: String,
-    status: String,
-    timestamp: String,
-    recipient_id: String,
-    errors: Vec<StatusError>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct StatusError {
-    code: i64,
-    title: String,
-}
-
-fn seconds(ts: &str) -> Option<Timestamp> {
-    ts.trim().parse::<i64>().ok().map(Timestamp::from_seconds)
-}
-
-pub(super) fn read(entries: Vec<Entry>, out: &mut WebhookBatch) {
-    for change in entries.into_iter().flat_map(|e| e.changes) {
-        if change.field != "messages" {
-            out.ignored.push(Ignored { reason: format!("whatsapp field {:?}", change.field) });
-            continue;
-        }
-        let value: ChangeValue = match serde_json::from_value(change.value) {
-            Ok(v) => v,
-            Err(_) => {
-                out.ignored.push(Ignored { reason: "whatsapp change value does not parse".into() });
-                continue;
-            }
-        };
-        let account = value.metadata.phone_number_id;
-        if account.is_empty() {
-            out.ignored.push(Ignored { reason: "whatsapp change without metadata.phone_number_id".into() });
-            continue;
-        }
-        for m in value.messages {
-            let name = value.contacts.iter().find(|c| c.wa_id == m.from).and_then(|c| c.profile.name.clone());
-            match message(&account, m, name) {
-                Ok(signal) => out.signals.push(signal),
-                Err(reason) => out.ignored.push(Ignored { reason }),
-            }
-        }
-        for s in value.statuses {
-            match status(&account, s) {
-                Ok(signal) => out.signals.push(signal),
-                Err(reason) => out.ignored.push(Ignored { reason }),
-            }
-        }
+fn message(account: &str, m: &Value, contacts: &[Value]) -> Result<Signal, Skip> {
+    if !m.is_object() {
+        return Err("not an object".into());
     }
-}
-
-fn media(m: Option<Media>) -> Result<Media, String> {
-    m.filter(|m| !m.id.is_empty()).ok_or_else(|| "whatsapp media message without a media id".to_owned())
-}
-
-fn message(account: &str, m: Message, name: Option<String>) -> Result<Signal, String> {
-    if m.id.is_empty() || m.from.is_empty() {
-        return Err("whatsapp message without id or sender".into());
+    let id = text(m, "id").ok_or("no message id")?;
+    let (from, also) = sender(m, contacts)?;
+    let sent_at = seconds(m).ok_or("no readable timestamp")?;
+    let kind = text(m, "type").unwrap_or_default();
+    match kind.as_str() {
+        "reaction" => {
+            let r = object(m, "reaction").ok_or("reaction without its object")?;
+            return Ok(Signal::Reaction(IncomingReaction {
+                channel: ChannelKind::WhatsApp,
+                account_id: account.to_owned(),
+                sender: from,
+                also,
+                reaction_id: id,
+                to_message: text(r, "message_id").ok_or("reaction without message_id")?,
+                emoji: text(r, "emoji"),
+                sent_at,
+            }));
+        }
+        "system" => return system(account, m, from, id, sent_at),
+        _ => {}
     }
-    let sent_at = seconds(&m.timestamp).ok_or("whatsapp message with a bad timestamp")?;
-    let content = match m.kind.as_str() {
-        "text" => PlainContent::Text(m.text.map(|t| t.body).unwrap_or_default()),
+    let content = match kind.as_str() {
+        "text" => PlainContent::Text(object(m, "text").and_then(|t| text(t, "body")).unwrap_or_default()),
         "image" => {
-            let i = media(m.image)?;
-            PlainContent::Image { media: i.id, mime: i.mime_type, caption: i.caption }
+            let i = media_of(m, "image")?;
+            PlainContent::Image { media: i.id, mime: i.mime, caption: i.caption }
         }
         "audio" => {
-            let a = media(m.audio)?;
+            let a = media_of(m, "audio")?;
             if a.voice {
-                PlainContent::VoiceNote { media: a.id, mime: a.mime_type }
+                PlainContent::VoiceNote { media: a.id, mime: a.mime }
             } else {
-                PlainContent::Attachment {
-                    attachment: AttachmentKind::Audio,
-                    media: a.id,
-                    mime: a.mime_type,
-                    caption: None,
-                }
+                PlainContent::Attachment { attachment: AttachmentKind::Audio, media: a.id, mime: a.mime, caption: None }
             }
         }
         "video" => {
-            let v = media(m.video)?;
+            let v = media_of(m, "video")?;
             PlainContent::Attachment {
                 attachment: AttachmentKind::Video,
                 media: v.id,
-                mime: v.mime_type,
+                mime: v.mime,
                 caption: v.caption,
             }
         }
         "document" => {
-            let d = media(m.document)?;
+            let d = media_of(m, "document")?;
             let caption = d.caption.or(d.filename);
-            PlainContent::Attachment { attachment: AttachmentKind::Document, media: d.id, mime: d.mime_type, caption }
+            PlainContent::Attachment { attachment: AttachmentKind::Document, media: d.id, mime: d.mime, caption }
         }
         "sticker" => {
-            let s = media(m.sticker)?;
-            PlainContent::Attachment {
-                attachment: AttachmentKind::Sticker,
-                media: s.id,
-                mime: s.mime_type,
-                caption: None,
+            let s = media_of(m, "sticker")?;
+            PlainContent::Attachment { attachment: AttachmentKind::Sticker, media: s.id, mime: s.mime, caption: None }
+        }
+        "location" => PlainContent::Location { place_json: m.get("location").cloned().unwrap_or_default().to_string() },
+        "contacts" => {
+            PlainContent::SharedContacts { cards_json: m.get("contacts").cloned().unwrap_or_default().to_string() }
+        }
+        "interactive" => {
+            let i = object(m, "interactive").ok_or("interactive message without its object")?;
+            if let Some(flow) = object(i, "nfm_reply") {
+                let response_json = match flow.get("response_json") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => return Err("flow reply without response_json".into()),
+                };
+                return Ok(Signal::Message(IncomingMessage {
+                    channel: ChannelKind::WhatsApp,
+                    account_id: account.to_owned(),
+                    sender: from,
+                    channel_message_id: id,
+                    sent_at,
+                    content: PlainContent::FlowReply { name: text(flow, "name"), response_json },
+                    reply_to: object(m, "context").and_then(|c| text(c, "id")),
+                    context: context(m),
+                    also,
+                }));
+            }
+            let choice = object(i, "button_reply")
+                .or_else(|| object(i, "list_reply"))
+                .ok_or("interactive message without a reply")?;
+            PlainContent::InteractiveReply {
+                reply_id: text(choice, "id").unwrap_or_default(),
+                title: text(choice, "title").unwrap_or_default(),
             }
         }
-        "location" => PlainContent::Location { place_json: m.location.unwrap_or_default().to_string() },
-        "contacts" => PlainContent::SharedContacts { cards_json: m.contacts.unwrap_or_default().to_string() },
-        "interactive" => {
-            let i = m.interactive.unwrap_or_default();
-            let choice = i.button_reply.or(i.list_reply).ok_or("whatsapp interactive message without a reply")?;
-            PlainContent::InteractiveReply { reply_id: choice.id, title: choice.title }
-        }
         "button" => {
-            let b = m.button.unwrap_or_default();
-            PlainContent::ButtonReply { payload: b.payload, text: b.text }
+            let b = object(m, "button").ok_or("button message without its object")?;
+            PlainContent::ButtonReply {
+                payload: text(b, "payload").unwrap_or_default(),
+                text: text(b, "text").unwrap_or_default(),
+            }
         }
-        "reaction" => {
-            let r = m.reaction.unwrap_or_default();
-            PlainContent::Reaction { to_message: r.message_id, emoji: r.emoji.filter(|e| !e.is_empty()) }
-        }
-        other => PlainContent::Unsupported { kind: other.chars().take(40).collect() },
+        "order" => order(m)?,
+        other => PlainContent::Unsupported { kind: label(other) },
     };
     Ok(Signal::Message(IncomingMessage {
         channel: ChannelKind::WhatsApp,
         account_id: account.to_owned(),
-        sender: SenderIdentity { kind: IdentityKind::WaId, value: m.from, name },
-        channel_message_id: m.id,
+        sender: from,
+        channel_message_id: id,
         sent_at,
         content,
-        reply_to: m.context.and_then(|c| c.id),
+        reply_to: object(m, "context").and_then(|c| text(c, "id")),
+        context: context(m),
+        also,
     }))
 }
 
-fn status(account: &str, s: Status) -> Result<Signal, String> {
-    if s.id.is_empty() || s.recipient_id.is_empty() {
-        return Err("whatsapp status without id or recipient".into());
+fn context(m: &Value) -> PlainContext {
+    PlainContext { group_id: text(m, "group_id"), referral: referral(m), story: None, standby: false }
+}
+
+/// A `system` message: the customer's number or business-scoped id changed. The new one is
+/// linked to the same contact; other system notices are not acted on.
+fn system(account: &str, m: &Value, from: SenderIdentity, id: String, sent_at: Timestamp) -> Result<Signal, Skip> {
+    let sys = object(m, "system").ok_or("system message without its object")?;
+    let kind = text(sys, "type").unwrap_or_default();
+    let new_identity = match kind.as_str() {
+        "user_changed_number" | "customer_changed_number" => {
+            let new =
+                text(sys, "wa_id").or_else(|| text(sys, "new_wa_id")).ok_or("number change without the new number")?;
+            SenderIdentity { kind: IdentityKind::WaId, value: new, name: None }
+        }
+        "user_changed_user_id" => {
+            let new =
+                text(sys, "user_id").or_else(|| text(sys, "new_user_id")).ok_or("user id change without the new id")?;
+            SenderIdentity { kind: IdentityKind::WaUserId, value: new, name: None }
+        }
+        other => return Err(Skip::Ignored(format!("whatsapp system {:?}", label(other)))),
+    };
+    Ok(Signal::IdentityChange(IncomingIdentityChange {
+        channel: ChannelKind::WhatsApp,
+        account_id: account.to_owned(),
+        sender: from,
+        channel_message_id: id,
+        new_identity,
+        sent_at,
+    }))
+}
+
+fn status(account: &str, s: &Value) -> Result<Signal, Skip> {
+    if !s.is_object() {
+        return Err("not an object".into());
     }
-    let at = seconds(&s.timestamp).ok_or("whatsapp status with a bad timestamp")?;
-    let status = match s.status.as_str() {
+    let id = text(s, "id").ok_or("no message id")?;
+    let recipient = match (text(s, "recipient_id"), text(s, "recipient_user_id")) {
+        (Some(phone), _) => SenderIdentity { kind: IdentityKind::WaId, value: phone, name: None },
+        (None, Some(user)) => SenderIdentity { kind: IdentityKind::WaUserId, value: user, name: None },
+        (None, None) => return Err("no recipient".into()),
+    };
+    let at = seconds(s).ok_or("no readable timestamp")?;
+    let status = match text(s, "status").unwrap_or_default().as_str() {
         "sent" => DeliveryStatus::Sent,
         "delivered" => DeliveryStatus::Delivered,
         "read" => DeliveryStatus::Read,
         "failed" => {
-            let e = s.errors.into_iter().next().unwrap_or_default();
-            DeliveryStatus::Failed { code: e.code, title: e.title.chars().take(300).collect() }
+            let e = list(s, "errors").first();
+            DeliveryStatus::Failed {
+                code: e.and_then(|e| int(e, "code")).unwrap_or_default(),
+                title: e.and_then(|e| text(e, "title")).unwrap_or_default().chars().take(300).collect(),
+            }
         }
-        other => return Err(format!("whatsapp status {:?}", other.chars().take(20).collect::<String>())),
+        other => return Err(Skip::Ignored(format!("whatsapp status {:?}", label(other)))),
     };
     Ok(Signal::Status(IncomingStatus {
         channel: ChannelKind::WhatsApp,
         account_id: account.to_owned(),
-        recipient: SenderIdentity { kind: IdentityKind::WaId, value: s.recipient_id, name: None },
-        platform_message_id: s.id,
+        recipient,
+        platform_message_id: id,
         status,
         at,
     }))

@@ -110,6 +110,7 @@ pub fn log() -> Vec<StoredEnvelope> {
                 sent_at: Timestamp(T0),
                 content: MessageContent::Text { body },
                 reply_to: None,
+                context: Default::default(),
             },
         ),
         (

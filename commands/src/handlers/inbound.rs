@@ -8,13 +8,16 @@ use crate::error::CommandError;
 use crate::ledger::{Committed, Decided, EventIds, Ledger};
 use crate::meta::CommandMeta;
 use laras_domain::actor::Actor;
-use laras_domain::aggregate::contact::{Contact, IdentifyContact, OptIn, OptOut};
+use laras_domain::aggregate::contact::{Contact, IdentifyContact, MergeIdentities, OptIn, OptOut};
 use laras_domain::aggregate::conversation::*;
 use laras_domain::aggregate::{Aggregate, Decide};
 use laras_domain::blind::{blind_index, IdentityKind};
 use laras_domain::channel::ChannelKind;
 use laras_domain::error::DomainError;
-use laras_domain::event::{AttachmentKind, DomainEvent, MessageContent, OptScope, OptSignal, ThreadRef};
+use laras_domain::event::{
+    AttachmentKind, DomainEvent, EchoAttachment, InboundContext, MessageContent, OptScope, OptSignal, OrderLine,
+    Referral, StoryRef, ThreadRef,
+};
 use laras_domain::ids::{derived_uuid, ContactId, ConversationId, PartnerId};
 use laras_domain::policy::keywords::{self, KeywordSignal};
 use laras_domain::stream::StreamId;
@@ -32,15 +35,54 @@ pub struct SenderIdentity {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlainContent {
     Text(String),
-    Image { media: String, mime: Option<String>, caption: Option<String> },
-    VoiceNote { media: String, mime: Option<String> },
-    Attachment { attachment: AttachmentKind, media: String, mime: Option<String>, caption: Option<String> },
-    Location { place_json: String },
-    SharedContacts { cards_json: String },
-    InteractiveReply { reply_id: String, title: String },
-    ButtonReply { payload: String, text: String },
-    Reaction { to_message: String, emoji: Option<String> },
-    Unsupported { kind: String },
+    Image {
+        media: String,
+        mime: Option<String>,
+        caption: Option<String>,
+    },
+    VoiceNote {
+        media: String,
+        mime: Option<String>,
+    },
+    Attachment {
+        attachment: AttachmentKind,
+        media: String,
+        mime: Option<String>,
+        caption: Option<String>,
+    },
+    Location {
+        place_json: String,
+    },
+    SharedContacts {
+        cards_json: String,
+    },
+    InteractiveReply {
+        reply_id: String,
+        title: String,
+    },
+    ButtonReply {
+        payload: String,
+        text: String,
+    },
+    /// A WhatsApp Flow's answer (`interactive.nfm_reply.response_json`).
+    FlowReply {
+        name: Option<String>,
+        response_json: String,
+    },
+    Order {
+        catalog_id: String,
+        note: Option<String>,
+        items: Vec<OrderLine>,
+    },
+    /// A shared reel, post or link card.
+    Shared {
+        share: String,
+        title: Option<String>,
+        url: Option<String>,
+    },
+    Unsupported {
+        kind: String,
+    },
 }
 
 impl PlainContent {
@@ -53,6 +95,40 @@ impl PlainContent {
     }
 }
 
+/// What a message carried besides its content, in plaintext.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlainContext {
+    pub group_id: Option<String>,
+    pub referral: Option<PlainReferral>,
+    pub story: Option<PlainStory>,
+    /// Delivered on Messenger's standby channel: another app holds the thread.
+    pub standby: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlainReferral {
+    pub source_type: String,
+    pub source_id: Option<String>,
+    pub source_url: Option<String>,
+    pub headline: Option<String>,
+    pub body: Option<String>,
+    pub ctwa_clid: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlainStory {
+    pub mention: bool,
+    pub id: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlainEchoAttachment {
+    pub kind: String,
+    pub title: Option<String>,
+    pub url: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct IncomingMessage {
     pub channel: ChannelKind,
@@ -62,6 +138,36 @@ pub struct IncomingMessage {
     pub sent_at: Timestamp,
     pub content: PlainContent,
     pub reply_to: Option<String>,
+    pub context: PlainContext,
+    /// Other identifiers the platform gave for the same sender (WhatsApp business-scoped
+    /// user ids and usernames): linked to the sender's contact.
+    pub also: Vec<SenderIdentity>,
+}
+
+/// A customer reacted to a message, or took the reaction back (`emoji` None).
+#[derive(Clone, Debug)]
+pub struct IncomingReaction {
+    pub channel: ChannelKind,
+    pub account_id: String,
+    pub sender: SenderIdentity,
+    pub also: Vec<SenderIdentity>,
+    /// The reaction's own id (WhatsApp), or one derived from its target, author and time.
+    pub reaction_id: String,
+    pub to_message: String,
+    pub emoji: Option<String>,
+    pub sent_at: Timestamp,
+}
+
+/// The platform's notice that the sender now has another identifier (WhatsApp
+/// `system.user_changed_number` / `user_changed_user_id`).
+#[derive(Clone, Debug)]
+pub struct IncomingIdentityChange {
+    pub channel: ChannelKind,
+    pub account_id: String,
+    pub sender: SenderIdentity,
+    pub channel_message_id: String,
+    pub new_identity: SenderIdentity,
+    pub sent_at: Timestamp,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +192,14 @@ pub struct IncomingEcho {
     pub channel_message_id: String,
     pub text: Option<String>,
     pub sent_at: Timestamp,
+    pub attachments: Vec<PlainEchoAttachment>,
+}
+
+/// A sender as Laras files it: the contact, and every identifier to record on it (the sender's own first).
+#[derive(Clone, Debug)]
+pub(crate) struct Who {
+    pub contact: ContactId,
+    pub identities: Vec<SenderIdentity>,
 }
 
 /// Where an inbound signal was recorded.
@@ -126,12 +240,6 @@ impl Ledger {
                 topic.as_bytes(),
             ],
         ))
-    }
-
-    /// Resolves merges: a contact absorbed into another is addressed as the survivor.
-    async fn resolve_contact(&self, contact: ContactId) -> Result<ContactId, CommandError> {
-        let loaded = self.load::<Contact>(&StreamId::contact(contact)).await?;
-        Ok(loaded.state.merged_into.unwrap_or(contact))
     }
 
     fn identify(
@@ -188,10 +296,46 @@ impl Ledger {
             PlainContent::ButtonReply { payload, text } => {
                 MessageContent::ButtonReply { payload: payload.clone(), text: seal(text)? }
             }
-            PlainContent::Reaction { to_message, emoji } => {
-                MessageContent::Reaction { to_message: to_message.clone(), emoji: seal_opt(emoji)? }
+            PlainContent::FlowReply { name, response_json } => {
+                MessageContent::FlowReply { name: name.clone(), response: seal(response_json)? }
+            }
+            PlainContent::Order { catalog_id, note, items } => {
+                MessageContent::Order { catalog_id: catalog_id.clone(), note: seal_opt(note)?, items: items.clone() }
+            }
+            PlainContent::Shared { share, title, url } => {
+                MessageContent::Shared { share: share.clone(), title: seal_opt(title)?, url: seal_opt(url)? }
             }
             PlainContent::Unsupported { kind } => MessageContent::Unsupported { original_kind: kind.clone() },
+        })
+    }
+
+    fn seal_context(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        context: &PlainContext,
+    ) -> Result<InboundContext, CommandError> {
+        let seal_opt = |text: &Option<String>| text.as_deref().map(|t| self.seal(partner, contact, t)).transpose();
+        let referral = match &context.referral {
+            Some(r) => Some(Referral {
+                source_type: r.source_type.clone(),
+                source_id: r.source_id.clone(),
+                source_url: r.source_url.clone(),
+                headline: r.headline.clone(),
+                body: r.body.clone(),
+                ctwa_clid: seal_opt(&r.ctwa_clid)?,
+            }),
+            None => None,
+        };
+        let story = match &context.story {
+            Some(s) => Some(StoryRef { mention: s.mention, id: s.id.clone(), url: seal_opt(&s.url)? }),
+            None => None,
+        };
+        Ok(InboundContext {
+            group_id: context.group_id.clone(),
+            referral,
+            story,
+            standby: context.standby.then_some(true),
         })
     }
 
@@ -205,33 +349,22 @@ impl Ledger {
         meta: &CommandMeta,
     ) -> Result<Recorded, CommandError> {
         self.require_connected_account(partner, msg.channel, &msg.account_id).await?;
-        let contact = self.contact_id_for(partner, msg.sender.kind, &msg.sender.value);
-        let contact = self.resolve_contact(contact).await?;
-        let origin = ConversationOrigin {
-            conversation_id: self.conversation_id_for(
-                partner,
-                msg.channel,
-                &msg.account_id,
-                contact,
-                &ThreadRef::Direct,
-            ),
-            contact_id: contact,
-            channel: msg.channel,
-            account_id: msg.account_id.clone(),
-            thread: ThreadRef::Direct,
-        };
+        let who = self.who(partner, &msg.sender, &msg.also).await?;
+        let contact = who.contact;
+        let origin = self.direct_origin(partner, msg.channel, &msg.account_id, contact);
         let meta = meta.with_actor(Actor::Customer { contact });
-        let identify = self.identify(partner, contact, msg.channel, &msg.sender)?;
         let record = RecordInboundMessage {
             origin: origin.clone(),
             channel_message_id: msg.channel_message_id.clone(),
             sent_at: msg.sent_at,
             content: self.seal_content(partner, contact, &msg.content)?,
             reply_to: msg.reply_to.clone(),
+            context: self.seal_context(partner, contact, &msg.context)?,
         };
-        let keyword = msg.content.text().and_then(keywords::detect);
+        // A message written while another app holds the thread is that app's to act on.
+        let keyword = msg.content.text().and_then(keywords::detect).filter(|_| !msg.context.standby);
         let ids = EventIds::DerivedFrom(format!("{}:{}:{}", msg.channel, msg.account_id, msg.channel_message_id));
-        let committed = self.record_signal(partner, &origin, &identify, &record, keyword, &ids, &meta).await?;
+        let committed = self.record_signal(partner, &origin, &who, &record, keyword, &ids, &meta).await?;
         Ok(Recorded { contact_id: contact, conversation_id: origin.conversation_id, committed })
     }
 
@@ -244,8 +377,8 @@ impl Ledger {
         meta: &CommandMeta,
     ) -> Result<Recorded, CommandError> {
         self.require_connected_account(partner, comment.channel, &comment.account_id).await?;
-        let contact = self.contact_id_for(partner, comment.sender.kind, &comment.sender.value);
-        let contact = self.resolve_contact(contact).await?;
+        let who = self.who(partner, &comment.sender, &[]).await?;
+        let contact = who.contact;
         let thread = match comment.channel {
             ChannelKind::Threads => ThreadRef::ThreadsPost { root_post_id: comment.post_id.clone() },
             _ => ThreadRef::Comments { media_id: comment.post_id.clone() },
@@ -258,7 +391,6 @@ impl Ledger {
             thread,
         };
         let meta = meta.with_actor(Actor::Customer { contact });
-        let identify = self.identify(partner, contact, comment.channel, &comment.sender)?;
         let record = RecordPublicComment {
             origin: origin.clone(),
             comment_id: comment.comment_id.clone(),
@@ -268,7 +400,65 @@ impl Ledger {
         };
         let ids =
             EventIds::DerivedFrom(format!("{}:{}:comment:{}", comment.channel, comment.account_id, comment.comment_id));
-        let committed = self.record_signal(partner, &origin, &identify, &record, None, &ids, &meta).await?;
+        let committed = self.record_signal(partner, &origin, &who, &record, None, &ids, &meta).await?;
+        Ok(Recorded { contact_id: contact, conversation_id: origin.conversation_id, committed })
+    }
+
+    /// Records a reaction on the message it reacts to. It is not a message: nothing is
+    /// unread and nothing answers it. Recorded once per reaction id.
+    pub async fn record_reaction(
+        &self,
+        partner: PartnerId,
+        reaction: IncomingReaction,
+        meta: &CommandMeta,
+    ) -> Result<Recorded, CommandError> {
+        self.require_connected_account(partner, reaction.channel, &reaction.account_id).await?;
+        let who = self.who(partner, &reaction.sender, &reaction.also).await?;
+        let contact = who.contact;
+        let origin = self.direct_origin(partner, reaction.channel, &reaction.account_id, contact);
+        let meta = meta.with_actor(Actor::Customer { contact });
+        let emoji = reaction.emoji.as_deref().filter(|e| !e.trim().is_empty());
+        let record = RecordReaction {
+            origin: origin.clone(),
+            reaction_id: reaction.reaction_id.clone(),
+            to_message: reaction.to_message.clone(),
+            emoji: emoji.map(|e| self.seal(partner, contact, e)).transpose()?,
+            sent_at: reaction.sent_at,
+        };
+        let ids = EventIds::DerivedFrom(format!(
+            "{}:{}:reaction:{}",
+            reaction.channel, reaction.account_id, reaction.reaction_id
+        ));
+        let committed = self.record_signal(partner, &origin, &who, &record, None, &ids, &meta).await?;
+        Ok(Recorded { contact_id: contact, conversation_id: origin.conversation_id, committed })
+    }
+
+    /// Records that the sender now has another identifier and links it to the same contact
+    /// (a contact already known by it is merged in). Shown in the timeline; never answered.
+    pub async fn record_identity_change(
+        &self,
+        partner: PartnerId,
+        change: IncomingIdentityChange,
+        meta: &CommandMeta,
+    ) -> Result<Recorded, CommandError> {
+        self.require_connected_account(partner, change.channel, &change.account_id).await?;
+        let who = self.who(partner, &change.sender, &[]).await?;
+        let contact = who.contact;
+        let who = Who { contact, identities: vec![change.sender.clone(), change.new_identity.clone()] };
+        let origin = self.direct_origin(partner, change.channel, &change.account_id, contact);
+        let meta = meta.with_actor(Actor::Customer { contact });
+        let record = RecordIdentityChange {
+            origin: origin.clone(),
+            channel_message_id: change.channel_message_id.clone(),
+            identity: change.new_identity.kind,
+            value: self.seal(partner, contact, &change.new_identity.value)?,
+            sent_at: change.sent_at,
+        };
+        let ids = EventIds::DerivedFrom(format!(
+            "{}:{}:notice:{}",
+            change.channel, change.account_id, change.channel_message_id
+        ));
+        let committed = self.record_signal(partner, &origin, &who, &record, None, &ids, &meta).await?;
         Ok(Recorded { contact_id: contact, conversation_id: origin.conversation_id, committed })
     }
 
@@ -280,43 +470,80 @@ impl Ledger {
         meta: &CommandMeta,
     ) -> Result<Recorded, CommandError> {
         self.require_connected_account(partner, echo.channel, &echo.account_id).await?;
-        let contact = self.contact_id_for(partner, echo.recipient.kind, &echo.recipient.value);
-        let contact = self.resolve_contact(contact).await?;
-        let origin = ConversationOrigin {
-            conversation_id: self.conversation_id_for(
-                partner,
-                echo.channel,
-                &echo.account_id,
-                contact,
-                &ThreadRef::Direct,
-            ),
-            contact_id: contact,
-            channel: echo.channel,
-            account_id: echo.account_id.clone(),
-            thread: ThreadRef::Direct,
-        };
-        let identify = self.identify(partner, contact, echo.channel, &echo.recipient)?;
+        let who = self.who(partner, &echo.recipient, &[]).await?;
+        let contact = who.contact;
+        let origin = self.direct_origin(partner, echo.channel, &echo.account_id, contact);
         let body = echo.text.as_deref().map(|t| self.seal(partner, contact, t)).transpose()?;
+        let mut attachments = Vec::with_capacity(echo.attachments.len());
+        for a in &echo.attachments {
+            let url = a.url.as_deref().map(|u| self.seal(partner, contact, u)).transpose()?;
+            attachments.push(EchoAttachment { kind: a.kind.clone(), title: a.title.clone(), url });
+        }
         let record = RecordEcho {
             origin: origin.clone(),
             channel_message_id: echo.channel_message_id.clone(),
             body,
             sent_at: echo.sent_at,
+            attachments: (!attachments.is_empty()).then_some(attachments),
         };
         let ids =
             EventIds::DerivedFrom(format!("{}:{}:echo:{}", echo.channel, echo.account_id, echo.channel_message_id));
-        let committed = self.record_signal(partner, &origin, &identify, &record, None, &ids, meta).await?;
+        let committed = self.record_signal(partner, &origin, &who, &record, None, &ids, meta).await?;
         Ok(Recorded { contact_id: contact, conversation_id: origin.conversation_id, committed })
     }
 
+    /// The customer's direct-message conversation on one account.
+    pub(crate) fn direct_origin(
+        &self,
+        partner: PartnerId,
+        channel: ChannelKind,
+        account: &str,
+        contact: ContactId,
+    ) -> ConversationOrigin {
+        ConversationOrigin {
+            conversation_id: self.conversation_id_for(partner, channel, account, contact, &ThreadRef::Direct),
+            contact_id: contact,
+            channel,
+            account_id: account.to_owned(),
+            thread: ThreadRef::Direct,
+        }
+    }
+
+    /// Which contact a sender is: the first of its identifiers (the sender's own first)
+    /// that Laras already knows, so a customer's history stays on one contact whichever
+    /// identifier a message carries; a sender never seen is the contact of its own identifier.
+    pub(crate) async fn who(
+        &self,
+        partner: PartnerId,
+        sender: &SenderIdentity,
+        also: &[SenderIdentity],
+    ) -> Result<Who, CommandError> {
+        let mut identities = vec![sender.clone()];
+        identities.extend(also.iter().filter(|a| !a.value.trim().is_empty() && a.value.len() <= 256).cloned());
+        let mut seen = std::collections::BTreeSet::new();
+        identities.retain(|i| seen.insert((i.kind, i.kind.normalise(&i.value))));
+        for identity in &identities {
+            let derived = self.contact_id_for(partner, identity.kind, &identity.value);
+            let loaded = self.load::<Contact>(&StreamId::contact(derived)).await?;
+            if loaded.state.exists() {
+                return Ok(Who { contact: loaded.state.merged_into.unwrap_or(derived), identities });
+            }
+        }
+        let contact = self.contact_id_for(partner, sender.kind, &sender.value);
+        Ok(Who { contact, identities })
+    }
+
     /// Identifies the sender and records the signal on its conversation, in one atomic append.
+    /// Every identifier of the sender is recorded on its contact; one whose own derived
+    /// contact is another is linked by merging that contact in (created first if new), so
+    /// a later message carrying only that identifier lands on the same contact.
     /// A signal the conversation already has records nothing (a redelivery).
     #[allow(clippy::too_many_arguments)]
-    async fn record_signal<C: Decide<State = Conversation> + Sync>(
+    pub(crate) async fn record_signal<C: Decide<State = Conversation> + Sync>(
         &self,
         partner: PartnerId,
         origin: &ConversationOrigin,
-        identify: &IdentifyContact,
+        who: &Who,
         record: &C,
         keyword: Option<(KeywordSignal, String)>,
         ids: &EventIds,
@@ -332,23 +559,51 @@ impl Ledger {
             if signal_events.is_empty() {
                 return Ok(Committed { positions: vec![], duplicate: true });
             }
-            let mut contact_events = identify.decide(&contact.state, now)?;
+            let mut after = contact.state.clone();
+            let mut contact_events = Vec::new();
+            let mut linked = Vec::new();
+            for identity in &who.identities {
+                let identify = self.identify(partner, origin.contact_id, origin.channel, identity)?;
+                let events = identify.decide(&after, now)?;
+                events.iter().for_each(|e| after.apply(e));
+                contact_events.extend(events);
+                let derived = self.contact_id_for(partner, identity.kind, &identity.value);
+                if derived == origin.contact_id {
+                    continue;
+                }
+                let other_stream = StreamId::contact(derived);
+                let other = self.load::<Contact>(&other_stream).await?;
+                let mut other_events = Vec::new();
+                if !other.state.exists() {
+                    let identify = self.identify(partner, derived, origin.channel, identity)?;
+                    other_events = identify.decide(&other.state, now)?;
+                } else if other.state.merged_into.is_some() || other.state.erased {
+                    continue;
+                }
+                let mut other_after = other.state.clone();
+                other_events.iter().for_each(|e| other_after.apply(e));
+                let merge = MergeIdentities { survivor: origin.contact_id, absorbed: derived };
+                other_events.extend(merge.decide(&other_after, now)?);
+                let on_survivor = merge.decide(&after, now)?;
+                on_survivor.iter().for_each(|e| after.apply(e));
+                contact_events.extend(on_survivor);
+                linked.push(Decided::new(other_stream, &other, other_events));
+            }
             if let Some((signal, word)) = &keyword {
-                let mut after = contact.state.clone();
-                contact_events.iter().for_each(|e| after.apply(e));
                 contact_events.extend(opt_keyword_events(&after, origin.channel, *signal, word, now)?);
             }
-            let decided = vec![
+            let mut decided = vec![
                 Decided::new(contact_stream, &contact, contact_events),
                 Decided::new(conversation_stream, &conversation, signal_events),
             ];
+            decided.extend(linked);
             self.commit(partner, decided, meta, ids).await
         })
         .await
     }
 
     /// The receiving account must be one of the Partner's connected channels.
-    async fn require_connected_account(
+    pub(crate) async fn require_connected_account(
         &self,
         partner: PartnerId,
         channel: ChannelKind,

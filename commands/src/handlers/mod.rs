@@ -3,6 +3,7 @@
 pub mod channel;
 pub mod contact;
 pub mod conversation;
+pub mod handover;
 pub mod inbound;
 pub mod opportunity;
 pub mod partner;

@@ -120,8 +120,12 @@ impl AiWorker {
                 Ok(DomainEvent::KnowledgeArticleRetired { article_id }) => {
                     self.knowledge.retire(partner, article_id)?
                 }
-                Ok(DomainEvent::InboundMessageReceived { channel_message_id, content, .. })
-                    if matches!(h.actor, Actor::Customer { .. }) && h.recorded_at.0 >= oldest =>
+                // Standby messages belong to the app that holds the thread; reactions, echoes and
+                // system notices are other event types and never reach here.
+                Ok(DomainEvent::InboundMessageReceived { channel_message_id, content, context, .. })
+                    if matches!(h.actor, Actor::Customer { .. })
+                        && h.recorded_at.0 >= oldest
+                        && !context.is_standby() =>
                 {
                     let Some(conversation) = h.stream_id.as_str().strip_prefix("conversation-") else { continue };
                     let Ok(conversation) = conversation.parse().map(ConversationId) else { continue };
@@ -152,18 +156,41 @@ impl AiWorker {
             if stored.envelope.header.event_id.0 == m.event {
                 break;
             }
-            let (from_customer, sealed) = match stored.envelope.event() {
-                Ok(DomainEvent::InboundMessageReceived { content: MessageContent::Text { body }, .. }) => (true, body),
-                Ok(DomainEvent::DraftProposed { body, .. }) => (false, body),
-                _ => continue,
-            };
             // An unreadable (erased) message is left out, not an error.
-            if let Ok(Some(text)) = self.ledger.open(&sealed) {
-                turns.push(Turn { from_customer, text });
+            match stored.envelope.event() {
+                Ok(DomainEvent::InboundMessageReceived { content, .. }) => {
+                    if let Ok(Some(text)) = self.customer_words(&content) {
+                        turns.push(Turn { from_customer: true, text });
+                    }
+                }
+                Ok(DomainEvent::DraftProposed { body, .. }) => {
+                    if let Ok(Some(text)) = self.ledger.open(&body) {
+                        turns.push(Turn { from_customer: false, text });
+                    }
+                }
+                _ => continue,
             }
         }
         let skip = turns.len().saturating_sub(self.settings.history);
         Ok(turns.split_off(skip))
+    }
+
+    /// What the customer said, in words: a text, a tapped button, list row, quick reply or
+    /// postback (its title, else its payload), a Flow's answers, or a media caption.
+    fn customer_words(&self, content: &MessageContent) -> Result<Option<String>, CommandError> {
+        let words = match content {
+            MessageContent::Text { body } => self.ledger.open(body)?,
+            MessageContent::InteractiveReply { title, .. } => self.ledger.open(title)?,
+            MessageContent::ButtonReply { text, payload } => {
+                self.ledger.open(text)?.filter(|t| !t.trim().is_empty()).or_else(|| Some(payload.clone()))
+            }
+            MessageContent::FlowReply { response, .. } => self.ledger.open(response)?.map(|json| flow_answers(&json)),
+            MessageContent::Image { caption: Some(c), .. } | MessageContent::Attachment { caption: Some(c), .. } => {
+                self.ledger.open(c)?
+            }
+            _ => None,
+        };
+        Ok(words.filter(|w| !w.trim().is_empty()))
     }
 
     async fn answer(&self, m: &Inbound) -> Result<(), CommandError> {
@@ -171,9 +198,13 @@ impl AiWorker {
         if conversation.scored.contains(&m.channel_message_id) {
             return Ok(());
         }
-        let MessageContent::Text { body } = &m.content else { return Ok(()) };
-        // An erased contact's message can no longer be read, and is not answered.
-        let Some(text) = self.ledger.open(body)? else { return Ok(()) };
+        if conversation.held_elsewhere {
+            // Another app holds the thread (Messenger handover): it answers, not Laras.
+            return Ok(());
+        }
+        // An erased contact's message can no longer be read, and is not answered; a message
+        // with no words (a sticker, a location) is left to a person.
+        let Some(text) = self.customer_words(&m.content)? else { return Ok(()) };
         let meta = |actor: &str| CommandMeta::new(Actor::AiWorker { generator: actor.to_owned() }).caused_by(m.event);
         let score = self.sentiment.score(&text).clamp(-1.0, 1.0);
         let scorer = self.sentiment.name().to_owned();
@@ -242,5 +273,22 @@ impl AiWorker {
             }
         }
         Ok(())
+    }
+}
+
+/// A Flow's answers as `field: value` lines for the generator (the `flow_token` is the
+/// business's own correlation id, not something the customer said).
+fn flow_answers(json: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "flow_token")
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => json.to_owned(),
     }
 }

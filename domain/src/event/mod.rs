@@ -20,6 +20,9 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Every fact Laras records.
+// Events are decoded one at a time and not stored in bulk in memory, so a large variant
+// (an inbound message with its context) costs little; boxing it would complicate every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data")]
 pub enum DomainEvent {
@@ -140,6 +143,35 @@ pub enum DomainEvent {
         sent_at: Timestamp,
         content: MessageContent,
         reply_to: Option<String>,
+        #[serde(flatten)]
+        context: InboundContext,
+    },
+    /// A customer reacted to a message (`emoji` None: took the reaction back). Not a message:
+    /// it is not unread and nothing answers it.
+    MessageReacted {
+        /// The platform's id for the reaction (WhatsApp) or one derived from the target and time.
+        reaction_id: String,
+        to_message: String,
+        contact_id: ContactId,
+        emoji: Option<Sealed>,
+        sent_at: Timestamp,
+    },
+    /// The platform said the customer's identifier changed (WhatsApp "user changed number"):
+    /// the new one is linked to the same contact; shown in the timeline, never answered.
+    CustomerIdentityChanged {
+        channel_message_id: String,
+        contact_id: ContactId,
+        identity: IdentityKind,
+        value: Sealed,
+        sent_at: Timestamp,
+    },
+    /// Messenger handover protocol: whether Laras's app holds the thread. While another app
+    /// holds it, Laras records what arrives (standby) and does not answer.
+    ThreadControlChanged {
+        held_by_laras: bool,
+        /// The other app involved, as Meta names it.
+        app_id: Option<String>,
+        at: Timestamp,
     },
     /// A public comment (Instagram, Facebook) or a Threads reply on the Partner's post.
     PublicCommentReceived {
@@ -154,6 +186,8 @@ pub enum DomainEvent {
         channel_message_id: String,
         body: Option<Sealed>,
         sent_at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachments: Option<Vec<EchoAttachment>>,
     },
     SentimentScored {
         channel_message_id: String,
@@ -291,6 +325,9 @@ impl DomainEvent {
             InboundMessageReceived { .. } => "InboundMessageReceived",
             PublicCommentReceived { .. } => "PublicCommentReceived",
             EchoRecorded { .. } => "EchoRecorded",
+            MessageReacted { .. } => "MessageReacted",
+            CustomerIdentityChanged { .. } => "CustomerIdentityChanged",
+            ThreadControlChanged { .. } => "ThreadControlChanged",
             SentimentScored { .. } => "SentimentScored",
             DraftProposed { .. } => "DraftProposed",
             DraftDeclined { .. } => "DraftDeclined",

@@ -88,6 +88,7 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             sent_at: Timestamp(3),
             content: MessageContent::VoiceNote { media: sealed(), mime: Some("audio/ogg".into()) },
             reply_to: Some("wamid.0".into()),
+            context: InboundContext::default(),
         },
         PublicCommentReceived {
             comment_id: "c".into(),
@@ -96,7 +97,7 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             text: sealed(),
             sent_at: Timestamp(4),
         },
-        EchoRecorded { channel_message_id: "m_1".into(), body: None, sent_at: Timestamp(5) },
+        EchoRecorded { channel_message_id: "m_1".into(), body: None, sent_at: Timestamp(5), attachments: None },
         SentimentScored { channel_message_id: "wamid.1".into(), score: -0.25, scorer: "lexicon-v1".into() },
         DraftProposed {
             draft_id: DraftId(id),
@@ -155,6 +156,21 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
         OpportunityWon { value: money },
         OpportunityLost { reason: "price".into() },
         SigningKeyRotated { key_id: "ed25519:00".into(), public_key: "00".into(), previous: None },
+        MessageReacted {
+            reaction_id: "wamid.R".into(),
+            to_message: "wamid.1".into(),
+            contact_id: ContactId(id),
+            emoji: Some(sealed()),
+            sent_at: Timestamp(6),
+        },
+        CustomerIdentityChanged {
+            channel_message_id: "wamid.S".into(),
+            contact_id: ContactId(id),
+            identity: IdentityKind::WaId,
+            value: sealed(),
+            sent_at: Timestamp(7),
+        },
+        ThreadControlChanged { held_by_laras: false, app_id: Some("263902037430900".into()), at: Timestamp(8) },
     ]
 }
 
@@ -197,6 +213,7 @@ fn personal_data_never_appears_in_a_payload_in_plaintext() {
         sent_at: Timestamp(0),
         content: MessageContent::Text { body },
         reply_to: None,
+        context: InboundContext::default(),
     };
     let payload = String::from_utf8(event.encode_payload()).unwrap();
     assert!(!payload.contains("0812"));
@@ -216,4 +233,72 @@ fn print_catalogue() {
     for e in samples() {
         println!("| `{}` | `{}` |", e.event_type(), String::from_utf8(e.encode_payload()).unwrap());
     }
+}
+
+/// A message recorded before inbound context existed: its stored bytes.
+const OLD_INBOUND: &str = r#"{"channel_message_id":"wamid.1","contact_id":"00000000-0000-0000-0000-00000000004d","content":{"kind":"unsupported","original_kind":"sticker"},"reply_to":null,"sent_at":3}"#;
+
+#[test]
+fn messages_recorded_before_inbound_context_decode_and_re_encode_byte_for_byte() {
+    let event = decode("InboundMessageReceived", 1, OLD_INBOUND.as_bytes()).unwrap();
+    let DomainEvent::InboundMessageReceived { context, .. } = &event else { panic!("{event:?}") };
+    assert_eq!(context, &InboundContext::default());
+    assert_eq!(String::from_utf8(event.encode_payload()).unwrap(), OLD_INBOUND);
+    let old_echo = r#"{"body":null,"channel_message_id":"m_1","sent_at":5}"#;
+    let echo = decode("EchoRecorded", 1, old_echo.as_bytes()).unwrap();
+    assert_eq!(String::from_utf8(echo.encode_payload()).unwrap(), old_echo);
+}
+
+#[test]
+fn every_kind_of_inbound_context_and_content_round_trips() {
+    let id = Uuid::from_u128(77);
+    let context = InboundContext {
+        group_id: Some("Y2FwaV9ncm91cDoxNzA1".into()),
+        referral: Some(Referral {
+            source_type: "ad".into(),
+            source_id: Some("120201".into()),
+            source_url: Some("https://fb.me/3cr4Wqqkv".into()),
+            headline: Some("Batik sale".into()),
+            body: Some("50% off".into()),
+            ctwa_clid: Some(sealed()),
+        }),
+        story: Some(StoryRef { mention: true, id: Some("1799".into()), url: Some(sealed()) }),
+        standby: Some(true),
+    };
+    let contents = [
+        MessageContent::FlowReply { name: Some("flow".into()), response: sealed() },
+        MessageContent::Order {
+            catalog_id: "cat".into(),
+            note: Some(sealed()),
+            items: vec![OrderLine {
+                product_retailer_id: "SKU1".into(),
+                quantity: 2,
+                item_price: "100.50".into(),
+                currency: "IDR".into(),
+            }],
+        },
+        MessageContent::Shared { share: "ig_reel".into(), title: Some(sealed()), url: None },
+    ];
+    for content in contents {
+        let event = DomainEvent::InboundMessageReceived {
+            channel_message_id: "w".into(),
+            contact_id: ContactId(id),
+            sent_at: Timestamp(1),
+            content,
+            reply_to: None,
+            context: context.clone(),
+        };
+        assert_eq!(decode(event.event_type(), 1, &event.encode_payload()).unwrap(), event);
+    }
+    let echo = DomainEvent::EchoRecorded {
+        channel_message_id: "m".into(),
+        body: None,
+        sent_at: Timestamp(1),
+        attachments: Some(vec![EchoAttachment {
+            kind: "ig_reel".into(),
+            title: Some("Reel".into()),
+            url: Some(sealed()),
+        }]),
+    };
+    assert_eq!(decode(echo.event_type(), 1, &echo.encode_payload()).unwrap(), echo);
 }

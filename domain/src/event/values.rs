@@ -46,9 +46,27 @@ pub enum MessageContent {
         payload: String,
         text: Sealed,
     },
+    /// Kept so events recorded before reactions became [`DomainEvent::MessageReacted`] still read.
     Reaction {
         to_message: String,
         emoji: Option<Sealed>,
+    },
+    /// A WhatsApp Flow's answer: the form's fields as JSON (sealed, like any text).
+    FlowReply {
+        name: Option<String>,
+        response: Sealed,
+    },
+    /// An order from the Partner's catalog; prices are decimal text as Meta sent them.
+    Order {
+        catalog_id: String,
+        note: Option<Sealed>,
+        items: Vec<OrderLine>,
+    },
+    /// Something shared rather than uploaded (an Instagram reel or post, a link card).
+    Shared {
+        share: String,
+        title: Option<Sealed>,
+        url: Option<Sealed>,
     },
     /// A message type Laras does not read (kept so the timeline has no holes).
     Unsupported {
@@ -67,6 +85,81 @@ impl MessageContent {
             _ => None,
         }
     }
+}
+
+/// One line of a catalog order. Product ids and prices are the Partner's, not personal.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_retailer_id: String,
+    pub quantity: i64,
+    /// The unit price as Meta sent it (`"100.00"`, or a number written out).
+    pub item_price: String,
+    pub currency: String,
+}
+
+/// What an inbound message carried besides its content. Every field is optional and left
+/// out of the stored bytes when absent, so messages recorded before it existed re-encode
+/// byte for byte.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct InboundContext {
+    /// A WhatsApp group the message was written in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The ad or link the customer came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<Referral>,
+    /// The Instagram story the message replies to or mentions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub story: Option<StoryRef>,
+    /// Delivered while another app held the thread (Messenger handover): never answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<bool>,
+}
+
+impl InboundContext {
+    pub fn is_standby(&self) -> bool {
+        self.standby == Some(true)
+    }
+}
+
+/// Where a customer came from: a click-to-WhatsApp / click-to-Messenger ad or a link.
+/// The ad's own texts are the Partner's; the click id ties the ad to one person, so it is sealed.
+#[derive(Clone, PartialEq, Debug, Default, Serialize, Deserialize)]
+pub struct Referral {
+    /// `ad`, `post`, `ADS`, `SHORTLINK`, … as the platform names it.
+    pub source_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctwa_clid: Option<Sealed>,
+}
+
+/// An Instagram story a message is about.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct StoryRef {
+    /// The customer mentioned the Partner in their story (else: replied to the Partner's story).
+    pub mention: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The story's media URL: the customer's own story for a mention, so sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Sealed>,
+}
+
+/// What a Page-sent message (echo) carried besides text: a shared reel, an image, a template.
+#[derive(Clone, PartialEq, Debug, Serialize, Deserialize)]
+pub struct EchoAttachment {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Sealed>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

@@ -102,12 +102,15 @@ pub struct ConversationItem {
     pub text: Option<String>,
     pub at: String,
     pub actor: String,
-    /// Drafts: proposed, approved, rejected, sent. Replies: requested, sent, delivered, read, failed, refused.
+    /// Drafts: proposed, approved, rejected, sent. Replies: requested, sent, delivered, read, failed,
+    /// refused. Inbound: standby when another app held the thread.
     pub state: Option<String>,
     pub platform_message_id: Option<String>,
     pub error_code: Option<i64>,
     pub error_title: Option<String>,
     pub draft_id: Option<ID>,
+    /// The customer's current reaction on this message (an emoji), if any.
+    pub reaction: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -138,6 +141,7 @@ impl From<rm::ConversationView> for Conversation {
                     error_code: i.error_code,
                     error_title: i.error_title,
                     draft_id: i.draft_id.map(ID),
+                    reaction: i.reaction,
                 })
                 .collect(),
         }
@@ -149,7 +153,8 @@ pub struct TimelineEntry {
     pub position: u64,
     pub at: String,
     /// identified, message_in, message_out, comment, note, sentiment, opted_out, opted_in,
-    /// opportunity_opened, opportunity_stage, opportunity_value, opportunity_won, opportunity_lost, merged, erased.
+    /// opportunity_opened, opportunity_stage, opportunity_value, opportunity_won, opportunity_lost, merged, erased,
+    /// reaction, referral (the ad or link the customer came from), identity_changed, thread_control.
     pub kind: String,
     pub summary: Option<String>,
     pub reference: Option<String>,

@@ -107,6 +107,8 @@ impl World {
             sent_at: NOW,
             content: PlainContent::Text(format!("Berapa harga batik tulis, toko {n}?")),
             reply_to: None,
+            context: Default::default(),
+            also: vec![],
         };
         let recorded = self.ledger.record_inbound_message(partner, msg, &meta).await.expect("inbound");
         let author = DraftAuthor::Person { user: UserId(Uuid::from_u128(99)) };

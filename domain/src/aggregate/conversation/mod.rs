@@ -63,6 +63,12 @@ pub struct Conversation {
     pub window: WindowFacts,
     pub inbound_ids: BTreeSet<String>,
     pub echo_ids: BTreeSet<String>,
+    pub reaction_ids: BTreeSet<String>,
+    /// The current reaction on each message, by message id (a removed one is gone).
+    pub reactions: BTreeMap<String, Sealed>,
+    pub notice_ids: BTreeSet<String>,
+    /// Another app holds the thread (Messenger handover): Laras records and does not answer.
+    pub held_elsewhere: bool,
     pub comments: BTreeMap<String, CommentState>,
     pub drafts: BTreeMap<DraftId, DraftState>,
     pub sends: BTreeMap<SendId, SendState>,
@@ -107,8 +113,11 @@ impl Aggregate for Conversation {
                 self.thread = Some(thread.clone());
                 self.status = Some(ConversationStatus::Open);
             }
-            InboundMessageReceived { channel_message_id, sent_at, .. } => {
+            InboundMessageReceived { channel_message_id, sent_at, context, .. } => {
                 self.inbound_ids.insert(channel_message_id.clone());
+                if context.is_standby() {
+                    self.held_elsewhere = true;
+                }
                 // Out-of-order deliveries: the window runs from the latest message.
                 self.window.last_inbound_at = self.window.last_inbound_at.max(Some(*sent_at));
             }
@@ -118,6 +127,17 @@ impl Aggregate for Conversation {
             EchoRecorded { channel_message_id, .. } => {
                 self.echo_ids.insert(channel_message_id.clone());
             }
+            MessageReacted { reaction_id, to_message, emoji, .. } => {
+                self.reaction_ids.insert(reaction_id.clone());
+                match emoji {
+                    Some(e) => self.reactions.insert(to_message.clone(), e.clone()),
+                    None => self.reactions.remove(to_message),
+                };
+            }
+            CustomerIdentityChanged { channel_message_id, .. } => {
+                self.notice_ids.insert(channel_message_id.clone());
+            }
+            ThreadControlChanged { held_by_laras, .. } => self.held_elsewhere = !held_by_laras,
             SentimentScored { channel_message_id, .. } => {
                 self.scored.insert(channel_message_id.clone());
             }
@@ -216,6 +236,7 @@ pub struct RecordInboundMessage {
     pub sent_at: Timestamp,
     pub content: MessageContent,
     pub reply_to: Option<String>,
+    pub context: InboundContext,
 }
 
 impl Decide for RecordInboundMessage {
@@ -232,6 +253,94 @@ impl Decide for RecordInboundMessage {
             sent_at: self.sent_at,
             content: self.content.clone(),
             reply_to: self.reply_to.clone(),
+            context: self.context.clone(),
+        });
+        Ok(events)
+    }
+}
+
+/// A customer reacted to a message, or took a reaction back (`emoji` None). Recorded once
+/// per reaction id; it opens the conversation if new, but is not a message.
+pub struct RecordReaction {
+    pub origin: ConversationOrigin,
+    pub reaction_id: String,
+    pub to_message: String,
+    pub emoji: Option<Sealed>,
+    pub sent_at: Timestamp,
+}
+
+impl Decide for RecordReaction {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_message_id(&self.reaction_id)?;
+        require_message_id(&self.to_message)?;
+        if state.reaction_ids.contains(&self.reaction_id) {
+            return Ok(vec![]);
+        }
+        let mut events = self.origin.open_if_new(state);
+        events.push(DomainEvent::MessageReacted {
+            reaction_id: self.reaction_id.clone(),
+            to_message: self.to_message.clone(),
+            contact_id: self.origin.contact_id,
+            emoji: self.emoji.clone(),
+            sent_at: self.sent_at,
+        });
+        Ok(events)
+    }
+}
+
+/// The platform's notice that the customer's identifier changed. Recorded once per notice id.
+pub struct RecordIdentityChange {
+    pub origin: ConversationOrigin,
+    pub channel_message_id: String,
+    pub identity: crate::blind::IdentityKind,
+    pub value: Sealed,
+    pub sent_at: Timestamp,
+}
+
+impl Decide for RecordIdentityChange {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_message_id(&self.channel_message_id)?;
+        if state.notice_ids.contains(&self.channel_message_id) {
+            return Ok(vec![]);
+        }
+        let mut events = self.origin.open_if_new(state);
+        events.push(DomainEvent::CustomerIdentityChanged {
+            channel_message_id: self.channel_message_id.clone(),
+            contact_id: self.origin.contact_id,
+            identity: self.identity,
+            value: self.value.clone(),
+            sent_at: self.sent_at,
+        });
+        Ok(events)
+    }
+}
+
+/// Messenger handover: the thread was passed to Laras, or taken by another app. A move to
+/// where the thread already is records nothing.
+pub struct RecordThreadControl {
+    pub origin: ConversationOrigin,
+    pub held_by_laras: bool,
+    pub app_id: Option<String>,
+    pub at: Timestamp,
+}
+
+impl Decide for RecordThreadControl {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        if state.exists() && state.held_elsewhere != self.held_by_laras {
+            return Ok(vec![]);
+        }
+        if !state.exists() && self.held_by_laras {
+            // A new conversation is Laras's already.
+            return Ok(vec![]);
+        }
+        let mut events = self.origin.open_if_new(state);
+        events.push(DomainEvent::ThreadControlChanged {
+            held_by_laras: self.held_by_laras,
+            app_id: self.app_id.clone(),
+            at: self.at,
         });
         Ok(events)
     }
@@ -271,6 +380,7 @@ pub struct RecordEcho {
     pub channel_message_id: String,
     pub body: Option<Sealed>,
     pub sent_at: Timestamp,
+    pub attachments: Option<Vec<EchoAttachment>>,
 }
 
 impl Decide for RecordEcho {
@@ -288,6 +398,7 @@ impl Decide for RecordEcho {
             channel_message_id: self.channel_message_id.clone(),
             body: self.body.clone(),
             sent_at: self.sent_at,
+            attachments: self.attachments.clone(),
         });
         Ok(events)
     }

@@ -1,6 +1,6 @@
 use super::*;
 use crate::sealed::SecretKey;
-use crate::testing::{given, TEST_NOW};
+use crate::testing::{given, given_state, TEST_NOW};
 use proptest::prelude::*;
 use rand::{rngs::StdRng, SeedableRng};
 use uuid::Uuid;
@@ -27,6 +27,7 @@ pub(crate) fn inbound(id: &str, at: Timestamp) -> RecordInboundMessage {
         sent_at: at,
         content: MessageContent::Text { body: sealed("halo") },
         reply_to: None,
+        context: InboundContext::default(),
     }
 }
 
@@ -157,6 +158,7 @@ fn an_echo_of_our_own_send_is_not_recorded_again() {
         channel_message_id: "m_1".into(),
         body: None,
         sent_at: TEST_NOW,
+        attachments: None,
     };
     given::<Conversation>(history).when(&echo).then(vec![]);
 }
@@ -238,4 +240,76 @@ fn a_skipped_follow_up_is_recorded_only_on_an_existing_conversation() {
     let events = given::<Conversation>(with_draft()).when(&skip).events();
     assert!(matches!(events.as_slice(), [DomainEvent::FollowUpSkipped { reason: RefusalReason::OptedOut, .. }]));
     assert!(given::<Conversation>(vec![]).when(&skip).result().is_err());
+}
+
+fn reaction(id: &str, emoji: Option<&str>) -> RecordReaction {
+    RecordReaction {
+        origin: origin(ChannelKind::WhatsApp),
+        reaction_id: id.into(),
+        to_message: "wamid.OUT".into(),
+        emoji: emoji.map(sealed),
+        sent_at: TEST_NOW,
+    }
+}
+
+fn replay(commands: &[&dyn Decide<State = Conversation>]) -> Conversation {
+    let mut state = Conversation::default();
+    for c in commands {
+        for e in c.decide(&state, TEST_NOW).unwrap() {
+            state.apply(&e);
+        }
+    }
+    state
+}
+
+#[test]
+fn a_reaction_attaches_to_its_message_once_and_an_empty_one_takes_it_back() {
+    let opened = origin(ChannelKind::WhatsApp).open_if_new(&Conversation::default());
+    let react = reaction("wamid.R1", Some("👍"));
+    let state = replay(&[&inbound("wamid.1", TEST_NOW), &react]);
+    assert!(state.reactions.contains_key("wamid.OUT"));
+    assert!(state.inbound_ids.len() == 1, "a reaction is not a message");
+    given::<Conversation>(opened.clone()).when(&react).then(vec![DomainEvent::MessageReacted {
+        reaction_id: "wamid.R1".into(),
+        to_message: "wamid.OUT".into(),
+        contact_id: ContactId(Uuid::from_u128(11)),
+        emoji: react.emoji.clone(),
+        sent_at: TEST_NOW,
+    }]);
+    let state = replay(&[&inbound("wamid.1", TEST_NOW), &react, &react, &reaction("wamid.R2", None)]);
+    assert!(state.reactions.is_empty());
+    assert_eq!(state.reaction_ids.len(), 2);
+    assert_eq!(state.window.last_inbound_at, Some(TEST_NOW), "reactions do not move the window");
+}
+
+#[test]
+fn standby_messages_and_a_take_put_the_thread_elsewhere_and_a_pass_brings_it_back() {
+    let control = |held_by_laras| RecordThreadControl {
+        origin: origin(ChannelKind::Messenger),
+        held_by_laras,
+        app_id: Some("263902037430900".into()),
+        at: TEST_NOW,
+    };
+    let mut standby = inbound("m_1", TEST_NOW);
+    standby.context.standby = Some(true);
+    assert!(replay(&[&standby]).held_elsewhere);
+    assert!(!replay(&[&standby, &control(true)]).held_elsewhere);
+    assert!(replay(&[&inbound("m_2", TEST_NOW), &control(false)]).held_elsewhere);
+    // A move to where the thread already is records nothing.
+    given_state(replay(&[&inbound("m_2", TEST_NOW)])).when(&control(true)).then(vec![]);
+    given_state(replay(&[&standby])).when(&control(false)).then(vec![]);
+}
+
+#[test]
+fn an_identity_change_notice_is_recorded_once() {
+    let notice = RecordIdentityChange {
+        origin: origin(ChannelKind::WhatsApp),
+        channel_message_id: "wamid.SYS".into(),
+        identity: crate::blind::IdentityKind::WaId,
+        value: sealed("12195555358"),
+        sent_at: TEST_NOW,
+    };
+    let state = replay(&[&inbound("wamid.1", TEST_NOW), &notice]);
+    assert!(state.notice_ids.contains("wamid.SYS"));
+    given_state(state).when(&notice).then(vec![]);
 }
