@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use laras_adapters::graph_api::fake::FakeGraph;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ struct Rig {
     dir: tempfile::TempDir,
     key: String,
     server: Server,
+    /// Vouches for the channels' tokens when they are connected (and answers sends).
+    _fake: FakeGraph,
 }
 
 impl Rig {
@@ -25,12 +28,14 @@ impl Rig {
             serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
         let partner = created["partner_id"].as_str().unwrap().to_owned();
         let key = created["owner_key"].as_str().unwrap().to_owned();
+        let (fake, base) = FakeGraph::start();
         for (kind, account) in [
             ("whatsapp", WA),
             ("messenger", "109876543210987"),
             ("instagram", "17841405822304914"),
             ("threads", "78901"),
         ] {
+            fake.vouch(&format!("TOKEN-{kind}"), account);
             let out = laras(dir.path())
                 .args([
                     "channel",
@@ -45,12 +50,17 @@ impl Rig {
                     "Toko",
                 ])
                 .env("LARAS_CHANNEL_TOKEN", format!("TOKEN-{kind}"))
+                .env("LARAS_META_GRAPH_URL", &base)
+                .env("LARAS_THREADS_GRAPH_URL", &base)
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         }
-        let server = Server::start(dir.path(), &[("LARAS_META_APP_SECRET", SECRET)]);
-        Rig { dir, key, server }
+        let server = Server::start(
+            dir.path(),
+            &[("LARAS_META_APP_SECRET", SECRET), ("LARAS_META_GRAPH_URL", &base), ("LARAS_THREADS_GRAPH_URL", &base)],
+        );
+        Rig { dir, key, server, _fake: fake }
     }
 
     fn post(&self, body: &[u8]) {
