@@ -8,7 +8,7 @@ use crate::error::{ApiError, Code};
 use crate::schema::{Api, LarasSchema};
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -107,7 +107,28 @@ async fn execute(State(state): State<Arc<GraphqlState>>, headers: HeaderMap, req
     if let Some(caller) = caller {
         request = request.data(caller);
     }
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let response = state.schema.execute(request).await;
+    bounded(response, state.api.limits.max_response_bytes)
+}
+
+/// The answer as JSON, unless it is larger than `max` bytes: the cost bound counts
+/// fields, not the length of the texts they hold.
+fn bounded(response: async_graphql::Response, max: usize) -> Response {
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "a GraphQL answer did not serialise");
+            return Refusal::of(StatusCode::INTERNAL_SERVER_ERROR, ApiError::new(Code::Internal, "internal error"))
+                .into_response();
+        }
+    };
+    if body.len() > max {
+        let message = format!("the answer is larger than {max} bytes; ask for fewer items or fields");
+        return Refusal::of(StatusCode::OK, ApiError::new(Code::TooComplex, message)).into_response();
+    }
+    let mut answer = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    answer.headers_mut().extend(response.http_headers);
+    answer
 }
 
 /// GET: a websocket upgrade for subscriptions, otherwise GraphiQL.
@@ -165,4 +186,25 @@ pub fn routes(state: Arc<GraphqlState>) -> Router {
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_response_bound_becomes_an_error() {
+        let big = async_graphql::Value::from("x".repeat(2_000));
+        let answer = || async_graphql::Response::new(async_graphql::Value::List(vec![big.clone(); 10]));
+        let refused = body_of(bounded(answer(), 10_000)).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
+        assert_eq!(refused["data"], serde_json::Value::Null);
+        let passed = body_of(bounded(answer(), 100_000)).await;
+        assert_eq!(passed["data"].as_array().map(Vec::len), Some(10));
+    }
 }
