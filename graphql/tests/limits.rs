@@ -180,6 +180,8 @@ async fn parse_and_validation_errors_carry_their_codes() {
     assert_eq!(code(&r).as_deref(), Some("GRAPHQL_PARSE_FAILED"), "{r}");
     let r = w.run(None, "{ noSuchField }", Value::Null).await;
     assert_eq!(code(&r).as_deref(), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
+    let r = w.run(None, "query a { __typename } query b { __typename }", Value::Null).await;
+    assert_eq!(code(&r).as_deref(), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
     let r = w.run(None, "{ ...A } fragment A on QueryRoot { ...A }", Value::Null).await;
     assert_eq!(code(&r).as_deref(), Some("GRAPHQL_VALIDATION_FAILED"), "{r}");
 }

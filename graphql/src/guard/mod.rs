@@ -12,9 +12,11 @@ pub mod lexical;
 
 use crate::error::Code;
 use crate::schema::Limits;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextValidation};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextValidation,
+};
 use async_graphql::parser::types::{ServiceDocument, TypeKind, TypeSystemDefinition};
-use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult, ValidationResult};
+use async_graphql::{ErrorExtensionValues, Request, Response, ServerError, ServerResult, ValidationResult};
 use cost::{Bounds, PageDefaults};
 use std::sync::Arc;
 
@@ -149,6 +151,9 @@ fn short(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// Validation errors reported per request.
+pub const MAX_ERRORS: usize = 10;
+
 /// The guard as an async-graphql extension, so websocket operations pass it too; it
 /// also gives validation errors their code.
 pub struct Guard(pub Arc<Admission>);
@@ -163,6 +168,18 @@ struct GuardExtension(Arc<Admission>);
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for GuardExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        // async-graphql's own request-level errors (an operation name missing, a
+        // variable of the wrong type) carry no code; they are the request's mistakes.
+        for error in &mut response.errors {
+            if error.path.is_empty() && error.extensions.as_ref().is_none_or(|e| e.get("code").is_none()) {
+                *error = coded(error.clone(), Code::ValidationFailed);
+            }
+        }
+        response
+    }
+
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -178,7 +195,10 @@ impl Extension for GuardExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|errors| errors.into_iter().map(|e| coded(e, Code::ValidationFailed)).collect())
+        // A document of many wrong fields has one error each: the first few say enough.
+        next.run(ctx)
+            .await
+            .map_err(|errors| errors.into_iter().take(MAX_ERRORS).map(|e| coded(e, Code::ValidationFailed)).collect())
     }
 }
 
@@ -198,7 +218,7 @@ mod tests {
     #[test]
     fn a_syntax_error_does_not_echo_the_query() {
         let admission = Admission::new(Limits::default(), "type QueryRoot { a: Int }");
-        let mut request = Request::new(format!("{{ a {} (", "b ".repeat(2_000)));
+        let mut request = Request::new(format!("{{ a {} (", "b ".repeat(1_500)));
         let refused = admission.admit(&mut request).unwrap_err();
         assert_eq!(refused.code, Code::ParseFailed);
         assert!(refused.message.len() < 200, "{}", refused.message);

@@ -69,7 +69,7 @@ impl Default for Limits {
             max_complexity: 10_000,
             max_body_bytes: 256 * 1024,
             max_query_bytes: 64 * 1024,
-            max_tokens: 5_000,
+            max_tokens: 2_000,
             max_nesting: 32,
             max_aliases: 100,
             max_directives: 50,
