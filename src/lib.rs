@@ -5,7 +5,9 @@
 
 pub mod app;
 pub mod cli;
+pub mod connections;
 pub mod data_dir;
 pub mod demo;
+pub mod limits;
 pub mod server;
 pub mod settings;

@@ -56,6 +56,12 @@ pub struct Limits {
     /// Requests per second per key, with bursts up to `burst`.
     pub per_key_per_second: u32,
     pub burst: u32,
+    /// `/graphql` requests per second from one IP address, before authentication (0:
+    /// no limit), with bursts of twice as many.
+    pub per_ip_per_second: u32,
+    /// Failed authentications per minute from one IP address before its requests are
+    /// refused unread (0: no limit).
+    pub failed_auth_per_ip_per_minute: u32,
     /// Longest wait for a `minPosition` to become visible.
     pub max_wait_ms: u64,
     /// Largest page a list may return.
@@ -76,6 +82,8 @@ impl Default for Limits {
             max_response_bytes: 4 * 1024 * 1024,
             per_key_per_second: 50,
             burst: 100,
+            per_ip_per_second: 100,
+            failed_auth_per_ip_per_minute: 30,
             max_wait_ms: 10_000,
             max_page: 200,
         }
