@@ -207,10 +207,53 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
     }
 }
 
+/// Refuses a POST whose body is not `application/json` before the body is read: forms
+/// and `text/plain` are what a cross-site page can send without a preflight.
+struct JsonOnly;
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonOnly {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if json {
+            return Ok(Self);
+        }
+        let refusal = Refusal::of(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::bad_input("send the request as `Content-Type: application/json`"),
+        );
+        Err(refusal.into_response())
+    }
+}
+
+/// 4xx answers made outside the handlers (the body limit, the GraphQL extractor) as
+/// GraphQL JSON with a code, never as plain text or debug output.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Code::BadInput, "send the request as `Content-Type: application/json`"),
+        _ => (Code::ParseFailed, "the request is not a GraphQL request in JSON"),
+    };
+    Refusal::of(status, ApiError::new(code, message)).into_response()
+}
+
 async fn execute(
     State(state): State<Arc<GraphqlState>>,
     PeerIp(ip): PeerIp,
     headers: HeaderMap,
+    _json: JsonOnly,
     request: GraphQLRequest,
 ) -> Response {
     if let Err(refused) = state.admit_ip(ip) {
@@ -306,6 +349,7 @@ pub fn routes(state: Arc<GraphqlState>) -> Router {
         // The GraphQL extractor streams the body, so the limit is enforced on the body itself.
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
 }
 
