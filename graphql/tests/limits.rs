@@ -194,3 +194,17 @@ async fn a_large_query_with_a_syntax_error_is_not_echoed() {
     assert!(code(&r).is_some(), "{r}");
     assert!(r.to_string().len() < 1_000, "{} bytes", r.to_string().len());
 }
+
+#[tokio::test]
+async fn a_page_size_outside_one_to_the_maximum_is_bad_input() {
+    let w = world();
+    let t = w.tenant(1).await;
+    for first in [0, -1, 201] {
+        let q = format!("{{ inbox(first: {first}) {{ edges {{ cursor }} }} }}");
+        let r = w.run(Some(&t.owner), &q, Value::Null).await;
+        assert_eq!(code(&r).as_deref(), Some("BAD_INPUT"), "first: {first}: {r}");
+    }
+    let r = w.run(Some(&t.owner), "{ search(text: \"batik\", first: 0) { kind } }", Value::Null).await;
+    assert_eq!(code(&r).as_deref(), Some("BAD_INPUT"), "{r}");
+    ok(&w.run(Some(&t.owner), "{ inbox(first: 1) { edges { cursor } } }", Value::Null).await);
+}
