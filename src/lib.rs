@@ -6,8 +6,10 @@
 pub mod app;
 pub mod backup;
 pub mod cli;
+pub mod connections;
 pub mod data_dir;
 pub mod demo;
+pub mod limits;
 pub mod log_store;
 pub mod server;
 pub mod settings;

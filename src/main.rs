@@ -74,6 +74,8 @@ struct ServeArgs {
     /// Threads API base URL.
     #[arg(long, env = "LARAS_THREADS_GRAPH_URL")]
     threads_graph_url: Option<String>,
+    #[command(flatten)]
+    limits: laras::limits::LimitOverrides,
 }
 
 #[derive(Subcommand)]
@@ -326,8 +328,10 @@ fn main() -> ExitCode {
             meta_graph_url,
             meta_graph_version,
             threads_graph_url,
+            limits,
             ..
         } = serve.as_ref();
+        overrides.limits = limits.clone();
         overrides.admin_token = admin_token.clone();
         overrides.tree_head_every_events = *tree_head_every_events;
         overrides.tree_head_every_seconds = *tree_head_every_seconds;

@@ -20,7 +20,7 @@ use laras_commands::outbox::Outbox;
 use laras_commands::worker::{AiWorker, DraftGenerator, FollowUps, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
-use laras_graphql::{build_schema, Api, Limits};
+use laras_graphql::{build_schema, Api};
 use laras_projections::{ProjectionRunner, ReadModels};
 use std::future::Future;
 use std::sync::Arc;
@@ -109,7 +109,7 @@ pub async fn run(
         directory: directory.clone(),
         read,
         audit,
-        limits: Limits::default(),
+        limits: settings.limits.api,
     };
     let graphql = GraphqlState::new(build_schema(api.clone()), api, settings.admin_token.clone());
     let mut router = Router::new().route("/healthz", get(healthz)).merge(laras_graphql::http::routes(graphql));
@@ -136,7 +136,7 @@ pub async fn run(
         }
     }
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    crate::connections::serve(listener, router, settings.limits.connections, shutdown).await?;
     let _ = stop_tx.send(true);
     if let Ok(Err(e)) = follower.await {
         tracing::warn!(error = %e, "channel directory stopped with an error");

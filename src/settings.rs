@@ -28,6 +28,7 @@ pub struct FileSettings {
     pub tree_head_every_seconds: Option<u64>,
     pub meta: Option<MetaFileSettings>,
     pub ai: Option<AiFileSettings>,
+    pub limits: Option<crate::limits::LimitOverrides>,
     pub store: Option<StoreFileSettings>,
 }
 
@@ -84,6 +85,8 @@ pub struct Settings {
     pub ai_chat_url: Option<String>,
     pub ai_chat_model: String,
     pub ai_chat_key: Option<String>,
+    /// Connections, rates and what one request may cost.
+    pub limits: crate::limits::ServerLimits,
 }
 
 impl std::fmt::Debug for Settings {
@@ -106,6 +109,7 @@ impl std::fmt::Debug for Settings {
             .field("ai_chat_url", &self.ai_chat_url)
             .field("ai_chat_model", &self.ai_chat_model)
             .field("ai_chat_key", &self.ai_chat_key.as_ref().map(|_| "***"))
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -144,6 +148,7 @@ pub struct Overrides {
     pub ai_chat_url: Option<String>,
     pub ai_chat_model: Option<String>,
     pub ai_chat_key: Option<String>,
+    pub limits: crate::limits::LimitOverrides,
 }
 
 impl Settings {
@@ -156,6 +161,7 @@ impl Settings {
         };
         let meta = file.meta.unwrap_or_default();
         let ai = file.ai.unwrap_or_default();
+        let limits = crate::limits::ServerLimits::merge(&overrides.limits, &file.limits.unwrap_or_default());
         let threshold =
             overrides.ai_confidence_threshold.or(ai.confidence_threshold).unwrap_or(DEFAULT_AI_CONFIDENCE_THRESHOLD);
         if !(0.0..=1.0).contains(&threshold) {
@@ -201,6 +207,7 @@ impl Settings {
             ai_chat_url: overrides.ai_chat_url.or(ai.chat_url).filter(|s| !s.is_empty()),
             ai_chat_model: overrides.ai_chat_model.or(ai.chat_model).unwrap_or_else(|| DEFAULT_AI_CHAT_MODEL.into()),
             ai_chat_key: overrides.ai_chat_key.or(ai.chat_key).filter(|s| !s.is_empty()),
+            limits,
         })
     }
 }

@@ -28,7 +28,11 @@ fn keys_from_the_cli_and_the_admin_token_work_and_bad_requests_are_refused_over_
     let dir = tempfile::tempdir().expect("tempdir");
     let partner = created(dir.path(), "Toko Satu");
     let owner_key = partner["owner_key"].as_str().expect("owner key").to_owned();
-    let server = Server::start(dir.path(), &[("LARAS_ADMIN_TOKEN", "admin-s3cret-token")]);
+    // The per-IP limit would refuse this test's 400 requests before the per-key one does.
+    let server = Server::start(
+        dir.path(),
+        &[("LARAS_ADMIN_TOKEN", "admin-s3cret-token"), ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0")],
+    );
 
     let (status, me) = post(&server.base, Some(&owner_key), &json!({ "query": "{ me { partnerId role } }" }));
     assert_eq!(status, 200);
@@ -49,8 +53,41 @@ fn keys_from_the_cli_and_the_admin_token_work_and_bad_requests_are_refused_over_
     assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN");
 
     let huge = json!({ "query": format!("{{ me {{ role }} }} #{}", "x".repeat(300 * 1024)) });
-    let (status, _) = post(&server.base, Some(&owner_key), &huge);
+    let (status, body) = post(&server.base, Some(&owner_key), &huge);
     assert_eq!(status, 413);
+    assert_eq!(body["errors"][0]["extensions"]["code"], "PAYLOAD_TOO_LARGE");
+
+    // Not JSON: refused before the body is read, with a JSON answer.
+    let client = reqwest::blocking::Client::new();
+    let form = client
+        .post(format!("{}/graphql", server.base))
+        .header("content-type", "text/plain")
+        .body(r#"{"query":"{ me { role } }"}"#)
+        .send()
+        .expect("post");
+    assert_eq!(form.status().as_u16(), 415);
+    let body: Value = form.json().expect("a JSON body");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT");
+    // Broken JSON: a coded JSON answer, no debug text.
+    let broken = client
+        .post(format!("{}/graphql", server.base))
+        .header("content-type", "application/json")
+        .body(r#"{"query": "#)
+        .send()
+        .expect("post");
+    assert_eq!(broken.status().as_u16(), 400);
+    let text = broken.text().expect("text");
+    assert!(!text.contains("InvalidRequest"), "{text}");
+    let body: Value = serde_json::from_str(&text).expect("a JSON body");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED");
+    // The scheme is case-insensitive.
+    let lower = client
+        .post(format!("{}/graphql", server.base))
+        .header("authorization", format!("bearer {owner_key}"))
+        .json(&json!({ "query": "{ me { role } }" }))
+        .send()
+        .expect("post");
+    assert_eq!(lower.status().as_u16(), 200);
 
     let page = reqwest::blocking::get(format!("{}/graphql", server.base)).expect("get").text().expect("text");
     assert!(page.contains("graphiql"), "GET /graphql serves GraphiQL");

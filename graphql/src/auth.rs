@@ -26,8 +26,11 @@ pub enum Presented<'a> {
 pub fn presented(header: Option<&str>) -> Presented<'_> {
     match header {
         None => Presented::None,
-        Some(h) => match h.strip_prefix("Bearer ").map(str::trim) {
-            Some(token) if !token.is_empty() => Presented::Bearer(token),
+        // RFC 9110 §11.1: the scheme is case-insensitive.
+        Some(h) => match h.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Presented::Bearer(token.trim())
+            }
             _ => Presented::Malformed,
         },
     }
@@ -110,6 +113,9 @@ mod tests {
         assert!(matches!(presented(Some("Bearer abc")), Presented::Bearer("abc")));
         assert!(matches!(presented(Some("Basic abc")), Presented::Malformed));
         assert!(matches!(presented(Some("Bearer ")), Presented::Malformed));
+        assert!(matches!(presented(Some("bearer abc")), Presented::Bearer("abc")));
+        assert!(matches!(presented(Some("BEARER abc")), Presented::Bearer("abc")));
+        assert!(matches!(presented(Some("Bearerabc")), Presented::Malformed));
     }
 
     #[test]

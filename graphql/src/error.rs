@@ -18,6 +18,14 @@ pub enum Code {
     BadInput,
     Timeout,
     Internal,
+    /// The query text is not GraphQL.
+    ParseFailed,
+    /// The query does not fit the schema.
+    ValidationFailed,
+    /// The query would cost more than a request may (refused before it runs).
+    TooComplex,
+    RateLimited,
+    PayloadTooLarge,
 }
 
 impl Code {
@@ -31,6 +39,11 @@ impl Code {
             Self::BadInput => "BAD_INPUT",
             Self::Timeout => "TIMEOUT",
             Self::Internal => "INTERNAL",
+            Self::ParseFailed => "GRAPHQL_PARSE_FAILED",
+            Self::ValidationFailed => "GRAPHQL_VALIDATION_FAILED",
+            Self::TooComplex => "QUERY_TOO_COMPLEX",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
         }
     }
 }

@@ -8,13 +8,14 @@ use crate::error::{ApiError, Code};
 use crate::schema::{Api, LarasSchema};
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -25,23 +26,62 @@ pub struct GraphqlState {
     pub api: Api,
     pub admin_token: Option<String>,
     limiter: DefaultKeyedRateLimiter<String>,
+    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    failed_auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    refusals: RefusalLog,
 }
 
 impl GraphqlState {
     pub fn new(schema: LarasSchema, api: Api, admin_token: Option<String>) -> Arc<Self> {
-        let per_second = NonZeroU32::new(api.limits.per_key_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(api.limits.burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let l = api.limits;
+        let per_second = NonZeroU32::new(l.per_key_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(l.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter = DefaultKeyedRateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst));
-        Arc::new(Self { schema, api, admin_token, limiter })
+        let per_ip = NonZeroU32::new(l.per_ip_per_second).map(|n| {
+            DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(n).allow_burst(n.saturating_mul(NonZeroU32::MIN.saturating_add(1))),
+            )
+        });
+        let failed_auth = NonZeroU32::new(l.failed_auth_per_ip_per_minute)
+            .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)));
+        Arc::new(Self { schema, api, admin_token, limiter, per_ip, failed_auth, refusals: RefusalLog::default() })
+    }
+
+    /// Refuses a request from `ip` past its address's budgets, before anything is read.
+    fn admit_ip(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
+        let Some(ip) = ip else { return Ok(()) };
+        let over = |l: &Option<DefaultKeyedRateLimiter<IpAddr>>| l.as_ref().is_some_and(|l| l.check_key(&ip).is_err());
+        if over(&self.per_ip) {
+            return Err(Refusal::rate_limited());
+        }
+        // Spent its failed authentications: no more guesses for a while.
+        if self.refusals.blocked(ip) {
+            return Err(Refusal::rate_limited());
+        }
+        Ok(())
+    }
+
+    /// Counts a failed authentication from `ip`; past its budget the address is blocked
+    /// for a minute.
+    fn failed(&self, ip: Option<IpAddr>) {
+        self.refusals.count();
+        if let (Some(ip), Some(limiter)) = (ip, &self.failed_auth) {
+            if limiter.check_key(&ip).is_err() {
+                self.refusals.block(ip, std::time::Duration::from_secs(60));
+            }
+        }
     }
 
     /// The caller named by `Authorization`, or the response that refuses the request.
-    fn caller(&self, headers: &HeaderMap) -> Result<Option<Caller>, Refusal> {
+    fn caller(&self, headers: &HeaderMap, ip: Option<IpAddr>) -> Result<Option<Caller>, Refusal> {
         let header = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = match presented(header) {
             // No key: only introspection works (every resolver asks for a caller).
             Presented::None => return Ok(None),
-            Presented::Malformed => return Err(Refusal::of(StatusCode::UNAUTHORIZED, ApiError::unauthenticated())),
+            Presented::Malformed => {
+                self.failed(ip);
+                return Err(Refusal::of(StatusCode::UNAUTHORIZED, ApiError::unauthenticated()));
+            }
             Presented::Bearer(token) => token,
         };
         match authenticate(token, self.admin_token.as_deref(), self.api.keys.as_ref()) {
@@ -51,16 +91,12 @@ impl GraphqlState {
                     Caller::Key(k) => k.id.clone(),
                 };
                 if self.limiter.check_key(&bucket).is_err() {
-                    return Err(Refusal {
-                        status: StatusCode::TOO_MANY_REQUESTS,
-                        code: "RATE_LIMITED",
-                        message: "rate limit exceeded; retry after a second".into(),
-                    });
+                    return Err(Refusal::rate_limited());
                 }
                 Ok(Some(caller))
             }
             Ok(None) => {
-                tracing::info!("request with an unknown API key refused");
+                self.failed(ip);
                 Err(Refusal::of(
                     StatusCode::UNAUTHORIZED,
                     ApiError::new(Code::Unauthenticated, "unknown or revoked API key"),
@@ -82,6 +118,68 @@ impl Refusal {
     fn of(status: StatusCode, error: ApiError) -> Self {
         Self { status, code: error.code.as_str(), message: error.message }
     }
+
+    fn rate_limited() -> Self {
+        Self::of(
+            StatusCode::TOO_MANY_REQUESTS,
+            ApiError::new(Code::RateLimited, "rate limit exceeded; retry after a second"),
+        )
+    }
+}
+
+/// Failed authentications: counted and logged once per interval, not once per request
+/// (a flood of bad keys would otherwise be a flood of log lines), and the addresses
+/// that spent their budget.
+#[derive(Default)]
+struct RefusalLog {
+    state: std::sync::Mutex<RefusalState>,
+}
+
+#[derive(Default)]
+struct RefusalState {
+    since_last_line: u64,
+    last_line: Option<std::time::Instant>,
+    blocked_until: std::collections::HashMap<IpAddr, std::time::Instant>,
+}
+
+impl RefusalLog {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+    /// Addresses remembered at most; a flood from many addresses forgets the oldest.
+    const MAX_BLOCKED: usize = 100_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RefusalState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts one refusal; true when this one wrote the log line.
+    fn count(&self) -> bool {
+        let mut s = self.lock();
+        s.since_last_line += 1;
+        let now = std::time::Instant::now();
+        if s.last_line.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
+            return false;
+        }
+        tracing::info!(refused = s.since_last_line, "requests with an unknown or malformed API key refused");
+        s.since_last_line = 0;
+        s.last_line = Some(now);
+        true
+    }
+
+    fn block(&self, ip: IpAddr, for_: std::time::Duration) {
+        let mut s = self.lock();
+        let now = std::time::Instant::now();
+        if s.blocked_until.len() >= Self::MAX_BLOCKED {
+            s.blocked_until.retain(|_, until| *until > now);
+        }
+        if s.blocked_until.len() < Self::MAX_BLOCKED {
+            s.blocked_until.insert(ip, now + for_);
+        }
+    }
+
+    fn blocked(&self, ip: IpAddr) -> bool {
+        let s = self.lock();
+        s.blocked_until.get(&ip).is_some_and(|until| *until > std::time::Instant::now())
+    }
 }
 
 impl IntoResponse for Refusal {
@@ -98,8 +196,70 @@ impl IntoResponse for Refusal {
     }
 }
 
-async fn execute(State(state): State<Arc<GraphqlState>>, headers: HeaderMap, request: GraphQLRequest) -> Response {
-    let caller = match state.caller(&headers) {
+/// The peer's address, when the server gives it (`ConnectInfo`).
+struct PeerIp(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+/// Refuses a POST whose body is not `application/json` before the body is read: forms
+/// and `text/plain` are what a cross-site page can send without a preflight.
+struct JsonOnly;
+
+impl<S: Send + Sync> FromRequestParts<S> for JsonOnly {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let json = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if json {
+            return Ok(Self);
+        }
+        let refusal = Refusal::of(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::bad_input("send the request as `Content-Type: application/json`"),
+        );
+        Err(refusal.into_response())
+    }
+}
+
+/// 4xx answers made outside the handlers (the body limit, the GraphQL extractor) as
+/// GraphQL JSON with a code, never as plain text or debug output.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (Code::PayloadTooLarge, "the request body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (Code::BadInput, "send the request as `Content-Type: application/json`"),
+        _ => (Code::ParseFailed, "the request is not a GraphQL request in JSON"),
+    };
+    Refusal::of(status, ApiError::new(code, message)).into_response()
+}
+
+async fn execute(
+    State(state): State<Arc<GraphqlState>>,
+    PeerIp(ip): PeerIp,
+    headers: HeaderMap,
+    _json: JsonOnly,
+    request: GraphQLRequest,
+) -> Response {
+    if let Err(refused) = state.admit_ip(ip) {
+        return refused.into_response();
+    }
+    let caller = match state.caller(&headers, ip) {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
     };
@@ -107,12 +267,37 @@ async fn execute(State(state): State<Arc<GraphqlState>>, headers: HeaderMap, req
     if let Some(caller) = caller {
         request = request.data(caller);
     }
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let response = state.schema.execute(request).await;
+    bounded(response, state.api.limits.max_response_bytes)
+}
+
+/// The answer as JSON, unless it is larger than `max` bytes: the cost bound counts
+/// fields, not the length of the texts they hold.
+fn bounded(response: async_graphql::Response, max: usize) -> Response {
+    let body = match serde_json::to_vec(&response) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "a GraphQL answer did not serialise");
+            return Refusal::of(StatusCode::INTERNAL_SERVER_ERROR, ApiError::new(Code::Internal, "internal error"))
+                .into_response();
+        }
+    };
+    if body.len() > max {
+        let message = format!("the answer is larger than {max} bytes; ask for fewer items or fields");
+        return Refusal::of(StatusCode::OK, ApiError::new(Code::TooComplex, message)).into_response();
+    }
+    let mut answer = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    answer.headers_mut().extend(response.http_headers);
+    answer
 }
 
 /// GET: a websocket upgrade for subscriptions, otherwise GraphiQL.
 async fn explore_or_subscribe(State(state): State<Arc<GraphqlState>>, request: Request) -> Response {
     let (mut parts, _body) = request.into_parts();
+    let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    if let Err(refused) = state.admit_ip(ip) {
+        return refused.into_response();
+    }
     let wants_ws = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if !wants_ws {
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
@@ -142,7 +327,7 @@ async fn explore_or_subscribe(State(state): State<Arc<GraphqlState>>, request: R
                     if let Some(value) = token.and_then(|t| header::HeaderValue::from_str(&t).ok()) {
                         headers.insert(header::AUTHORIZATION, value);
                     }
-                    match state.caller(&headers) {
+                    match state.caller(&headers, ip) {
                         Ok(Some(caller)) => {
                             let mut data = Data::default();
                             data.insert(caller);
@@ -164,5 +349,27 @@ pub fn routes(state: Arc<GraphqlState>) -> Router {
         // The GraphQL extractor streams the body, so the limit is enforced on the body itself.
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");
+        serde_json::from_slice(&bytes).expect("json")
+    }
+
+    #[tokio::test]
+    async fn an_answer_past_the_response_bound_becomes_an_error() {
+        let big = async_graphql::Value::from("x".repeat(2_000));
+        let answer = || async_graphql::Response::new(async_graphql::Value::List(vec![big.clone(); 10]));
+        let refused = body_of(bounded(answer(), 10_000)).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX");
+        assert_eq!(refused["data"], serde_json::Value::Null);
+        let passed = body_of(bounded(answer(), 100_000)).await;
+        assert_eq!(passed["data"].as_array().map(Vec::len), Some(10));
+    }
 }

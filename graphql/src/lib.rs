@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod guard;
 pub mod http;
 pub mod schema;
 

@@ -45,12 +45,29 @@ pub struct Api {
 /// Bounds on what one request may ask.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Nested fields; graphql-js's standard introspection query needs 15.
     pub max_depth: usize,
+    /// The request's cost: every selection counts, paged lists by their page size.
     pub max_complexity: usize,
     pub max_body_bytes: usize,
+    /// The query text, checked before it is parsed.
+    pub max_query_bytes: usize,
+    pub max_tokens: usize,
+    /// Nested brackets, selection sets and fragment spreads.
+    pub max_nesting: usize,
+    pub max_aliases: usize,
+    pub max_directives: usize,
+    /// An answer larger than this is replaced by a `QUERY_TOO_COMPLEX` error.
+    pub max_response_bytes: usize,
     /// Requests per second per key, with bursts up to `burst`.
     pub per_key_per_second: u32,
     pub burst: u32,
+    /// `/graphql` requests per second from one IP address, before authentication (0:
+    /// no limit), with bursts of twice as many.
+    pub per_ip_per_second: u32,
+    /// Failed authentications per minute from one IP address before its requests are
+    /// refused unread (0: no limit).
+    pub failed_auth_per_ip_per_minute: u32,
     /// Longest wait for a `minPosition` to become visible.
     pub max_wait_ms: u64,
     /// Largest page a list may return.
@@ -60,11 +77,19 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_depth: 12,
-            max_complexity: 2_000,
+            max_depth: 16,
+            max_complexity: 10_000,
             max_body_bytes: 256 * 1024,
+            max_query_bytes: 64 * 1024,
+            max_tokens: 2_000,
+            max_nesting: 32,
+            max_aliases: 100,
+            max_directives: 50,
+            max_response_bytes: 4 * 1024 * 1024,
             per_key_per_second: 50,
             burst: 100,
+            per_ip_per_second: 100,
+            failed_auth_per_ip_per_minute: 30,
             max_wait_ms: 10_000,
             max_page: 200,
         }
@@ -73,10 +98,13 @@ impl Default for Limits {
 
 pub fn build_schema(api: Api) -> LarasSchema {
     let limits = api.limits;
+    let admission = Arc::new(crate::guard::Admission::new(limits, &sdl()));
+    // Depth and cost are the guard's (it measures each fragment once); async-graphql's
+    // own passes would expand fragment spreads first.
     Schema::build(QueryRoot::default(), MutationRoot, SubscriptionRoot)
         .data(api)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
+        .extension(crate::guard::Guard(admission))
+        .limit_recursive_depth(limits.max_nesting)
         .finish()
 }
 

@@ -159,10 +159,10 @@ impl ProofQueries {
         &self,
         ctx: &Context<'_>,
         #[graphql(default)] from: u64,
-        #[graphql(default = 100)] first: usize,
+        #[graphql(default = 100)] first: i64,
     ) -> async_graphql::Result<Vec<LedgerEnvelope>> {
         let (partner, _) = partner_in(ctx, AUDIT)?;
-        let limit = first.clamp(1, api(ctx).limits.max_page);
+        let limit = super::types::page_size(first, api(ctx).limits.max_page).api()?;
         let leaves = blocking(ctx, move |log| log.trees.leaves(partner, from, limit)).await?;
         let store = &api(ctx).ledger.store;
         let mut out = Vec::with_capacity(leaves.len());

@@ -116,9 +116,10 @@ impl PartnerQueries {
         ctx: &Context<'_>,
         subject: AuditSubject,
         after_version: Option<u64>,
-        #[graphql(default = 100)] first: usize,
+        #[graphql(default = 100)] first: i64,
     ) -> async_graphql::Result<AuditTrail> {
         let (partner, _) = partner_in(ctx, AUDIT)?;
+        let first = super::types::page_size(first, api(ctx).limits.max_page).api()?;
         let stream = match &subject {
             AuditSubject::Conversation(id) => {
                 StreamId::conversation(parse_id::<ConversationId>("conversationId", id).api()?)
@@ -128,7 +129,6 @@ impl PartnerQueries {
                 StreamId::opportunity(parse_id::<OpportunityId>("opportunityId", id).api()?)
             }
         };
-        let first = first.clamp(1, api(ctx).limits.max_page);
         let from = after_version.map_or(0, |v| v + 1);
         let stored =
             api(ctx).ledger.store.read_stream(&stream, from).await.map_err(laras_commands::CommandError::from).api()?;

@@ -89,11 +89,12 @@ impl ReadQueries {
         &self,
         ctx: &Context<'_>,
         #[graphql(default)] filter: InboxFilter,
-        #[graphql(default = 20)] first: usize,
+        #[graphql(default = 20)] first: i64,
         after: Option<String>,
         min_position: Option<u64>,
     ) -> async_graphql::Result<InboxConnection> {
         let (partner, _) = partner_in(ctx, READERS)?;
+        let first = super::types::page_size(first, api(ctx).limits.max_page).api()?;
         if filter.status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
             return Err(ApiError::bad_input(format!("status must be one of {STATUSES:?}")).into_graphql());
         }
@@ -104,7 +105,7 @@ impl ReadQueries {
             assignee: filter.assignee,
             contact: contact.map(|c| c.to_string()),
         };
-        let page = laras_projections::PageRequest { first: first.clamp(1, api(ctx).limits.max_page), after };
+        let page = laras_projections::PageRequest { first, after };
         let partner = partner.to_string();
         let found = read(ctx, min_position, move |m| m.inbox(&partner, &filter, &page)).await?;
         Ok(InboxConnection::from_page(found))
@@ -171,10 +172,11 @@ impl ReadQueries {
         contact_id: Option<ID>,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
-        #[graphql(default = 20)] first: usize,
+        #[graphql(default = 20)] first: i64,
         min_position: Option<u64>,
     ) -> async_graphql::Result<Vec<SearchHit>> {
         let (partner, _) = partner_in(ctx, READERS)?;
+        let first = super::types::page_size(first, 100).api()?;
         let contact = contact_id.as_ref().map(|id| parse_id::<ContactId>("contactId", id)).transpose().api()?;
         let query = laras_projections::SearchQuery {
             text,
@@ -182,7 +184,7 @@ impl ReadQueries {
             contact: contact.map(|c| c.to_string()),
             from: from_ms,
             to: to_ms,
-            limit: first.clamp(1, 100),
+            limit: first,
         };
         let partner = partner.to_string();
         let hits = read_from(ctx, Needs::Search, min_position, move |m| m.search(&partner, &query)).await?;

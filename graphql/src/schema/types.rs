@@ -168,3 +168,11 @@ impl Written {
         self
     }
 }
+
+/// A page size as asked: from 1 to `max`, else a `BAD_INPUT` (never silently clamped).
+pub fn page_size(first: i64, max: usize) -> Result<usize, crate::error::ApiError> {
+    match usize::try_from(first) {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(crate::error::ApiError::bad_input(format!("first must be from 1 to {max}"))),
+    }
+}
