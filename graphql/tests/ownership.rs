@@ -74,6 +74,8 @@ async fn taking_over_another_partners_whatsapp_number_is_refused_and_its_webhook
         sent_at: NOW,
         content: PlainContent::Text("pesanan rahasia toko satu".into()),
         reply_to: None,
+        context: Default::default(),
+        also: vec![],
     };
     w.ledger.record_inbound_message(a.partner, message, &CommandMeta::system("webhook")).await.unwrap();
     w.sync().await;
