@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use laras_adapters::graph_api::fake::FakeGraph;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,13 +70,17 @@ fn a_backup_taken_under_webhook_load_restores_every_acknowledged_event_and_verif
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let partner: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let partner = partner["partner_id"].as_str().unwrap().to_owned();
+    // The Graph API must vouch that the token controls the number before it is connected.
+    let (fake, graph) = FakeGraph::start();
+    fake.vouch("EAAB-backup", WA);
     let out = laras(&data)
         .args(["channel", "connect", "--partner", &partner, "--kind", "whatsapp", "--account", WA])
         .env("LARAS_CHANNEL_TOKEN", "EAAB-backup")
+        .env("LARAS_META_GRAPH_URL", &graph)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let server = Server::start(&data, &[("LARAS_META_APP_SECRET", SECRET)]);
+    let server = Server::start(&data, &[("LARAS_META_APP_SECRET", SECRET), ("LARAS_META_GRAPH_URL", &graph)]);
 
     let stop = Arc::new(AtomicBool::new(false));
     let acks: Acks = Arc::default();

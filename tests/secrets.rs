@@ -130,6 +130,7 @@ fn a_whole_run_logs_no_personal_data_keys_or_tokens_at_debug_level() {
     let owner_key = created["owner_key"].as_str().unwrap().to_owned();
 
     let (fake, graph) = FakeGraph::start();
+    fake.vouch(CHANNEL_TOKEN, WA);
     let env = [
         ("LARAS_LOG", "debug"),
         ("LARAS_META_APP_SECRET", SECRET),
