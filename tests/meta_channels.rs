@@ -33,33 +33,7 @@ impl Rig {
         let dir = tempfile::tempdir().unwrap();
         let partner = json_field(&run(dir.path(), &["partner", "create", "--name", "Toko Batik Laras"]), "partner_id");
         let (fake, base) = FakeGraph::start();
-        for (kind, account) in [
-            ("whatsapp", WA),
-            ("messenger", "109876543210987"),
-            ("instagram", "17841405822304914"),
-            ("threads", "78901"),
-        ] {
-            fake.vouch(&format!("TOKEN-{kind}"), account);
-            let out = laras(dir.path())
-                .args([
-                    "channel",
-                    "connect",
-                    "--partner",
-                    &partner,
-                    "--kind",
-                    kind,
-                    "--account",
-                    account,
-                    "--name",
-                    "Toko",
-                ])
-                .env("LARAS_CHANNEL_TOKEN", format!("TOKEN-{kind}"))
-                .env("LARAS_META_GRAPH_URL", &base)
-                .env("LARAS_THREADS_GRAPH_URL", &base)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
+        connect_all_channels(dir.path(), &partner, &fake, &base);
         let mut rig = Rig { dir, partner, fake, base, server: None };
         rig.start();
         rig

@@ -29,33 +29,7 @@ impl Rig {
         let partner = created["partner_id"].as_str().unwrap().to_owned();
         let key = created["owner_key"].as_str().unwrap().to_owned();
         let (fake, base) = FakeGraph::start();
-        for (kind, account) in [
-            ("whatsapp", WA),
-            ("messenger", "109876543210987"),
-            ("instagram", "17841405822304914"),
-            ("threads", "78901"),
-        ] {
-            fake.vouch(&format!("TOKEN-{kind}"), account);
-            let out = laras(dir.path())
-                .args([
-                    "channel",
-                    "connect",
-                    "--partner",
-                    &partner,
-                    "--kind",
-                    kind,
-                    "--account",
-                    account,
-                    "--name",
-                    "Toko",
-                ])
-                .env("LARAS_CHANNEL_TOKEN", format!("TOKEN-{kind}"))
-                .env("LARAS_META_GRAPH_URL", &base)
-                .env("LARAS_THREADS_GRAPH_URL", &base)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
+        connect_all_channels(dir.path(), &partner, &fake, &base);
         let server = Server::start(
             dir.path(),
             &[("LARAS_META_APP_SECRET", SECRET), ("LARAS_META_GRAPH_URL", &base), ("LARAS_THREADS_GRAPH_URL", &base)],

@@ -59,7 +59,7 @@ pub fn content_text(content: &MessageContent, open: &mut Open<'_>) -> Option<Str
         }
         MessageContent::FlowReply { response, .. } => {
             return Some(match open(response) {
-                Some(json) => format!("[form] {}", flow_fields(&json)),
+                Some(json) => format!("[form] {}", laras_domain::event::flow_answers(&json).join(", ")),
                 None => "[form]".to_owned(),
             })
         }
@@ -90,22 +90,6 @@ pub fn content_text(content: &MessageContent, open: &mut Open<'_>) -> Option<Str
         Some(caption) => format!("{} {caption}", label.0),
         None => label.0.to_owned(),
     })
-}
-
-/// A Flow's answer as `field: value` pairs (its `flow_token` is the business's, not an answer).
-fn flow_fields(json: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::Object(fields)) => fields
-            .iter()
-            .filter(|(k, _)| k.as_str() != "flow_token")
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}: {s}"),
-                other => format!("{k}: {other}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => json.to_owned(),
-    }
 }
 
 /// A message's text with what it was about: the story it answers, the ad it came from.

@@ -107,3 +107,32 @@ pub fn meta_signature(app_secret: &str, body: &[u8]) -> String {
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
+
+/// The accounts the channel tests connect: one per channel, WhatsApp's being a phone number id.
+pub const CHANNEL_ACCOUNTS: [(&str, &str); 4] = [
+    ("whatsapp", "106540352242922"),
+    ("messenger", "109876543210987"),
+    ("instagram", "17841405822304914"),
+    ("threads", "78901"),
+];
+
+/// Connects every channel of [`CHANNEL_ACCOUNTS`] for `partner` with the token `TOKEN-{kind}`,
+/// which the fake Graph API at `graph_base` is told to vouch for first.
+pub fn connect_all_channels(
+    data_dir: &Path,
+    partner: &str,
+    fake: &laras_adapters::graph_api::fake::FakeGraph,
+    graph_base: &str,
+) {
+    for (kind, account) in CHANNEL_ACCOUNTS {
+        fake.vouch(&format!("TOKEN-{kind}"), account);
+        let out = laras(data_dir)
+            .args(["channel", "connect", "--partner", partner, "--kind", kind, "--account", account, "--name", "Toko"])
+            .env("LARAS_CHANNEL_TOKEN", format!("TOKEN-{kind}"))
+            .env("LARAS_META_GRAPH_URL", graph_base)
+            .env("LARAS_THREADS_GRAPH_URL", graph_base)
+            .output()
+            .expect("laras channel connect");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

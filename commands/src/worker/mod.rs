@@ -184,7 +184,9 @@ impl AiWorker {
             MessageContent::ButtonReply { text, payload } => {
                 self.ledger.open(text)?.filter(|t| !t.trim().is_empty()).or_else(|| Some(payload.clone()))
             }
-            MessageContent::FlowReply { response, .. } => self.ledger.open(response)?.map(|json| flow_answers(&json)),
+            MessageContent::FlowReply { response, .. } => {
+                self.ledger.open(response)?.map(|json| laras_domain::event::flow_answers(&json).join("\n"))
+            }
             MessageContent::Image { caption: Some(c), .. } | MessageContent::Attachment { caption: Some(c), .. } => {
                 self.ledger.open(c)?
             }
@@ -273,22 +275,5 @@ impl AiWorker {
             }
         }
         Ok(())
-    }
-}
-
-/// A Flow's answers as `field: value` lines for the generator (the `flow_token` is the
-/// business's own correlation id, not something the customer said).
-fn flow_answers(json: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::Object(fields)) => fields
-            .iter()
-            .filter(|(k, _)| k.as_str() != "flow_token")
-            .map(|(k, v)| match v {
-                serde_json::Value::String(s) => format!("{k}: {s}"),
-                other => format!("{k}: {other}"),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => json.to_owned(),
     }
 }

@@ -302,3 +302,11 @@ fn every_kind_of_inbound_context_and_content_round_trips() {
     };
     assert_eq!(decode(echo.event_type(), 1, &echo.encode_payload()).unwrap(), echo);
 }
+
+#[test]
+fn a_flow_reply_reads_as_its_answers_without_the_flow_token() {
+    let mut answers = flow_answers(r#"{"flow_token":"t-1","size":"M","qty":2}"#);
+    answers.sort();
+    assert_eq!(answers, vec!["qty: 2".to_owned(), "size: M".to_owned()]);
+    assert_eq!(flow_answers("not json"), vec!["not json".to_owned()]);
+}

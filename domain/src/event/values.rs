@@ -399,3 +399,20 @@ pub enum ConnectRefusal {
     /// Another Partner holds the receiving account.
     AccountHeldElsewhere,
 }
+
+/// A Flow's answers (the opened `response_json` of a [`MessageContent::FlowReply`]) as
+/// `field: value` texts, or the JSON as it came when it is not an object. The
+/// `flow_token` is left out: it is the business's own correlation id, not an answer.
+pub fn flow_answers(response_json: &str) -> Vec<String> {
+    match serde_json::from_str::<serde_json::Value>(response_json) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "flow_token")
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => format!("{k}: {s}"),
+                other => format!("{k}: {other}"),
+            })
+            .collect(),
+        _ => vec![response_json.to_owned()],
+    }
+}
