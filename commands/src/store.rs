@@ -49,7 +49,7 @@ use tokio::sync::watch;
 pub mod contract;
 mod plan;
 
-pub use plan::{AppendPlanner, PlannedAppend, PlannedRow};
+pub use plan::{continues, AppendPlanner, PlannedAppend, PlannedRow};
 
 /// A global position in the log: 1 for the first stored event, increasing in commit order.
 pub type Position = u64;

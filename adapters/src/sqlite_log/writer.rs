@@ -6,7 +6,7 @@
 //! answers every caller. A failed commit answers every caller in the group with an
 //! error: nothing unacknowledged is ever reported as stored.
 
-use laras_commands::store::{AppendOutcome, AppendRequest, ExpectedVersion, Position, StoreError};
+use laras_commands::store::{continues, AppendOutcome, AppendRequest, ExpectedVersion, Position, StoreError};
 use laras_domain::envelope::{Hash32, ZERO_HASH};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::collections::BTreeSet;
@@ -164,17 +164,8 @@ fn append(tx: &Transaction, request: &AppendRequest) -> Result<AppendOutcome, St
         }
         let mut prev = head.map_or(ZERO_HASH, |h| h.1);
         for (version, e) in (write.expected.next_version()..).zip(&write.envelopes) {
+            let hash = continues(e, write, version, prev)?;
             let h = &e.header;
-            if h.stream_id != write.stream || h.partner_id != write.partner {
-                return Err(StoreError::InvalidAppend(format!("an envelope does not belong to {}", write.stream)));
-            }
-            if h.stream_version != version || h.prev_hash != prev {
-                return Err(StoreError::InvalidAppend(format!(
-                    "envelope for version {} of {} does not continue the stream",
-                    h.stream_version, write.stream
-                )));
-            }
-            let hash = e.hash().map_err(|err| StoreError::InvalidAppend(err.to_string()))?;
             insert
                 .execute(params![
                     h.event_id.0.as_bytes().as_slice(),

@@ -104,8 +104,9 @@ impl AppendPlanner {
     }
 }
 
-/// The envelope's hash when it is the `version` of the write's stream after `prev`.
-fn continues(
+/// Checks that `envelope` is the write's next event: same stream and partner, version
+/// `version`, linked to `prev`; answers its hash. Every backend checks appends with it.
+pub fn continues(
     envelope: &Envelope,
     write: &super::StreamWrite,
     version: u64,
