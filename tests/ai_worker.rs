@@ -13,14 +13,6 @@ use std::time::{Duration, Instant};
 const SECRET: &str = "test-app-secret";
 const WA: &str = "106540352242922";
 
-fn graphql(base: &str, key: &str, query: &str) -> Value {
-    let body = json!({ "query": query });
-    let resp = reqwest::blocking::Client::new().post(format!("{base}/graphql")).bearer_auth(key).json(&body).send();
-    let value: Value = resp.expect("post /graphql").json().expect("json");
-    assert!(value["errors"].is_null(), "{value}");
-    value["data"].clone()
-}
-
 fn wa_text(wamid: &str, text: &str) -> Vec<u8> {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {

@@ -90,14 +90,6 @@ const TEXT: &str = "Berapa harga kain songket merah";
 const ARTICLE: &str = "Kain songket merah Rp 780.000 per helai";
 const NOTE: &str = "Pelanggan setia sejak tahun lalu";
 
-fn graphql(base: &str, key: &str, query: &str) -> Value {
-    let body = json!({ "query": query });
-    let resp = reqwest::blocking::Client::new().post(format!("{base}/graphql")).bearer_auth(key).json(&body).send();
-    let value: Value = resp.expect("post /graphql").json().expect("json");
-    assert!(value["errors"].is_null(), "{value}");
-    value["data"].clone()
-}
-
 fn webhook(base: &str, wamid: &str, text: &str) {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {

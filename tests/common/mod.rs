@@ -136,3 +136,13 @@ pub fn connect_all_channels(
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+/// Posts `query` to `base`'s `/graphql` with the API key `key`; answers `data`, failing the
+/// test on any GraphQL error.
+pub fn graphql(base: &str, key: &str, query: &str) -> serde_json::Value {
+    let body = serde_json::json!({ "query": query });
+    let resp = reqwest::blocking::Client::new().post(format!("{base}/graphql")).bearer_auth(key).json(&body).send();
+    let value: serde_json::Value = resp.expect("post /graphql").json().expect("json");
+    assert!(value["errors"].is_null(), "{value}");
+    value["data"].clone()
+}
