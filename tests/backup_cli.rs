@@ -104,7 +104,14 @@ fn a_backup_taken_under_webhook_load_restores_every_acknowledged_event_and_verif
     let before: Vec<&String> = acks.iter().filter(|(_, at)| *at < began).map(|(w, _)| w).collect();
     let during = acks.iter().filter(|(_, at)| *at >= began && *at <= finished).count();
     assert!(before.len() >= 20, "load ran before the backup: {} acknowledged", before.len());
-    assert!(during > 0, "load kept running during the backup");
+    // A short backup on a busy machine can fall between two acknowledgements (its
+    // own process start takes most of it); a longer one must not have stopped them.
+    let took = finished - began;
+    assert!(
+        during > 0 || took < Duration::from_secs(2),
+        "no delivery was acknowledged during a backup of {} ms",
+        took.as_millis()
+    );
     eprintln!(
         "backup took {} ms under load; {} deliveries acknowledged before it began, {during} during it",
         (finished - began).as_millis(),
