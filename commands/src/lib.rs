@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod memory;
 pub mod meta;
 pub mod outbox;
+pub mod runtime;
 pub mod signer;
 pub mod store;
 pub mod subscription;

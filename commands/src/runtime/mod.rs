@@ -1,0 +1,21 @@
+//! What the processes that follow the log need to run once and resume: durable
+//! checkpoints and leases with fencing tokens.
+//!
+//! A process (the outbox, the AI worker, follow-ups, the Merkle log, media fetching…)
+//! that must run on exactly one node holds its [`Lease`] while it works and saves its
+//! [`Checkpoint`](checkpoint::Checkpoints) with the lease's [`Fence`]: a node that lost
+//! its lease (it paused longer than the lease, and another node took over) can no
+//! longer move the checkpoint. Its appends to the log are still safe, since every
+//! process derives its events' ids from what caused them and the store answers a
+//! repeated id as a duplicate.
+//!
+//! Backends: in memory (`memory`), the embedded data dir (one process holds the data
+//! dir, so its leases are only ever contended within that process), PostgreSQL (shared
+//! by every node).
+
+pub mod checkpoint;
+pub mod lease;
+pub mod memory;
+
+pub use checkpoint::{CheckpointError, Checkpoints};
+pub use lease::{Fence, Lease, LeaseError, Leases, NodeId};
