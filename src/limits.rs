@@ -46,6 +46,15 @@ pub struct LimitOverrides {
     /// Answer bytes at most.
     #[arg(long, env = "LARAS_MAX_RESPONSE_BYTES")]
     pub max_response_bytes: Option<usize>,
+    /// Seconds a new websocket has to send `connection_init`.
+    #[arg(long, env = "LARAS_WS_INIT_TIMEOUT_SECONDS")]
+    pub ws_init_timeout_seconds: Option<u64>,
+    /// Operations running at once on one websocket.
+    #[arg(long, env = "LARAS_MAX_OPERATIONS_PER_SOCKET")]
+    pub max_operations_per_socket: Option<usize>,
+    /// Operations running at once on all of one API key's websockets.
+    #[arg(long, env = "LARAS_MAX_SUBSCRIPTIONS_PER_KEY")]
+    pub max_subscriptions_per_key: Option<usize>,
 }
 
 /// The limits after merging every source.
@@ -88,6 +97,9 @@ impl ServerLimits {
             max_depth: pick!(max_query_depth, api_default.max_depth).max(1),
             max_body_bytes: pick!(max_body_bytes, api_default.max_body_bytes).max(1024),
             max_response_bytes: pick!(max_response_bytes, api_default.max_response_bytes).max(1024),
+            ws_init_timeout_ms: pick!(ws_init_timeout_seconds, api_default.ws_init_timeout_ms / 1000).max(1) * 1000,
+            max_operations_per_socket: pick!(max_operations_per_socket, api_default.max_operations_per_socket).max(1),
+            max_subscriptions_per_key: pick!(max_subscriptions_per_key, api_default.max_subscriptions_per_key).max(1),
             ..api_default
         };
         Self { connections, api }

@@ -1,14 +1,15 @@
 //! `/graphql` over HTTP: POST runs queries and mutations, GET serves GraphiQL or
-//! upgrades to a graphql-transport-ws websocket for subscriptions.
+//! upgrades to a graphql-transport-ws websocket for subscriptions (`crate::ws`).
 //!
 //! Authentication and the per-key rate limit happen here, before anything executes.
 
 use crate::auth::{authenticate, presented, Caller, Presented};
 use crate::error::{ApiError, Code};
 use crate::schema::{Api, LarasSchema};
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql::Data;
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
+use crate::ws::protocol::SUBPROTOCOL;
+use crate::ws::slots::SubscriptionSlots;
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::GraphQLRequest;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -29,6 +30,8 @@ pub struct GraphqlState {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     failed_auth: Option<DefaultKeyedRateLimiter<IpAddr>>,
     refusals: RefusalLog,
+    /// Operations open on websockets, per key.
+    pub(crate) subscriptions: Arc<SubscriptionSlots>,
 }
 
 impl GraphqlState {
@@ -44,7 +47,16 @@ impl GraphqlState {
         });
         let failed_auth = NonZeroU32::new(l.failed_auth_per_ip_per_minute)
             .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n)));
-        Arc::new(Self { schema, api, admin_token, limiter, per_ip, failed_auth, refusals: RefusalLog::default() })
+        Arc::new(Self {
+            schema,
+            api,
+            admin_token,
+            limiter,
+            per_ip,
+            failed_auth,
+            refusals: RefusalLog::default(),
+            subscriptions: Arc::default(),
+        })
     }
 
     /// Refuses a request from `ip` past its address's budgets, before anything is read.
@@ -63,13 +75,18 @@ impl GraphqlState {
 
     /// Counts a failed authentication from `ip`; past its budget the address is blocked
     /// for a minute.
-    fn failed(&self, ip: Option<IpAddr>) {
+    pub(crate) fn failed(&self, ip: Option<IpAddr>) {
         self.refusals.count();
         if let (Some(ip), Some(limiter)) = (ip, &self.failed_auth) {
             if limiter.check_key(&ip).is_err() {
                 self.refusals.block(ip, std::time::Duration::from_secs(60));
             }
         }
+    }
+
+    /// Spends one request of `bucket` (a key's id, or "admin"); true when it has none left.
+    pub(crate) fn over_key_rate(&self, bucket: &str) -> bool {
+        self.limiter.check_key(&bucket.to_owned()).is_err()
     }
 
     /// The caller named by `Authorization`, or the response that refuses the request.
@@ -90,7 +107,7 @@ impl GraphqlState {
                     Caller::Admin => "admin".to_owned(),
                     Caller::Key(k) => k.id.clone(),
                 };
-                if self.limiter.check_key(&bucket).is_err() {
+                if self.over_key_rate(&bucket) {
                     return Err(Refusal::rate_limited());
                 }
                 Ok(Some(caller))
@@ -274,21 +291,39 @@ async fn execute(
 /// The answer as JSON, unless it is larger than `max` bytes: the cost bound counts
 /// fields, not the length of the texts they hold.
 fn bounded(response: async_graphql::Response, max: usize) -> Response {
-    let body = match serde_json::to_vec(&response) {
-        Ok(body) => body,
-        Err(e) => {
-            tracing::error!(error = %e, "a GraphQL answer did not serialise");
-            return Refusal::of(StatusCode::INTERNAL_SERVER_ERROR, ApiError::new(Code::Internal, "internal error"))
-                .into_response();
+    match bounded_body(&response, max) {
+        Ok(body) => {
+            let mut answer = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+            answer.headers_mut().extend(response.http_headers);
+            answer
         }
-    };
+        Err((status, error)) => Refusal::of(status, error).into_response(),
+    }
+}
+
+fn bounded_body(response: &async_graphql::Response, max: usize) -> Result<Vec<u8>, (StatusCode, ApiError)> {
+    let body = serde_json::to_vec(response).map_err(|e| {
+        tracing::error!(error = %e, "a GraphQL answer did not serialise");
+        (StatusCode::INTERNAL_SERVER_ERROR, ApiError::new(Code::Internal, "internal error"))
+    })?;
     if body.len() > max {
         let message = format!("the answer is larger than {max} bytes; ask for fewer items or fields");
-        return Refusal::of(StatusCode::OK, ApiError::new(Code::TooComplex, message)).into_response();
+        return Err((StatusCode::OK, ApiError::new(Code::TooComplex, message)));
     }
-    let mut answer = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    answer.headers_mut().extend(response.http_headers);
-    answer
+    Ok(body)
+}
+
+/// One websocket result as JSON, bounded as an HTTP answer is.
+pub(crate) fn bounded_json(response: &async_graphql::Response, max: usize) -> serde_json::Value {
+    match bounded_body(response, max).and_then(|body| {
+        serde_json::from_slice(&body).map_err(|_| (StatusCode::OK, ApiError::new(Code::Internal, "internal error")))
+    }) {
+        Ok(json) => json,
+        Err((_, error)) => serde_json::json!({
+            "data": null,
+            "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }],
+        }),
+    }
 }
 
 /// GET: a websocket upgrade for subscriptions, otherwise GraphiQL.
@@ -303,41 +338,18 @@ async fn explore_or_subscribe(State(state): State<Arc<GraphqlState>>, request: R
         return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
             .into_response();
     }
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(p) => p,
-        Err(status) => return status.into_response(),
-    };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
+    // The key arrives in `connection_init`; a socket that never sends one is closed
+    // (4408) by the session. A client that does not speak graphql-transport-ws gets 4406.
+    let max = state.api.limits.max_body_bytes;
     upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let schema = state.schema.clone();
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| async move {
-                    // graphql-transport-ws clients send the key in the connection_init payload.
-                    let token = payload
-                        .get("Authorization")
-                        .or_else(|| payload.get("authorization"))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_owned);
-                    let mut headers = HeaderMap::new();
-                    if let Some(value) = token.and_then(|t| header::HeaderValue::from_str(&t).ok()) {
-                        headers.insert(header::AUTHORIZATION, value);
-                    }
-                    match state.caller(&headers, ip) {
-                        Ok(Some(caller)) => {
-                            let mut data = Data::default();
-                            data.insert(caller);
-                            Ok(data)
-                        }
-                        _ => Err(ApiError::unauthenticated().into_graphql()),
-                    }
-                })
-                .serve()
-        })
+        .protocols([SUBPROTOCOL])
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| crate::ws::serve(socket, state, ip))
         .into_response()
 }
 

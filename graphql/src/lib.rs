@@ -11,5 +11,6 @@ pub mod error;
 pub mod guard;
 pub mod http;
 pub mod schema;
+pub mod ws;
 
 pub use schema::{build_schema, sdl, Api, LarasSchema, Limits};

@@ -72,6 +72,12 @@ pub struct Limits {
     pub max_wait_ms: u64,
     /// Largest page a list may return.
     pub max_page: usize,
+    /// How long a new websocket has to send `connection_init` before it is closed (4408).
+    pub ws_init_timeout_ms: u64,
+    /// Operations running at once on one websocket.
+    pub max_operations_per_socket: usize,
+    /// Operations running at once on all of one key's websockets.
+    pub max_subscriptions_per_key: usize,
 }
 
 impl Default for Limits {
@@ -92,6 +98,9 @@ impl Default for Limits {
             failed_auth_per_ip_per_minute: 30,
             max_wait_ms: 10_000,
             max_page: 200,
+            ws_init_timeout_ms: 10_000,
+            max_operations_per_socket: 100,
+            max_subscriptions_per_key: 200,
         }
     }
 }

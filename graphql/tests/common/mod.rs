@@ -34,6 +34,8 @@ pub struct World {
     pub directory: Arc<ChannelDirectory>,
     pub keys: Arc<MemoryApiKeys>,
     pub schema: LarasSchema,
+    /// What the schema was built from, for serving it over HTTP.
+    pub api: Api,
     pub runner: ProjectionRunner,
     pub audit: MerkleLog,
     _dir: tempfile::TempDir,
@@ -55,6 +57,10 @@ pub struct Tenant {
 }
 
 pub fn world() -> World {
+    world_with(Limits::default())
+}
+
+pub fn world_with(limits: Limits) -> World {
     let ledger = ledger_at(NOW);
     let keys = Arc::new(MemoryApiKeys::default());
     let dir = tempfile::tempdir().expect("tempdir");
@@ -81,10 +87,10 @@ pub fn world() -> World {
             clock: ledger.clock.clone(),
             policy: HeadPolicy::default(),
         },
-        limits: Limits::default(),
+        limits,
     };
     let audit = api.audit.clone();
-    World { ledger, prover, directory, keys, schema: build_schema(api), runner, audit, _dir: dir }
+    World { ledger, prover, directory, keys, schema: build_schema(api.clone()), api, runner, audit, _dir: dir }
 }
 
 impl World {
