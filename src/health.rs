@@ -126,6 +126,8 @@ fn record_processes(health: &Health) {
 async fn metrics_text(State(health): State<Health>) -> impl IntoResponse {
     let handle = prometheus();
     record_processes(&health);
+    // Without the exporter's own listener, upkeep (draining histograms) is ours: once a scrape.
+    handle.run_upkeep();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render())
 }
 

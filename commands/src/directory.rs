@@ -275,3 +275,34 @@ impl DirectoryProcess {
         self.directory.store.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{ledger_at, onboard_with_channel};
+    use laras_domain::time::Timestamp;
+    use uuid::Uuid;
+
+    const P: PartnerId = PartnerId(Uuid::from_u128(5));
+
+    #[tokio::test]
+    async fn a_restored_snapshot_routes_as_the_log_did_and_a_broken_one_is_refused() {
+        let ledger = ledger_at(Timestamp(1_767_225_600_000));
+        onboard_with_channel(&ledger, P, ChannelKind::WhatsApp, "acct").await.unwrap();
+        let head = *ledger.store.head().borrow();
+        let first = ChannelDirectory::new(ledger.store.clone());
+        first.catch_up().await.unwrap();
+        let snapshot = first.snapshot();
+        assert_eq!(snapshot.position, head);
+
+        let second = ChannelDirectory::new(ledger.store.clone());
+        assert!(second.restore(&snapshot));
+        assert_eq!(second.position(), head);
+        assert_eq!(second.partner_for(ChannelKind::WhatsApp, "acct", Duration::ZERO).await, Some(P));
+        assert_eq!(second.partner_for(ChannelKind::Messenger, "acct", Duration::ZERO).await, None);
+
+        let third = ChannelDirectory::new(ledger.store.clone());
+        assert!(!third.restore(&Snapshot { position: 99, state: b"not routes".to_vec() }));
+        assert_eq!(third.position(), 0, "a snapshot that cannot be read changes nothing");
+    }
+}

@@ -142,6 +142,11 @@ impl AiWorker {
     /// What an event asks of the worker.
     fn read(&self, stored: &StoredEnvelope) -> Result<Seen, laras_domain::event::DecodeError> {
         let h = &stored.envelope.header;
+        // Most of the log is none of the worker's business: no need to decode it.
+        if !matches!(h.event_type.as_str(), "KnowledgeArticlePublished" | "KnowledgeArticleRetired" | "InboundMessageReceived")
+        {
+            return Ok(Seen::Nothing);
+        }
         let oldest = self.ledger.clock.now().0 - self.settings.max_age.0;
         Ok(match stored.envelope.event()? {
             DomainEvent::KnowledgeArticlePublished { article_id, kind, title, body, tags } => {

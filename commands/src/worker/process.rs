@@ -2,7 +2,7 @@
 //! checkpoint (the worker) or snapshot (follow-ups), never from the start of the log.
 
 use super::follow_up::{FollowUpBook, FollowUps};
-use super::{AiWorker, Inbound, Lesson, Seen, WorkerError};
+use super::{AiWorker, Seen, WorkerError};
 use crate::error::CommandError;
 use crate::runtime::lanes::Lanes;
 use crate::runtime::poison::{self, handle_or_skip, FailureKind, Handled, PoisonPolicy};
@@ -135,7 +135,7 @@ impl Process for WorkerProcess {
             tokio::select! {
                 _ = ctx.cancel.cancelled() => break,
                 Some(done) = lanes.next(), if !lanes.is_empty() => {
-                    let (position, result) = done.map_err(|_| DraftPanicked)?;
+                    let (_, (position, result)) = done.map_err(|_| DraftPanicked)?;
                     pending.remove(&position);
                     result?;
                 }
