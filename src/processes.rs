@@ -52,7 +52,13 @@ impl Process for ReadModelsProcess {
         ctx.status.started_from(models.resume_from());
         let cancel = ctx.cancel.clone();
         let thread = self.0.clone().spawn_dedicated(async move { cancel.cancelled().await })?;
-        let joined = async { tokio::task::spawn_blocking(move || thread.join()).await.map_err(|_| ThreadLost)?.map_err(|_| ThreadLost)?.map_err(ProcessError::from) };
+        let joined = async {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .map_err(|_| ThreadLost)?
+                .map_err(|_| ThreadLost)?
+                .map_err(ProcessError::from)
+        };
         watched(&ctx, || models.position(), joined).await
     }
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// The position-reporting processes whose checkpoint is saved on a graceful stop.
-const RESUMING: [&str; 6] = ["channel-directory", "ai-worker", "follow-ups", "read-models", "merkle-log", "search-index"];
+const RESUMING: [&str; 6] =
+    ["channel-directory", "ai-worker", "follow-ups", "read-models", "merkle-log", "search-index"];
 
 fn readyz(base: &str) -> (u16, Value) {
     let resp = reqwest::blocking::get(format!("{base}/readyz")).expect("get /readyz");
@@ -18,7 +19,10 @@ fn readyz(base: &str) -> (u16, Value) {
 }
 
 fn process<'a>(body: &'a Value, name: &str) -> &'a Value {
-    body["processes"].as_array().and_then(|ps| ps.iter().find(|p| p["name"] == name)).unwrap_or_else(|| panic!("no {name} in {body}"))
+    body["processes"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
 }
 
 /// `/readyz` once it is 200 and every process that reports a position has caught up.
@@ -26,7 +30,8 @@ fn caught_up(base: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = readyz(base);
-        let all_there = body["processes"].as_array().is_some_and(|ps| ps.iter().all(|p| p["lag"].is_null() || p["lag"] == 0));
+        let all_there =
+            body["processes"].as_array().is_some_and(|ps| ps.iter().all(|p| p["lag"].is_null() || p["lag"] == 0));
         if status == 200 && all_there {
             return body;
         }
@@ -43,7 +48,11 @@ fn a_restart_resumes_every_process_from_its_checkpoint_not_from_zero() {
     let key = created["owner_key"].as_str().expect("owner key").to_owned();
 
     let server = Server::start(dir.path(), &[]);
-    graphql(&server.base, &key, "mutation { publishArticle(kind: PRODUCT, title: \"Batik tulis\", body: \"Rp 450.000\") { position } }");
+    graphql(
+        &server.base,
+        &key,
+        "mutation { publishArticle(kind: PRODUCT, title: \"Batik tulis\", body: \"Rp 450.000\") { position } }",
+    );
     graphql(&server.base, &key, "mutation { setApprovalMode(mode: AUTOPILOT) { position } }");
     let first = caught_up(&server.base);
     let head = first["head"].as_u64().expect("head");
@@ -84,7 +93,9 @@ fn metrics_are_prometheus_text_with_every_process() {
 pub fn assert_prometheus_text(text: &str) {
     let name_ok = |n: &str| {
         !n.is_empty()
-            && n.chars().enumerate().all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()))
+            && n.chars()
+                .enumerate()
+                .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()))
     };
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         if let Some(comment) = line.strip_prefix("# ") {
@@ -114,8 +125,6 @@ pub fn assert_prometheus_text(text: &str) {
         assert!(name_ok(name), "bad metric name: {line}");
     }
 }
-
-
 
 #[test]
 fn the_format_check_refuses_what_is_not_prometheus_text() {

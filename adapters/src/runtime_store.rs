@@ -79,7 +79,13 @@ enum Refused {
 }
 
 /// Whether `fence` may write for `process`, and the saved position must not go back.
-fn admit(conn: &Connection, process: &str, fence: Fence, current: Option<i64>, to: Position) -> rusqlite::Result<Option<Refused>> {
+fn admit(
+    conn: &Connection,
+    process: &str,
+    fence: Fence,
+    current: Option<i64>,
+    to: Position,
+) -> rusqlite::Result<Option<Refused>> {
     if fence != Fence::UNLEASED && live_fence(conn, process)? != Some(fence.0) {
         return Ok(Some(Refused::Fenced));
     }
@@ -156,10 +162,7 @@ impl Leases for SqliteRuntime {
 
     async fn current(&self, name: &str) -> Result<Option<Fence>, LeaseError> {
         let name = name.to_owned();
-        self.with(move |conn| live_fence(conn, &name))
-            .await
-            .map(|f| f.map(Fence))
-            .map_err(LeaseError::Storage)
+        self.with(move |conn| live_fence(conn, &name)).await.map(|f| f.map(Fence)).map_err(LeaseError::Storage)
     }
 }
 

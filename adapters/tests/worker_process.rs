@@ -155,7 +155,8 @@ async fn a_slow_generator_for_one_partner_does_not_delay_another_partners_drafts
     assert!(!drafted(&ledger, slow).await, "the slow Partner's draft is still being generated");
     // The checkpoint stays before the slow message: a restart now would answer it.
     let stream = ledger.store.read_stream(&StreamId::conversation(slow), 0).await.unwrap();
-    let slow_position = stream.iter().find(|s| s.envelope.header.event_type == "InboundMessageReceived").unwrap().position;
+    let slow_position =
+        stream.iter().find(|s| s.envelope.header.event_type == "InboundMessageReceived").unwrap().position;
     assert!(runtime.load(AI_WORKER).await.unwrap().unwrap_or(0) < slow_position);
 
     gate.add_permits(1);

@@ -93,10 +93,7 @@ pub async fn snapshots_replace_each_other_are_fenced_and_never_move_back(rt: &im
     ));
     let lease = rt.try_acquire("follow-ups", &node("a"), LONG).await.unwrap().unwrap();
     let stale = Fence(lease.fence.0 + 7);
-    assert!(matches!(
-        rt.save_snapshot("follow-ups", &first, stale).await,
-        Err(CheckpointError::Fenced { .. })
-    ));
+    assert!(matches!(rt.save_snapshot("follow-ups", &first, stale).await, Err(CheckpointError::Fenced { .. })));
     rt.save_snapshot("follow-ups", &first, lease.fence).await.unwrap();
     assert_eq!(rt.load_snapshot("follow-ups").await.unwrap(), Some(first));
     assert_eq!(rt.load_snapshot("directory").await.unwrap(), Some(second));
@@ -112,6 +109,9 @@ pub async fn leases_and_checkpoints_of_different_processes_are_independent(rt: &
     let outbox = rt.try_acquire("outbox", &node("c"), LONG).await.unwrap().unwrap();
     assert_eq!(outbox.fence, Fence(2));
     // A fence is only good for its own process's lease.
-    assert_eq!(rt.save("ai-worker", 9, outbox.fence).await, Err(CheckpointError::Fenced { process: "ai-worker".into() }));
+    assert_eq!(
+        rt.save("ai-worker", 9, outbox.fence).await,
+        Err(CheckpointError::Fenced { process: "ai-worker".into() })
+    );
     assert_eq!((rt.load("outbox").await.unwrap(), rt.load("ai-worker").await.unwrap()), (Some(3), Some(8)));
 }

@@ -143,8 +143,10 @@ impl AiWorker {
     fn read(&self, stored: &StoredEnvelope) -> Result<Seen, laras_domain::event::DecodeError> {
         let h = &stored.envelope.header;
         // Most of the log is none of the worker's business: no need to decode it.
-        if !matches!(h.event_type.as_str(), "KnowledgeArticlePublished" | "KnowledgeArticleRetired" | "InboundMessageReceived")
-        {
+        if !matches!(
+            h.event_type.as_str(),
+            "KnowledgeArticlePublished" | "KnowledgeArticleRetired" | "InboundMessageReceived"
+        ) {
             return Ok(Seen::Nothing);
         }
         let oldest = self.ledger.clock.now().0 - self.settings.max_age.0;
@@ -156,9 +158,7 @@ impl AiWorker {
             // Standby messages belong to the app that holds the thread; reactions, echoes and
             // system notices are other event types and never reach here.
             DomainEvent::InboundMessageReceived { channel_message_id, content, context, .. }
-                if matches!(h.actor, Actor::Customer { .. })
-                    && h.recorded_at.0 >= oldest
-                    && !context.is_standby() =>
+                if matches!(h.actor, Actor::Customer { .. }) && h.recorded_at.0 >= oldest && !context.is_standby() =>
             {
                 let conversation = h.stream_id.as_str().strip_prefix("conversation-").and_then(|c| c.parse().ok());
                 match conversation {

@@ -185,15 +185,16 @@ impl Process for FollowUpProcess {
 
     async fn run(&self, ctx: ProcessContext) -> Result<(), ProcessError> {
         let saved = self.snapshots.load_snapshot(FOLLOW_UPS).await?;
-        let (mut book, from) = match saved.as_ref().and_then(|s| Some((FollowUpBook::from_bytes(&s.state)?, s.position))) {
-            Some(restored) => restored,
-            None => {
-                if saved.is_some() {
-                    tracing::warn!(process = FOLLOW_UPS, "the saved book cannot be read; reading the log again");
+        let (mut book, from) =
+            match saved.as_ref().and_then(|s| Some((FollowUpBook::from_bytes(&s.state)?, s.position))) {
+                Some(restored) => restored,
+                None => {
+                    if saved.is_some() {
+                        tracing::warn!(process = FOLLOW_UPS, "the saved book cannot be read; reading the log again");
+                    }
+                    (FollowUpBook::default(), 0)
                 }
-                (FollowUpBook::default(), 0)
-            }
-        };
+            };
         ctx.status.started_from(from);
         let ledger = &self.follow_ups.ledger;
         let mut subscription = Subscription::new(ledger.store.clone(), from, PAGE);

@@ -126,7 +126,12 @@ struct Forgetful {
 
 #[async_trait]
 impl Leases for Forgetful {
-    async fn try_acquire(&self, name: &str, node: &NodeId, ttl: Duration) -> Result<Option<Lease>, super::super::LeaseError> {
+    async fn try_acquire(
+        &self,
+        name: &str,
+        node: &NodeId,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, super::super::LeaseError> {
         self.inner.try_acquire(name, node, ttl).await
     }
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, super::super::LeaseError> {
