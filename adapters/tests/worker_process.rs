@@ -47,6 +47,14 @@ async fn partner(ledger: &Ledger, partner: PartnerId, account: &str) {
         tags: vec![],
     };
     ledger.publish_article(partner, publish, &meta).await.expect("article");
+    let hours = PublishArticle {
+        article_id: ArticleId(Uuid::from_u128((partner.0.as_u128() << 8) + 1)),
+        kind: ArticleKind::Faq,
+        title: "Jam buka".into(),
+        body: "Toko buka setiap hari jam 9 sampai 17.".into(),
+        tags: vec![],
+    };
+    ledger.publish_article(partner, hours, &meta).await.expect("article");
 }
 
 async fn publish(ledger: &Ledger, partner: PartnerId, n: u128, title: &str) {
@@ -75,9 +83,12 @@ async fn customer_says(ledger: &Ledger, partner: PartnerId, account: &str, n: u3
     ledger.record_inbound_message(partner, msg, &CommandMeta::system("test")).await.expect("inbound").conversation_id
 }
 
+/// Whether the worker has answered in the conversation: a draft, or a recorded decline.
 async fn drafted(ledger: &Ledger, conversation: ConversationId) -> bool {
     let stored = ledger.store.read_stream(&StreamId::conversation(conversation), 0).await.expect("read");
-    stored.iter().any(|s| matches!(s.envelope.event(), Ok(DomainEvent::DraftProposed { .. })))
+    stored.iter().any(|s| {
+        matches!(s.envelope.event(), Ok(DomainEvent::DraftProposed { .. } | DomainEvent::DraftDeclined { .. }))
+    })
 }
 
 /// Answers like the embedded generator, but holds questions with "lambat" until released.
