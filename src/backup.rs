@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! laras-backup.json   format version, creation time, SHA-256 of every other member
+//! runtime.sqlite      processes' checkpoints, snapshots and leases
 //! readmodels.sqlite   …each SQLite file as a `VACUUM INTO` snapshot
 //! audit.sqlite
 //! ledger.sqlite
@@ -17,10 +18,11 @@
 //! It needs no writer lock: every file is in WAL mode, so a `VACUUM INTO` is a read
 //! transaction that sees one committed state while the server keeps writing. The files
 //! are copied in dependency order so that the restored store is consistent: what is
-//! derived from the log (read models, Merkle trees) is copied *before* the log, so it is
+//! derived from the log (processes' checkpoints, read models, Merkle trees) is copied *before* the log, so it is
 //! at most behind it and catches up on the first start; what the log needs (contact data
 //! keys, signing keys) is copied *after* it, so it covers every event in the copy. The
-//! search index is left out: it is rebuilt from the log on the first start.
+//! search index and the AI worker's knowledge index are left out: they are rebuilt from
+//! the log on the first start.
 
 use crate::data_dir::{ensure_private, DataDir, DataDirError};
 use serde::{Deserialize, Serialize};
@@ -34,8 +36,15 @@ pub const MANIFEST: &str = "laras-backup.json";
 pub const FORMAT: u32 = 1;
 
 /// Derived files first, then the log, then what the log refers to (see the module comment).
-const SQLITE_FILES: [&str; 6] =
-    ["readmodels.sqlite", "audit.sqlite", "ledger.sqlite", "keys.sqlite", "credentials.sqlite", "access.sqlite"];
+const SQLITE_FILES: [&str; 7] = [
+    "runtime.sqlite",
+    "readmodels.sqlite",
+    "audit.sqlite",
+    "ledger.sqlite",
+    "keys.sqlite",
+    "credentials.sqlite",
+    "access.sqlite",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {

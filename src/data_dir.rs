@@ -9,6 +9,8 @@
 //!   readmodels.sqlite  read models (inbox, CRM, pipeline, segments), rebuildable from the log
 //!   search/            the tantivy search index, rebuildable from the log
 //!   audit.sqlite       per-Partner Merkle logs and signed tree heads
+//!   runtime.sqlite     processes' checkpoints and snapshots, leases (this node's)
+//!   knowledge/         the AI worker's index of the Partners' articles (rebuildable)
 //!   master.key         32 random bytes, mode 0600 (or outside: LARAS_MASTER_KEY_FILE)
 //!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:")
 //!   laras.lock         held by the one process that writes
@@ -102,6 +104,12 @@ impl DataDir {
     }
     pub fn audit(&self) -> PathBuf {
         self.root.join("audit.sqlite")
+    }
+    pub fn runtime(&self) -> PathBuf {
+        self.root.join("runtime.sqlite")
+    }
+    pub fn knowledge(&self) -> PathBuf {
+        self.root.join("knowledge")
     }
     pub fn access(&self) -> PathBuf {
         self.root.join("access.sqlite")

@@ -74,6 +74,15 @@ struct ServeArgs {
     /// Threads API base URL.
     #[arg(long, env = "LARAS_THREADS_GRAPH_URL")]
     threads_graph_url: Option<String>,
+    /// How many conversations the AI worker drafts for at once (default 8).
+    #[arg(long, env = "LARAS_AI_CONCURRENCY")]
+    ai_concurrency: Option<usize>,
+    /// /readyz answers 503 when a process is more than this many events behind the log.
+    #[arg(long, env = "LARAS_READY_MAX_LAG")]
+    ready_max_lag: Option<u64>,
+    /// This node's name in leases (default: host name and process id).
+    #[arg(long, env = "LARAS_NODE_ID")]
+    node_id: Option<String>,
     #[command(flatten)]
     limits: laras::limits::LimitOverrides,
 }
@@ -328,9 +337,15 @@ fn main() -> ExitCode {
             meta_graph_url,
             meta_graph_version,
             threads_graph_url,
+            ai_concurrency,
+            ready_max_lag,
+            node_id,
             limits,
             ..
         } = serve.as_ref();
+        overrides.ai_concurrency = *ai_concurrency;
+        overrides.ready_max_lag = *ready_max_lag;
+        overrides.node_id = node_id.clone();
         overrides.limits = limits.clone();
         overrides.admin_token = admin_token.clone();
         overrides.tree_head_every_events = *tree_head_every_events;
@@ -411,8 +426,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Logs to stderr: coloured only on a terminal, one JSON object a line with
+/// `LARAS_LOG_FORMAT=json` (for log shippers).
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("LARAS_LOG").unwrap_or_else(|_| "info,tantivy=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if std::env::var("LARAS_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }

@@ -1,50 +1,51 @@
 //! The HTTP server: a library function that takes a listener and a shutdown signal,
 //! so tests start it on port 0. Background work (the channel directory, the outbox,
-//! the AI worker, the Merkle log and the read-model runner) runs beside it and stops
-//! with it.
+//! the AI worker, follow-ups, the Merkle log, the read models and the search index)
+//! runs beside it under one supervisor (restarts with backoff, checkpoints, status in
+//! `/readyz` and `/metrics`) and stops with it.
 
 use crate::app::App;
+use crate::health::{self, Health};
+use crate::processes::{MerkleLogProcess, OutboxProcess, ReadModelsProcess, SearchIndexProcess};
 use crate::settings::Settings;
-use axum::routing::get;
-use axum::Router;
 use laras_adapters::ai::embedded::EmbeddedGenerator;
 use laras_adapters::ai::knowledge::TantivyKnowledge;
 use laras_adapters::ai::openai::{ChatCompletionsGenerator, ChatSettings};
 use laras_adapters::ai::sentiment::LexiconSentiment;
 use laras_adapters::graph_api::{GraphProver, GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
+use laras_adapters::runtime_store::SqliteRuntime;
 use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
-use laras_commands::directory::ChannelDirectory;
+use laras_commands::directory::{ChannelDirectory, DirectoryProcess};
 use laras_commands::outbox::Outbox;
-use laras_commands::worker::{AiWorker, DraftGenerator, FollowUps, WorkerSettings};
+use laras_commands::runtime::{NodeId, PoisonPolicy, Supervisor, SupervisorSettings};
+use laras_commands::worker::{AiWorker, DraftGenerator, FollowUpProcess, FollowUps, WorkerProcess, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
 use laras_graphql::{build_schema, Api};
 use laras_projections::{ProjectionRunner, ReadModels};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-
-async fn healthz() -> &'static str {
-    "ok"
-}
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish and stops
-/// the background tasks.
+/// the background processes.
 pub async fn run(
     listener: TcpListener,
     app: Arc<App>,
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let runtime = Arc::new(SqliteRuntime::open(&app.data.runtime())?);
+    let supervisor = Supervisor::new(runtime.clone(), NodeId(settings.node_id.clone()), SupervisorSettings::default());
     let directory = ChannelDirectory::new(app.ledger.store.clone());
-    let follower = tokio::spawn(directory.clone().follow(stopped(stop_rx.clone())));
+    supervisor.spawn(Arc::new(DirectoryProcess {
+        directory: directory.clone(),
+        snapshots: runtime.clone(),
+        save_every: Duration::from_secs(10),
+    }));
 
     let graph = GraphSettings {
         base_url: settings.meta_graph_url.clone(),
@@ -54,9 +55,7 @@ pub async fn run(
     };
     let sender = Arc::new(GraphSender::new(graph.clone(), app.credentials.clone())?);
     let prover = Arc::new(GraphProver::new(graph)?);
-    let outbox = Outbox::new(app.ledger.clone(), sender);
-    let outbox_stop = stopped(stop_rx.clone());
-    let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
+    supervisor.spawn(Arc::new(OutboxProcess(Outbox::new(app.ledger.clone(), sender))));
 
     let generator: Arc<dyn DraftGenerator> = match &settings.ai_chat_url {
         Some(url) => {
@@ -68,17 +67,18 @@ pub async fn run(
     tracing::info!(generator = generator.name(), "AI worker");
     let worker = AiWorker {
         ledger: app.ledger.clone(),
-        knowledge: Arc::new(TantivyKnowledge::in_memory()?),
+        knowledge: Arc::new(TantivyKnowledge::open(&app.data.knowledge())?),
         generator,
         sentiment: Arc::new(LexiconSentiment),
         settings: WorkerSettings {
             confidence_threshold: settings.ai_confidence_threshold,
+            concurrency: settings.ai_concurrency,
             ..WorkerSettings::default()
         },
     };
-    let worker_task = tokio::spawn(worker.run(stopped(stop_rx.clone())));
-    let follow_ups = FollowUps { ledger: app.ledger.clone(), every: std::time::Duration::from_secs(60) };
-    let follow_up_task = tokio::spawn(follow_ups.run(stopped(stop_rx.clone())));
+    supervisor.spawn(Arc::new(WorkerProcess { worker, checkpoints: runtime.clone(), poison: PoisonPolicy::default() }));
+    let follow_ups = FollowUps { ledger: app.ledger.clone(), every: Duration::from_secs(60) };
+    supervisor.spawn(Arc::new(FollowUpProcess { follow_ups, snapshots: runtime.clone() }));
 
     let read = ReadModels::open(app.data.root())?;
     let runner = ProjectionRunner {
@@ -87,7 +87,8 @@ pub async fn run(
         models: read.clone(),
         clock: app.ledger.clock.clone(),
     };
-    let projections = runner.spawn_dedicated(stopped(stop_rx.clone()))?;
+    supervisor.spawn(Arc::new(ReadModelsProcess(runner)));
+    supervisor.spawn(Arc::new(SearchIndexProcess(read.clone())));
 
     let audit = MerkleLog {
         store: app.ledger.store.clone(),
@@ -99,7 +100,7 @@ pub async fn run(
             every: Span(settings.tree_head_every_seconds.saturating_mul(1000) as i64),
         },
     };
-    let merkle_task = tokio::spawn(audit.clone().run(stopped(stop_rx.clone())));
+    supervisor.spawn(Arc::new(MerkleLogProcess(audit.clone())));
 
     let api = Api {
         ledger: app.ledger.clone(),
@@ -112,7 +113,13 @@ pub async fn run(
         limits: settings.limits.api,
     };
     let graphql = GraphqlState::new(build_schema(api.clone()), api, settings.admin_token.clone());
-    let mut router = Router::new().route("/healthz", get(healthz)).merge(laras_graphql::http::routes(graphql));
+    let health = Health {
+        registry: supervisor.registry().clone(),
+        head: app.ledger.store.head(),
+        runtime,
+        max_lag: settings.ready_max_lag,
+    };
+    let mut router = health::routes(health).merge(laras_graphql::http::routes(graphql));
     match &settings.meta_app_secret {
         Some(secret) => {
             if settings.meta_verify_token.is_none() {
@@ -137,25 +144,8 @@ pub async fn run(
     }
     tracing::info!(addr = %listener.local_addr()?, "listening");
     crate::connections::serve(listener, router, settings.limits.connections, shutdown).await?;
-    let _ = stop_tx.send(true);
-    if let Ok(Err(e)) = follower.await {
-        tracing::warn!(error = %e, "channel directory stopped with an error");
-    }
-    if let Ok(Err(e)) = outbox_task.await {
-        tracing::warn!(error = %e, "outbox stopped with an error");
-    }
-    if let Ok(Err(e)) = worker_task.await {
-        tracing::warn!(error = %e, "the AI worker stopped with an error");
-    }
-    if let Ok(Err(e)) = follow_up_task.await {
-        tracing::warn!(error = %e, "follow-ups stopped with an error");
-    }
-    if let Ok(Err(e)) = merkle_task.await {
-        tracing::warn!(error = %e, "the Merkle log stopped with an error");
-    }
-    if let Ok(Ok(Err(e))) = tokio::task::spawn_blocking(move || projections.join()).await {
-        tracing::warn!(error = %e, "read models stopped with an error");
-    }
+    // Every process saves its checkpoint on the way out, so the next start resumes there.
+    supervisor.shutdown().await;
     Ok(())
 }
 

@@ -15,6 +15,8 @@ pub const DEFAULT_TREE_HEAD_EVERY_EVENTS: u64 = 1_000;
 pub const DEFAULT_TREE_HEAD_EVERY_SECONDS: u64 = 60;
 pub const DEFAULT_AI_CONFIDENCE_THRESHOLD: f64 = 0.5;
 pub const DEFAULT_AI_CHAT_MODEL: &str = "gpt-4o-mini";
+pub const DEFAULT_AI_CONCURRENCY: usize = 8;
+pub const DEFAULT_READY_MAX_LAG: u64 = 10_000;
 
 /// What `laras.toml` may hold (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -26,6 +28,8 @@ pub struct FileSettings {
     pub admin_token: Option<String>,
     pub tree_head_every_events: Option<u64>,
     pub tree_head_every_seconds: Option<u64>,
+    pub ready_max_lag: Option<u64>,
+    pub node_id: Option<String>,
     pub meta: Option<MetaFileSettings>,
     pub ai: Option<AiFileSettings>,
     pub limits: Option<crate::limits::LimitOverrides>,
@@ -43,6 +47,7 @@ pub struct StoreFileSettings {
 #[serde(deny_unknown_fields)]
 pub struct AiFileSettings {
     pub confidence_threshold: Option<f64>,
+    pub concurrency: Option<usize>,
     pub chat_url: Option<String>,
     pub chat_model: Option<String>,
     pub chat_key: Option<String>,
@@ -85,6 +90,12 @@ pub struct Settings {
     pub ai_chat_url: Option<String>,
     pub ai_chat_model: String,
     pub ai_chat_key: Option<String>,
+    /// How many conversations the AI worker drafts for at once.
+    pub ai_concurrency: usize,
+    /// `/readyz` fails when a process is more than this many events behind the log.
+    pub ready_max_lag: u64,
+    /// This node's name in leases.
+    pub node_id: String,
     /// Connections, rates and what one request may cost.
     pub limits: crate::limits::ServerLimits,
 }
@@ -109,6 +120,9 @@ impl std::fmt::Debug for Settings {
             .field("ai_chat_url", &self.ai_chat_url)
             .field("ai_chat_model", &self.ai_chat_model)
             .field("ai_chat_key", &self.ai_chat_key.as_ref().map(|_| "***"))
+            .field("ai_concurrency", &self.ai_concurrency)
+            .field("ready_max_lag", &self.ready_max_lag)
+            .field("node_id", &self.node_id)
             .field("limits", &self.limits)
             .finish()
     }
@@ -148,6 +162,9 @@ pub struct Overrides {
     pub ai_chat_url: Option<String>,
     pub ai_chat_model: Option<String>,
     pub ai_chat_key: Option<String>,
+    pub ai_concurrency: Option<usize>,
+    pub ready_max_lag: Option<u64>,
+    pub node_id: Option<String>,
     pub limits: crate::limits::LimitOverrides,
 }
 
@@ -207,9 +224,19 @@ impl Settings {
             ai_chat_url: overrides.ai_chat_url.or(ai.chat_url).filter(|s| !s.is_empty()),
             ai_chat_model: overrides.ai_chat_model.or(ai.chat_model).unwrap_or_else(|| DEFAULT_AI_CHAT_MODEL.into()),
             ai_chat_key: overrides.ai_chat_key.or(ai.chat_key).filter(|s| !s.is_empty()),
+            ai_concurrency: overrides.ai_concurrency.or(ai.concurrency).unwrap_or(DEFAULT_AI_CONCURRENCY).clamp(1, 256),
+            ready_max_lag: overrides.ready_max_lag.or(file.ready_max_lag).unwrap_or(DEFAULT_READY_MAX_LAG),
+            node_id: overrides.node_id.or(file.node_id).filter(|s| !s.is_empty()).unwrap_or_else(default_node_id),
             limits,
         })
     }
+}
+
+/// The host name and process id: unique among the nodes sharing a store.
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let host = if host.is_empty() { "laras".to_owned() } else { host };
+    format!("{host}-{}", std::process::id())
 }
 
 fn read_file(path: &Path) -> Result<FileSettings, SettingsError> {

@@ -185,3 +185,60 @@ async fn a_won_deal_is_not_followed_up() {
         .iter()
         .any(|e| matches!(e, DomainEvent::FollowUpSkipped { .. } | DomainEvent::DraftProposed { .. })));
 }
+
+mod supervised {
+    use super::*;
+    use laras_commands::runtime::memory::MemoryRuntime;
+    use laras_commands::runtime::{NodeId, Registry, Snapshots, Supervisor, SupervisorSettings};
+    use laras_commands::worker::{FollowUpProcess, FOLLOW_UPS};
+    use std::time::{Duration, Instant};
+
+    fn start(s: &Shop, runtime: &MemoryRuntime) -> Supervisor {
+        let supervisor = Supervisor::new(Arc::new(runtime.clone()), NodeId("n".into()), SupervisorSettings::default());
+        let follow_ups = FollowUps { ledger: s.ledger.clone(), every: Duration::from_millis(20) };
+        supervisor.spawn(Arc::new(FollowUpProcess { follow_ups, snapshots: Arc::new(runtime.clone()) }));
+        supervisor
+    }
+
+    async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn position(registry: &Registry) -> u64 {
+        registry.get(FOLLOW_UPS).map_or(0, |s| s.position)
+    }
+
+    #[tokio::test]
+    async fn a_restart_reads_the_saved_book_not_the_log_and_follows_up_once() {
+        let s = shop(2).await;
+        let (conversation, _) = deal_waiting_on_customer(&s, ChannelKind::WhatsApp, 1).await;
+        let head = *s.ledger.store.head().borrow();
+        let runtime = MemoryRuntime::default();
+
+        let first = start(&s, &runtime);
+        let registry = first.registry().clone();
+        until("the book caught up", async || position(&registry) == head).await;
+        first.shutdown().await;
+        assert_eq!(runtime.load_snapshot(FOLLOW_UPS).await.unwrap().map(|s| s.position), Some(head));
+        assert_eq!(sends(&events_of(&s.ledger, conversation).await).len(), 1, "not due yet");
+
+        // The follow-up falls due while the process is down; the restarted one knows the
+        // deal from its snapshot alone.
+        s.clock.advance(Span::hours(3));
+        let second = start(&s, &runtime);
+        let registry = second.registry().clone();
+        until("the follow-up", async || sends(&events_of(&s.ledger, conversation).await).len() == 2).await;
+        assert_eq!(registry.get(FOLLOW_UPS).unwrap().started_from, Some(head));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        second.shutdown().await;
+
+        let third = start(&s, &runtime);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        third.shutdown().await;
+        assert_eq!(sends(&events_of(&s.ledger, conversation).await).len(), 2, "one follow-up per silence");
+    }
+}

@@ -7,8 +7,13 @@
 //! A look-up that misses waits (briefly) until the directory has caught up with the
 //! log's head, so a webhook that arrives right after its channel was connected is
 //! still routed.
+//!
+//! Every node keeps its own directory. Under supervision ([`DirectoryProcess`]) it saves
+//! its routes with their position as a snapshot of this node, and a restart reads only
+//! the log after it.
 
 use crate::error::CommandError;
+use crate::runtime::{Fence, Process, ProcessContext, ProcessError, Snapshot, Snapshots};
 use crate::store::{EventStore, Position, StoredEnvelope};
 use crate::subscription::Subscription;
 use laras_domain::channel::ChannelKind;
@@ -29,7 +34,31 @@ struct Routes {
     applied: Position,
 }
 
+/// A snapshot's shape: tuples as lists, since JSON map keys are text.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedRoutes {
+    to: Vec<(ChannelKind, String, PartnerId)>,
+    connected: Vec<(PartnerId, ChannelKind, String)>,
+}
+
 impl Routes {
+    fn to_bytes(&self) -> Vec<u8> {
+        let saved = SavedRoutes {
+            to: self.to.iter().map(|((c, a), p)| (*c, a.clone(), *p)).collect(),
+            connected: self.connected.iter().map(|((p, c), a)| (*p, *c, a.clone())).collect(),
+        };
+        serde_json::to_vec(&saved).unwrap_or_default()
+    }
+
+    fn from_snapshot(snapshot: &Snapshot) -> Option<Self> {
+        let saved: SavedRoutes = serde_json::from_slice(&snapshot.state).ok()?;
+        Some(Self {
+            to: saved.to.into_iter().map(|(c, a, p)| ((c, a), p)).collect(),
+            connected: saved.connected.into_iter().map(|(p, c, a)| ((p, c), a)).collect(),
+            applied: snapshot.position,
+        })
+    }
+
     /// `partner` now connects `account` on `channel` (None: disconnects it); the account
     /// it had there before stops routing to it.
     fn connect(&mut self, partner: PartnerId, channel: ChannelKind, account: Option<&str>) {
@@ -61,9 +90,34 @@ impl ChannelDirectory {
         self.routes.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Follows the log until `shutdown` resolves.
+    /// The position the routes reflect.
+    pub fn position(&self) -> Position {
+        self.routes().applied
+    }
+
+    /// The routes as a snapshot of this node.
+    pub fn snapshot(&self) -> Snapshot {
+        let routes = self.routes();
+        Snapshot { position: routes.applied, state: routes.to_bytes() }
+    }
+
+    /// Takes the routes of `snapshot` when they are ahead of the directory's; false when
+    /// the snapshot cannot be read (the directory then reads the log).
+    pub fn restore(&self, snapshot: &Snapshot) -> bool {
+        let Some(restored) = Routes::from_snapshot(snapshot) else { return false };
+        let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
+        if restored.applied > routes.applied {
+            *routes = restored;
+            let applied = routes.applied;
+            drop(routes);
+            self.seen.send_replace(applied);
+        }
+        true
+    }
+
+    /// Follows the log from where the routes are until `shutdown` resolves.
     pub async fn follow(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) -> Result<(), CommandError> {
-        let mut subscription = Subscription::new(self.store.clone(), 0, 4096);
+        let mut subscription = Subscription::new(self.store.clone(), self.position(), 4096);
         tokio::pin!(shutdown);
         loop {
             let batch = tokio::select! {
@@ -87,8 +141,10 @@ impl ChannelDirectory {
     }
 
     /// Applies the events past the position already applied (`follow` and `catch_up` may
-    /// both read a batch; each event counts once, in log order).
-    fn apply(&self, batch: &[StoredEnvelope]) {
+    /// both read a batch; each event counts once, in log order). True when a route event
+    /// was among them.
+    fn apply(&self, batch: &[StoredEnvelope]) -> bool {
+        let mut changed = false;
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         for stored in batch {
             if stored.position <= routes.applied {
@@ -117,6 +173,7 @@ impl ChannelDirectory {
                 }
                 _ => continue,
             };
+            changed = true;
             if holds {
                 routes.to.insert(route, partner);
             } else if routes.to.get(&route) == Some(&partner) {
@@ -127,6 +184,7 @@ impl ChannelDirectory {
         let applied = routes.applied;
         drop(routes);
         self.seen.send_replace(applied);
+        changed
     }
 
     /// The Partner whose connected channel `account_id` is, waiting up to `patience` for
@@ -147,5 +205,104 @@ impl ChannelDirectory {
     pub async fn route_now(&self, channel: ChannelKind, account_id: &str) -> Result<Option<PartnerId>, CommandError> {
         self.catch_up().await?;
         Ok(self.routes().to.get(&(channel, account_id.to_owned())).copied())
+    }
+}
+
+/// The channel directory's process name (its snapshot on this node).
+pub const CHANNEL_DIRECTORY: &str = "channel-directory";
+
+/// The directory under a supervisor, on every node (no lease).
+pub struct DirectoryProcess {
+    pub directory: Arc<ChannelDirectory>,
+    pub snapshots: Arc<dyn Snapshots>,
+    /// How often the routes' position is saved when nothing else changes.
+    pub save_every: Duration,
+}
+
+impl DirectoryProcess {
+    async fn save(&self) -> Result<(), ProcessError> {
+        let snapshot = self.directory.snapshot();
+        self.snapshots.save_snapshot(CHANNEL_DIRECTORY, &snapshot, Fence::UNLEASED).await?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Process for DirectoryProcess {
+    fn name(&self) -> &str {
+        CHANNEL_DIRECTORY
+    }
+
+    async fn run(&self, ctx: ProcessContext) -> Result<(), ProcessError> {
+        if let Some(snapshot) = self.snapshots.load_snapshot(CHANNEL_DIRECTORY).await? {
+            if !self.directory.restore(&snapshot) {
+                tracing::warn!(process = CHANNEL_DIRECTORY, "the saved routes cannot be read; reading the log again");
+            }
+        }
+        let from = self.directory.position();
+        ctx.status.started_from(from);
+        let mut subscription = Subscription::new(self.store_handle(), from, 4096);
+        let mut save = tokio::time::interval(self.save_every);
+        let mut saved = from;
+        loop {
+            tokio::select! {
+                _ = ctx.cancel.cancelled() => break,
+                batch = subscription.next_batch() => {
+                    let routes_changed = self.directory.apply(&batch?);
+                    ctx.status.advanced(self.directory.position());
+                    if routes_changed {
+                        self.save().await?;
+                        saved = self.directory.position();
+                    }
+                }
+                _ = save.tick() => {
+                    if self.directory.position() > saved {
+                        self.save().await?;
+                        saved = self.directory.position();
+                    }
+                }
+            }
+        }
+        if self.directory.position() > saved {
+            self.save().await?;
+        }
+        Ok(())
+    }
+}
+
+impl DirectoryProcess {
+    fn store_handle(&self) -> Arc<dyn EventStore> {
+        self.directory.store.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::{ledger_at, onboard_with_channel};
+    use laras_domain::time::Timestamp;
+    use uuid::Uuid;
+
+    const P: PartnerId = PartnerId(Uuid::from_u128(5));
+
+    #[tokio::test]
+    async fn a_restored_snapshot_routes_as_the_log_did_and_a_broken_one_is_refused() {
+        let ledger = ledger_at(Timestamp(1_767_225_600_000));
+        onboard_with_channel(&ledger, P, ChannelKind::WhatsApp, "acct").await.unwrap();
+        let head = *ledger.store.head().borrow();
+        let first = ChannelDirectory::new(ledger.store.clone());
+        first.catch_up().await.unwrap();
+        let snapshot = first.snapshot();
+        assert_eq!(snapshot.position, head);
+
+        let second = ChannelDirectory::new(ledger.store.clone());
+        assert!(second.restore(&snapshot));
+        assert_eq!(second.position(), head);
+        assert_eq!(second.partner_for(ChannelKind::WhatsApp, "acct", Duration::ZERO).await, Some(P));
+        assert_eq!(second.partner_for(ChannelKind::Messenger, "acct", Duration::ZERO).await, None);
+
+        let third = ChannelDirectory::new(ledger.store.clone());
+        assert!(!third.restore(&Snapshot { position: 99, state: b"not routes".to_vec() }));
+        assert_eq!(third.position(), 0, "a snapshot that cannot be read changes nothing");
     }
 }

@@ -38,6 +38,11 @@ impl StreamId {
         let id = derived_uuid("laras.channel-account", &[channel.as_str().as_bytes(), account_id.as_bytes()]);
         Self(format!("account-{id}"))
     }
+    /// Where a process that follows the log records what it skipped (`process-ai-worker`).
+    /// A system stream (nil partner): it sits in no Partner's tree.
+    pub fn process(name: &str) -> Self {
+        Self(format!("process-{name}"))
+    }
     pub fn signing_keys() -> Self {
         Self(SIGNING_KEYS_STREAM.to_owned())
     }

@@ -1,5 +1,7 @@
-//! Each Partner's knowledge in a tantivy index in memory, rebuilt from the article
-//! events when the worker starts (articles are few; the log is the source of truth).
+//! Each Partner's knowledge in a tantivy index, fed from the article events by the AI
+//! worker. On disk (`knowledge/` in the data dir) it keeps the log position it reflects
+//! in its commit payload, so a restarted worker learns only what came after; in memory
+//! (tests, benchmarks) it is learned from the log on every start.
 //! Retrieval is BM25 over title (boosted), body and tags, filtered to one Partner.
 
 use laras_commands::worker::{Article, KnowledgeBase, Passage, WorkerError};
@@ -29,6 +31,7 @@ pub struct TantivyKnowledge {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    durable: bool,
 }
 
 fn failed(e: impl std::fmt::Display) -> WorkerError {
@@ -45,24 +48,19 @@ fn kind_name(kind: ArticleKind) -> String {
 
 impl TantivyKnowledge {
     pub fn in_memory() -> Result<Self, WorkerError> {
-        let mut b = Schema::builder();
-        let words = TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(TOKENIZER)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            )
-            .set_stored();
-        let fields = Fields {
-            key: b.add_text_field("key", STRING),
-            partner: b.add_text_field("partner", STRING),
-            article: b.add_text_field("article", STRING | STORED),
-            kind: b.add_text_field("kind", STRING | STORED),
-            title: b.add_text_field("title", words.clone()),
-            body: b.add_text_field("body", words.clone()),
-            tags: b.add_text_field("tags", words),
-        };
-        let index = Index::create_in_ram(b.build());
+        let (schema, fields) = schema();
+        Self::with_index(Index::create_in_ram(schema), fields, false)
+    }
+
+    /// Opens (creating) the index in `dir`.
+    pub fn open(dir: &std::path::Path) -> Result<Self, WorkerError> {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+        let (schema, fields) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(failed)?;
+        Self::with_index(Index::open_or_create(directory, schema).map_err(failed)?, fields, true)
+    }
+
+    fn with_index(index: Index, fields: Fields, durable: bool) -> Result<Self, WorkerError> {
         let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
             .filter(LowerCaser)
@@ -71,12 +69,33 @@ impl TantivyKnowledge {
         index.tokenizers().register(TOKENIZER, analyzer);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(failed)?;
         let writer = index.writer(32 * 1024 * 1024).map_err(failed)?;
-        Ok(Self { index, reader, writer: Mutex::new(writer), fields })
+        Ok(Self { index, reader, writer: Mutex::new(writer), fields, durable })
     }
 
     fn writer(&self) -> MutexGuard<'_, IndexWriter> {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let words = TextOptions::default()
+        .set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+        )
+        .set_stored();
+    let fields = Fields {
+        key: b.add_text_field("key", STRING),
+        partner: b.add_text_field("partner", STRING),
+        article: b.add_text_field("article", STRING | STORED),
+        kind: b.add_text_field("kind", STRING | STORED),
+        title: b.add_text_field("title", words.clone()),
+        body: b.add_text_field("body", words.clone()),
+        tags: b.add_text_field("tags", words),
+    };
+    (b.build(), fields)
 }
 
 impl KnowledgeBase for TantivyKnowledge {
@@ -107,6 +126,20 @@ impl KnowledgeBase for TantivyKnowledge {
     fn commit(&self) -> Result<(), WorkerError> {
         self.writer().commit().map_err(failed)?;
         self.reader.reload().map_err(failed)
+    }
+
+    fn commit_at(&self, position: u64) -> Result<(), WorkerError> {
+        let mut writer = self.writer();
+        let mut prepared = writer.prepare_commit().map_err(failed)?;
+        prepared.set_payload(&position.to_string());
+        prepared.commit().map_err(failed)?;
+        drop(writer);
+        self.reader.reload().map_err(failed)
+    }
+
+    fn learned_up_to(&self) -> Option<u64> {
+        let payload = self.index.load_metas().ok().and_then(|m| m.payload);
+        self.durable.then(|| payload.and_then(|p| p.parse().ok()).unwrap_or(0))
     }
 
     fn search(&self, partner: PartnerId, query: &str, limit: usize) -> Result<Vec<Passage>, WorkerError> {

@@ -32,3 +32,22 @@ pub trait Checkpoints: Send + Sync {
     /// no lease). Saving the position already saved is a no-op.
     async fn save(&self, process: &str, position: Position, fence: Fence) -> Result<(), CheckpointError>;
 }
+
+/// A process's state as of a position, saved in one write: for processes whose state
+/// is built from the whole log (the channel directory, follow-ups) and would otherwise
+/// read the log from 0 at every start. The state is opaque bytes of the process's own
+/// format; one that cannot be read is ignored and rebuilt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub position: Position,
+    pub state: Vec<u8>,
+}
+
+#[async_trait]
+pub trait Snapshots: Send + Sync {
+    async fn load_snapshot(&self, process: &str) -> Result<Option<Snapshot>, CheckpointError>;
+
+    /// Replaces the process's snapshot, if `fence` is current (as for
+    /// [`Checkpoints::save`]) and it does not go back.
+    async fn save_snapshot(&self, process: &str, snapshot: &Snapshot, fence: Fence) -> Result<(), CheckpointError>;
+}

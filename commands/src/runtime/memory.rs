@@ -1,7 +1,7 @@
 //! Checkpoints and leases in memory: for tests, for one process, and the reference for
 //! the durable backends.
 
-use super::checkpoint::{CheckpointError, Checkpoints};
+use super::checkpoint::{CheckpointError, Checkpoints, Snapshot, Snapshots};
 use super::lease::{Fence, Lease, LeaseError, Leases, NodeId};
 use crate::store::Position;
 use async_trait::async_trait;
@@ -22,6 +22,7 @@ pub struct MemoryRuntime {
     /// The highest fence ever given per name, so tokens never repeat after a release.
     issued: Arc<Mutex<HashMap<String, Fence>>>,
     checkpoints: Arc<Mutex<HashMap<String, Position>>>,
+    snapshots: Arc<Mutex<HashMap<String, Snapshot>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -29,6 +30,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl MemoryRuntime {
+    fn check_fence(&self, process: &str, fence: Fence) -> Result<(), CheckpointError> {
+        if fence != Fence::UNLEASED && self.live_fence(process, Instant::now()) != Some(fence) {
+            return Err(CheckpointError::Fenced { process: process.to_owned() });
+        }
+        Ok(())
+    }
+
     fn live_fence(&self, name: &str, now: Instant) -> Option<Fence> {
         lock(&self.leases).get(name).filter(|h| h.until > now).map(|h| h.fence)
     }
@@ -87,9 +95,7 @@ impl Checkpoints for MemoryRuntime {
     }
 
     async fn save(&self, process: &str, position: Position, fence: Fence) -> Result<(), CheckpointError> {
-        if fence != Fence::UNLEASED && self.live_fence(process, Instant::now()) != Some(fence) {
-            return Err(CheckpointError::Fenced { process: process.to_owned() });
-        }
+        self.check_fence(process, fence)?;
         let mut checkpoints = lock(&self.checkpoints);
         let current = checkpoints.get(process).copied().unwrap_or(0);
         if position < current {
@@ -100,53 +106,33 @@ impl Checkpoints for MemoryRuntime {
     }
 }
 
+#[async_trait]
+impl Snapshots for MemoryRuntime {
+    async fn load_snapshot(&self, process: &str) -> Result<Option<Snapshot>, CheckpointError> {
+        Ok(lock(&self.snapshots).get(process).cloned())
+    }
+
+    async fn save_snapshot(&self, process: &str, snapshot: &Snapshot, fence: Fence) -> Result<(), CheckpointError> {
+        self.check_fence(process, fence)?;
+        let mut snapshots = lock(&self.snapshots);
+        let current = snapshots.get(process).map_or(0, |s| s.position);
+        if snapshot.position < current {
+            return Err(CheckpointError::Backwards {
+                process: process.to_owned(),
+                current,
+                requested: snapshot.position,
+            });
+        }
+        snapshots.insert(process.to_owned(), snapshot.clone());
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
+    crate::runtime_contract!(open);
 
-    fn node(n: &str) -> NodeId {
-        NodeId(n.to_owned())
-    }
-
-    #[tokio::test]
-    async fn one_holder_at_a_time_and_the_fence_rises_on_every_change_of_holder() {
-        let rt = MemoryRuntime::default();
-        let ttl = Duration::from_secs(60);
-        let a = rt.try_acquire("outbox", &node("a"), ttl).await.unwrap().unwrap();
-        assert_eq!(a.fence, Fence(1));
-        assert_eq!(rt.try_acquire("outbox", &node("b"), ttl).await.unwrap(), None);
-        // The holder asking again keeps its fence.
-        assert_eq!(rt.try_acquire("outbox", &node("a"), ttl).await.unwrap().unwrap().fence, Fence(1));
-        rt.release(&a).await.unwrap();
-        let b = rt.try_acquire("outbox", &node("b"), ttl).await.unwrap().unwrap();
-        assert_eq!(b.fence, Fence(2));
-        assert!(!rt.renew(&a, ttl).await.unwrap(), "a released lease cannot be renewed");
-        assert!(rt.renew(&b, ttl).await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn an_expired_lease_goes_to_the_next_node_and_fences_the_old_one() {
-        let rt = MemoryRuntime::default();
-        let a = rt.try_acquire("outbox", &node("a"), Duration::from_millis(1)).await.unwrap().unwrap();
-        rt.save("outbox", 5, a.fence).await.unwrap();
-        std::thread::sleep(Duration::from_millis(5));
-        let b = rt.try_acquire("outbox", &node("b"), Duration::from_secs(60)).await.unwrap().unwrap();
-        assert!(b.fence > a.fence);
-        assert!(!rt.renew(&a, Duration::from_secs(60)).await.unwrap());
-        assert_eq!(rt.save("outbox", 9, a.fence).await, Err(CheckpointError::Fenced { process: "outbox".into() }));
-        rt.save("outbox", 9, b.fence).await.unwrap();
-        assert_eq!(rt.load("outbox").await.unwrap(), Some(9));
-    }
-
-    #[tokio::test]
-    async fn checkpoints_never_move_back_and_unleased_processes_need_no_lease() {
-        let rt = MemoryRuntime::default();
-        assert_eq!(rt.load("read-models").await.unwrap(), None);
-        rt.save("read-models", 10, Fence::UNLEASED).await.unwrap();
-        rt.save("read-models", 10, Fence::UNLEASED).await.unwrap();
-        assert!(matches!(
-            rt.save("read-models", 3, Fence::UNLEASED).await,
-            Err(CheckpointError::Backwards { current: 10, requested: 3, .. })
-        ));
+    async fn open() -> Option<super::MemoryRuntime> {
+        Some(super::MemoryRuntime::default())
     }
 }

@@ -1,5 +1,6 @@
 //! What the processes that follow the log need to run once and resume: durable
-//! checkpoints and leases with fencing tokens.
+//! checkpoints and leases with fencing tokens, a supervisor that restarts them and shows
+//! their state, and the handling of events that keep failing.
 //!
 //! A process (the outbox, the AI worker, follow-ups, the Merkle log, media fetching…)
 //! that must run on exactly one node holds its [`Lease`] while it works and saves its
@@ -11,11 +12,25 @@
 //!
 //! Backends: in memory (`memory`), the embedded data dir (one process holds the data
 //! dir, so its leases are only ever contended within that process), PostgreSQL (shared
-//! by every node).
+//! by every node). `contract` (feature `contract`) is the suite every backend passes.
 
 pub mod checkpoint;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+pub mod lanes;
 pub mod lease;
 pub mod memory;
+pub mod poison;
+pub mod status;
+pub mod supervisor;
 
-pub use checkpoint::{CheckpointError, Checkpoints};
+pub use checkpoint::{CheckpointError, Checkpoints, Snapshot, Snapshots};
 pub use lease::{Fence, Lease, LeaseError, Leases, NodeId};
+pub use poison::{handle_or_skip, FailureKind, Handled, PoisonPolicy};
+pub use status::{ProcessState, ProcessStatus, Registry, StatusHandle};
+pub use supervisor::{Process, ProcessContext, ProcessError, Supervisor, SupervisorSettings};
+
+/// Checkpoints, snapshots and leases in one backend (they share its fencing).
+pub trait RuntimeStore: Checkpoints + Snapshots + Leases {}
+
+impl<T: Checkpoints + Snapshots + Leases> RuntimeStore for T {}

@@ -9,7 +9,6 @@ use crate::error::CommandError;
 use crate::handlers::send::{OutgoingReply, SendRequest};
 use crate::meta::CommandMeta;
 use crate::store::StoredEnvelope;
-use crate::subscription::Subscription;
 use crate::Ledger;
 use laras_domain::actor::Actor;
 use laras_domain::aggregate::contact::Contact;
@@ -20,11 +19,11 @@ use laras_domain::stream::StreamId;
 use laras_domain::time::{Span, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::future::Future;
 
 /// The generator name on follow-up drafts (and what marks a conversation followed up).
 pub const FOLLOW_UP: &str = "follow-up";
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct OpenDeal {
     partner: PartnerId,
     conversation: ConversationId,
@@ -33,7 +32,7 @@ struct OpenDeal {
 }
 
 /// What the process knows from the log.
-#[derive(Default)]
+#[derive(Default, serde::Serialize, serde::Deserialize)]
 pub struct FollowUpBook {
     deals: HashMap<OpportunityId, OpenDeal>,
     last_inbound: HashMap<ConversationId, Timestamp>,
@@ -46,6 +45,17 @@ fn conversation_of(stored: &StoredEnvelope) -> Option<ConversationId> {
 }
 
 impl FollowUpBook {
+    /// The book as a snapshot's bytes (JSON: the book is small, one entry per open deal
+    /// and conversation).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// A book from a snapshot; None when the bytes are not a book of this version.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        serde_json::from_slice(bytes).ok()
+    }
+
     pub fn learn(&mut self, stored: &StoredEnvelope) {
         let h = &stored.envelope.header;
         let Ok(event) = stored.envelope.event() else { return };
@@ -115,21 +125,6 @@ pub struct FollowUps {
 }
 
 impl FollowUps {
-    /// Follows the log and checks for due follow-ups every `every`, until `stop`.
-    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), CommandError> {
-        tokio::pin!(stop);
-        let mut book = FollowUpBook::default();
-        let mut subscription = Subscription::new(self.ledger.store.clone(), 0, 2_000);
-        let mut tick = tokio::time::interval(self.every);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return Ok(()),
-                batch = subscription.next_batch() => batch?.iter().for_each(|s| book.learn(s)),
-                _ = tick.tick() => self.follow_up_due(&book).await?,
-            }
-        }
-    }
-
     /// Reads the whole log, then follows up what is due now (tests and CLI commands).
     pub async fn check_now(&self) -> Result<(), CommandError> {
         let mut book = FollowUpBook::default();
@@ -143,7 +138,7 @@ impl FollowUps {
         self.follow_up_due(&book).await
     }
 
-    async fn follow_up_due(&self, book: &FollowUpBook) -> Result<(), CommandError> {
+    pub(crate) async fn follow_up_due(&self, book: &FollowUpBook) -> Result<(), CommandError> {
         let now = self.ledger.clock.now();
         let mut delays = HashMap::new();
         for deal in book.deals.values() {

@@ -7,27 +7,30 @@
 //! A message is handled once: its `SentimentScored` event is the first thing recorded,
 //! and a message already scored is skipped. A crash between scoring and drafting leaves
 //! that message to a person (it shows in the inbox unanswered); it is never answered twice.
+//!
+//! Under supervision ([`WorkerProcess`]) it resumes from its checkpoint and drafts for
+//! several conversations at once (bounded), in order within each.
 
 mod follow_up;
 mod port;
+mod process;
 
 pub use follow_up::{FollowUpBook, FollowUps, FOLLOW_UP};
 pub use port::{
     Article, DraftGenerator, DraftRequest, GeneratedDraft, KnowledgeBase, Passage, SentimentScorer, Turn, WorkerError,
 };
+pub use process::{FollowUpProcess, WorkerProcess, AI_WORKER, FOLLOW_UPS};
 
 use crate::error::CommandError;
 use crate::handlers::send::{OutgoingReply, SendRequest};
 use crate::meta::CommandMeta;
 use crate::store::StoredEnvelope;
-use crate::subscription::Subscription;
 use crate::Ledger;
 use laras_domain::actor::Actor;
 use laras_domain::event::{ApprovalMode, DeclineReason, DomainEvent, DraftAuthor, MessageContent, ReplyTarget};
 use laras_domain::ids::{ConversationId, PartnerId};
 use laras_domain::policy::{keywords, purpose};
 use laras_domain::time::Span;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -49,6 +52,8 @@ pub struct WorkerSettings {
     pub passages: usize,
     /// How many earlier messages of the conversation the generator is given.
     pub history: usize,
+    /// How many conversations are drafted for at once (each one's messages in order).
+    pub concurrency: usize,
 }
 
 impl Default for WorkerSettings {
@@ -59,6 +64,7 @@ impl Default for WorkerSettings {
             max_age: Span(24 * 3_600_000),
             passages: 3,
             history: 6,
+            concurrency: 8,
         }
     }
 }
@@ -72,7 +78,21 @@ pub struct AiWorker {
     pub settings: WorkerSettings,
 }
 
+/// What an event asks of the worker.
+enum Seen {
+    Learn(Lesson),
+    Answer(Inbound),
+    Nothing,
+}
+
+#[derive(Clone)]
+enum Lesson {
+    Publish(Article),
+    Retire(laras_domain::ids::ArticleId),
+}
+
 /// A customer's message the worker may answer.
+#[derive(Clone)]
 struct Inbound {
     partner: PartnerId,
     conversation: ConversationId,
@@ -82,18 +102,6 @@ struct Inbound {
 }
 
 impl AiWorker {
-    /// Follows the log from the start until `stop` resolves.
-    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), WorkerError> {
-        tokio::pin!(stop);
-        let mut subscription = Subscription::new(self.ledger.store.clone(), 0, 2_000);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return Ok(()),
-                batch = subscription.next_batch() => self.apply(&batch?).await?,
-            }
-        }
-    }
-
     /// Handles everything up to the log's head (tests and CLI commands).
     pub async fn catch_up(&self) -> Result<(), WorkerError> {
         let mut after = 0;
@@ -108,30 +116,14 @@ impl AiWorker {
     async fn apply(&self, batch: &[StoredEnvelope]) -> Result<(), WorkerError> {
         let mut inbound = Vec::new();
         let mut learned = false;
-        let oldest = self.ledger.clock.now().0 - self.settings.max_age.0;
         for stored in batch {
-            let h = &stored.envelope.header;
-            let partner = h.partner_id;
-            match stored.envelope.event() {
-                Ok(DomainEvent::KnowledgeArticlePublished { article_id, kind, title, body, tags }) => {
-                    self.knowledge.publish(partner, Article { id: article_id, kind, title, body, tags })?;
+            match self.read(stored) {
+                Ok(Seen::Learn(lesson)) => {
+                    self.learn(stored.envelope.header.partner_id, lesson)?;
                     learned = true;
                 }
-                Ok(DomainEvent::KnowledgeArticleRetired { article_id }) => {
-                    self.knowledge.retire(partner, article_id)?
-                }
-                // Standby messages belong to the app that holds the thread; reactions, echoes and
-                // system notices are other event types and never reach here.
-                Ok(DomainEvent::InboundMessageReceived { channel_message_id, content, context, .. })
-                    if matches!(h.actor, Actor::Customer { .. })
-                        && h.recorded_at.0 >= oldest
-                        && !context.is_standby() =>
-                {
-                    let Some(conversation) = h.stream_id.as_str().strip_prefix("conversation-") else { continue };
-                    let Ok(conversation) = conversation.parse().map(ConversationId) else { continue };
-                    inbound.push(Inbound { partner, conversation, channel_message_id, content, event: h.event_id.0 });
-                }
-                _ => {}
+                Ok(Seen::Answer(message)) => inbound.push(message),
+                Ok(Seen::Nothing) | Err(_) => {}
             }
         }
         // A commit per batch would put an index flush on every live message.
@@ -145,6 +137,50 @@ impl AiWorker {
             }
         }
         Ok(())
+    }
+
+    /// What an event asks of the worker.
+    fn read(&self, stored: &StoredEnvelope) -> Result<Seen, laras_domain::event::DecodeError> {
+        let h = &stored.envelope.header;
+        // Most of the log is none of the worker's business: no need to decode it.
+        if !matches!(
+            h.event_type.as_str(),
+            "KnowledgeArticlePublished" | "KnowledgeArticleRetired" | "InboundMessageReceived"
+        ) {
+            return Ok(Seen::Nothing);
+        }
+        let oldest = self.ledger.clock.now().0 - self.settings.max_age.0;
+        Ok(match stored.envelope.event()? {
+            DomainEvent::KnowledgeArticlePublished { article_id, kind, title, body, tags } => {
+                Seen::Learn(Lesson::Publish(Article { id: article_id, kind, title, body, tags }))
+            }
+            DomainEvent::KnowledgeArticleRetired { article_id } => Seen::Learn(Lesson::Retire(article_id)),
+            // Standby messages belong to the app that holds the thread; reactions, echoes and
+            // system notices are other event types and never reach here.
+            DomainEvent::InboundMessageReceived { channel_message_id, content, context, .. }
+                if matches!(h.actor, Actor::Customer { .. }) && h.recorded_at.0 >= oldest && !context.is_standby() =>
+            {
+                let conversation = h.stream_id.as_str().strip_prefix("conversation-").and_then(|c| c.parse().ok());
+                match conversation {
+                    Some(c) => Seen::Answer(Inbound {
+                        partner: h.partner_id,
+                        conversation: ConversationId(c),
+                        channel_message_id,
+                        content,
+                        event: h.event_id.0,
+                    }),
+                    None => Seen::Nothing,
+                }
+            }
+            _ => Seen::Nothing,
+        })
+    }
+
+    fn learn(&self, partner: PartnerId, lesson: Lesson) -> Result<(), WorkerError> {
+        match lesson {
+            Lesson::Publish(article) => self.knowledge.publish(partner, article),
+            Lesson::Retire(article) => self.knowledge.retire(partner, article),
+        }
     }
 
     /// The conversation's last readable messages before `m`: the customer's, and the

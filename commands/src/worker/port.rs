@@ -44,6 +44,16 @@ pub trait KnowledgeBase: Send + Sync + 'static {
     fn retire(&self, partner: PartnerId, article: ArticleId) -> Result<(), WorkerError>;
     /// Makes what was published and retired so far searchable.
     fn commit(&self) -> Result<(), WorkerError>;
+    /// Commits, recording that the index now reflects the log up to `position`.
+    fn commit_at(&self, position: u64) -> Result<(), WorkerError> {
+        let _ = position;
+        self.commit()
+    }
+    /// The position up to which the index kept what it learned from earlier runs; `None`
+    /// when it keeps nothing across restarts (in memory), so the worker learns from 0.
+    fn learned_up_to(&self) -> Option<u64> {
+        None
+    }
     /// The Partner's best-matching articles, best first.
     fn search(&self, partner: PartnerId, query: &str, limit: usize) -> Result<Vec<Passage>, WorkerError>;
 }

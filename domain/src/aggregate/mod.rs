@@ -10,6 +10,7 @@ pub mod contact;
 pub mod conversation;
 pub mod opportunity;
 pub mod partner;
+pub mod process;
 pub mod send;
 
 use crate::error::DomainError;

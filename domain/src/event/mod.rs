@@ -286,6 +286,17 @@ pub enum DomainEvent {
         reason: String,
     },
 
+    // --- process streams (system: nil partner) ---------------------------------------
+    /// A process that follows the log (`process`) gave up on one event after it failed
+    /// every try, and went on past it. The event stays in the log; only this process
+    /// skipped it. The reason names a kind of failure, never the event's content.
+    ProcessSkippedEvent {
+        process: String,
+        position: u64,
+        event_id: EventId,
+        reason: SkipReason,
+    },
+
     // --- system key stream -----------------------------------------------------------
     /// A signing key became active. The first key records itself; each later key is
     /// endorsed by being recorded under the key it replaces.
@@ -349,6 +360,7 @@ impl DomainEvent {
             OpportunityWon { .. } => "OpportunityWon",
             OpportunityLost { .. } => "OpportunityLost",
             SigningKeyRotated { .. } => "SigningKeyRotated",
+            ProcessSkippedEvent { .. } => "ProcessSkippedEvent",
         }
     }
 

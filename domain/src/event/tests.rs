@@ -155,6 +155,12 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
         OpportunityValueChanged { value: money.clone() },
         OpportunityWon { value: money },
         OpportunityLost { reason: "price".into() },
+        ProcessSkippedEvent {
+            process: "ai-worker".into(),
+            position: 12,
+            event_id: EventId(id),
+            reason: SkipReason::Failed { failure: "knowledge".into(), attempts: 3 },
+        },
         SigningKeyRotated { key_id: "ed25519:00".into(), public_key: "00".into(), previous: None },
         MessageReacted {
             reaction_id: "wamid.R".into(),
@@ -187,7 +193,7 @@ fn every_event_type_round_trips_through_its_payload() {
         assert_eq!(tagged["type"], event.event_type());
         assert!(types.insert(event.event_type()), "duplicate sample {}", event.event_type());
     }
-    assert_eq!(types.len(), 45, "every event type has a sample");
+    assert_eq!(types.len(), 46, "every event type has a sample");
 }
 
 #[test]

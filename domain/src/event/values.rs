@@ -416,3 +416,17 @@ pub fn flow_answers(response_json: &str) -> Vec<String> {
         _ => vec![response_json.to_owned()],
     }
 }
+
+/// Why a process skipped an event: a kind of failure, never text from the event or from
+/// an outside service (either could carry personal data).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// This version of Laras cannot read the event's payload.
+    #[error("the event cannot be decoded")]
+    Undecodable,
+    /// Handling the event failed `attempts` times; `failure` names the failing part
+    /// (`"store"`, `"knowledge"`, `"generator"`, …).
+    #[error("handling failed {attempts} times ({failure})")]
+    Failed { failure: String, attempts: u32 },
+}
