@@ -103,6 +103,10 @@ impl DataDir {
     pub fn audit(&self) -> PathBuf {
         self.root.join("audit.sqlite")
     }
+    /// Where each background process has got in the log (derived: losing it costs a replay).
+    pub fn processes(&self) -> PathBuf {
+        self.root.join("processes.sqlite")
+    }
     pub fn access(&self) -> PathBuf {
         self.root.join("access.sqlite")
     }

@@ -11,5 +11,6 @@ pub mod data_dir;
 pub mod demo;
 pub mod limits;
 pub mod log_store;
+pub mod outbox_settings;
 pub mod server;
 pub mod settings;

@@ -76,6 +76,8 @@ struct ServeArgs {
     threads_graph_url: Option<String>,
     #[command(flatten)]
     limits: laras::limits::LimitOverrides,
+    #[command(flatten)]
+    outbox: laras::outbox_settings::OutboxOverrides,
 }
 
 #[derive(Subcommand)]
@@ -329,9 +331,11 @@ fn main() -> ExitCode {
             meta_graph_version,
             threads_graph_url,
             limits,
+            outbox,
             ..
         } = serve.as_ref();
         overrides.limits = limits.clone();
+        overrides.outbox = outbox.clone();
         overrides.admin_token = admin_token.clone();
         overrides.tree_head_every_events = *tree_head_every_events;
         overrides.tree_head_every_seconds = *tree_head_every_seconds;

@@ -16,7 +16,9 @@ use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
 use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::ChannelDirectory;
+use laras_adapters::process_checkpoints::SqliteCheckpoints;
 use laras_commands::outbox::Outbox;
+use laras_commands::runtime::Fence;
 use laras_commands::worker::{AiWorker, DraftGenerator, FollowUps, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
@@ -52,11 +54,15 @@ pub async fn run(
         threads_base_url: settings.threads_graph_url.clone(),
         ..GraphSettings::default()
     };
-    let sender = Arc::new(GraphSender::new(graph.clone(), app.credentials.clone())?);
+    // The outbox retries, per account and with its attempts recorded; the sender makes one call.
+    let send_settings = GraphSettings { max_attempts: 1, ..graph.clone() };
+    let sender = Arc::new(GraphSender::new(send_settings, app.credentials.clone())?);
     let prover = Arc::new(GraphProver::new(graph)?);
-    let outbox = Outbox::new(app.ledger.clone(), sender);
+    let outbox = Outbox::with_settings(app.ledger.clone(), sender, settings.outbox.clone());
+    let checkpoints = SqliteCheckpoints::open(&app.data.processes())?;
     let outbox_stop = stopped(stop_rx.clone());
-    let outbox_task = tokio::spawn(async move { outbox.run(outbox_stop).await });
+    // One `laras serve` holds the data dir, so the outbox holds no lease here (Fence::UNLEASED).
+    let outbox_task = tokio::spawn(async move { outbox.run(&checkpoints, Fence::UNLEASED, outbox_stop).await });
 
     let generator: Arc<dyn DraftGenerator> = match &settings.ai_chat_url {
         Some(url) => {

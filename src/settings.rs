@@ -30,6 +30,7 @@ pub struct FileSettings {
     pub ai: Option<AiFileSettings>,
     pub limits: Option<crate::limits::LimitOverrides>,
     pub store: Option<StoreFileSettings>,
+    pub outbox: Option<crate::outbox_settings::OutboxOverrides>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,6 +88,8 @@ pub struct Settings {
     pub ai_chat_key: Option<String>,
     /// Connections, rates and what one request may cost.
     pub limits: crate::limits::ServerLimits,
+    /// Concurrency, retries and in-doubt bounds of the outbox.
+    pub outbox: laras_commands::outbox::OutboxSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -110,6 +113,7 @@ impl std::fmt::Debug for Settings {
             .field("ai_chat_model", &self.ai_chat_model)
             .field("ai_chat_key", &self.ai_chat_key.as_ref().map(|_| "***"))
             .field("limits", &self.limits)
+            .field("outbox", &self.outbox)
             .finish()
     }
 }
@@ -149,6 +153,7 @@ pub struct Overrides {
     pub ai_chat_model: Option<String>,
     pub ai_chat_key: Option<String>,
     pub limits: crate::limits::LimitOverrides,
+    pub outbox: crate::outbox_settings::OutboxOverrides,
 }
 
 impl Settings {
@@ -162,6 +167,7 @@ impl Settings {
         let meta = file.meta.unwrap_or_default();
         let ai = file.ai.unwrap_or_default();
         let limits = crate::limits::ServerLimits::merge(&overrides.limits, &file.limits.unwrap_or_default());
+        let outbox = overrides.outbox.merge(&file.outbox.unwrap_or_default());
         let threshold =
             overrides.ai_confidence_threshold.or(ai.confidence_threshold).unwrap_or(DEFAULT_AI_CONFIDENCE_THRESHOLD);
         if !(0.0..=1.0).contains(&threshold) {
@@ -208,6 +214,7 @@ impl Settings {
             ai_chat_model: overrides.ai_chat_model.or(ai.chat_model).unwrap_or_else(|| DEFAULT_AI_CHAT_MODEL.into()),
             ai_chat_key: overrides.ai_chat_key.or(ai.chat_key).filter(|s| !s.is_empty()),
             limits,
+            outbox,
         })
     }
 }

@@ -13,5 +13,6 @@ pub mod graph_api;
 pub mod log_verify;
 pub mod meta_webhook;
 pub mod postgres_log;
+pub mod process_checkpoints;
 pub mod sqlite_log;
 pub mod tree_store;

@@ -32,6 +32,9 @@ pub enum Answer {
     Error { status: u16, code: i64, title: &'static str },
     RateLimited { retry_after_s: u64 },
     Slow(Duration),
+    /// Takes the message (it is recorded, as Meta would deliver it) and never answers: the
+    /// window in which a crash leaves a send in doubt.
+    AcceptAndHang,
 }
 
 #[derive(Default)]
@@ -39,6 +42,8 @@ struct Inner {
     requests: Vec<Recorded>,
     lookups: Vec<Recorded>,
     script: VecDeque<Answer>,
+    /// Added to every unscripted answer (a slow Meta widens the in-doubt window).
+    latency: Duration,
     counter: u64,
     /// (token, account id): the token controls the account.
     grants: Vec<(String, String)>,
@@ -72,6 +77,11 @@ impl FakeGraph {
 
     pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).script.extend(answers);
+    }
+
+    /// From now on every unscripted answer takes `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).latency = latency;
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -147,12 +157,18 @@ async fn handle(
             authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
             body,
         });
-        (inner.script.pop_front().unwrap_or(Answer::Ok), inner.counter)
+        let latency = inner.latency;
+        let unscripted = if latency.is_zero() { Answer::Ok } else { Answer::Slow(latency) };
+        (inner.script.pop_front().unwrap_or(unscripted), inner.counter)
     };
     match answer {
         Answer::Ok => ok(uri.path(), n).into_response(),
         Answer::Slow(d) => {
             tokio::time::sleep(d).await;
+            ok(uri.path(), n).into_response()
+        }
+        Answer::AcceptAndHang => {
+            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
             ok(uri.path(), n).into_response()
         }
         Answer::Error { status, code, title } => (
