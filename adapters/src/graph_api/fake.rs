@@ -23,6 +23,8 @@ pub struct Recorded {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
+    /// The request's number: a success answers `wamid.fake.{seq}` / `m_fake.{seq}`.
+    pub seq: u64,
 }
 
 /// One scripted answer; when the script is empty the fake answers success.
@@ -105,7 +107,7 @@ fn lookup(fake: &FakeGraph, uri: &Uri, authorization: Option<String>) -> axum::r
     let target = uri.path().rsplit('/').next().unwrap_or("").to_owned();
     let answered = {
         let mut inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
-        inner.lookups.push(Recorded { path: uri.path().to_owned(), authorization, body: Value::Null });
+        inner.lookups.push(Recorded { path: uri.path().to_owned(), authorization, body: Value::Null, seq: 0 });
         let known = inner.grants.iter().any(|(t, _)| *t == token);
         let account =
             inner.grants.iter().find(|(t, a)| *t == token && (target == "me" || *a == target)).map(|(_, a)| a.clone());
@@ -152,10 +154,12 @@ async fn handle(
     let (answer, n) = {
         let mut inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
         inner.counter += 1;
+        let seq = inner.counter;
         inner.requests.push(Recorded {
             path: uri.path().to_owned(),
             authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
             body,
+            seq,
         });
         let latency = inner.latency;
         let unscripted = if latency.is_zero() { Answer::Ok } else { Answer::Slow(latency) };

@@ -244,13 +244,6 @@ impl Inner {
     ) -> Result<DeliveryOutcome, CommandError> {
         let ledger = &self.ledger;
         let now = ledger.clock.now();
-        let on_conversation = |command| async move {
-            match ledger.on_conversation(send.partner, send.conversation, &command, meta).await {
-                // An echo or a person settled it while the call was out: the outcome stands.
-                Err(CommandError::Domain(DomainError::SendAlreadySettled(_))) => Ok(Committed::default()),
-                other => other,
-            }
-        };
         let error = match result {
             Ok(platform_message_id) => {
                 let command = RecordSent {
@@ -259,7 +252,7 @@ impl Inner {
                     at: now,
                     evidence: SendEvidence::GraphApiAnswer,
                 };
-                on_conversation(command).await?;
+                self.settle_once(send, &command, meta).await?;
                 return Ok(DeliveryOutcome::Sent { platform_message_id });
             }
             Err(DeliveryError::Unknown { detail }) => {
@@ -296,9 +289,23 @@ impl Inner {
             DeliveryError::NoCredentials => (-2, "no access token for the channel".to_owned()),
         };
         let command = RecordSendFailed { send_id: send.send_id, code, title: title.chars().take(300).collect() };
-        on_conversation(command).await?;
+        self.settle_once(send, &command, meta).await?;
         self.react_to_failure(send, account.1, contact, &error, meta).await?;
         Ok(DeliveryOutcome::Failed(error))
+    }
+
+    /// Records an outcome; one already recorded by an echo or a person while the call was
+    /// out stands, and this one is dropped.
+    async fn settle_once<C: Decide<State = Conversation> + Sync>(
+        &self,
+        send: &PendingSend,
+        command: &C,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        match self.ledger.on_conversation(send.partner, send.conversation, command, meta).await {
+            Err(CommandError::Domain(DomainError::SendAlreadySettled(_))) => Ok(Committed::default()),
+            other => other,
+        }
     }
 
     /// Failures that say something about the world change it: an expired token stops the

@@ -61,7 +61,7 @@ pub struct InDoubtBounds {
 
 impl Default for InDoubtBounds {
     fn default() -> Self {
-        let minutes = |m| Duration::from_secs(60 * m);
+        let minutes = |m: u64| Duration::from_secs(60 * m);
         Self { whatsapp: minutes(10), messenger: minutes(10), instagram: minutes(10), threads: Duration::ZERO }
     }
 }
