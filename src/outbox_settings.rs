@@ -66,7 +66,8 @@ mod tests {
     #[test]
     fn flags_win_over_the_file_and_the_file_over_the_defaults() {
         let flags = OutboxOverrides { outbox_in_doubt_seconds: Some(30), ..Default::default() };
-        let file = OutboxOverrides { outbox_in_doubt_seconds: Some(90), outbox_concurrency: Some(4), ..Default::default() };
+        let file =
+            OutboxOverrides { outbox_in_doubt_seconds: Some(90), outbox_concurrency: Some(4), ..Default::default() };
         let merged = flags.merge(&file);
         assert_eq!(merged.in_doubt.whatsapp, Duration::from_secs(30));
         assert_eq!(merged.in_doubt.instagram, Duration::from_secs(30));

@@ -83,7 +83,9 @@ impl Rig {
 
     /// The conversation on `channel`, once the read models show it.
     fn conversation(&self, channel: &str) -> String {
-        let q = format!("{{ inbox(first: 5, filter: {{channel: {channel}}}) {{ edges {{ node {{ conversationId }} }} }} }}");
+        let q = format!(
+            "{{ inbox(first: 5, filter: {{channel: {channel}}}) {{ edges {{ node {{ conversationId }} }} }} }}"
+        );
         wait_until(&format!("a {channel} conversation"), || {
             self.gql(&q)["inbox"]["edges"][0]["node"]["conversationId"].as_str().map(str::to_owned)
         })
@@ -91,9 +93,8 @@ impl Rig {
 
     /// Asks for a reply through GraphQL; answers the send id.
     fn reply(&self, conversation: &str, text: &str, to: &str) -> String {
-        let q = format!(
-            "mutation {{ reply(conversationId: \"{conversation}\", text: \"{text}\"{to}) {{ id position }} }}"
-        );
+        let q =
+            format!("mutation {{ reply(conversationId: \"{conversation}\", text: \"{text}\"{to}) {{ id position }} }}");
         self.gql(&q)["reply"]["id"].as_str().expect("send id").to_owned()
     }
 
@@ -146,10 +147,7 @@ fn post_webhook(base: &str, body: &Value) -> Option<u16> {
 
 /// Where a send's reference travels: WhatsApp `biz_opaque_callback_data`, else `message.metadata`.
 fn reference(r: &Recorded) -> Option<String> {
-    r.body["biz_opaque_callback_data"]
-        .as_str()
-        .or_else(|| r.body["message"]["metadata"].as_str())
-        .map(str::to_owned)
+    r.body["biz_opaque_callback_data"].as_str().or_else(|| r.body["message"]["metadata"].as_str()).map(str::to_owned)
 }
 
 fn count_events(dir: &Path, event_type: &str, payload_like: &str) -> i64 {
@@ -285,7 +283,9 @@ fn without_an_echo_the_partners_policy_applies_past_the_bound_and_the_ledger_sho
     assert_eq!(held["heldSends"][0]["text"], "Ada, kak");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(publishes(&rig), 1, "held: nothing published again");
-    rig.gql(&format!("mutation {{ approveResend(conversationId: \"{conversation}\", sendId: \"{send}\") {{ position }} }}"));
+    rig.gql(&format!(
+        "mutation {{ approveResend(conversationId: \"{conversation}\", sendId: \"{send}\") {{ position }} }}"
+    ));
     let found = rig.reply_row(&conversation, &send, |r| r["state"] == "sent");
     assert_eq!(found["row"]["inDoubt"], "resent_by_person");
     assert_eq!(publishes(&rig), 2);
@@ -314,9 +314,8 @@ fn repeated_sigkills_under_load_send_no_reply_twice() {
     let q = "{ inbox(first: 100, filter: {channel: WHATSAPP}) { edges { node { conversationId } } } }";
     let conversations: Vec<String> = wait_until("every conversation", || {
         let edges = rig.gql(q)["inbox"]["edges"].as_array().cloned().unwrap_or_default();
-        (edges.len() == customers).then(|| {
-            edges.iter().filter_map(|e| e["node"]["conversationId"].as_str().map(str::to_owned)).collect()
-        })
+        (edges.len() == customers)
+            .then(|| edges.iter().filter_map(|e| e["node"]["conversationId"].as_str().map(str::to_owned)).collect())
     });
     let started = Instant::now();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -115,7 +115,10 @@ async fn messenger_response_and_human_agent_tag_and_instagram_private_reply() {
         reqs[1].body,
         json!({"recipient": {"id": "PSID"}, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT", "message": {"text": "Halo kak", "metadata": REF}})
     );
-    assert_eq!(reqs[2].body, json!({"recipient": {"comment_id": "C1"}, "message": {"text": "Halo kak", "metadata": REF}}));
+    assert_eq!(
+        reqs[2].body,
+        json!({"recipient": {"comment_id": "C1"}, "message": {"text": "Halo kak", "metadata": REF}})
+    );
     assert_eq!(reqs[2].authorization.as_deref(), Some("Bearer TOKEN-instagram"));
 }
 

@@ -2,9 +2,7 @@
 //! retries, per-account throttling, and sends left in doubt by a crash (ADR 010).
 
 use async_trait::async_trait;
-use laras_commands::handlers::inbound::{
-    IncomingComment, IncomingEcho, IncomingMessage, PlainContent, SenderIdentity,
-};
+use laras_commands::handlers::inbound::{IncomingComment, IncomingEcho, IncomingMessage, PlainContent, SenderIdentity};
 use laras_commands::handlers::send::{OutgoingReply, SendRequest};
 use laras_commands::handlers::status::IncomingStatus;
 use laras_commands::outbox::*;
@@ -157,7 +155,11 @@ async fn world_with(ledger: Ledger, channel: ChannelKind, partner: u128, account
 fn fast(bound: Duration) -> OutboxSettings {
     OutboxSettings {
         concurrency: 4,
-        retry: RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) },
+        retry: RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(20),
+        },
         in_doubt: InDoubtBounds { whatsapp: bound, messenger: bound, instagram: bound, threads: bound },
         poll: Duration::from_millis(10),
     }
@@ -200,8 +202,11 @@ impl World {
     }
 
     async fn request(&self, text: &str) -> Result<SendId, CommandError> {
-        let reply =
-            SendRequest { reply: OutgoingReply::Person { text: text.into(), target: self.target() }, template: None, marketing: false };
+        let reply = SendRequest {
+            reply: OutgoingReply::Person { text: text.into(), target: self.target() },
+            template: None,
+            marketing: false,
+        };
         let meta = CommandMeta::partner_user(UserId(Uuid::from_u128(9)));
         self.ledger.request_send(self.partner, self.conversation, reply, &meta).await.map(|(send, _)| send)
     }
@@ -316,9 +321,8 @@ async fn a_requested_reply_is_recorded_as_an_attempt_delivered_opened_and_addres
     assert_eq!(sent[0].send_ref, SendRef { conversation: w.conversation, send });
     let events = w.events().await;
     let attempt = events.iter().position(|e| matches!(e, DomainEvent::SendAttemptStarted { attempt: 1, .. }));
-    let outcome = events.iter().position(|e| {
-        matches!(e, DomainEvent::ReplySent { evidence: SendEvidence::GraphApiAnswer, .. })
-    });
+    let outcome =
+        events.iter().position(|e| matches!(e, DomainEvent::ReplySent { evidence: SendEvidence::GraphApiAnswer, .. }));
     assert!(attempt.unwrap() < outcome.unwrap(), "the attempt is durable before the outcome");
     assert!(w.pending().await.is_empty(), "a settled send is not pending");
     assert!(w.deliver_all().await.is_empty());
@@ -443,8 +447,10 @@ async fn retry_after_on_one_account_does_not_hold_another() {
     sender.script_account("1065", [unavailable(Some(Duration::from_secs(60)))]);
     a.request("A first").await.unwrap();
     let running = Running::start(a.outbox_with(fast(Duration::from_secs(3600))), Arc::new(MemoryRuntime::default()));
-    a.until("A throttled", |e| e.iter().any(|e| matches!(e, DomainEvent::SendAttemptFailed { retry_after: Some(_), .. })))
-        .await;
+    a.until("A throttled", |e| {
+        e.iter().any(|e| matches!(e, DomainEvent::SendAttemptFailed { retry_after: Some(_), .. }))
+    })
+    .await;
     b.request("B meanwhile").await.unwrap();
     a.request("A second").await.unwrap();
     b.until("B's send", |e| e.iter().filter(|e| matches!(e, DomainEvent::ReplySent { .. })).count() == 1).await;
@@ -500,12 +506,7 @@ async fn an_echo_settles_a_send_in_doubt_with_no_second_send(channel: ChannelKin
         ChannelKind::WhatsApp => SendEvidence::StatusWebhook,
         _ => SendEvidence::EchoWebhook,
     };
-    let sent: Vec<_> = w
-        .events()
-        .await
-        .into_iter()
-        .filter(|e| matches!(e, DomainEvent::ReplySent { .. }))
-        .collect();
+    let sent: Vec<_> = w.events().await.into_iter().filter(|e| matches!(e, DomainEvent::ReplySent { .. })).collect();
     assert_eq!(
         sent,
         vec![DomainEvent::ReplySent { send_id: send, platform_message_id: "mid.echoed.1".into(), at: NOW, evidence }]
@@ -544,14 +545,17 @@ async fn past_the_bound_the_default_policy_resends(channel: ChannelKind) {
         .into_iter()
         .filter(|e| matches!(e, DomainEvent::SendAttemptStarted { .. } | DomainEvent::ReplySent { .. }))
         .collect();
-    assert!(matches!(
-        &trail[..],
-        [
-            DomainEvent::SendAttemptStarted { send_id: s1, attempt: 1, resends_in_doubt: None, .. },
-            DomainEvent::SendAttemptStarted { send_id: s2, attempt: 2, resends_in_doubt: Some(1), .. },
-            DomainEvent::ReplySent { evidence: SendEvidence::GraphApiAnswer, .. },
-        ] if *s1 == send && *s2 == send
-    ), "{trail:#?}");
+    assert!(
+        matches!(
+            &trail[..],
+            [
+                DomainEvent::SendAttemptStarted { send_id: s1, attempt: 1, resends_in_doubt: None, .. },
+                DomainEvent::SendAttemptStarted { send_id: s2, attempt: 2, resends_in_doubt: Some(1), .. },
+                DomainEvent::ReplySent { evidence: SendEvidence::GraphApiAnswer, .. },
+            ] if *s1 == send && *s2 == send
+        ),
+        "{trail:#?}"
+    );
     assert_eq!(w.sender.count(), 2, "the policy's re-send, and only it");
 }
 

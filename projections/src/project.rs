@@ -502,7 +502,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
                 params![conversation, send_id.to_string(), platform_message_id],
             )?;
             // Evidence other than the Graph API's answer means the answer was lost: in doubt.
-            exec(ctx.tx,
+            exec(
+                ctx.tx,
                 "UPDATE sends SET evidence = ?2, updated_at = ?3,
                      in_doubt = CASE WHEN ?2 != 'graph_api_answer' AND (in_doubt IS NULL OR in_doubt = 'held')
                                      THEN 'resolved' ELSE in_doubt END
@@ -512,7 +513,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             Ok(())
         }
         DomainEvent::SendAttemptStarted { send_id, attempt, resends_in_doubt, .. } => {
-            exec(ctx.tx,
+            exec(
+                ctx.tx,
                 "UPDATE sends SET attempts = ?2, updated_at = ?4,
                      in_doubt = CASE WHEN ?3 = 0 THEN in_doubt WHEN in_doubt = 'resend_approved' THEN 'resent_by_person'
                                      ELSE 'resent' END
@@ -533,7 +535,8 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
                 DomainEvent::SendHeldInDoubt { .. } => ("held", "held"),
                 _ => ("resend_approved", "requested"),
             };
-            exec(ctx.tx,
+            exec(
+                ctx.tx,
                 "UPDATE items SET state = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
                 params![conversation, send_id.to_string(), state],
             )?;

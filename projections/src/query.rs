@@ -5,9 +5,9 @@ use crate::error::ProjectionError;
 use crate::models::ReadModels;
 use crate::project::window_closes_at;
 use crate::search::{SearchHit, SearchQuery};
-use laras_domain::event::InDoubtPolicy;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use laras_domain::event::InDoubtPolicy;
 use rusqlite::{params, OptionalExtension, Row};
 
 #[derive(Clone, Debug, Default)]

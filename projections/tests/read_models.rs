@@ -418,7 +418,8 @@ async fn a_send_held_in_doubt_shows_in_the_conversation_and_the_held_list_until_
     use laras_domain::event::InDoubtPolicy;
     let s = setup();
     let p = partner(&s.ledger, 1, ChannelKind::WhatsApp).await;
-    let rec = s.ledger.record_inbound_message(p, wa_message(1, "62811", "wamid.1", NOW, "Halo"), &meta()).await.unwrap();
+    let rec =
+        s.ledger.record_inbound_message(p, wa_message(1, "62811", "wamid.1", NOW, "Halo"), &meta()).await.unwrap();
     s.ledger.set_in_doubt_policy(p, ChannelKind::WhatsApp, InDoubtPolicy::HoldForPerson, &meta()).await.unwrap();
     let request = SendRequest {
         reply: OutgoingReply::Person { text: "Ada kak".into(), target: ReplyTarget::Conversation { quote: None } },
@@ -426,10 +427,7 @@ async fn a_send_held_in_doubt_shows_in_the_conversation_and_the_held_list_until_
         marketing: false,
     };
     let (send, _) = s.ledger.request_send(p, rec.conversation_id, request, &meta()).await.unwrap();
-    let bounds = InDoubtBounds {
-        whatsapp: std::time::Duration::ZERO,
-        ..InDoubtBounds::default()
-    };
+    let bounds = InDoubtBounds { whatsapp: std::time::Duration::ZERO, ..InDoubtBounds::default() };
     let outbox = Outbox::with_settings(
         s.ledger.clone(),
         Arc::new(NoAnswer),

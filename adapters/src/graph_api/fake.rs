@@ -31,8 +31,14 @@ pub struct Recorded {
 #[derive(Clone, Debug)]
 pub enum Answer {
     Ok,
-    Error { status: u16, code: i64, title: &'static str },
-    RateLimited { retry_after_s: u64 },
+    Error {
+        status: u16,
+        code: i64,
+        title: &'static str,
+    },
+    RateLimited {
+        retry_after_s: u64,
+    },
     Slow(Duration),
     /// Takes the message (it is recorded, as Meta would deliver it) and never answers: the
     /// window in which a crash leaves a send in doubt.

@@ -9,8 +9,8 @@ use laras_commands::handlers::inbound::{
     IncomingComment, IncomingEcho, IncomingMessage, IncomingReaction, PlainContent, PlainContext, PlainEchoAttachment,
     PlainReferral, PlainStory, SenderIdentity,
 };
-use laras_commands::outbox::SendRef;
 use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
+use laras_commands::outbox::SendRef;
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{AttachmentKind, DeliveryStatus};

@@ -3,21 +3,21 @@
 use crate::error::CommandError;
 use crate::ledger::{Committed, Decided, EventIds, Ledger};
 use crate::meta::CommandMeta;
+use crate::outbox::SendRef;
 use laras_domain::aggregate::contact::Contact;
 use laras_domain::aggregate::conversation::Conversation;
-use laras_domain::aggregate::partner::Partner;
-use laras_domain::aggregate::send::{refusal_in, RequestSend, SendContext, SendSource};
-use laras_domain::aggregate::Decide;
-use laras_domain::error::DomainError;
-use crate::outbox::SendRef;
 use laras_domain::aggregate::conversation::RecordSent;
+use laras_domain::aggregate::partner::Partner;
 use laras_domain::aggregate::partner::SetInDoubtPolicy;
+use laras_domain::aggregate::send::{refusal_in, RequestSend, SendContext, SendSource};
 use laras_domain::aggregate::send::{ApproveResend, MarkSent};
+use laras_domain::aggregate::Decide;
 use laras_domain::channel::ChannelKind;
+use laras_domain::error::DomainError;
 use laras_domain::event::{InDoubtPolicy, ReplyTarget, SendEvidence, TemplateRef};
-use laras_domain::time::Timestamp;
 use laras_domain::ids::{ConversationId, DraftId, PartnerId, SendId};
 use laras_domain::stream::StreamId;
+use laras_domain::time::Timestamp;
 use uuid::Uuid;
 
 /// What to send.
@@ -105,12 +105,8 @@ impl Ledger {
         evidence: SendEvidence,
         meta: &CommandMeta,
     ) -> Result<Committed, CommandError> {
-        let command = RecordSent {
-            send_id: send_ref.send,
-            platform_message_id: platform_message_id.to_owned(),
-            at,
-            evidence,
-        };
+        let command =
+            RecordSent { send_id: send_ref.send, platform_message_id: platform_message_id.to_owned(), at, evidence };
         match self.on_conversation(partner, send_ref.conversation, &command, meta).await {
             Err(CommandError::Domain(
                 DomainError::SendAlreadySettled(_) | DomainError::SendNotFound(_) | DomainError::BadInput { .. },

@@ -129,7 +129,9 @@ impl Inner {
             };
             resolve.decide(&ctx, now).map(|events| (events, waiting))
         } else {
-            (StartAttempt { send_id: send.send_id }).decide(&ctx, now).map(|events| (events, DeliveryOutcome::AlreadySettled))
+            (StartAttempt { send_id: send.send_id })
+                .decide(&ctx, now)
+                .map(|events| (events, DeliveryOutcome::AlreadySettled))
         };
         let (events, waiting) = match decision {
             Ok(decided) => decided,

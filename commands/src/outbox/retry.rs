@@ -68,7 +68,8 @@ mod tests {
 
     #[test]
     fn delays_grow_stay_under_the_cap_and_never_undercut_retry_after() {
-        let policy = RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let policy =
+            RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
         for attempt in 1..40 {
             let ceiling = Duration::from_millis(100 * (1u64 << (attempt - 1).min(16))).min(Duration::from_secs(1));
             assert!(policy.delay(attempt, None) <= ceiling);

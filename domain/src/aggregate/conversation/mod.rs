@@ -65,7 +65,16 @@ pub struct OpenAttempt {
 
 impl SendState {
     fn new(draft: Option<DraftId>, target: ReplyTarget, mode: MessagingMode) -> Self {
-        Self { draft, target, mode, outcome: None, attempts: 0, open_attempt: None, held: false, resend_approved: false }
+        Self {
+            draft,
+            target,
+            mode,
+            outcome: None,
+            attempts: 0,
+            open_attempt: None,
+            held: false,
+            resend_approved: false,
+        }
     }
 
     /// The attempt with no outcome, if the send is not settled.

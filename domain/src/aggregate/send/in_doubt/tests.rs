@@ -88,7 +88,13 @@ fn an_attempt_that_failed_is_followed_by_the_next_one() {
     let mut c = in_doubt();
     apply(
         &mut c,
-        &[DomainEvent::SendAttemptFailed { send_id: SEND, attempt: 1, code: 503, title: "busy".into(), retry_after: None }],
+        &[DomainEvent::SendAttemptFailed {
+            send_id: SEND,
+            attempt: 1,
+            code: 503,
+            title: "busy".into(),
+            retry_after: None,
+        }],
     );
     given_state(c).when(&StartAttempt { send_id: SEND }).then(vec![started(2, TEST_NOW, None)]);
 }
@@ -109,16 +115,16 @@ fn past_the_bound_a_channel_with_an_echo_resends_as_a_resend_of_the_attempt_in_d
 #[test]
 fn past_the_bound_a_hold_policy_holds_the_send_for_a_person_once() {
     let mut c = in_doubt();
-    c.partner.apply(&DomainEvent::InDoubtPolicySet {
-        channel: ChannelKind::WhatsApp,
-        policy: InDoubtPolicy::HoldForPerson,
-    });
+    c.partner
+        .apply(&DomainEvent::InDoubtPolicySet { channel: ChannelKind::WhatsApp, policy: InDoubtPolicy::HoldForPerson });
     let after = TEST_NOW.plus(BOUND);
     let held = given_state(c.clone()).at(after).when(&resolve()).events();
     assert_eq!(held, vec![DomainEvent::SendHeldInDoubt { send_id: SEND, attempt: 1 }]);
     apply(&mut c, &held);
     given_state(c.clone()).at(after.plus(BOUND)).when(&resolve()).then(vec![]);
-    given_state(c).when(&StartAttempt { send_id: SEND }).then_err(DomainError::SendInDoubt { send_id: SEND, attempt: 1 });
+    given_state(c)
+        .when(&StartAttempt { send_id: SEND })
+        .then_err(DomainError::SendInDoubt { send_id: SEND, attempt: 1 });
 }
 
 #[test]
@@ -219,7 +225,9 @@ enum Op {
     StartAndFail,
     StartAndSucceed,
     Echo,
-    Resolve { advance_s: i64 },
+    Resolve {
+        advance_s: i64,
+    },
     Approve,
     Mark,
 }
