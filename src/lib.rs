@@ -13,5 +13,6 @@ pub mod health;
 pub mod limits;
 pub mod log_store;
 pub mod processes;
+pub mod outbox_settings;
 pub mod server;
 pub mod settings;

@@ -85,6 +85,8 @@ struct ServeArgs {
     node_id: Option<String>,
     #[command(flatten)]
     limits: laras::limits::LimitOverrides,
+    #[command(flatten)]
+    outbox: laras::outbox_settings::OutboxOverrides,
 }
 
 #[derive(Subcommand)]
@@ -341,12 +343,14 @@ fn main() -> ExitCode {
             ready_max_lag,
             node_id,
             limits,
+            outbox,
             ..
         } = serve.as_ref();
         overrides.ai_concurrency = *ai_concurrency;
         overrides.ready_max_lag = *ready_max_lag;
         overrides.node_id = node_id.clone();
         overrides.limits = limits.clone();
+        overrides.outbox = outbox.clone();
         overrides.admin_token = admin_token.clone();
         overrides.tree_head_every_events = *tree_head_every_events;
         overrides.tree_head_every_seconds = *tree_head_every_seconds;

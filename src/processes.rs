@@ -4,10 +4,11 @@
 
 use laras_commands::audit::MerkleLog;
 use laras_commands::outbox::Outbox;
-use laras_commands::runtime::{Process, ProcessContext, ProcessError};
+use laras_commands::runtime::{Checkpoints, Process, ProcessContext, ProcessError};
 use laras_commands::store::Position;
 use laras_projections::{ProjectionRunner, ReadModels};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_secs(1);
@@ -107,14 +108,17 @@ impl Process for MerkleLogProcess {
     }
 }
 
-/// The outbox as it is today (it reads the log from 0 at each start and reports no
-/// position); its rewrite brings its own checkpoint.
-pub struct OutboxProcess(pub Outbox);
+/// The outbox resumes from its own low-water mark (the position before the oldest send
+/// still pending) and reports how far it has read. Once-only: one node sends.
+pub struct OutboxProcess {
+    pub outbox: Outbox,
+    pub checkpoints: Arc<dyn Checkpoints>,
+}
 
 #[async_trait::async_trait]
 impl Process for OutboxProcess {
     fn name(&self) -> &str {
-        "outbox"
+        laras_commands::outbox::PROCESS
     }
 
     fn once_only(&self) -> bool {
@@ -122,8 +126,10 @@ impl Process for OutboxProcess {
     }
 
     async fn run(&self, ctx: ProcessContext) -> Result<(), ProcessError> {
+        let from = self.checkpoints.load(laras_commands::outbox::PROCESS).await?.unwrap_or(0);
+        ctx.status.started_from(from);
         let cancel = ctx.cancel.clone();
-        self.0.run(async move { cancel.cancelled().await }).await?;
-        Ok(())
+        let work = self.outbox.run(self.checkpoints.as_ref(), ctx.fence, async move { cancel.cancelled().await });
+        watched(&ctx, || self.outbox.position(), work).await
     }
 }

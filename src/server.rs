@@ -53,9 +53,12 @@ pub async fn run(
         threads_base_url: settings.threads_graph_url.clone(),
         ..GraphSettings::default()
     };
-    let sender = Arc::new(GraphSender::new(graph.clone(), app.credentials.clone())?);
+    // The outbox retries, per account and with its attempts recorded; the sender makes one call.
+    let send_settings = GraphSettings { max_attempts: 1, ..graph.clone() };
+    let sender = Arc::new(GraphSender::new(send_settings, app.credentials.clone())?);
     let prover = Arc::new(GraphProver::new(graph)?);
-    supervisor.spawn(Arc::new(OutboxProcess(Outbox::new(app.ledger.clone(), sender))));
+    let outbox = Outbox::with_settings(app.ledger.clone(), sender, settings.outbox.clone());
+    supervisor.spawn(Arc::new(OutboxProcess { outbox, checkpoints: runtime.clone() }));
 
     let generator: Arc<dyn DraftGenerator> = match &settings.ai_chat_url {
         Some(url) => {

@@ -34,6 +34,7 @@ pub struct FileSettings {
     pub ai: Option<AiFileSettings>,
     pub limits: Option<crate::limits::LimitOverrides>,
     pub store: Option<StoreFileSettings>,
+    pub outbox: Option<crate::outbox_settings::OutboxOverrides>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +99,8 @@ pub struct Settings {
     pub node_id: String,
     /// Connections, rates and what one request may cost.
     pub limits: crate::limits::ServerLimits,
+    /// Concurrency, retries and in-doubt bounds of the outbox.
+    pub outbox: laras_commands::outbox::OutboxSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -124,6 +127,7 @@ impl std::fmt::Debug for Settings {
             .field("ready_max_lag", &self.ready_max_lag)
             .field("node_id", &self.node_id)
             .field("limits", &self.limits)
+            .field("outbox", &self.outbox)
             .finish()
     }
 }
@@ -166,6 +170,7 @@ pub struct Overrides {
     pub ready_max_lag: Option<u64>,
     pub node_id: Option<String>,
     pub limits: crate::limits::LimitOverrides,
+    pub outbox: crate::outbox_settings::OutboxOverrides,
 }
 
 impl Settings {
@@ -179,6 +184,7 @@ impl Settings {
         let meta = file.meta.unwrap_or_default();
         let ai = file.ai.unwrap_or_default();
         let limits = crate::limits::ServerLimits::merge(&overrides.limits, &file.limits.unwrap_or_default());
+        let outbox = overrides.outbox.merge(&file.outbox.unwrap_or_default());
         let threshold =
             overrides.ai_confidence_threshold.or(ai.confidence_threshold).unwrap_or(DEFAULT_AI_CONFIDENCE_THRESHOLD);
         if !(0.0..=1.0).contains(&threshold) {
@@ -228,6 +234,7 @@ impl Settings {
             ready_max_lag: overrides.ready_max_lag.or(file.ready_max_lag).unwrap_or(DEFAULT_READY_MAX_LAG),
             node_id: overrides.node_id.or(file.node_id).filter(|s| !s.is_empty()).unwrap_or_else(default_node_id),
             limits,
+            outbox,
         })
     }
 }

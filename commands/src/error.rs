@@ -35,4 +35,7 @@ pub enum CommandError {
     Decode { position: Position, source: DecodeError },
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
+    /// A process could not load or save its checkpoint (or lost its lease).
+    #[error(transparent)]
+    Checkpoint(#[from] crate::runtime::CheckpointError),
 }

@@ -258,6 +258,7 @@ async fn statuses_find_their_conversation_move_forward_only_and_131050_opts_out_
         platform_message_id: "wamid.out".into(),
         status: s,
         at: NOW,
+        send_ref: None,
     };
     assert_eq!(ledger.record_status(p, status(DeliveryStatus::Read), &webhook()).await.unwrap().positions.len(), 1);
     assert!(

@@ -30,6 +30,13 @@ pub enum DomainError {
     SendNotFound(SendId),
     #[error("send {0:?} already has its outcome")]
     SendAlreadySettled(SendId),
+    /// Its latest attempt may have reached the customer; only its resolution may follow.
+    #[error("send {send_id:?} is in doubt: attempt {attempt} may have gone out")]
+    SendInDoubt { send_id: SendId, attempt: u32 },
+    #[error("send {0:?} has no attempt in doubt")]
+    SendNotInDoubt(SendId),
+    #[error("send {0:?} is not held for a person")]
+    SendNotHeld(SendId),
     #[error("the opportunity does not exist")]
     OpportunityNotFound,
     #[error("the opportunity already exists")]

@@ -102,6 +102,9 @@ impl From<DomainError> for ApiError {
             | DraftAlreadyDecided(_)
             | DraftAlreadySent(_)
             | SendAlreadySettled(_)
+            | SendInDoubt { .. }
+            | SendNotInDoubt(_)
+            | SendNotHeld(_)
             | OpportunityAlreadyOpen
             | OpportunityClosed
             | AlreadyInStage(_)

@@ -285,6 +285,13 @@ pub fn apply(
 }
 
 fn partner_event(ctx: &Ctx<'_, '_, '_>, event: &DomainEvent) -> rusqlite::Result<()> {
+    if let DomainEvent::InDoubtPolicySet { channel, policy } = event {
+        exec(
+            ctx.tx,
+            "INSERT OR REPLACE INTO in_doubt_policies (partner_id, channel, policy) VALUES (?1,?2,?3)",
+            params![ctx.partner, channel.as_str(), policy.as_str()],
+        )?;
+    }
     if let DomainEvent::PartnerOnboarded { pipeline, .. } = event {
         for (ord, stage) in pipeline.iter().enumerate() {
             exec(
@@ -474,6 +481,11 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             }
             let text = (ctx.open)(body);
             ctx.item((conversation, &contact), "reply", &send_id.to_string(), text.as_deref(), at, Some("requested"))?;
+            exec(
+                ctx.tx,
+                "INSERT OR IGNORE INTO sends (send_id, partner_id, conversation_id, updated_at) VALUES (?1,?2,?3,?4)",
+                params![send_id.to_string(), ctx.partner, conversation, at],
+            )?;
             if let Some(draft) = draft_id {
                 exec(
                     ctx.tx,
@@ -484,10 +496,54 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             ctx.last_message(conversation, text.as_deref(), at, false)?;
             ctx.timeline(&contact, at, "message_out", text.as_deref(), Some(conversation))
         }
-        DomainEvent::ReplySent { send_id, platform_message_id, .. } => {
+        DomainEvent::ReplySent { send_id, platform_message_id, evidence, .. } => {
             exec(ctx.tx,
                 "UPDATE items SET state = 'sent', platform_message_id = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
                 params![conversation, send_id.to_string(), platform_message_id],
+            )?;
+            // Evidence other than the Graph API's answer means the answer was lost: in doubt.
+            exec(
+                ctx.tx,
+                "UPDATE sends SET evidence = ?2, updated_at = ?3,
+                     in_doubt = CASE WHEN ?2 != 'graph_api_answer' AND (in_doubt IS NULL OR in_doubt = 'held')
+                                     THEN 'resolved' ELSE in_doubt END
+                 WHERE send_id = ?1",
+                params![send_id.to_string(), evidence.as_str(), at],
+            )?;
+            Ok(())
+        }
+        DomainEvent::SendAttemptStarted { send_id, attempt, resends_in_doubt, .. } => {
+            exec(
+                ctx.tx,
+                "UPDATE sends SET attempts = ?2, updated_at = ?4,
+                     in_doubt = CASE WHEN ?3 = 0 THEN in_doubt WHEN in_doubt = 'resend_approved' THEN 'resent_by_person'
+                                     ELSE 'resent' END
+                 WHERE send_id = ?1",
+                params![send_id.to_string(), attempt, resends_in_doubt.is_some(), at],
+            )?;
+            Ok(())
+        }
+        DomainEvent::SendAttemptFailed { send_id, code, title, .. } => {
+            exec(ctx.tx,
+                "UPDATE items SET error_code = ?3, error_title = ?4 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
+                params![conversation, send_id.to_string(), code, title],
+            )?;
+            Ok(())
+        }
+        DomainEvent::SendHeldInDoubt { send_id, .. } | DomainEvent::InDoubtResendApproved { send_id, .. } => {
+            let (in_doubt, state) = match event {
+                DomainEvent::SendHeldInDoubt { .. } => ("held", "held"),
+                _ => ("resend_approved", "requested"),
+            };
+            exec(
+                ctx.tx,
+                "UPDATE items SET state = ?3 WHERE conversation_id = ?1 AND ref = ?2 AND kind = 'reply'",
+                params![conversation, send_id.to_string(), state],
+            )?;
+            exec(
+                ctx.tx,
+                "UPDATE sends SET in_doubt = ?2, updated_at = ?3 WHERE send_id = ?1",
+                params![send_id.to_string(), in_doubt, at],
             )?;
             Ok(())
         }

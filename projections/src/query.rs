@@ -7,6 +7,7 @@ use crate::project::window_closes_at;
 use crate::search::{SearchHit, SearchQuery};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use laras_domain::event::InDoubtPolicy;
 use rusqlite::{params, OptionalExtension, Row};
 
 #[derive(Clone, Debug, Default)]
@@ -81,6 +82,25 @@ pub struct ConversationItem {
     pub draft_id: Option<String>,
     /// The customer's current reaction on this message, if any.
     pub reaction: Option<String>,
+    /// Replies: attempts made to send it.
+    pub attempts: Option<i64>,
+    /// Replies whose attempt was in doubt: held, resend_approved, resent, resent_by_person
+    /// or resolved (ADR 010).
+    pub in_doubt: Option<String>,
+    /// Replies: what showed it went out (graph_api_answer, status_webhook, echo_webhook,
+    /// person_confirmed).
+    pub evidence: Option<String>,
+}
+
+/// A reply held in doubt for a person (`approveResend` or `markSent`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldSend {
+    pub conversation_id: String,
+    pub send_id: String,
+    pub channel: String,
+    pub attempts: i64,
+    pub text: Option<String>,
+    pub held_since: i64,
 }
 
 #[derive(Clone, Debug)]
@@ -89,6 +109,9 @@ pub struct ConversationView {
     /// JSON of the thread: direct, comments on a media, or a Threads post.
     pub thread: String,
     pub items: Vec<ConversationItem>,
+    /// What happens to this conversation's sends left in doubt: resend_after_bound or
+    /// hold_for_person (the Partner's choice for the channel, or the channel's default).
+    pub in_doubt_policy: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -283,8 +306,10 @@ impl ReadModels {
             "SELECT i.position, i.kind, i.ref, i.text, i.at, i.actor, i.state, i.platform_message_id, i.error_code,
                     i.error_title, i.draft_ref,
                     (SELECT r.emoji FROM reactions r WHERE r.conversation_id = i.conversation_id
-                       AND r.message_ref IN (i.ref, COALESCE(i.platform_message_id, i.ref)))
-             FROM items i WHERE i.conversation_id = ?1 AND i.partner_id = ?2 ORDER BY i.position",
+                       AND r.message_ref IN (i.ref, COALESCE(i.platform_message_id, i.ref))),
+                    s.attempts, s.in_doubt, s.evidence
+             FROM items i LEFT JOIN sends s ON i.kind = 'reply' AND s.send_id = i.ref
+             WHERE i.conversation_id = ?1 AND i.partner_id = ?2 ORDER BY i.position",
         )?;
         let items = stmt
             .query_map(params![conversation, partner], |r| {
@@ -301,10 +326,48 @@ impl ReadModels {
                     error_title: r.get(9)?,
                     draft_id: r.get(10)?,
                     reaction: r.get(11)?,
+                    attempts: r.get(12)?,
+                    in_doubt: r.get(13)?,
+                    evidence: r.get(14)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(ConversationView { summary, thread, items }))
+        let chosen: Option<String> = conn
+            .query_row(
+                "SELECT policy FROM in_doubt_policies WHERE partner_id = ?1 AND channel = ?2",
+                params![partner, summary.channel],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let in_doubt_policy = chosen.unwrap_or_else(|| match summary.channel.parse() {
+            Ok(channel) => InDoubtPolicy::default_for(channel).as_str().to_owned(),
+            Err(_) => InDoubtPolicy::HoldForPerson.as_str().to_owned(),
+        });
+        Ok(Some(ConversationView { summary, thread, items, in_doubt_policy }))
+    }
+
+    /// The Partner's replies held in doubt for a person, oldest first.
+    pub fn held_sends(&self, partner: &str) -> Result<Vec<HeldSend>, ProjectionError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare_cached(
+            "SELECT s.conversation_id, s.send_id, c.channel, s.attempts, i.text, s.updated_at
+             FROM sends s JOIN conversations c ON c.conversation_id = s.conversation_id
+             LEFT JOIN items i ON i.conversation_id = s.conversation_id AND i.kind = 'reply' AND i.ref = s.send_id
+             WHERE s.partner_id = ?1 AND s.in_doubt = 'held' ORDER BY s.updated_at, s.send_id",
+        )?;
+        let held = stmt
+            .query_map([partner], |r| {
+                Ok(HeldSend {
+                    conversation_id: r.get(0)?,
+                    send_id: r.get(1)?,
+                    channel: r.get(2)?,
+                    attempts: r.get(3)?,
+                    text: r.get(4)?,
+                    held_since: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(held)
     }
 
     pub fn contact(&self, partner: &str, contact: &str) -> Result<Option<ContactView>, ProjectionError> {

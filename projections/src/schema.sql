@@ -29,6 +29,18 @@ CREATE INDEX IF NOT EXISTS items_conversation ON items (conversation_id, positio
 -- Updates by draft, send or platform message id search one conversation's rows via items_conversation.
 CREATE INDEX IF NOT EXISTS items_contact ON items (contact_id);
 
+-- Each requested send's attempts and, when an attempt was in doubt (ADR 010), how that
+-- ended: held (for a person), resend_approved, resent (by the Partner's policy, or
+-- resent_by_person), resolved (an echo, a status or a person showed it went out).
+CREATE TABLE IF NOT EXISTS sends (
+    send_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, conversation_id TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, in_doubt TEXT, evidence TEXT, updated_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sends_in_doubt ON sends (partner_id, in_doubt);
+
+-- What a Partner chose for sends left in doubt, by channel (absent: the channel's default).
+CREATE TABLE IF NOT EXISTS in_doubt_policies (
+    partner_id TEXT NOT NULL, channel TEXT NOT NULL, policy TEXT NOT NULL, PRIMARY KEY (partner_id, channel));
+
 -- The current reaction on a message (inbound by its id, ours by its platform message id).
 CREATE TABLE IF NOT EXISTS reactions (
     conversation_id TEXT NOT NULL, message_ref TEXT NOT NULL, emoji TEXT, at INTEGER NOT NULL,

@@ -398,3 +398,69 @@ mod pagination {
         }
     }
 }
+
+/// A sender whose calls all go out and never answer: every attempt is left in doubt.
+struct NoAnswer;
+
+#[async_trait::async_trait]
+impl laras_commands::outbox::ChannelSender for NoAnswer {
+    async fn deliver(
+        &self,
+        _: &laras_commands::outbox::OutboundMessage,
+    ) -> Result<String, laras_commands::outbox::DeliveryError> {
+        Err(laras_commands::outbox::DeliveryError::Unknown { detail: "timed out after sending".into() })
+    }
+}
+
+#[tokio::test]
+async fn a_send_held_in_doubt_shows_in_the_conversation_and_the_held_list_until_a_person_resolves_it() {
+    use laras_commands::outbox::{DeliveryOutcome, InDoubtBounds, Outbox, OutboxSettings, PendingSends};
+    use laras_domain::event::InDoubtPolicy;
+    let s = setup();
+    let p = partner(&s.ledger, 1, ChannelKind::WhatsApp).await;
+    let rec =
+        s.ledger.record_inbound_message(p, wa_message(1, "62811", "wamid.1", NOW, "Halo"), &meta()).await.unwrap();
+    s.ledger.set_in_doubt_policy(p, ChannelKind::WhatsApp, InDoubtPolicy::HoldForPerson, &meta()).await.unwrap();
+    let request = SendRequest {
+        reply: OutgoingReply::Person { text: "Ada kak".into(), target: ReplyTarget::Conversation { quote: None } },
+        template: None,
+        marketing: false,
+    };
+    let (send, _) = s.ledger.request_send(p, rec.conversation_id, request, &meta()).await.unwrap();
+    let bounds = InDoubtBounds { whatsapp: std::time::Duration::ZERO, ..InDoubtBounds::default() };
+    let outbox = Outbox::with_settings(
+        s.ledger.clone(),
+        Arc::new(NoAnswer),
+        OutboxSettings { in_doubt: bounds, ..OutboxSettings::default() },
+    );
+    let mut pending = PendingSends::default();
+    for stored in s.ledger.store.read_all(0, 1000).await.unwrap() {
+        pending.observe(&stored).unwrap();
+    }
+    let pending = pending.take_all();
+    assert_eq!(outbox.deliver(&pending[0]).await.unwrap(), DeliveryOutcome::InDoubt { attempt: 1 });
+    assert_eq!(outbox.deliver(&pending[0]).await.unwrap(), DeliveryOutcome::Held);
+    catch_up(&s.runner).await;
+    let (partner_id, conversation) = (p.to_string(), rec.conversation_id.to_string());
+    let view = s.runner.models.conversation(&partner_id, &conversation).unwrap().unwrap();
+    assert_eq!(view.in_doubt_policy, "hold_for_person");
+    let reply = view.items.iter().find(|i| i.kind == "reply").unwrap();
+    assert_eq!(
+        (reply.state.as_deref(), reply.attempts, reply.in_doubt.as_deref(), reply.evidence.as_deref()),
+        (Some("held"), Some(1), Some("held"), None)
+    );
+    let held = s.runner.models.held_sends(&partner_id).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!((held[0].send_id.as_str(), held[0].text.as_deref()), (send.to_string().as_str(), Some("Ada kak")));
+    assert!(s.runner.models.held_sends(&PartnerId(Uuid::from_u128(2)).to_string()).unwrap().is_empty());
+
+    s.ledger.mark_sent(p, rec.conversation_id, send, None, &meta()).await.unwrap();
+    catch_up(&s.runner).await;
+    let view = s.runner.models.conversation(&partner_id, &conversation).unwrap().unwrap();
+    let reply = view.items.iter().find(|i| i.kind == "reply").unwrap();
+    assert_eq!(
+        (reply.state.as_deref(), reply.in_doubt.as_deref(), reply.evidence.as_deref()),
+        (Some("sent"), Some("resolved"), Some("person_confirmed"))
+    );
+    assert!(s.runner.models.held_sends(&partner_id).unwrap().is_empty());
+}

@@ -23,15 +23,26 @@ pub struct Recorded {
     pub path: String,
     pub authorization: Option<String>,
     pub body: Value,
+    /// The request's number: a success answers `wamid.fake.{seq}` / `m_fake.{seq}`.
+    pub seq: u64,
 }
 
 /// One scripted answer; when the script is empty the fake answers success.
 #[derive(Clone, Debug)]
 pub enum Answer {
     Ok,
-    Error { status: u16, code: i64, title: &'static str },
-    RateLimited { retry_after_s: u64 },
+    Error {
+        status: u16,
+        code: i64,
+        title: &'static str,
+    },
+    RateLimited {
+        retry_after_s: u64,
+    },
     Slow(Duration),
+    /// Takes the message (it is recorded, as Meta would deliver it) and never answers: the
+    /// window in which a crash leaves a send in doubt.
+    AcceptAndHang,
 }
 
 #[derive(Default)]
@@ -39,6 +50,8 @@ struct Inner {
     requests: Vec<Recorded>,
     lookups: Vec<Recorded>,
     script: VecDeque<Answer>,
+    /// Added to every unscripted answer (a slow Meta widens the in-doubt window).
+    latency: Duration,
     counter: u64,
     /// (token, account id): the token controls the account.
     grants: Vec<(String, String)>,
@@ -74,6 +87,11 @@ impl FakeGraph {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).script.extend(answers);
     }
 
+    /// From now on every unscripted answer takes `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).latency = latency;
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).requests.clone()
     }
@@ -95,7 +113,7 @@ fn lookup(fake: &FakeGraph, uri: &Uri, authorization: Option<String>) -> axum::r
     let target = uri.path().rsplit('/').next().unwrap_or("").to_owned();
     let answered = {
         let mut inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
-        inner.lookups.push(Recorded { path: uri.path().to_owned(), authorization, body: Value::Null });
+        inner.lookups.push(Recorded { path: uri.path().to_owned(), authorization, body: Value::Null, seq: 0 });
         let known = inner.grants.iter().any(|(t, _)| *t == token);
         let account =
             inner.grants.iter().find(|(t, a)| *t == token && (target == "me" || *a == target)).map(|(_, a)| a.clone());
@@ -142,17 +160,25 @@ async fn handle(
     let (answer, n) = {
         let mut inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
         inner.counter += 1;
+        let seq = inner.counter;
         inner.requests.push(Recorded {
             path: uri.path().to_owned(),
             authorization: headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned),
             body,
+            seq,
         });
-        (inner.script.pop_front().unwrap_or(Answer::Ok), inner.counter)
+        let latency = inner.latency;
+        let unscripted = if latency.is_zero() { Answer::Ok } else { Answer::Slow(latency) };
+        (inner.script.pop_front().unwrap_or(unscripted), inner.counter)
     };
     match answer {
         Answer::Ok => ok(uri.path(), n).into_response(),
         Answer::Slow(d) => {
             tokio::time::sleep(d).await;
+            ok(uri.path(), n).into_response()
+        }
+        Answer::AcceptAndHang => {
+            tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
             ok(uri.path(), n).into_response()
         }
         Answer::Error { status, code, title } => (

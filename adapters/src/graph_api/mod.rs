@@ -4,9 +4,10 @@
 //! Also the [`GraphProver`]: proof that a Partner's token controls the account it connects.
 //!
 //! Retries: 429 and 5xx (and a connection that failed before the request was written)
-//! are retried with exponential backoff and full jitter, bounded; `Retry-After` is
-//! honoured up to the cap. A timeout after the request was sent is not retried: Meta
-//! may already have delivered it, and a retry could send it twice.
+//! are retried with exponential backoff and full jitter, up to `max_attempts` (the server
+//! sets 1: its outbox retries, per account); the last one's `Retry-After` is reported. A
+//! timeout or an unreadable answer after the request was sent is [`DeliveryError::Unknown`]:
+//! Meta may already have delivered it, so the send is in doubt, never simply retried.
 
 mod error;
 pub mod fake;
@@ -63,7 +64,7 @@ impl GraphSender {
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             .build()
-            .map_err(|e| DeliveryError::Unavailable { status: None, detail: e.to_string() })?;
+            .map_err(|e| DeliveryError::Unavailable { status: None, detail: e.to_string(), retry_after: None })?;
         Ok(Self { http, settings, credentials })
     }
 
@@ -77,7 +78,7 @@ impl GraphSender {
                 request::Body::Json(json) => builder.json(json),
                 request::Body::Form(fields) => builder.form(fields),
             };
-            let outcome = match builder.send().await {
+            let outcome: Result<(), (error::Failure, Option<Duration>)> = match builder.send().await {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response
@@ -96,18 +97,22 @@ impl GraphSender {
                     Err((error::Failure::Retryable { status: None, detail: "connection failed".into() }, None))
                 }
                 Err(e) if e.is_timeout() => {
+                    return Err(DeliveryError::Unknown { detail: "timed out after sending".into() })
+                }
+                Err(e) if e.is_builder() => {
                     return Err(DeliveryError::Unavailable {
                         status: None,
-                        detail: "timed out after sending; delivery unknown".into(),
+                        detail: e.without_url().to_string(),
+                        retry_after: None,
                     })
                 }
-                Err(e) => return Err(DeliveryError::Unavailable { status: None, detail: e.without_url().to_string() }),
+                Err(e) => return Err(DeliveryError::Unknown { detail: e.without_url().to_string() }),
             };
             match outcome {
                 Err((error::Failure::Final(e), _)) => return Err(e),
                 Err((error::Failure::Retryable { status, detail }, retry_after)) => {
                     if attempt >= self.settings.max_attempts {
-                        return Err(DeliveryError::Unavailable { status, detail });
+                        return Err(DeliveryError::Unavailable { status, detail, retry_after });
                     }
                     let delay = retry_after.unwrap_or_else(|| self.backoff(attempt)).min(self.settings.max_delay);
                     tracing::info!(attempt, status, delay_ms = delay.as_millis() as u64, "Graph API busy; retrying");
@@ -132,7 +137,7 @@ impl ChannelSender for GraphSender {
         let token = self
             .credentials
             .token(message.partner, message.channel)
-            .map_err(|e| DeliveryError::Unavailable { status: None, detail: e.to_string() })?
+            .map_err(|e| DeliveryError::Unavailable { status: None, detail: e.to_string(), retry_after: None })?
             .ok_or(DeliveryError::NoCredentials)?;
         let plan = request::plan(&self.settings, message)?;
         let first = self.call(&plan.first, token.expose()).await?;
@@ -148,6 +153,7 @@ impl ChannelSender for GraphSender {
     }
 }
 
+/// Meta answered 2xx without a readable id: it took the request, so the send is in doubt.
 fn malformed() -> DeliveryError {
-    DeliveryError::Unavailable { status: None, detail: "the Graph API answered without a message id".into() }
+    DeliveryError::Unknown { detail: "the Graph API answered without a message id".into() }
 }

@@ -55,10 +55,14 @@ pub fn plan(s: &GraphSettings, m: &OutboundMessage) -> Result<Plan, DeliveryErro
             if let Some(quote) = &m.quote {
                 body["context"] = json!({ "message_id": quote });
             }
+            // Returned in every status webhook of this message (ADR 010).
+            body["biz_opaque_callback_data"] = json!(m.send_ref.to_string());
             single(graph(&format!("{}/messages", m.account_id)), body)
         }
         (ChannelKind::Messenger | ChannelKind::Instagram, Recipient::Psid(id) | Recipient::Igsid(id)) => {
-            let mut body = json!({ "recipient": { "id": id }, "message": { "text": m.text } });
+            // `metadata` comes back in the message echo webhook (ADR 010).
+            let message = json!({ "text": m.text, "metadata": m.send_ref.to_string() });
+            let mut body = json!({ "recipient": { "id": id }, "message": message });
             if m.mode == MessagingMode::HumanAgentTag {
                 body["messaging_type"] = json!("MESSAGE_TAG");
                 body["tag"] = json!("HUMAN_AGENT");
@@ -68,7 +72,8 @@ pub fn plan(s: &GraphSettings, m: &OutboundMessage) -> Result<Plan, DeliveryErro
             single(graph(&format!("{}/messages", m.account_id)), body)
         }
         (ChannelKind::Instagram | ChannelKind::Messenger, Recipient::Comment { comment_id }) => {
-            let body = json!({ "recipient": { "comment_id": comment_id }, "message": { "text": m.text } });
+            let message = json!({ "text": m.text, "metadata": m.send_ref.to_string() });
+            let body = json!({ "recipient": { "comment_id": comment_id }, "message": message });
             single(graph(&format!("{}/messages", m.account_id)), body)
         }
         (ChannelKind::Threads, Recipient::ThreadsReply { reply_to_id }) => {

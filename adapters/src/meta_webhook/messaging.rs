@@ -10,6 +10,7 @@ use laras_commands::handlers::inbound::{
     PlainReferral, PlainStory, SenderIdentity,
 };
 use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
+use laras_commands::outbox::SendRef;
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{AttachmentKind, DeliveryStatus};
@@ -96,6 +97,8 @@ fn messaging(item: &Item<'_>, m: &Value, standby: bool) -> Result<Vec<Signal>, S
                 text: text(msg, "text"),
                 sent_at,
                 attachments,
+                // Laras's own reference, echoed from the send's `metadata` (ADR 010).
+                send_ref: text(msg, "metadata").and_then(|r| SendRef::parse(&r)),
             })]);
         }
         let sender = sender.ok_or("message without a sender")?;
@@ -217,6 +220,7 @@ fn messaging(item: &Item<'_>, m: &Value, standby: bool) -> Result<Vec<Signal>, S
                     platform_message_id: mid,
                     status: DeliveryStatus::Delivered,
                     at: watermark,
+                    send_ref: None,
                 })
             })
             .collect());

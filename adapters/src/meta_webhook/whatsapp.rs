@@ -8,6 +8,7 @@ use laras_commands::handlers::inbound::{
     SenderIdentity,
 };
 use laras_commands::handlers::status::IncomingStatus;
+use laras_commands::outbox::SendRef;
 use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{AttachmentKind, DeliveryStatus, OrderLine};
@@ -307,5 +308,7 @@ fn status(account: &str, s: &Value) -> Result<Signal, Skip> {
         platform_message_id: id,
         status,
         at,
+        // Laras's own reference, echoed from the send (ADR 010); anything else is not ours.
+        send_ref: text(s, "biz_opaque_callback_data").and_then(|r| SendRef::parse(&r)),
     }))
 }

@@ -112,7 +112,12 @@ impl Ledger {
         at: Timestamp,
         meta: &CommandMeta,
     ) -> Result<Committed, CommandError> {
-        let command = RecordSent { send_id: send, platform_message_id: platform_message_id.to_owned(), at };
+        let command = RecordSent {
+            send_id: send,
+            platform_message_id: platform_message_id.to_owned(),
+            at,
+            evidence: laras_domain::event::SendEvidence::GraphApiAnswer,
+        };
         self.on_conversation(partner, conversation, &command, meta).await
     }
 

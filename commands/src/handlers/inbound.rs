@@ -193,6 +193,8 @@ pub struct IncomingEcho {
     pub text: Option<String>,
     pub sent_at: Timestamp,
     pub attachments: Vec<PlainEchoAttachment>,
+    /// The send's reference, when the echo carries one of Laras's (`metadata`).
+    pub send_ref: Option<crate::outbox::SendRef>,
 }
 
 /// A sender as Laras files it: the contact, and every identifier to record on it (the sender's own first).
@@ -470,6 +472,12 @@ impl Ledger {
         meta: &CommandMeta,
     ) -> Result<Recorded, CommandError> {
         self.require_connected_account(partner, echo.channel, &echo.account_id).await?;
+        if let Some(send_ref) = echo.send_ref {
+            // Our own send came back: it settles the send (in doubt or not), and the echo
+            // below is then recognised as ours and not recorded as the Page's own message.
+            let evidence = laras_domain::event::SendEvidence::EchoWebhook;
+            self.confirm_sent(partner, send_ref, &echo.channel_message_id, echo.sent_at, evidence, meta).await?;
+        }
         let who = self.who(partner, &echo.recipient, &[]).await?;
         let contact = who.contact;
         let origin = self.direct_origin(partner, echo.channel, &echo.account_id, contact);

@@ -3,15 +3,21 @@
 use crate::error::CommandError;
 use crate::ledger::{Committed, Decided, EventIds, Ledger};
 use crate::meta::CommandMeta;
+use crate::outbox::SendRef;
 use laras_domain::aggregate::contact::Contact;
 use laras_domain::aggregate::conversation::Conversation;
+use laras_domain::aggregate::conversation::RecordSent;
 use laras_domain::aggregate::partner::Partner;
+use laras_domain::aggregate::partner::SetInDoubtPolicy;
 use laras_domain::aggregate::send::{refusal_in, RequestSend, SendContext, SendSource};
+use laras_domain::aggregate::send::{ApproveResend, MarkSent};
 use laras_domain::aggregate::Decide;
+use laras_domain::channel::ChannelKind;
 use laras_domain::error::DomainError;
-use laras_domain::event::{ReplyTarget, TemplateRef};
+use laras_domain::event::{InDoubtPolicy, ReplyTarget, SendEvidence, TemplateRef};
 use laras_domain::ids::{ConversationId, DraftId, PartnerId, SendId};
 use laras_domain::stream::StreamId;
+use laras_domain::time::Timestamp;
 use uuid::Uuid;
 
 /// What to send.
@@ -83,5 +89,65 @@ impl Ledger {
             Some(reason) => Err(CommandError::PolicyRefused { reason, position: committed.last_position() }),
             None => Ok((send_id, committed)),
         }
+    }
+}
+
+impl Ledger {
+    /// A webhook carried a send's reference (a WhatsApp status, a Messenger or Instagram
+    /// echo): the platform has the message. Settles the send as sent, in doubt or not; a
+    /// reference that is not this Partner's, or a send already settled, changes nothing.
+    pub async fn confirm_sent(
+        &self,
+        partner: PartnerId,
+        send_ref: SendRef,
+        platform_message_id: &str,
+        at: Timestamp,
+        evidence: SendEvidence,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        let command =
+            RecordSent { send_id: send_ref.send, platform_message_id: platform_message_id.to_owned(), at, evidence };
+        match self.on_conversation(partner, send_ref.conversation, &command, meta).await {
+            Err(CommandError::Domain(
+                DomainError::SendAlreadySettled(_) | DomainError::SendNotFound(_) | DomainError::BadInput { .. },
+            ))
+            | Err(CommandError::ForeignStream) => Ok(Committed::default()),
+            other => other,
+        }
+    }
+
+    /// A person saw that a held reply did not reach the customer: send it again.
+    pub async fn approve_resend(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        send_id: SendId,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        self.on_conversation(partner, conversation, &ApproveResend { send_id }, meta).await
+    }
+
+    /// A person saw a reply in doubt in the customer's thread: it is settled as sent.
+    pub async fn mark_sent(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        send_id: SendId,
+        platform_message_id: Option<String>,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        self.on_conversation(partner, conversation, &MarkSent { send_id, platform_message_id }, meta).await
+    }
+
+    /// Chooses what happens to the channel's sends left in doubt past their bound.
+    pub async fn set_in_doubt_policy(
+        &self,
+        partner: PartnerId,
+        channel: ChannelKind,
+        policy: InDoubtPolicy,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        let command = SetInDoubtPolicy { channel, policy };
+        self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 }

@@ -5,9 +5,10 @@ use crate::error::CommandError;
 use crate::handlers::inbound::SenderIdentity;
 use crate::ledger::{Committed, Ledger};
 use crate::meta::CommandMeta;
-use crate::outbox::{WA_MARKETING_OPT_OUT, WA_WINDOW_CLOSED};
+use crate::outbox::{SendRef, WA_MARKETING_OPT_OUT, WA_WINDOW_CLOSED};
 use laras_domain::channel::ChannelKind;
 use laras_domain::error::DomainError;
+use laras_domain::event::SendEvidence;
 use laras_domain::event::{DeliveryStatus, OptScope, OptSignal, ThreadRef};
 use laras_domain::ids::PartnerId;
 use laras_domain::time::Timestamp;
@@ -21,6 +22,8 @@ pub struct IncomingStatus {
     pub platform_message_id: String,
     pub status: DeliveryStatus,
     pub at: Timestamp,
+    /// The send's reference, when the platform echoed it (`biz_opaque_callback_data`).
+    pub send_ref: Option<SendRef>,
 }
 
 impl Ledger {
@@ -35,6 +38,21 @@ impl Ledger {
         let contact = self.contact_id_for(partner, status.recipient.kind, &status.recipient.value);
         let conversation =
             self.conversation_id_for(partner, status.channel, &status.account_id, contact, &ThreadRef::Direct);
+        // The platform has the message: a send in doubt is settled before its status lands.
+        let confirmed = match status.send_ref {
+            Some(send_ref) => {
+                self.confirm_sent(
+                    partner,
+                    send_ref,
+                    &status.platform_message_id,
+                    status.at,
+                    SendEvidence::StatusWebhook,
+                    meta,
+                )
+                .await?
+            }
+            None => Committed::default(),
+        };
         let state = self.conversation(partner, conversation).await?;
         let contact = state.contact.ok_or(DomainError::ConversationNotFound)?;
         let mut committed = self
@@ -58,6 +76,7 @@ impl Ledger {
             _ => Committed::default(),
         };
         committed.positions.extend(extra.positions);
+        committed.positions.extend(confirmed.positions);
         Ok(committed)
     }
 }

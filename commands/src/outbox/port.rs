@@ -6,6 +6,8 @@ use laras_domain::event::MessagingMode;
 use laras_domain::ids::PartnerId;
 use std::fmt;
 
+pub use super::send_ref::SendRef;
+
 /// Who receives a reply, as the channel addresses them.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Recipient {
@@ -53,6 +55,9 @@ pub struct OutboundMessage {
     pub template: Option<OutboundTemplate>,
     /// The customer's message to quote (WhatsApp `context.message_id`).
     pub quote: Option<String>,
+    /// Sent where the platform echoes it back (WhatsApp `biz_opaque_callback_data`,
+    /// Messenger and Instagram `metadata`), so a webhook can settle a send in doubt.
+    pub send_ref: SendRef,
 }
 
 impl fmt::Debug for OutboundMessage {
@@ -75,9 +80,19 @@ pub enum DeliveryError {
     /// Meta refused this message (window closed, opted out of marketing, bad recipient…).
     #[error("Meta rejected the message: code {code}: {title}")]
     Rejected { code: i64, title: String },
-    /// Rate limits, 5xx or the network, still failing after bounded retries.
-    #[error("Meta was unavailable after retries: {detail}")]
-    Unavailable { status: Option<u16>, detail: String },
+    /// Rate limits, 5xx, or a connection that failed before the request was written:
+    /// nothing went out, and the outbox tries again later.
+    #[error("Meta was unavailable: {detail}")]
+    Unavailable {
+        status: Option<u16>,
+        detail: String,
+        /// How long Meta asked this account to wait (`Retry-After`).
+        retry_after: Option<std::time::Duration>,
+    },
+    /// The request was sent and no answer came (a timeout, a connection cut mid-answer):
+    /// Meta may have delivered it. The attempt stays in doubt (ADR 010).
+    #[error("no answer after the request was sent: {detail}")]
+    Unknown { detail: String },
     /// No access token is stored for this channel.
     #[error("no access token is stored for this channel")]
     NoCredentials,

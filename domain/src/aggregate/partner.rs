@@ -4,7 +4,7 @@ use super::channel_account::{ChannelClaims, Holder};
 use super::{Aggregate, Decide};
 use crate::channel::ChannelKind;
 use crate::error::{require_text, DomainError};
-use crate::event::{AccountProof, ApprovalMode, ConnectRefusal, DomainEvent, PipelineStage};
+use crate::event::{AccountProof, ApprovalMode, ConnectRefusal, DomainEvent, InDoubtPolicy, PipelineStage};
 use crate::ids::PartnerId;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -32,6 +32,8 @@ pub struct Partner {
     pub channels: BTreeMap<ChannelKind, ChannelState>,
     pub follow_up_delay_hours: Option<u32>,
     pub follow_up_template: Option<(String, String)>,
+    /// Chosen in-doubt policies; a channel without one uses [`InDoubtPolicy::default_for`].
+    pub in_doubt_policies: BTreeMap<ChannelKind, InDoubtPolicy>,
 }
 
 impl Partner {
@@ -40,6 +42,10 @@ impl Partner {
     }
     pub fn approval_mode(&self, channel: ChannelKind) -> ApprovalMode {
         self.channel_modes.get(&channel).copied().unwrap_or(self.default_mode)
+    }
+    /// What the outbox does with a send left in doubt on `channel`.
+    pub fn in_doubt_policy(&self, channel: ChannelKind) -> InDoubtPolicy {
+        self.in_doubt_policies.get(&channel).copied().unwrap_or(InDoubtPolicy::default_for(channel))
     }
     pub fn channel_status(&self, channel: ChannelKind) -> Option<ChannelStatus> {
         self.channels.get(&channel).map(|c| c.status)
@@ -61,6 +67,9 @@ impl Aggregate for Partner {
             DomainEvent::ApprovalModeSet { channel: None, mode } => self.default_mode = *mode,
             DomainEvent::ApprovalModeSet { channel: Some(c), mode } => {
                 self.channel_modes.insert(*c, *mode);
+            }
+            DomainEvent::InDoubtPolicySet { channel, policy } => {
+                self.in_doubt_policies.insert(*channel, *policy);
             }
             DomainEvent::FollowUpPolicySet { delay_hours, whatsapp_template, template_language } => {
                 self.follow_up_delay_hours = Some(*delay_hours);
@@ -266,6 +275,23 @@ impl Decide for SetApprovalMode {
             return Ok(vec![]);
         }
         Ok(vec![DomainEvent::ApprovalModeSet { channel: self.channel, mode: self.mode }])
+    }
+}
+
+/// Chooses what happens to this channel's sends left in doubt (ADR 010).
+pub struct SetInDoubtPolicy {
+    pub channel: ChannelKind,
+    pub policy: InDoubtPolicy,
+}
+
+impl Decide for SetInDoubtPolicy {
+    type State = Partner;
+    fn decide(&self, state: &Partner, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_onboarded(state)?;
+        if state.in_doubt_policies.get(&self.channel) == Some(&self.policy) {
+            return Ok(vec![]);
+        }
+        Ok(vec![DomainEvent::InDoubtPolicySet { channel: self.channel, policy: self.policy }])
     }
 }
 

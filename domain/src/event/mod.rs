@@ -38,6 +38,11 @@ pub enum DomainEvent {
         channel: Option<ChannelKind>,
         mode: ApprovalMode,
     },
+    /// What the outbox does with a send left in doubt on this channel (ADR 010).
+    InDoubtPolicySet {
+        channel: ChannelKind,
+        policy: InDoubtPolicy,
+    },
     FollowUpPolicySet {
         delay_hours: u32,
         whatsapp_template: Option<String>,
@@ -229,11 +234,47 @@ pub enum DomainEvent {
         send_id: SendId,
         platform_message_id: String,
         at: Timestamp,
+        /// What showed that the reply went out. The Graph API's answer is the default and is
+        /// not written, so events recorded before in-doubt sends existed read the same.
+        #[serde(default, skip_serializing_if = "SendEvidence::is_graph_api_answer")]
+        evidence: SendEvidence,
     },
     ReplySendFailed {
         send_id: SendId,
         code: i64,
         title: String,
+    },
+    /// The outbox is about to call the platform for this send. Durable before the call, so a
+    /// crash after it leaves the send in doubt (see ADR 010), never silently sent again.
+    SendAttemptStarted {
+        send_id: SendId,
+        /// 1 for the first attempt, one more for each later one.
+        attempt: u32,
+        at: Timestamp,
+        /// Set when this attempt re-sends an attempt that was in doubt (its number).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resends_in_doubt: Option<u32>,
+    },
+    /// One attempt failed in a way that may pass (rate limit, 5xx); the outbox tries again.
+    SendAttemptFailed {
+        send_id: SendId,
+        attempt: u32,
+        code: i64,
+        title: String,
+        /// When the platform asked us to wait until (`Retry-After`), if it did.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<Timestamp>,
+    },
+    /// An attempt stayed in doubt past its bound and the Partner's policy holds it for a
+    /// person (`approveResend` or `markSent`).
+    SendHeldInDoubt {
+        send_id: SendId,
+        attempt: u32,
+    },
+    /// A person asked for a held in-doubt send to go out again.
+    InDoubtResendApproved {
+        send_id: SendId,
+        attempt: u32,
     },
     DeliveryStatusChanged {
         platform_message_id: String,
@@ -318,6 +359,7 @@ impl DomainEvent {
             PartnerOnboarded { .. } => "PartnerOnboarded",
             ApprovalModeSet { .. } => "ApprovalModeSet",
             FollowUpPolicySet { .. } => "FollowUpPolicySet",
+            InDoubtPolicySet { .. } => "InDoubtPolicySet",
             ChannelConnected { .. } => "ChannelConnected",
             ChannelDisconnected { .. } => "ChannelDisconnected",
             ChannelNeedsReauthorisation { .. } => "ChannelNeedsReauthorisation",
@@ -348,6 +390,10 @@ impl DomainEvent {
             ReplySendRequested { .. } => "ReplySendRequested",
             ReplySent { .. } => "ReplySent",
             ReplySendFailed { .. } => "ReplySendFailed",
+            SendAttemptStarted { .. } => "SendAttemptStarted",
+            SendAttemptFailed { .. } => "SendAttemptFailed",
+            SendHeldInDoubt { .. } => "SendHeldInDoubt",
+            InDoubtResendApproved { .. } => "InDoubtResendApproved",
             DeliveryStatusChanged { .. } => "DeliveryStatusChanged",
             SendRefused { .. } => "SendRefused",
             WindowClosedByPlatform { .. } => "WindowClosedByPlatform",

@@ -21,6 +21,7 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             pipeline: vec![PipelineStage { name: "lead".into(), probability_pct: 10 }],
         },
         ApprovalModeSet { channel: Some(ChannelKind::Instagram), mode: ApprovalMode::Autopilot },
+        InDoubtPolicySet { channel: ChannelKind::Threads, policy: InDoubtPolicy::HoldForPerson },
         FollowUpPolicySet {
             delay_hours: 24,
             whatsapp_template: Some("f".into()),
@@ -124,8 +125,23 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             mode: MessagingMode::PrivateReply,
             template: Some(TemplateRef { name: "t".into(), language: "en".into(), parameters: vec![sealed()] }),
         },
-        ReplySent { send_id: SendId(id), platform_message_id: "wamid.2".into(), at: Timestamp(6) },
+        ReplySent {
+            send_id: SendId(id),
+            platform_message_id: "wamid.2".into(),
+            at: Timestamp(6),
+            evidence: SendEvidence::StatusWebhook,
+        },
         ReplySendFailed { send_id: SendId(id), code: 131047, title: "Re-engagement".into() },
+        SendAttemptStarted { send_id: SendId(id), attempt: 2, at: Timestamp(6), resends_in_doubt: Some(1) },
+        SendAttemptFailed {
+            send_id: SendId(id),
+            attempt: 1,
+            code: 130429,
+            title: "rate limited".into(),
+            retry_after: Some(Timestamp(9)),
+        },
+        SendHeldInDoubt { send_id: SendId(id), attempt: 1 },
+        InDoubtResendApproved { send_id: SendId(id), attempt: 1 },
         DeliveryStatusChanged {
             platform_message_id: "wamid.2".into(),
             status: DeliveryStatus::Failed { code: 131050, title: "x".into() },
@@ -193,7 +209,7 @@ fn every_event_type_round_trips_through_its_payload() {
         assert_eq!(tagged["type"], event.event_type());
         assert!(types.insert(event.event_type()), "duplicate sample {}", event.event_type());
     }
-    assert_eq!(types.len(), 46, "every event type has a sample");
+    assert_eq!(types.len(), 51, "every event type has a sample");
 }
 
 #[test]
@@ -315,4 +331,12 @@ fn a_flow_reply_reads_as_its_answers_without_the_flow_token() {
     answers.sort();
     assert_eq!(answers, vec!["qty: 2".to_owned(), "size: M".to_owned()]);
     assert_eq!(flow_answers("not json"), vec!["not json".to_owned()]);
+}
+
+#[test]
+fn a_reply_sent_before_evidence_existed_decodes_as_the_graph_api_answer_and_re_encodes_byte_for_byte() {
+    let old = br#"{"at":6,"platform_message_id":"wamid.2","send_id":"00000000-0000-0000-0000-000000000007"}"#;
+    let event = decode("ReplySent", 1, old).unwrap();
+    assert!(matches!(event, DomainEvent::ReplySent { evidence: SendEvidence::GraphApiAnswer, .. }));
+    assert_eq!(event.encode_payload(), old.to_vec());
 }

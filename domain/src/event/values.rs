@@ -430,3 +430,61 @@ pub enum SkipReason {
     #[error("handling failed {attempts} times ({failure})")]
     Failed { failure: String, attempts: u32 },
 }
+
+/// What showed that a reply went out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SendEvidence {
+    /// The Graph API answered the send with the message's id.
+    #[default]
+    GraphApiAnswer,
+    /// A WhatsApp status webhook carried the send's id (`biz_opaque_callback_data`).
+    StatusWebhook,
+    /// A Messenger or Instagram message echo carried the send's id (`metadata`).
+    EchoWebhook,
+    /// A person who checked the customer's thread said it went out (`markSent`).
+    PersonConfirmed,
+}
+
+impl SendEvidence {
+    pub fn is_graph_api_answer(&self) -> bool {
+        *self == Self::GraphApiAnswer
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::GraphApiAnswer => "graph_api_answer",
+            Self::StatusWebhook => "status_webhook",
+            Self::EchoWebhook => "echo_webhook",
+            Self::PersonConfirmed => "person_confirmed",
+        }
+    }
+}
+
+/// What happens to a send whose attempt stayed in doubt past its bound (ADR 010).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InDoubtPolicy {
+    /// Send it again, recorded as a re-send of the in-doubt attempt.
+    ResendAfterBound,
+    /// Hold it until a person approves a re-send or marks it sent.
+    HoldForPerson,
+}
+
+impl InDoubtPolicy {
+    /// Re-send where the platform echoes a send's id back (so a send that did go out is
+    /// almost always resolved before the bound); hold where it cannot (Threads).
+    pub const fn default_for(channel: crate::channel::ChannelKind) -> Self {
+        match channel {
+            crate::channel::ChannelKind::Threads => Self::HoldForPerson,
+            _ => Self::ResendAfterBound,
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ResendAfterBound => "resend_after_bound",
+            Self::HoldForPerson => "hold_for_person",
+        }
+    }
+}

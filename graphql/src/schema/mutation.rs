@@ -2,7 +2,7 @@
 //! the ledger position of what it stored.
 
 use super::api;
-use super::types::{parse_id, ApprovalMode, ArticleKind, Channel, MoneyValue, Role, Written};
+use super::types::{parse_id, ApprovalMode, ArticleKind, Channel, InDoubtPolicy, MoneyValue, Role, Written};
 use crate::auth::{meta_for, partner_in, require_admin, user_of, OWNERS, WORKERS};
 use crate::error::{ApiError, OrApi};
 use async_graphql::{Context, Object, SimpleObject, ID};
@@ -419,6 +419,48 @@ impl MutationRoot {
         let (partner, key) = partner_in(ctx, OWNERS)?;
         let command = SetApprovalMode { channel: channel.map(Into::into), mode: mode.into() };
         written(api(ctx).ledger.set_approval_mode(partner, command, &meta_for(key)).await)
+    }
+
+    /// What happens to a channel's replies left in doubt (the server stopped after calling
+    /// Meta and before its answer was recorded): RESEND_AFTER_BOUND or HOLD_FOR_PERSON.
+    async fn set_in_doubt_policy(
+        &self,
+        ctx: &Context<'_>,
+        channel: Channel,
+        policy: InDoubtPolicy,
+    ) -> async_graphql::Result<Written> {
+        let (partner, key) = partner_in(ctx, OWNERS)?;
+        let ledger = &api(ctx).ledger;
+        written(ledger.set_in_doubt_policy(partner, channel.into(), policy.into(), &meta_for(key)).await)
+    }
+
+    /// A reply held in doubt did not reach the customer (checked in their thread): send it again.
+    async fn approve_resend(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        send_id: ID,
+    ) -> async_graphql::Result<Written> {
+        let (partner, key) = partner_in(ctx, WORKERS)?;
+        let conversation = parse_id::<ConversationId>("conversationId", &conversation_id).api()?;
+        let send = parse_id::<SendId>("sendId", &send_id).api()?;
+        written(api(ctx).ledger.approve_resend(partner, conversation, send, &meta_for(key)).await)
+    }
+
+    /// A reply in doubt is in the customer's thread: it is settled as sent (with the
+    /// platform's message id when known).
+    async fn mark_sent(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        send_id: ID,
+        platform_message_id: Option<String>,
+    ) -> async_graphql::Result<Written> {
+        let (partner, key) = partner_in(ctx, WORKERS)?;
+        let conversation = parse_id::<ConversationId>("conversationId", &conversation_id).api()?;
+        let send = parse_id::<SendId>("sendId", &send_id).api()?;
+        let ledger = &api(ctx).ledger;
+        written(ledger.mark_sent(partner, conversation, send, platform_message_id, &meta_for(key)).await)
     }
 
     /// When and how open deals are followed up: after `delayHours` of the customer's

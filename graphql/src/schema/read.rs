@@ -111,6 +111,15 @@ pub struct ConversationItem {
     pub draft_id: Option<ID>,
     /// The customer's current reaction on this message (an emoji), if any.
     pub reaction: Option<String>,
+    /// Replies: attempts made to send it.
+    pub attempts: Option<i64>,
+    /// Replies whose attempt was in doubt (the server stopped after the call, before the
+    /// answer): held (waits for `approveResend` or `markSent`), resend_approved, resent (by
+    /// the policy), resent_by_person or resolved (an echo, a status or a person showed it went out).
+    pub in_doubt: Option<String>,
+    /// Replies: what showed it went out: graph_api_answer, status_webhook, echo_webhook or
+    /// person_confirmed.
+    pub evidence: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -119,6 +128,34 @@ pub struct Conversation {
     /// The thread as JSON: direct messages, comments on a media, or a Threads post.
     pub thread: String,
     pub items: Vec<ConversationItem>,
+    /// What happens to this conversation's replies left in doubt: resend_after_bound (the
+    /// channel echoes sends back) or hold_for_person (Threads, or the Partner's choice).
+    pub in_doubt_policy: String,
+}
+
+/// A reply held in doubt for a person: check the customer's thread, then `approveResend`
+/// or `markSent`.
+#[derive(SimpleObject)]
+pub struct HeldSend {
+    pub conversation_id: ID,
+    pub send_id: ID,
+    pub channel: String,
+    pub attempts: i64,
+    pub text: Option<String>,
+    pub held_since: String,
+}
+
+impl From<rm::HeldSend> for HeldSend {
+    fn from(h: rm::HeldSend) -> Self {
+        Self {
+            conversation_id: ID(h.conversation_id),
+            send_id: ID(h.send_id),
+            channel: h.channel,
+            attempts: h.attempts,
+            text: h.text,
+            held_since: t(h.held_since),
+        }
+    }
 }
 
 impl From<rm::ConversationView> for Conversation {
@@ -142,8 +179,12 @@ impl From<rm::ConversationView> for Conversation {
                     error_title: i.error_title,
                     draft_id: i.draft_id.map(ID),
                     reaction: i.reaction,
+                    attempts: i.attempts,
+                    in_doubt: i.in_doubt,
+                    evidence: i.evidence,
                 })
                 .collect(),
+            in_doubt_policy: v.in_doubt_policy,
         }
     }
 }

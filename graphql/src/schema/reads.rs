@@ -127,6 +127,14 @@ impl ReadQueries {
             .ok_or_else(|| ApiError::not_found().into_graphql())
     }
 
+    /// Replies held in doubt for a person, oldest first (ADR 010).
+    async fn held_sends(&self, ctx: &Context<'_>, min_position: Option<u64>) -> async_graphql::Result<Vec<HeldSend>> {
+        let (partner, _) = partner_in(ctx, READERS)?;
+        let partner = partner.to_string();
+        let held = read(ctx, min_position, move |m| m.held_sends(&partner)).await?;
+        Ok(held.into_iter().map(Into::into).collect())
+    }
+
     /// A contact with its CRM timeline, conversations, opportunities and segment.
     async fn contact(&self, ctx: &Context<'_>, id: ID, min_position: Option<u64>) -> async_graphql::Result<Contact> {
         let (partner, _) = partner_in(ctx, READERS)?;

@@ -65,6 +65,24 @@ impl From<access::Role> for Role {
     }
 }
 
+/// What happens to a reply left in doubt past its bound (ADR 010).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum InDoubtPolicy {
+    /// Send it again, recorded as a re-send of the attempt in doubt.
+    ResendAfterBound,
+    /// Hold it for a person (`approveResend` or `markSent`).
+    HoldForPerson,
+}
+
+impl From<InDoubtPolicy> for event::InDoubtPolicy {
+    fn from(p: InDoubtPolicy) -> Self {
+        match p {
+            InDoubtPolicy::ResendAfterBound => event::InDoubtPolicy::ResendAfterBound,
+            InDoubtPolicy::HoldForPerson => event::InDoubtPolicy::HoldForPerson,
+        }
+    }
+}
+
 /// When the AI worker's drafts go out.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum ApprovalMode {

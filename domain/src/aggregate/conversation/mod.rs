@@ -46,6 +46,51 @@ pub struct SendState {
     pub target: ReplyTarget,
     pub mode: MessagingMode,
     pub outcome: Option<SendOutcome>,
+    /// Attempts started so far (the latest attempt's number).
+    pub attempts: u32,
+    /// The latest attempt, while it started and nothing says how it ended. Seen after a
+    /// restart, it is in doubt: the platform may have accepted it (ADR 010).
+    pub open_attempt: Option<OpenAttempt>,
+    /// Held in doubt for a person.
+    pub held: bool,
+    /// A person approved re-sending the held attempt.
+    pub resend_approved: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct OpenAttempt {
+    pub attempt: u32,
+    pub at: Timestamp,
+}
+
+impl SendState {
+    fn new(draft: Option<DraftId>, target: ReplyTarget, mode: MessagingMode) -> Self {
+        Self {
+            draft,
+            target,
+            mode,
+            outcome: None,
+            attempts: 0,
+            open_attempt: None,
+            held: false,
+            resend_approved: false,
+        }
+    }
+
+    /// The attempt with no outcome, if the send is not settled.
+    pub fn unresolved_attempt(&self) -> Option<OpenAttempt> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        self.open_attempt
+    }
+
+    fn settle(&mut self, outcome: SendOutcome) {
+        self.outcome = Some(outcome);
+        self.open_attempt = None;
+        self.held = false;
+        self.resend_approved = false;
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -163,24 +208,46 @@ impl Aggregate for Conversation {
                 if let Some(d) = draft_id {
                     self.set_draft(d, DraftStatus::Sent);
                 }
-                self.sends.insert(
-                    *send_id,
-                    SendState { draft: *draft_id, target: target.clone(), mode: *mode, outcome: None },
-                );
+                self.sends.insert(*send_id, SendState::new(*draft_id, target.clone(), *mode));
             }
-            ReplySent { send_id, platform_message_id, at } => {
+            ReplySent { send_id, platform_message_id, at, .. } => {
                 if let Some(s) = self.sends.get_mut(send_id) {
-                    s.outcome = Some(SendOutcome::Sent { platform_message_id: platform_message_id.clone(), at: *at });
+                    s.settle(SendOutcome::Sent { platform_message_id: platform_message_id.clone(), at: *at });
                 }
             }
             ReplySendFailed { send_id, code, .. } => {
                 if let Some(s) = self.sends.get_mut(send_id) {
-                    s.outcome = Some(SendOutcome::Failed { code: *code });
+                    s.settle(SendOutcome::Failed { code: *code });
                 }
             }
             SendRefused { send_id: Some(send_id), .. } => {
                 if let Some(s) = self.sends.get_mut(send_id) {
-                    s.outcome = Some(SendOutcome::Refused);
+                    s.settle(SendOutcome::Refused);
+                }
+            }
+            SendAttemptStarted { send_id, attempt, at, .. } => {
+                if let Some(s) = self.sends.get_mut(send_id) {
+                    s.attempts = s.attempts.max(*attempt);
+                    s.open_attempt = Some(OpenAttempt { attempt: *attempt, at: *at });
+                    s.held = false;
+                    s.resend_approved = false;
+                }
+            }
+            SendAttemptFailed { send_id, attempt, .. } => {
+                if let Some(s) = self.sends.get_mut(send_id) {
+                    if s.open_attempt.is_some_and(|open| open.attempt == *attempt) {
+                        s.open_attempt = None;
+                    }
+                }
+            }
+            SendHeldInDoubt { send_id, .. } => {
+                if let Some(s) = self.sends.get_mut(send_id) {
+                    s.held = s.outcome.is_none();
+                }
+            }
+            InDoubtResendApproved { send_id, .. } => {
+                if let Some(s) = self.sends.get_mut(send_id) {
+                    s.resend_approved = s.held;
                 }
             }
             DeliveryStatusChanged { platform_message_id, status, .. } => {
@@ -533,11 +600,13 @@ impl Decide for RejectDraft {
     }
 }
 
-/// The Graph API accepted a send. Recording the same outcome twice records it once.
+/// The Graph API accepted a send, or a webhook or a person showed that it went out.
+/// Recording the same outcome twice records it once.
 pub struct RecordSent {
     pub send_id: SendId,
     pub platform_message_id: String,
     pub at: Timestamp,
+    pub evidence: SendEvidence,
 }
 
 impl Decide for RecordSent {
@@ -550,6 +619,7 @@ impl Decide for RecordSent {
                 send_id: self.send_id,
                 platform_message_id: self.platform_message_id.clone(),
                 at: self.at,
+                evidence: self.evidence,
             }]),
             Some(SendOutcome::Sent { platform_message_id, .. }) if *platform_message_id == self.platform_message_id => {
                 Ok(vec![])

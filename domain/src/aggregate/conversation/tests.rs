@@ -152,7 +152,12 @@ fn an_echo_of_our_own_send_is_not_recorded_again() {
         mode: MessagingMode::Response,
         template: None,
     });
-    history.push(DomainEvent::ReplySent { send_id, platform_message_id: "m_1".into(), at: TEST_NOW });
+    history.push(DomainEvent::ReplySent {
+        send_id,
+        platform_message_id: "m_1".into(),
+        at: TEST_NOW,
+        evidence: SendEvidence::GraphApiAnswer,
+    });
     let echo = RecordEcho {
         origin: origin(ChannelKind::Messenger),
         channel_message_id: "m_1".into(),
@@ -224,6 +229,7 @@ fn a_read_watermark_marks_every_earlier_send_read_once() {
             send_id,
             platform_message_id: format!("m_{n}"),
             at: TEST_NOW.plus(crate::time::Span::seconds(at)),
+            evidence: SendEvidence::GraphApiAnswer,
         });
     }
     let cmd =

@@ -17,6 +17,9 @@ use crate::policy::window::{
 use crate::sealed::Sealed;
 use crate::time::Timestamp;
 
+mod in_doubt;
+pub use in_doubt::{ApproveResend, MarkSent, RecordAttemptFailed, ResolveInDoubt, StartAttempt};
+
 /// What the handler loaded for a send decision.
 #[derive(Clone, Debug, Default)]
 pub struct SendContext {
