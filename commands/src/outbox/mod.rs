@@ -31,6 +31,7 @@ pub use retry::RetryPolicy;
 use crate::error::CommandError;
 use crate::ledger::Ledger;
 use crate::runtime::{CheckpointError, Checkpoints, Fence};
+use crate::store::Position;
 use crate::subscription::Subscription;
 use laras_domain::channel::ChannelKind;
 use laras_domain::ids::{ConversationId, SendId};
