@@ -13,7 +13,6 @@ use laras_adapters::ai::openai::{ChatCompletionsGenerator, ChatSettings};
 use laras_adapters::ai::sentiment::LexiconSentiment;
 use laras_adapters::graph_api::{GraphProver, GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
-use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::outbox::Outbox;
@@ -91,7 +90,7 @@ pub async fn run(
 
     let audit = MerkleLog {
         store: app.ledger.store.clone(),
-        trees: Arc::new(SqliteTreeStore::open(&app.data.audit())?),
+        trees: app.trees.clone(),
         signer: app.ledger.signer.clone(),
         clock: app.ledger.clock.clone(),
         policy: HeadPolicy {

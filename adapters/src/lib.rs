@@ -13,5 +13,8 @@ pub mod graph_api;
 pub mod log_verify;
 pub mod meta_webhook;
 pub mod postgres_log;
+pub mod postgres_state;
 pub mod sqlite_log;
 pub mod tree_store;
+#[cfg(test)]
+mod port_suites;
