@@ -116,26 +116,38 @@ impl SqliteKeyStore {
     }
 }
 
+impl SqliteKeyStore {
+    fn opened(&self, (id, wrapped): (DataKeyId, Vec<u8>)) -> Result<(DataKeyId, SecretKey), KeyError> {
+        if let Some(key) = self.cache().get(&id) {
+            return Ok((id, key.clone()));
+        }
+        let key = unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?;
+        self.cache().insert(id, key.clone());
+        Ok((id, key))
+    }
+}
+
 impl ContactKeys for SqliteKeyStore {
     fn blind_index_key(&self, partner: PartnerId) -> SecretKey {
         blind_index_key(&self.master, partner)
     }
 
     fn data_key_for(&self, partner: PartnerId, contact: ContactId) -> Result<(DataKeyId, SecretKey), KeyError> {
-        // One connection under one lock: two callers for a new contact end with one key.
-        let conn = self.conn();
-        if let Some((id, wrapped)) = Self::live_key(&conn, contact)? {
-            if let Some(key) = self.cache().get(&id) {
-                return Ok((id, key.clone()));
-            }
-            let key = unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?;
-            self.cache().insert(id, key.clone());
-            return Ok((id, key));
+        // One connection under one lock: two callers of this handle end with one key.
+        let mut conn = self.conn();
+        if let Some(found) = Self::live_key(&conn, contact)? {
+            return self.opened(found);
+        }
+        // Another handle on the file (another process) may be creating it too: look again
+        // under the write lock, so whoever comes second finds the first one's key.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(storage)?;
+        if let Some(found) = Self::live_key(&tx, contact)? {
+            return self.opened(found);
         }
         let id = DataKeyId(Uuid::new_v4());
         let key = SecretKey::generate(&mut rand::rngs::OsRng);
         let wrapped = wrap_data_key(&self.master, id, &key, &mut rand::rngs::OsRng);
-        conn.execute(
+        tx.execute(
             "INSERT INTO data_keys (key_id, contact_id, partner_id, wrapped) VALUES (?1, ?2, ?3, ?4)",
             params![
                 id.0.as_bytes().as_slice(),
@@ -145,6 +157,7 @@ impl ContactKeys for SqliteKeyStore {
             ],
         )
         .map_err(storage)?;
+        tx.commit().map_err(storage)?;
         self.cache().insert(id, key.clone());
         Ok((id, key))
     }

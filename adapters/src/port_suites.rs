@@ -139,7 +139,7 @@ pub fn tree_store(open: &dyn Fn() -> Arc<dyn TreeStore>) {
         .write(TreeBatch {
             up_to: start + 3,
             leaves: leaves.clone(),
-            nodes: vec![(a, node.clone())],
+            nodes: vec![(a, node)],
             heads: vec![head(a, 2, 100)],
         })
         .expect("write");

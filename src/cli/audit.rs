@@ -7,7 +7,6 @@ use crate::settings::Settings;
 use anyhow::Context;
 use laras_adapters::audit_bundle::format::{self, Manifest};
 use laras_adapters::audit_bundle::{export_bundle, read_known_heads, verify_bundle_with, ExportRequest};
-use laras_commands::audit::TreeStore;
 use laras_domain::ids::PartnerId;
 use laras_domain::signing::parse_public_hex;
 use laras_domain::time::Clock;

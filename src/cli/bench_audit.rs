@@ -6,7 +6,7 @@ use crate::app::{App, SystemClock};
 use crate::cli::bench::{bench_partner, ed25519_batch_rate};
 use laras_adapters::audit_bundle::{export_bundle, verify_bundle, ExportRequest};
 use laras_adapters::sqlite_log::SqliteEventStore;
-use laras_commands::audit::{HeadPolicy, MerkleLog, TreeStore};
+use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_domain::merkle::{verify_consistency, verify_inclusion};
 use laras_domain::time::Clock;
 use rand::Rng;

@@ -109,7 +109,7 @@ pub async fn many_nodes_racing_for_a_lease_give_one_holder(open: Open<'_>) {
         holders.extend(race.await.unwrap());
     }
     assert_eq!(holders.len(), 1, "{holders:?}");
-    assert_eq!(open().current("race").await.unwrap().is_some(), true);
+    assert!(open().current("race").await.unwrap().is_some());
 }
 
 pub async fn run_all(open: Open<'_>) {
@@ -123,5 +123,5 @@ pub async fn run_all(open: Open<'_>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_memory_runtime_keeps_the_contract() {
     let shared = laras_commands::runtime::memory::MemoryRuntime::default();
-    run_all(&move || Arc::new(shared.clone())).await;
+    run_all(&move || -> Arc<dyn Runtime> { Arc::new(shared.clone()) }).await;
 }

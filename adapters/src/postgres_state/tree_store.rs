@@ -60,11 +60,8 @@ impl HeadRow {
         }
     }
 
-    async fn insert(&self, c: &impl deadpool_postgres::GenericClient) -> Result<(), SharedStateError> {
-        c.execute(INSERT_HEAD, &[&self.partner, &self.size, &self.root, &self.timestamp, &self.key_id, &self.signature])
-            .await
-            .map_err(storage)?;
-        Ok(())
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 6] {
+        [&self.partner, &self.size, &self.root, &self.timestamp, &self.key_id, &self.signature]
     }
 }
 
@@ -158,8 +155,8 @@ impl TreeStore for PgTreeStore {
                 .await
                 .map_err(storage)?;
             }
-            for head in &batch.heads {
-                HeadRow::of(head).insert(&tx).await?;
+            for head in batch.heads.iter().map(HeadRow::of) {
+                tx.execute(INSERT_HEAD, &head.params()).await.map_err(storage)?;
             }
             tx.execute(
                 "INSERT INTO tree_checkpoint (only_row, position) VALUES (true, $1)
@@ -175,7 +172,7 @@ impl TreeStore for PgTreeStore {
 
     fn store_head(&self, head: &TreeHead) -> Result<(), AuditError> {
         let row = HeadRow::of(head);
-        self.shared.with(move |c| async move { row.insert(&*c).await })?;
+        self.shared.with(move |c| async move { c.execute(INSERT_HEAD, &row.params()).await.map_err(storage) })?;
         Ok(())
     }
 
