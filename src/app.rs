@@ -174,8 +174,7 @@ impl App {
         let store = log.open(&data).await?;
         let files = data.signing_keys()?;
         // Until the log says otherwise, any key on disk will do (it is recorded below).
-        let provisional =
-            files.first().cloned().unwrap_or_else(|| LedgerSigningKey::generate(&mut rand::rngs::OsRng));
+        let provisional = files.first().cloned().unwrap_or_else(|| LedgerSigningKey::generate(&mut rand::rngs::OsRng));
         let ledger = Ledger { store: store.port(), keys, signer: Arc::new(LedgerSigner::new(provisional)), clock };
         let history = ledger.key_history().await?;
         if history.is_empty() {

@@ -171,12 +171,22 @@ fn two_nodes_on_one_database_share_partners_keys_channels_and_the_log() {
 
     assert!(one.stop().success() && two.stop().success());
     for dir in [one_dir.path(), two_dir.path()] {
-        for shared in ["ledger.sqlite", "keys.sqlite", "access.sqlite", "credentials.sqlite", "audit.sqlite", "master.key"]
+        for shared in
+            ["ledger.sqlite", "keys.sqlite", "access.sqlite", "credentials.sqlite", "audit.sqlite", "master.key"]
         {
             assert!(!dir.join(shared).exists(), "{shared} must not be in a node's data dir");
         }
     }
-    let verified = run(one_dir.path(), &["--store", &db.url, "--signing-key-dir", secrets.path().join("signing").to_str().unwrap_or_default(), "verify"]);
+    let verified = run(
+        one_dir.path(),
+        &[
+            "--store",
+            &db.url,
+            "--signing-key-dir",
+            secrets.path().join("signing").to_str().unwrap_or_default(),
+            "verify",
+        ],
+    );
     let text = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success() && text.contains("OK"), "{text}{}", String::from_utf8_lossy(&verified.stderr));
 }

@@ -12,9 +12,9 @@ pub mod credentials;
 pub mod graph_api;
 pub mod log_verify;
 pub mod meta_webhook;
+#[cfg(test)]
+mod port_suites;
 pub mod postgres_log;
 pub mod postgres_state;
 pub mod sqlite_log;
 pub mod tree_store;
-#[cfg(test)]
-mod port_suites;

@@ -10,7 +10,7 @@ const MIGRATION_LOCK: i64 = 0x6c61_7261_735f_6d69;
 const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
-    "
+        "
 CREATE TABLE events (
     position       bigint PRIMARY KEY,
     event_id       uuid NOT NULL,

@@ -73,7 +73,10 @@ impl ApiKeys for PgApiKeys {
                 .map(|r| (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
                 .collect::<Vec<_>>())
         })?;
-        Ok(rows.into_iter().filter_map(|(id, role, label)| row_to_key(id, partner.0.to_string(), role, label)).collect())
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, role, label)| row_to_key(id, partner.0.to_string(), role, label))
+            .collect())
     }
 
     fn revoke(&self, partner: PartnerId, id: &str) -> Result<bool, AccessError> {

@@ -26,7 +26,8 @@ impl From<BridgeClosed> for super::SharedStateError {
 
 impl Bridge {
     pub fn new() -> std::io::Result<Self> {
-        let runtime = Builder::new_multi_thread().worker_threads(2).thread_name("laras-pg-state").enable_all().build()?;
+        let runtime =
+            Builder::new_multi_thread().worker_threads(2).thread_name("laras-pg-state").enable_all().build()?;
         Ok(Self { runtime: Some(runtime) })
     }
 

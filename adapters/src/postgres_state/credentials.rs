@@ -55,9 +55,12 @@ impl ChannelCredentials for PgCredentials {
 
     fn remove(&self, partner: PartnerId, channel: ChannelKind) -> Result<(), CredentialError> {
         self.shared.with(move |c| async move {
-            c.execute("DELETE FROM channel_tokens WHERE partner_id = $1 AND channel = $2", &[&partner.0, &channel.as_str()])
-                .await
-                .map_err(storage)
+            c.execute(
+                "DELETE FROM channel_tokens WHERE partner_id = $1 AND channel = $2",
+                &[&partner.0, &channel.as_str()],
+            )
+            .await
+            .map_err(storage)
         })?;
         Ok(())
     }

@@ -92,7 +92,10 @@ struct Rows {
 
 fn gather(files: &DataDirFiles<'_>) -> Result<Rows, SharedStateError> {
     let mut rows = Rows::default();
-    for r in read(files.keys, "SELECT key_id, contact_id, partner_id, wrapped FROM data_keys WHERE destroyed = 0 ORDER BY rowid")? {
+    for r in read(
+        files.keys,
+        "SELECT key_id, contact_id, partner_id, wrapped FROM data_keys WHERE destroyed = 0 ORDER BY rowid",
+    )? {
         rows.data_keys.push((uuid(&r[0])?, uuid(&r[1])?, uuid(&r[2])?, blob(&r[3])?));
     }
     for r in read(files.keys, "SELECT contact_id FROM erase_intents")? {
@@ -117,8 +120,18 @@ fn gather(files: &DataDirFiles<'_>) -> Result<Rows, SharedStateError> {
     for r in read(files.audit, "SELECT partner, size FROM sizes")? {
         rows.sizes.push((uuid(&r[0])?, int(&r[1])?));
     }
-    for r in read(files.audit, "SELECT seq, partner, size, root, timestamp, key_id, signature FROM tree_heads ORDER BY seq")? {
-        rows.heads.push((int(&r[0])?, uuid(&r[1])?, int(&r[2])?, blob(&r[3])?, int(&r[4])?, text(&r[5])?, blob(&r[6])?));
+    for r in
+        read(files.audit, "SELECT seq, partner, size, root, timestamp, key_id, signature FROM tree_heads ORDER BY seq")?
+    {
+        rows.heads.push((
+            int(&r[0])?,
+            uuid(&r[1])?,
+            int(&r[2])?,
+            blob(&r[3])?,
+            int(&r[4])?,
+            text(&r[5])?,
+            blob(&r[6])?,
+        ));
     }
     Ok(rows)
 }

@@ -131,10 +131,7 @@ impl PgShared {
     pub fn holds_wrapped_keys(&self) -> Result<bool, SharedStateError> {
         self.with(|c| async move {
             let row = c
-                .query_one(
-                    "SELECT EXISTS (SELECT 1 FROM master_key_check) OR EXISTS (SELECT 1 FROM data_keys)",
-                    &[],
-                )
+                .query_one("SELECT EXISTS (SELECT 1 FROM master_key_check) OR EXISTS (SELECT 1 FROM data_keys)", &[])
                 .await
                 .map_err(storage)?;
             Ok(row.get::<_, bool>(0))

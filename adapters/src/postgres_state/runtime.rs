@@ -82,7 +82,8 @@ impl Leases for PgRuntime {
     }
 
     async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, LeaseError> {
-        let (name, holder, fence, ttl) = (lease.name.clone(), lease.holder.0.clone(), lease.fence.0 as i64, millis(ttl));
+        let (name, holder, fence, ttl) =
+            (lease.name.clone(), lease.holder.0.clone(), lease.fence.0 as i64, millis(ttl));
         let renewed = self
             .shared
             .with_async(move |c| async move {

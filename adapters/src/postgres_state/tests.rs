@@ -2,8 +2,8 @@
 //! `open` a new pool (another node), and what only a shared database must add.
 
 use super::*;
-use crate::postgres_log::testing::TestDatabase;
 use crate::port_suites;
+use crate::postgres_log::testing::TestDatabase;
 use laras_commands::access::{ApiKeys, Role};
 use laras_commands::credentials::{AccessToken, ChannelCredentials};
 use laras_commands::keys::{ContactKeys, KeyError};
@@ -87,7 +87,9 @@ fn channel_credentials_on_postgres_keep_the_ports_promises_and_stay_sealed() {
         .store(PartnerId(Uuid::new_v4()), ChannelKind::Messenger, &AccessToken::new("EAAG-plain-needle"))
         .expect("store");
     let needle = b"EAAG-plain-needle";
-    assert!(raw(&shared, "SELECT sealed FROM channel_tokens").iter().all(|s| !s.windows(needle.len()).any(|w| w == needle)));
+    assert!(raw(&shared, "SELECT sealed FROM channel_tokens")
+        .iter()
+        .all(|s| !s.windows(needle.len()).any(|w| w == needle)));
 }
 
 #[test]
@@ -115,7 +117,11 @@ fn nodes_starting_together_migrate_once() {
         let joins: Vec<_> = (0..4).map(|_| s.spawn(|| PgShared::open(&db.url))).collect();
         joins.into_iter().map(|j| j.join().expect("thread")).collect()
     });
-    assert!(opened.iter().all(Result::is_ok), "{:?}", opened.iter().filter_map(|r| r.as_ref().err()).collect::<Vec<_>>());
+    assert!(
+        opened.iter().all(Result::is_ok),
+        "{:?}",
+        opened.iter().filter_map(|r| r.as_ref().err()).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
