@@ -12,7 +12,8 @@
 //!   runtime.sqlite     processes' checkpoints and snapshots, leases (this node's)
 //!   knowledge/         the AI worker's index of the Partners' articles (rebuildable)
 //!   master.key         32 random bytes, mode 0600 (or outside: LARAS_MASTER_KEY_FILE)
-//!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:")
+//!   signing/<id>.key   Ed25519 secret keys, mode 0600 (id = key id without "ed25519:"),
+//!                      or in the folder named by `signing_key_dir` (shared by several nodes)
 //!   laras.lock         held by the one process that writes
 //! ```
 //!
@@ -48,6 +49,9 @@ pub fn ensure_private(path: &Path) -> Result<(), DataDirError> {
 
 pub struct DataDir {
     root: PathBuf,
+    /// Where the signing keys' secrets are: `signing/` here unless a setting names a
+    /// folder shared by several nodes (ADR 011).
+    signing: PathBuf,
 }
 
 /// Held while a process writes to the data dir; released on drop.
@@ -62,7 +66,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataDirError + '_ {
 impl DataDir {
     pub fn create(root: &Path) -> Result<Self, DataDirError> {
         std::fs::create_dir_all(root.join("signing")).map_err(io(root))?;
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self::at(root))
     }
 
     /// Opens an existing data dir without creating anything (for read-only commands).
@@ -73,21 +77,35 @@ impl DataDir {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no ledger here; run `laras serve` first"),
             });
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(Self::at(root))
     }
 
-    /// Opens an existing data dir whose log lives elsewhere: it must hold signing keys.
-    pub fn with_keys(root: &Path) -> Result<Self, DataDirError> {
-        if !root.join("signing").is_dir() {
+    fn at(root: &Path) -> Self {
+        Self { root: root.to_path_buf(), signing: root.join("signing") }
+    }
+
+    /// Reads and writes signing keys in `dir` (when given) instead of `signing/`.
+    pub fn with_signing_dir(mut self, dir: Option<&Path>) -> Self {
+        if let Some(dir) = dir {
+            self.signing = dir.to_path_buf();
+        }
+        self
+    }
+
+    /// Opens a data dir whose log lives elsewhere: it must hold signing keys, unless
+    /// they are in the shared folder `signing_dir`.
+    pub fn with_keys(root: &Path, signing_dir: Option<&Path>) -> Result<Self, DataDirError> {
+        let data = Self::at(root).with_signing_dir(signing_dir);
+        if !data.signing.is_dir() {
             return Err(DataDirError::Io {
-                path: root.join("signing"),
+                path: data.signing.clone(),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "no signing keys here; run `laras serve` first",
                 ),
             });
         }
-        Ok(Self { root: root.to_path_buf() })
+        Ok(data)
     }
 
     pub fn root(&self) -> &Path {
@@ -118,7 +136,7 @@ impl DataDir {
         self.root.join("master.key")
     }
     fn signing(&self) -> PathBuf {
-        self.root.join("signing")
+        self.signing.clone()
     }
 
     /// Takes the single-writer lock, or fails at once if another process has it.

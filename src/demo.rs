@@ -6,7 +6,7 @@
 //! outbox records their delivery failure.
 
 use crate::app::App;
-use laras_commands::access::{ApiKeySecret, ApiKeys, Role};
+use laras_commands::access::{ApiKeySecret, Role};
 use laras_commands::handlers::inbound::{IncomingComment, IncomingMessage, PlainContent, SenderIdentity};
 use laras_commands::CommandMeta;
 use laras_domain::aggregate::article::PublishArticle;

@@ -1,11 +1,15 @@
 //! Which event store a process uses: the embedded SQLite log in the data dir (the
 //! default) or a PostgreSQL database shared by several nodes (`--store postgres://…`).
-//! Only the log moves: contact keys, API keys, channel credentials, signing keys, the
-//! Merkle tree store and the read models stay in the data dir either way.
+//! Beside a PostgreSQL log the rest of the shared state is in the same database (see
+//! `app.rs`); the data dir then keeps only what each node rebuilds: read models and the
+//! search index. Secrets (master key, signing keys) come from files either way (ADR 011).
 
 use crate::data_dir::{DataDir, DataDirError};
 use laras_adapters::postgres_log::{PgEventStore, PgLogScan};
+use laras_adapters::postgres_state::{PgShared, PgTreeStore};
 use laras_adapters::sqlite_log::SqliteEventStore;
+use laras_adapters::tree_store::SqliteTreeStore;
+use laras_commands::audit::{AuditError, TreeStore};
 use laras_commands::store::{EventStore, Position, StoreError, StoredEnvelope};
 use std::path::Path;
 use std::sync::Arc;
@@ -35,10 +39,10 @@ pub type Scan = Box<dyn Iterator<Item = Result<StoredEnvelope, StoreError>> + Se
 impl LogLocation {
     /// Opens the data dir a read-only command needs: for the embedded log it must hold a
     /// ledger; otherwise its signing keys (the trust anchors) are all that is read.
-    pub fn existing_data_dir(&self, root: &Path) -> Result<DataDir, DataDirError> {
+    pub fn existing_data_dir(&self, root: &Path, signing_dir: Option<&Path>) -> Result<DataDir, DataDirError> {
         match self {
-            Self::Embedded => DataDir::existing(root),
-            Self::Postgres(_) => DataDir::with_keys(root),
+            Self::Embedded => DataDir::existing(root).map(|d| d.with_signing_dir(signing_dir)),
+            Self::Postgres(_) => DataDir::with_keys(root, signing_dir),
         }
     }
 
@@ -55,6 +59,16 @@ impl LogLocation {
             Self::Embedded => SqliteEventStore::count(&data.ledger()),
             Self::Postgres(url) => PgLogScan::head(url),
         }
+    }
+
+    /// The Merkle trees beside this log, for commands that read or add tree heads.
+    pub fn trees(&self, data: &DataDir) -> Result<Arc<dyn TreeStore>, AuditError> {
+        Ok(match self {
+            Self::Embedded => Arc::new(SqliteTreeStore::open(&data.audit())?),
+            Self::Postgres(url) => {
+                Arc::new(PgTreeStore::new(PgShared::open(url).map_err(|e| AuditError::Storage(e.to_string()))?))
+            }
+        })
     }
 
     pub async fn open(&self, data: &DataDir) -> Result<LogStore, StoreError> {

@@ -19,12 +19,17 @@ struct Cli {
     #[arg(long, global = true, env = "LARAS_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// The event log on PostgreSQL (postgres://…) instead of the data dir's embedded log.
-    /// Keys, credentials, the tree store and read models stay in the data dir.
+    /// Contact keys, API keys, channel credentials, the Merkle trees, checkpoints and
+    /// leases then live in that database too; the data dir keeps only read models.
     #[arg(long = "store", global = true, env = "LARAS_STORE_URL", hide_env_values = true)]
     store_url: Option<String>,
     /// The master key file, kept outside the data dir (default: DATA_DIR/master.key).
     #[arg(long, global = true, env = "LARAS_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+    /// The folder of signing-key secrets, kept outside the data dir (default:
+    /// DATA_DIR/signing). Nodes on one shared store are given the same folder (ADR 011).
+    #[arg(long, global = true, env = "LARAS_SIGNING_KEY_DIR")]
+    signing_key_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -322,6 +327,7 @@ fn main() -> ExitCode {
         data_dir: cli.data_dir,
         store_url: cli.store_url,
         master_key_file: cli.master_key_file,
+        signing_key_dir: cli.signing_key_dir,
         ..Default::default()
     };
     if let Command::Serve(serve) = &cli.command {

@@ -14,8 +14,6 @@ use laras_adapters::ai::openai::{ChatCompletionsGenerator, ChatSettings};
 use laras_adapters::ai::sentiment::LexiconSentiment;
 use laras_adapters::graph_api::{GraphProver, GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
-use laras_adapters::runtime_store::SqliteRuntime;
-use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::{ChannelDirectory, DirectoryProcess};
 use laras_commands::outbox::Outbox;
@@ -38,12 +36,12 @@ pub async fn run(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let runtime = Arc::new(SqliteRuntime::open(&app.data.runtime())?);
-    let supervisor = Supervisor::new(runtime.clone(), NodeId(settings.node_id.clone()), SupervisorSettings::default());
+    let supervisor =
+        Supervisor::new(app.leases.clone(), NodeId(settings.node_id.clone()), SupervisorSettings::default());
     let directory = ChannelDirectory::new(app.ledger.store.clone());
     supervisor.spawn(Arc::new(DirectoryProcess {
         directory: directory.clone(),
-        snapshots: runtime.clone(),
+        snapshots: app.local.clone(),
         save_every: Duration::from_secs(10),
     }));
 
@@ -58,7 +56,7 @@ pub async fn run(
     let sender = Arc::new(GraphSender::new(send_settings, app.credentials.clone())?);
     let prover = Arc::new(GraphProver::new(graph)?);
     let outbox = Outbox::with_settings(app.ledger.clone(), sender, settings.outbox.clone());
-    supervisor.spawn(Arc::new(OutboxProcess { outbox, checkpoints: runtime.clone() }));
+    supervisor.spawn(Arc::new(OutboxProcess { outbox, checkpoints: app.checkpoints.clone() }));
 
     let generator: Arc<dyn DraftGenerator> = match &settings.ai_chat_url {
         Some(url) => {
@@ -79,9 +77,9 @@ pub async fn run(
             ..WorkerSettings::default()
         },
     };
-    supervisor.spawn(Arc::new(WorkerProcess { worker, checkpoints: runtime.clone(), poison: PoisonPolicy::default() }));
+    supervisor.spawn(Arc::new(WorkerProcess { worker, checkpoints: app.checkpoints.clone(), poison: PoisonPolicy::default() }));
     let follow_ups = FollowUps { ledger: app.ledger.clone(), every: Duration::from_secs(60) };
-    supervisor.spawn(Arc::new(FollowUpProcess { follow_ups, snapshots: runtime.clone() }));
+    supervisor.spawn(Arc::new(FollowUpProcess { follow_ups, snapshots: app.local.clone() }));
 
     let read = ReadModels::open(app.data.root())?;
     let runner = ProjectionRunner {
@@ -95,7 +93,7 @@ pub async fn run(
 
     let audit = MerkleLog {
         store: app.ledger.store.clone(),
-        trees: Arc::new(SqliteTreeStore::open(&app.data.audit())?),
+        trees: app.trees.clone(),
         signer: app.ledger.signer.clone(),
         clock: app.ledger.clock.clone(),
         policy: HeadPolicy {
@@ -119,7 +117,7 @@ pub async fn run(
     let health = Health {
         registry: supervisor.registry().clone(),
         head: app.ledger.store.head(),
-        runtime,
+        runtime: app.checkpoints.clone(),
         max_lag: settings.ready_max_lag,
     };
     let mut router = health::routes(health).merge(laras_graphql::http::routes(graphql));

@@ -24,6 +24,7 @@ pub const DEFAULT_READY_MAX_LAG: u64 = 10_000;
 pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
     pub master_key_file: Option<PathBuf>,
+    pub signing_key_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub tree_head_every_events: Option<u64>,
@@ -72,6 +73,9 @@ pub struct Settings {
     pub log: LogLocation,
     /// The master key file when it lives outside the data dir (none: `<data_dir>/master.key`).
     pub master_key_file: Option<PathBuf>,
+    /// The folder of signing-key secrets when it lives outside the data dir: one folder's
+    /// contents given to every node on a shared store (ADR 011).
+    pub signing_key_dir: Option<PathBuf>,
     pub listen: SocketAddr,
     /// Creates Partners and their keys through the API; none: only the CLI can.
     pub admin_token: Option<String>,
@@ -110,6 +114,7 @@ impl std::fmt::Debug for Settings {
             .field("data_dir", &self.data_dir)
             .field("log", &self.log)
             .field("master_key_file", &self.master_key_file)
+            .field("signing_key_dir", &self.signing_key_dir)
             .field("listen", &self.listen)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "***"))
             .field("tree_head_every_events", &self.tree_head_every_events)
@@ -153,6 +158,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub store_url: Option<String>,
     pub master_key_file: Option<PathBuf>,
+    pub signing_key_dir: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub admin_token: Option<String>,
     pub tree_head_every_events: Option<u64>,
@@ -203,6 +209,7 @@ impl Settings {
             data_dir: overrides.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             log,
             master_key_file: overrides.master_key_file.or(file.master_key_file),
+            signing_key_dir: overrides.signing_key_dir.or(file.signing_key_dir),
             listen,
             admin_token: overrides.admin_token.or(file.admin_token).filter(|s| !s.is_empty()),
             tree_head_every_events: overrides
@@ -320,6 +327,18 @@ mod tests {
         let flag = Overrides { config: Some(path), master_key_file: Some("/run/k".into()), ..Default::default() };
         assert_eq!(Settings::load(flag).unwrap().master_key_file, Some(PathBuf::from("/run/k")));
         assert_eq!(Settings::load(Overrides::default()).unwrap().master_key_file, None);
+    }
+
+    #[test]
+    fn the_signing_key_dir_comes_from_the_flag_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("laras.toml");
+        std::fs::write(&path, "signing_key_dir = \"/secrets/signing\"\n").unwrap();
+        let s = Settings::load(Overrides { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(s.signing_key_dir, Some(PathBuf::from("/secrets/signing")));
+        let flag = Overrides { config: Some(path), signing_key_dir: Some("/run/s".into()), ..Default::default() };
+        assert_eq!(Settings::load(flag).unwrap().signing_key_dir, Some(PathBuf::from("/run/s")));
+        assert_eq!(Settings::load(Overrides::default()).unwrap().signing_key_dir, None);
     }
 
     #[test]

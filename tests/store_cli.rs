@@ -41,6 +41,10 @@ fn store_copy_keeps_every_position_hash_and_signature_and_is_idempotent() {
     assert!(verified.contains(&format!("checked {events} events")) && verified.contains("OK"), "{verified}");
     let again = json(&ok(data, &["store", "copy", "--from", data.to_str().unwrap(), "--to", &db.url]));
     assert_eq!((again["copied"].as_u64(), again["already_there"].as_u64()), (Some(0), Some(events)));
+    // The state beside the log moved too, once: the owner key, the Partner's trees.
+    assert_eq!(copied["shared_state"]["api_keys"].as_u64(), Some(1), "{copied}");
+    let rerun = &again["shared_state"];
+    assert!(rerun.as_object().unwrap().values().all(|n| n.as_u64() == Some(0)), "{again}");
     let keys_embedded = ok(data, &["keys"]);
     assert_eq!(ok(data, &[&on_pg[..], &["keys"]].concat()), keys_embedded, "both logs name the same keys");
     // A Partner created on PostgreSQL continues the copied log; the embedded log is untouched.

@@ -52,6 +52,23 @@ impl MasterKeyFile {
     }
 }
 
+/// A Partner's blind-index key: derived from the master key, so every node derives the same.
+pub fn blind_index_key(master: &SecretKey, partner: PartnerId) -> SecretKey {
+    derive(master, &[b"laras.blind-index.v1", partner.0.as_bytes()])
+}
+
+/// HMAC-SHA-256 of `parts` under the master key: keys and checks derived from it.
+pub(crate) fn derive(master: &SecretKey, parts: &[&[u8]]) -> SecretKey {
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(master.as_bytes()) {
+        Ok(mac) => mac,
+        Err(_) => unreachable!("HMAC takes keys of any length"),
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    SecretKey::from_bytes(mac.finalize().into_bytes().into())
+}
+
 pub struct SqliteKeyStore {
     conn: Mutex<Connection>,
     master: SecretKey,
@@ -99,32 +116,38 @@ impl SqliteKeyStore {
     }
 }
 
+impl SqliteKeyStore {
+    fn opened(&self, (id, wrapped): (DataKeyId, Vec<u8>)) -> Result<(DataKeyId, SecretKey), KeyError> {
+        if let Some(key) = self.cache().get(&id) {
+            return Ok((id, key.clone()));
+        }
+        let key = unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?;
+        self.cache().insert(id, key.clone());
+        Ok((id, key))
+    }
+}
+
 impl ContactKeys for SqliteKeyStore {
     fn blind_index_key(&self, partner: PartnerId) -> SecretKey {
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(self.master.as_bytes()) {
-            Ok(mac) => mac,
-            Err(_) => unreachable!("HMAC takes keys of any length"),
-        };
-        mac.update(b"laras.blind-index.v1");
-        mac.update(partner.0.as_bytes());
-        SecretKey::from_bytes(mac.finalize().into_bytes().into())
+        blind_index_key(&self.master, partner)
     }
 
     fn data_key_for(&self, partner: PartnerId, contact: ContactId) -> Result<(DataKeyId, SecretKey), KeyError> {
-        // One connection under one lock: two callers for a new contact end with one key.
-        let conn = self.conn();
-        if let Some((id, wrapped)) = Self::live_key(&conn, contact)? {
-            if let Some(key) = self.cache().get(&id) {
-                return Ok((id, key.clone()));
-            }
-            let key = unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?;
-            self.cache().insert(id, key.clone());
-            return Ok((id, key));
+        // One connection under one lock: two callers of this handle end with one key.
+        let mut conn = self.conn();
+        if let Some(found) = Self::live_key(&conn, contact)? {
+            return self.opened(found);
+        }
+        // Another handle on the file (another process) may be creating it too: look again
+        // under the write lock, so whoever comes second finds the first one's key.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(storage)?;
+        if let Some(found) = Self::live_key(&tx, contact)? {
+            return self.opened(found);
         }
         let id = DataKeyId(Uuid::new_v4());
         let key = SecretKey::generate(&mut rand::rngs::OsRng);
         let wrapped = wrap_data_key(&self.master, id, &key, &mut rand::rngs::OsRng);
-        conn.execute(
+        tx.execute(
             "INSERT INTO data_keys (key_id, contact_id, partner_id, wrapped) VALUES (?1, ?2, ?3, ?4)",
             params![
                 id.0.as_bytes().as_slice(),
@@ -134,6 +157,7 @@ impl ContactKeys for SqliteKeyStore {
             ],
         )
         .map_err(storage)?;
+        tx.commit().map_err(storage)?;
         self.cache().insert(id, key.clone());
         Ok((id, key))
     }
@@ -216,7 +240,6 @@ impl ContactKeys for SqliteKeyStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use laras_domain::sealed::Sealed;
     use std::os::unix::fs::PermissionsExt;
 
     fn open(dir: &Path) -> SqliteKeyStore {
@@ -224,46 +247,11 @@ mod tests {
         SqliteKeyStore::open(&dir.join("keys.sqlite"), master).unwrap()
     }
 
-    const P: PartnerId = PartnerId(Uuid::from_u128(1));
-    const C: ContactId = ContactId(Uuid::from_u128(2));
-
     #[test]
-    fn keys_persist_across_reopen_and_open_what_they_sealed() {
+    fn the_sqlite_key_store_keeps_the_ports_promises() {
         let dir = tempfile::tempdir().unwrap();
-        let (id, key) = open(dir.path()).data_key_for(P, C).unwrap();
-        let sealed = Sealed::seal(id, &key, b"Jl. Mawar 5", &mut rand::rngs::OsRng);
-        let store = open(dir.path());
-        assert_eq!(store.data_key_for(P, C).unwrap().0, id, "the same live key");
-        let key = store.data_key(id).unwrap().unwrap();
-        assert_eq!(sealed.open(&key).unwrap(), b"Jl. Mawar 5");
-    }
-
-    #[test]
-    fn destroying_a_contacts_keys_makes_its_fields_unopenable_for_good() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        let (id, _) = store.data_key_for(P, C).unwrap();
-        store.begin_erasure(C).unwrap();
-        assert_eq!(store.pending_erasures().unwrap(), vec![C]);
-        assert_eq!(store.destroy_contact_keys(C).unwrap(), 1);
-        assert!(store.data_key(id).unwrap().is_none());
-        assert!(open(dir.path()).data_key(id).unwrap().is_none(), "gone after reopen too");
-        assert!(store.pending_erasures().unwrap().is_empty());
-        assert_ne!(store.data_key_for(P, C).unwrap().0, id, "a later message gets a fresh key");
-    }
-
-    #[test]
-    fn concurrent_first_uses_end_with_one_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(open(dir.path()));
-        let ids: Vec<_> = (0..8)
-            .map(|_| {
-                let s = store.clone();
-                std::thread::spawn(move || s.data_key_for(P, C).unwrap().0)
-            })
-            .map(|t| t.join().unwrap())
-            .collect();
-        assert!(ids.windows(2).all(|w| w[0] == w[1]));
+        let path = dir.path().to_owned();
+        crate::port_suites::contact_keys(&move || std::sync::Arc::new(open(&path)));
     }
 
     #[test]
@@ -275,13 +263,5 @@ mod tests {
         assert_eq!(MasterKeyFile::load_or_create(&path).unwrap(), a);
         std::fs::write(&path, b"short").unwrap();
         assert!(MasterKeyFile::load_or_create(&path).is_err());
-    }
-
-    #[test]
-    fn blind_index_keys_differ_per_partner_and_are_stable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        assert_eq!(store.blind_index_key(P), open(dir.path()).blind_index_key(P));
-        assert_ne!(store.blind_index_key(P), store.blind_index_key(PartnerId(Uuid::nil())));
     }
 }

@@ -3,20 +3,73 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use hmac::{Hmac, Mac};
 use laras_commands::credentials::{validate_token, AccessToken, ChannelCredentials, CredentialError};
 use laras_domain::channel::ChannelKind;
 use laras_domain::ids::PartnerId;
 use laras_domain::sealed::SecretKey;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension};
-use sha2::Sha256;
 use std::path::Path;
 use std::sync::Mutex;
 
+/// Seals tokens under a key derived from the master key, bound to their Partner and
+/// channel: shared by every backend of the port.
+pub(crate) struct TokenSeal {
+    key: SecretKey,
+}
+
+impl TokenSeal {
+    pub(crate) fn new(master: &SecretKey) -> Self {
+        Self { key: crate::contact_keys::derive(master, &[b"laras.channel-tokens.v1"]) }
+    }
+
+    fn aad(partner: PartnerId, channel: ChannelKind) -> Vec<u8> {
+        [partner.0.as_bytes().as_slice(), channel.as_str().as_bytes()].concat()
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(self.key.as_bytes().into())
+    }
+
+    /// Checks the token's shape, then seals it: nonce (24) ‖ ciphertext.
+    pub(crate) fn seal(
+        &self,
+        partner: PartnerId,
+        channel: ChannelKind,
+        token: &AccessToken,
+    ) -> Result<Vec<u8>, CredentialError> {
+        validate_token(token.expose())?;
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = Self::aad(partner, channel);
+        let ct = self
+            .cipher()
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: token.expose().as_bytes(), aad: &aad })
+            .map_err(|_| CredentialError::Corrupt)?;
+        Ok([nonce.as_slice(), &ct].concat())
+    }
+
+    pub(crate) fn open(
+        &self,
+        partner: PartnerId,
+        channel: ChannelKind,
+        sealed: &[u8],
+    ) -> Result<AccessToken, CredentialError> {
+        if sealed.len() < 24 + 16 {
+            return Err(CredentialError::Corrupt);
+        }
+        let aad = Self::aad(partner, channel);
+        let plain = self
+            .cipher()
+            .decrypt(XNonce::from_slice(&sealed[..24]), Payload { msg: &sealed[24..], aad: &aad })
+            .map_err(|_| CredentialError::Corrupt)?;
+        String::from_utf8(plain).map(AccessToken::new).map_err(|_| CredentialError::Corrupt)
+    }
+}
+
 pub struct SqliteCredentials {
     conn: Mutex<Connection>,
-    key: SecretKey,
+    seal: TokenSeal,
 }
 
 fn storage(e: rusqlite::Error) -> CredentialError {
@@ -34,36 +87,17 @@ impl SqliteCredentials {
                 PRIMARY KEY (partner_id, channel));",
         )
         .map_err(storage)?;
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master.as_bytes()).map_err(|_| CredentialError::Corrupt)?;
-        mac.update(b"laras.channel-tokens.v1");
-        let key = SecretKey::from_bytes(mac.finalize().into_bytes().into());
-        Ok(Self { conn: Mutex::new(conn), key })
+        Ok(Self { conn: Mutex::new(conn), seal: TokenSeal::new(master) })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    fn aad(partner: PartnerId, channel: ChannelKind) -> Vec<u8> {
-        [partner.0.as_bytes().as_slice(), channel.as_str().as_bytes()].concat()
-    }
-
-    fn cipher(&self) -> XChaCha20Poly1305 {
-        XChaCha20Poly1305::new(self.key.as_bytes().into())
-    }
 }
 
 impl ChannelCredentials for SqliteCredentials {
     fn store(&self, partner: PartnerId, channel: ChannelKind, token: &AccessToken) -> Result<(), CredentialError> {
-        validate_token(token.expose())?;
-        let mut nonce = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = Self::aad(partner, channel);
-        let ct = self
-            .cipher()
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: token.expose().as_bytes(), aad: &aad })
-            .map_err(|_| CredentialError::Corrupt)?;
-        let sealed = [nonce.as_slice(), &ct].concat();
+        let sealed = self.seal.seal(partner, channel, token)?;
         self.conn()
             .execute(
                 "INSERT INTO channel_tokens (partner_id, channel, sealed) VALUES (?1, ?2, ?3)
@@ -84,16 +118,7 @@ impl ChannelCredentials for SqliteCredentials {
             )
             .optional()
             .map_err(storage)?;
-        let Some(sealed) = sealed else { return Ok(None) };
-        if sealed.len() < 24 + 16 {
-            return Err(CredentialError::Corrupt);
-        }
-        let aad = Self::aad(partner, channel);
-        let plain = self
-            .cipher()
-            .decrypt(XNonce::from_slice(&sealed[..24]), Payload { msg: &sealed[24..], aad: &aad })
-            .map_err(|_| CredentialError::Corrupt)?;
-        String::from_utf8(plain).map(|t| Some(AccessToken::new(t))).map_err(|_| CredentialError::Corrupt)
+        sealed.map(|sealed| self.seal.open(partner, channel, &sealed)).transpose()
     }
 
     fn remove(&self, partner: PartnerId, channel: ChannelKind) -> Result<(), CredentialError> {
@@ -131,28 +156,9 @@ mod tests {
     }
 
     #[test]
-    fn a_token_does_not_open_for_another_partner_channel_or_master() {
+    fn the_sqlite_credentials_keep_the_ports_promises() {
         let dir = tempfile::tempdir().unwrap();
-        let a = PartnerId(Uuid::from_u128(1));
-        let creds = open(dir.path(), 1);
-        creds.store(a, ChannelKind::Messenger, &AccessToken::new("tok")).unwrap();
-        assert_eq!(creds.token(PartnerId(Uuid::from_u128(2)), ChannelKind::Messenger).unwrap(), None);
-        assert_eq!(creds.token(a, ChannelKind::Instagram).unwrap(), None);
-        drop(creds);
-        assert_eq!(open(dir.path(), 2).token(a, ChannelKind::Messenger), Err(CredentialError::Corrupt));
-    }
-
-    #[test]
-    fn malformed_tokens_are_refused_and_removed_ones_are_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let creds = open(dir.path(), 1);
-        let p = PartnerId(Uuid::nil());
-        assert_eq!(
-            creds.store(p, ChannelKind::Threads, &AccessToken::new("has space")),
-            Err(CredentialError::Malformed)
-        );
-        creds.store(p, ChannelKind::Threads, &AccessToken::new("tok")).unwrap();
-        creds.remove(p, ChannelKind::Threads).unwrap();
-        assert_eq!(creds.token(p, ChannelKind::Threads).unwrap(), None);
+        let path = dir.path().to_owned();
+        crate::port_suites::channel_credentials(&move |master| std::sync::Arc::new(open(&path, master)));
     }
 }

@@ -12,7 +12,10 @@ pub mod credentials;
 pub mod graph_api;
 pub mod log_verify;
 pub mod meta_webhook;
+#[cfg(test)]
+mod port_suites;
 pub mod postgres_log;
+pub mod postgres_state;
 pub mod runtime_store;
 pub mod sqlite_log;
 pub mod tree_store;

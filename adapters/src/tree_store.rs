@@ -242,3 +242,15 @@ impl TreeStore for SqliteTreeStore {
         Ok(leaves)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sqlite_tree_store_keeps_the_ports_promises() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("audit.sqlite");
+        crate::port_suites::tree_store(&move || std::sync::Arc::new(SqliteTreeStore::open(&path).expect("open")));
+    }
+}

@@ -7,8 +7,6 @@ use crate::settings::Settings;
 use anyhow::Context;
 use laras_adapters::audit_bundle::format::{self, Manifest};
 use laras_adapters::audit_bundle::{export_bundle, read_known_heads, verify_bundle_with, ExportRequest};
-use laras_adapters::tree_store::SqliteTreeStore;
-use laras_commands::audit::TreeStore;
 use laras_domain::ids::PartnerId;
 use laras_domain::signing::parse_public_hex;
 use laras_domain::time::Clock;
@@ -16,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn export(settings: &Settings, partner: PartnerId, out: &Path) -> anyhow::Result<ExitCode> {
-    let data = settings.log.existing_data_dir(&settings.data_dir)?;
+    let data = settings.log.existing_data_dir(&settings.data_dir, settings.signing_key_dir.as_deref())?;
     let total = settings.log.count(&data)?;
-    let trees = SqliteTreeStore::open(&data.audit())?;
+    let trees = settings.log.trees(&data)?;
     let secrets = data.signing_keys()?;
     let request =
         ExportRequest { partner, stored_heads: trees.heads(partner)?, secrets: &secrets, now: SystemClock.now() };

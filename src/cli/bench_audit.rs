@@ -6,8 +6,7 @@ use crate::app::{App, SystemClock};
 use crate::cli::bench::{bench_partner, ed25519_batch_rate};
 use laras_adapters::audit_bundle::{export_bundle, verify_bundle, ExportRequest};
 use laras_adapters::sqlite_log::SqliteEventStore;
-use laras_adapters::tree_store::SqliteTreeStore;
-use laras_commands::audit::{HeadPolicy, MerkleLog, TreeStore};
+use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_domain::merkle::{verify_consistency, verify_inclusion};
 use laras_domain::time::Clock;
 use rand::Rng;
@@ -25,7 +24,7 @@ pub async fn audit(data_dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     let app = Arc::new(App::open(data_dir, Arc::new(SystemClock)).await?);
     let partner = bench_partner(&app).await?;
     crate::cli::bench_read::fill(&app, partner, events).await?;
-    let trees = Arc::new(SqliteTreeStore::open(&app.data.audit())?);
+    let trees = app.trees.clone();
     let log = MerkleLog {
         store: app.store.port(),
         trees: trees.clone(),

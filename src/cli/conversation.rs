@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 /// Prints one JSON line per conversation of `partner` (reads the log only).
 pub fn list(settings: &Settings, partner: PartnerId) -> anyhow::Result<ExitCode> {
-    let data = settings.log.existing_data_dir(&settings.data_dir)?;
+    let data = settings.log.existing_data_dir(&settings.data_dir, settings.signing_key_dir.as_deref())?;
     for stored in settings.log.scan(&data)? {
         let stored = stored?;
         let h = &stored.envelope.header;

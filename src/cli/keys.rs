@@ -12,7 +12,7 @@ use std::sync::Arc;
 /// Prints every key the log introduced: id, public key, when, and whether its secret is here.
 /// Reads the log only, so it works while the server runs.
 pub async fn list(settings: &Settings) -> anyhow::Result<ExitCode> {
-    let data = settings.log.existing_data_dir(&settings.data_dir)?;
+    let data = settings.log.existing_data_dir(&settings.data_dir, settings.signing_key_dir.as_deref())?;
     let on_disk = data.signing_keys()?;
     let mut introduced = Vec::new();
     for stored in settings.log.scan(&data)? {

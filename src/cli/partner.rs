@@ -4,9 +4,9 @@
 use crate::app::{App, SystemClock};
 use crate::settings::Settings;
 use laras_adapters::graph_api::{GraphProver, GraphSettings};
-use laras_commands::access::{ApiKeys, Role};
+use laras_commands::access::Role;
 use laras_commands::account_proof::ProofError;
-use laras_commands::credentials::{validate_token, AccessToken, ChannelCredentials};
+use laras_commands::credentials::{validate_token, AccessToken};
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::{CommandError, CommandMeta};
 use laras_domain::aggregate::partner::{default_pipeline, DisconnectChannel, OnboardPartner};

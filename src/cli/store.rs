@@ -1,8 +1,11 @@
-//! `laras store copy`: moves an embedded log into PostgreSQL, position for position.
+//! `laras store copy`: moves an embedded deployment into PostgreSQL: the log position for
+//! position, then the state beside it (wrapped contact keys, API-key digests, sealed
+//! channel tokens, the Merkle trees and heads) row for row.
 
 use crate::cli::verify::progress_bar;
 use crate::data_dir::DataDir;
 use laras_adapters::postgres_log::{is_postgres_url, Imported, PgEventStore};
+use laras_adapters::postgres_state::{DataDirFiles, PgShared};
 use laras_adapters::sqlite_log::SqliteEventStore;
 use std::path::Path;
 use std::process::ExitCode;
@@ -41,6 +44,12 @@ pub async fn copy(from: &Path, to: &str) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     target.close().await;
-    println!("{}", serde_json::json!({ "events": total, "copied": done.copied, "already_there": done.already }));
+    let (keys, access, credentials, audit) = (data.keys(), data.access(), data.credentials(), data.audit());
+    let files = DataDirFiles { keys: &keys, access: &access, credentials: &credentials, audit: &audit };
+    let shared = PgShared::open(to)?.import_data_dir(&files)?;
+    println!(
+        "{}",
+        serde_json::json!({ "events": total, "copied": done.copied, "already_there": done.already, "shared_state": shared })
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 pub fn run(settings: &Settings, json: bool) -> anyhow::Result<ExitCode> {
-    let data = settings.log.existing_data_dir(&settings.data_dir)?;
+    let data = settings.log.existing_data_dir(&settings.data_dir, settings.signing_key_dir.as_deref())?;
     // The keys in the data dir are the trust anchors: the log's first key must be one of them.
     let anchors: Vec<_> = data.signing_keys()?.iter().map(|k| k.public()).collect();
     let total = settings.log.count(&data)?;

@@ -12,7 +12,7 @@ mod follow;
 mod import;
 mod row;
 mod scan;
-mod schema;
+pub(crate) mod schema;
 pub mod testing;
 mod writer;
 
@@ -85,7 +85,7 @@ pub fn is_postgres_url(store: &str) -> bool {
     store.starts_with("postgres://") || store.starts_with("postgresql://")
 }
 
-async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, StoreError> {
+pub(crate) async fn connect(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client, StoreError> {
     let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(storage)?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {

@@ -7,9 +7,10 @@ use tokio_postgres::Client;
 const MIGRATION_LOCK: i64 = 0x6c61_7261_735f_6d69;
 
 /// Each migration runs in its own transaction, in order, exactly once per database.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    "
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        "
 CREATE TABLE events (
     position       bigint PRIMARY KEY,
     event_id       uuid NOT NULL,
@@ -40,7 +41,80 @@ CREATE TABLE log_head (
 );
 INSERT INTO log_head (only_row, position) VALUES (true, 0);
 ",
-)];
+    ),
+    (
+        2,
+        "
+-- State shared by every node beside the log (adapters/src/postgres_state/).
+-- Contact data keys, wrapped by the master key. Erasure deletes the row, so a contact
+-- has at most one key here and nodes racing on a new contact end with one.
+CREATE TABLE data_keys (
+    key_id     uuid PRIMARY KEY,
+    contact_id uuid NOT NULL UNIQUE,
+    partner_id uuid NOT NULL,
+    wrapped    bytea NOT NULL
+);
+CREATE TABLE erase_intents (contact_id uuid PRIMARY KEY);
+-- What the master key derives for this check, so a node started with another master
+-- key refuses to start rather than wrap keys nobody else can open.
+CREATE TABLE master_key_check (
+    only_row    boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    fingerprint bytea NOT NULL
+);
+CREATE TABLE api_keys (
+    id         text PRIMARY KEY,
+    partner_id uuid NOT NULL,
+    role       text NOT NULL,
+    label      text NOT NULL,
+    digest     bytea NOT NULL,
+    revoked    boolean NOT NULL DEFAULT false,
+    created    bigserial NOT NULL
+);
+CREATE INDEX api_keys_partner ON api_keys (partner_id, created);
+CREATE TABLE channel_tokens (
+    partner_id uuid NOT NULL,
+    channel    text NOT NULL,
+    sealed     bytea NOT NULL,
+    PRIMARY KEY (partner_id, channel)
+);
+CREATE TABLE tree_checkpoint (
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    position bigint NOT NULL
+);
+CREATE TABLE tree_nodes (
+    partner uuid NOT NULL, level integer NOT NULL, idx bigint NOT NULL, hash bytea NOT NULL,
+    PRIMARY KEY (partner, level, idx)
+);
+CREATE TABLE tree_leaves (
+    partner uuid NOT NULL, idx bigint NOT NULL, position bigint NOT NULL, event_id uuid NOT NULL,
+    PRIMARY KEY (partner, idx),
+    UNIQUE (partner, event_id)
+);
+CREATE TABLE tree_sizes (partner uuid PRIMARY KEY, size bigint NOT NULL);
+CREATE TABLE tree_heads (
+    seq       bigserial PRIMARY KEY,
+    partner   uuid NOT NULL,
+    size      bigint NOT NULL,
+    root      bytea NOT NULL,
+    timestamp bigint NOT NULL,
+    key_id    text NOT NULL,
+    signature bytea NOT NULL
+);
+CREATE INDEX tree_heads_partner ON tree_heads (partner, seq);
+-- Leases: the row stays after a release, so its fence only ever rises.
+CREATE TABLE leases (
+    name       text PRIMARY KEY,
+    holder     text NOT NULL,
+    fence      bigint NOT NULL,
+    expires_at timestamptz NOT NULL
+);
+CREATE TABLE checkpoints (
+    process  text PRIMARY KEY,
+    position bigint NOT NULL
+);
+",
+    ),
+];
 
 /// The columns in the order `row::envelope_from_row` reads them.
 pub const COLUMNS: &str =

@@ -1,0 +1,137 @@
+//! The shared state on a real server: the same suites as the SQLite twins, with each
+//! `open` a new pool (another node), and what only a shared database must add.
+
+use super::*;
+use crate::port_suites;
+use crate::postgres_log::testing::TestDatabase;
+use laras_commands::access::{ApiKeys, Role};
+use laras_commands::credentials::{AccessToken, ChannelCredentials};
+use laras_commands::keys::{ContactKeys, KeyError};
+use laras_domain::channel::ChannelKind;
+use laras_domain::ids::{ContactId, PartnerId};
+use uuid::Uuid;
+
+fn database(test: &str) -> Option<TestDatabase> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(TestDatabase::create(test))
+}
+
+fn master(byte: u8) -> SecretKey {
+    SecretKey::from_bytes([byte; 32])
+}
+
+fn raw(shared: &PgShared, sql: &'static str) -> Vec<Vec<u8>> {
+    shared
+        .with(move |c| async move {
+            let rows = c.query(sql, &[]).await.map_err(storage)?;
+            Ok(rows.iter().map(|r| r.get::<_, Vec<u8>>(0)).collect())
+        })
+        .expect("query")
+}
+
+#[test]
+fn contact_keys_on_postgres_keep_the_ports_promises() {
+    let Some(db) = database("contact_keys_on_postgres_keep_the_ports_promises") else { return };
+    let url = db.url.clone();
+    port_suites::contact_keys(&move || {
+        Arc::new(PgKeyStore::open(PgShared::open(&url).expect("open"), master(1)).expect("keys"))
+    });
+}
+
+#[test]
+fn erasing_a_contact_on_postgres_deletes_its_wrapped_key() {
+    let Some(db) = database("erasing_a_contact_on_postgres_deletes_its_wrapped_key") else { return };
+    let shared = PgShared::open(&db.url).expect("open");
+    let keys = PgKeyStore::open(shared.clone(), master(1)).expect("keys");
+    let (p, c) = (PartnerId(Uuid::new_v4()), ContactId(Uuid::new_v4()));
+    keys.data_key_for(p, c).expect("key");
+    assert_eq!(raw(&shared, "SELECT wrapped FROM data_keys").len(), 1);
+    keys.destroy_contact_keys(c).expect("destroy");
+    assert!(raw(&shared, "SELECT wrapped FROM data_keys").is_empty(), "the row is gone, not marked");
+}
+
+#[test]
+fn a_node_with_another_master_key_is_refused() {
+    let Some(db) = database("a_node_with_another_master_key_is_refused") else { return };
+    let first = PgShared::open(&db.url).expect("open");
+    assert!(!first.holds_wrapped_keys().expect("fresh"));
+    PgKeyStore::open(first.clone(), master(1)).expect("first node");
+    assert!(first.holds_wrapped_keys().expect("used"));
+    let second = PgShared::open(&db.url).expect("open");
+    assert!(matches!(PgKeyStore::open(second.clone(), master(2)), Err(KeyError::Corrupt)));
+    assert_eq!(second.check_master_key(&master(2)), Err(SharedStateError::OtherMasterKey));
+    PgKeyStore::open(second, master(1)).expect("the same key is welcome");
+}
+
+#[test]
+fn api_keys_on_postgres_keep_the_ports_promises_and_store_only_digests() {
+    let Some(db) = database("api_keys_on_postgres_keep_the_ports_promises") else { return };
+    let url = db.url.clone();
+    port_suites::api_keys(&move || Arc::new(PgApiKeys::new(PgShared::open(&url).expect("open"))));
+    let shared = PgShared::open(&db.url).expect("open");
+    let (_, secret) = PgApiKeys::new(shared.clone()).create(PartnerId(Uuid::new_v4()), Role::Owner, "").expect("key");
+    let secret_part = secret.expose().rsplit('_').next().expect("secret part").as_bytes().to_vec();
+    let rows = raw(&shared, "SELECT convert_to(id || role || label, 'UTF8') || digest FROM api_keys");
+    assert!(rows.iter().all(|row| !row.windows(secret_part.len()).any(|w| w == secret_part)));
+}
+
+#[test]
+fn channel_credentials_on_postgres_keep_the_ports_promises_and_stay_sealed() {
+    let Some(db) = database("channel_credentials_on_postgres_keep_the_ports_promises") else { return };
+    let url = db.url.clone();
+    port_suites::channel_credentials(&move |byte| {
+        Arc::new(PgCredentials::new(PgShared::open(&url).expect("open"), &master(byte)))
+    });
+    let shared = PgShared::open(&db.url).expect("open");
+    PgCredentials::new(shared.clone(), &master(1))
+        .store(PartnerId(Uuid::new_v4()), ChannelKind::Messenger, &AccessToken::new("EAAG-plain-needle"))
+        .expect("store");
+    let needle = b"EAAG-plain-needle";
+    assert!(raw(&shared, "SELECT sealed FROM channel_tokens")
+        .iter()
+        .all(|s| !s.windows(needle.len()).any(|w| w == needle)));
+}
+
+#[test]
+fn the_tree_store_on_postgres_keeps_the_ports_promises() {
+    let Some(db) = database("the_tree_store_on_postgres_keeps_the_ports_promises") else { return };
+    let url = db.url.clone();
+    port_suites::tree_store(&move || Arc::new(PgTreeStore::new(PgShared::open(&url).expect("open"))));
+}
+
+#[test]
+fn a_node_behind_cannot_move_the_shared_tree_checkpoint_back() {
+    use laras_commands::audit::{TreeBatch, TreeStore};
+    let Some(db) = database("a_node_behind_cannot_move_the_shared_tree_checkpoint_back") else { return };
+    let (ahead, behind) =
+        (PgTreeStore::new(PgShared::open(&db.url).expect("a")), PgTreeStore::new(PgShared::open(&db.url).expect("b")));
+    ahead.write(TreeBatch { up_to: 50, ..Default::default() }).expect("write");
+    behind.write(TreeBatch { up_to: 20, ..Default::default() }).expect("write");
+    assert_eq!(behind.checkpoint().expect("checkpoint"), 50);
+}
+
+#[test]
+fn nodes_starting_together_migrate_once() {
+    let Some(db) = database("nodes_starting_together_migrate_once") else { return };
+    let opened: Vec<_> = std::thread::scope(|s| {
+        let joins: Vec<_> = (0..4).map(|_| s.spawn(|| PgShared::open(&db.url))).collect();
+        joins.into_iter().map(|j| j.join().expect("thread")).collect()
+    });
+    assert!(
+        opened.iter().all(Result::is_ok),
+        "{:?}",
+        opened.iter().filter_map(|r| r.as_ref().err()).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_and_checkpoints_on_postgres_keep_the_contract() {
+    let Some(db) = TestDatabase::create("leases_and_checkpoints_on_postgres_keep_the_contract").await else { return };
+    let url = db.url.clone();
+    let open = move || -> Arc<dyn super::runtime_contract::Runtime> {
+        Arc::new(PgRuntime::new(PgShared::open(&url).expect("open")))
+    };
+    // Opening blocks on the bridge: do it off the test's workers.
+    let open = move || tokio::task::block_in_place(&open);
+    super::runtime_contract::run_all(&open).await;
+}
