@@ -99,7 +99,7 @@ impl App {
                 key
             }
         };
-        let ledger = Ledger { store: store.port(), keys, signer: Arc::new(LedgerSigner::new(provisional)), clock };
+        let ledger = Ledger::new(store.port(), keys, Arc::new(LedgerSigner::new(provisional)), clock);
         let history = ledger.key_history().await?;
         if history.is_empty() {
             ledger.ensure_genesis_key().await?;
