@@ -343,7 +343,7 @@ pub async fn append_each_checks_each_request_on_its_own(f: &impl StoreFixture) {
     store.append(stored.clone()).await.unwrap();
     let first = chain(&stream(1), None, 2);
     let after_first = StreamHead { version: 1, hash: first.envelopes[1].hash().expect("a test envelope hashes") };
-    let bad_link = chain(&stream(2), Some(StreamHead { version: 0, hash: [9; 32] }), 1);
+    let bad_link = chain(&stream(9), Some(StreamHead { version: 0, hash: [9; 32] }), 1);
     let continuing = chain(&stream(1), Some(after_first), 1);
     let stale = chain(&stream(1), None, 1);
     let results = store.append_each(vec![one(first), one(bad_link), stored, one(continuing), one(stale)]).await;
