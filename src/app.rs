@@ -181,7 +181,7 @@ impl App {
         let files = data.signing_keys()?;
         // Until the log says otherwise, any key on disk will do (it is recorded below).
         let provisional = files.first().cloned().unwrap_or_else(|| LedgerSigningKey::generate(&mut rand::rngs::OsRng));
-        let ledger = Ledger { store: store.port(), keys, signer: Arc::new(LedgerSigner::new(provisional)), clock };
+        let ledger = Ledger::new(store.port(), keys, Arc::new(LedgerSigner::new(provisional)), clock);
         let history = ledger.key_history().await?;
         if history.is_empty() {
             // A new key is written only for a log that has none: a node joining a shared

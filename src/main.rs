@@ -252,6 +252,23 @@ enum BenchAction {
         #[arg(long, default_value_t = 10_000)]
         count: usize,
     },
+    /// The latency of a conversation's LENGTH-th message beside its first (CUSTOMERS conversations).
+    Conversation {
+        #[arg(long, default_value_t = 1_000)]
+        length: usize,
+        #[arg(long, default_value_t = 20)]
+        customers: usize,
+    },
+    /// Signed WhatsApp webhooks over loopback against an in-process `laras serve`, beside `/healthz`.
+    Webhooks {
+        /// Seconds each endpoint is driven.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long, default_value_t = 2_000)]
+        customers: usize,
+    },
     /// Raw Ed25519 sign, verify and batch-verify rates on this machine.
     Ed25519,
     /// RFC 9162 Merkle log: appends and proof times at LEAVES leaves.
@@ -418,6 +435,12 @@ fn main() -> ExitCode {
                 }
                 Command::Bench { action: BenchAction::Drafts { articles, questions } } => {
                     laras::cli::bench_drafts::drafts(articles, questions)
+                }
+                Command::Bench { action: BenchAction::Conversation { length, customers } } => {
+                    laras::cli::bench_conversation::conversation(&settings.data_dir, length, customers).await
+                }
+                Command::Bench { action: BenchAction::Webhooks { seconds, connections, customers } } => {
+                    laras::cli::bench_webhooks::webhooks(&settings, seconds, connections, customers).await
                 }
                 Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
                 Command::Bench { action: BenchAction::Merkle { leaves } } => laras::cli::bench::merkle(leaves),

@@ -72,7 +72,16 @@ pub(crate) fn derive(master: &SecretKey, parts: &[&[u8]]) -> SecretKey {
 pub struct SqliteKeyStore {
     conn: Mutex<Connection>,
     master: SecretKey,
-    cache: Mutex<HashMap<DataKeyId, SecretKey>>,
+    /// Unwrapped keys by id, and each contact's live key: a seal touches no SQL once a
+    /// contact's key is known. Both are emptied of a contact's keys, under the connection's
+    /// lock, as soon as they are destroyed, so an erased contact's key leaves memory too.
+    cache: Mutex<KeyCache>,
+}
+
+#[derive(Default)]
+struct KeyCache {
+    by_id: HashMap<DataKeyId, SecretKey>,
+    live: HashMap<ContactId, DataKeyId>,
 }
 
 impl SqliteKeyStore {
@@ -87,14 +96,14 @@ impl SqliteKeyStore {
              CREATE TABLE IF NOT EXISTS erase_intents (contact_id BLOB PRIMARY KEY);",
         )
         .map_err(storage)?;
-        Ok(Self { conn: Mutex::new(conn), master, cache: Mutex::new(HashMap::new()) })
+        Ok(Self { conn: Mutex::new(conn), master, cache: Mutex::new(KeyCache::default()) })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<DataKeyId, SecretKey>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -117,12 +126,15 @@ impl SqliteKeyStore {
 }
 
 impl SqliteKeyStore {
-    fn opened(&self, (id, wrapped): (DataKeyId, Vec<u8>)) -> Result<(DataKeyId, SecretKey), KeyError> {
-        if let Some(key) = self.cache().get(&id) {
-            return Ok((id, key.clone()));
-        }
-        let key = unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?;
-        self.cache().insert(id, key.clone());
+    /// A contact's live key as read from the table, unwrapped and remembered.
+    fn opened(&self, contact: ContactId, (id, wrapped): (DataKeyId, Vec<u8>)) -> Result<(DataKeyId, SecretKey), KeyError> {
+        let key = match self.cache().by_id.get(&id) {
+            Some(key) => key.clone(),
+            None => unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?,
+        };
+        let mut cache = self.cache();
+        cache.by_id.insert(id, key.clone());
+        cache.live.insert(contact, id);
         Ok((id, key))
     }
 }
@@ -135,14 +147,20 @@ impl ContactKeys for SqliteKeyStore {
     fn data_key_for(&self, partner: PartnerId, contact: ContactId) -> Result<(DataKeyId, SecretKey), KeyError> {
         // One connection under one lock: two callers of this handle end with one key.
         let mut conn = self.conn();
+        {
+            let cache = self.cache();
+            if let Some((id, key)) = cache.live.get(&contact).and_then(|id| Some((*id, cache.by_id.get(id)?.clone()))) {
+                return Ok((id, key));
+            }
+        }
         if let Some(found) = Self::live_key(&conn, contact)? {
-            return self.opened(found);
+            return self.opened(contact, found);
         }
         // Another handle on the file (another process) may be creating it too: look again
         // under the write lock, so whoever comes second finds the first one's key.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(storage)?;
         if let Some(found) = Self::live_key(&tx, contact)? {
-            return self.opened(found);
+            return self.opened(contact, found);
         }
         let id = DataKeyId(Uuid::new_v4());
         let key = SecretKey::generate(&mut rand::rngs::OsRng);
@@ -158,12 +176,14 @@ impl ContactKeys for SqliteKeyStore {
         )
         .map_err(storage)?;
         tx.commit().map_err(storage)?;
-        self.cache().insert(id, key.clone());
+        let mut cache = self.cache();
+        cache.by_id.insert(id, key.clone());
+        cache.live.insert(contact, id);
         Ok((id, key))
     }
 
     fn data_key(&self, id: DataKeyId) -> Result<Option<SecretKey>, KeyError> {
-        if let Some(key) = self.cache().get(&id) {
+        if let Some(key) = self.cache().by_id.get(&id) {
             return Ok(Some(key.clone()));
         }
         let wrapped: Option<Option<Vec<u8>>> = self
@@ -179,7 +199,7 @@ impl ContactKeys for SqliteKeyStore {
             None => Ok(None),
             Some(wrapped) => {
                 let key = unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?;
-                self.cache().insert(id, key.clone());
+                self.cache().by_id.insert(id, key.clone());
                 Ok(Some(key))
             }
         }
@@ -210,9 +230,10 @@ impl ContactKeys for SqliteKeyStore {
             .map_err(storage)?;
         tx.commit().map_err(storage)?;
         let mut cache = self.cache();
+        cache.live.remove(&contact);
         for id in &ids {
             if let Ok(id) = Uuid::from_slice(id) {
-                cache.remove(&DataKeyId(id));
+                cache.by_id.remove(&DataKeyId(id));
             }
         }
         Ok(ids.len())
@@ -247,11 +268,31 @@ mod tests {
         SqliteKeyStore::open(&dir.join("keys.sqlite"), master).unwrap()
     }
 
+    const P: PartnerId = PartnerId(Uuid::from_u128(1));
+    const C: ContactId = ContactId(Uuid::from_u128(2));
+
     #[test]
     fn the_sqlite_key_store_keeps_the_ports_promises() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_owned();
         crate::port_suites::contact_keys(&move || std::sync::Arc::new(open(&path)));
+    }
+
+    #[test]
+    fn an_erased_contacts_key_leaves_the_cache_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let (id, _) = store.data_key_for(P, C).unwrap();
+        let other = ContactId(Uuid::from_u128(3));
+        let (kept, _) = store.data_key_for(P, other).unwrap();
+        assert_eq!(store.data_key_for(P, C).unwrap().0, id, "served from the cache");
+        store.destroy_contact_keys(C).unwrap();
+        let cache = store.cache();
+        assert!(!cache.by_id.contains_key(&id) && !cache.live.contains_key(&C), "nothing of C stays in memory");
+        assert!(cache.by_id.contains_key(&kept), "a neighbour's key stays cached");
+        drop(cache);
+        assert!(store.data_key(id).unwrap().is_none());
+        assert_ne!(store.data_key_for(P, C).unwrap().0, id, "a fresh key, not the destroyed one");
     }
 
     #[test]

@@ -58,12 +58,12 @@ struct Bundle {
 /// Two Partners, heads every 4 events, a key rotation, an erased contact; A's bundle.
 async fn bundle() -> Bundle {
     let clock = Arc::new(ManualClock::at(NOW));
-    let ledger = Ledger {
-        store: Arc::new(MemoryStore::default()),
-        keys: Arc::new(MemoryKeys::default()),
-        signer: Arc::new(LedgerSigner::new(key(7))),
-        clock: clock.clone(),
-    };
+    let ledger = Ledger::new(
+        Arc::new(MemoryStore::default()),
+        Arc::new(MemoryKeys::default()),
+        Arc::new(LedgerSigner::new(key(7))),
+        clock.clone(),
+    );
     ledger.ensure_genesis_key().await.expect("genesis key");
     onboard_with_channel(&ledger, A, ChannelKind::WhatsApp, "acct-a").await.expect("a");
     onboard_with_channel(&ledger, B, ChannelKind::WhatsApp, "acct-b").await.expect("b");

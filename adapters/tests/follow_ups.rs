@@ -29,12 +29,12 @@ struct Shop {
 
 async fn shop(delay_hours: u32) -> Shop {
     let clock = Arc::new(ManualClock::at(NOW));
-    let ledger = Ledger {
-        store: Arc::new(MemoryStore::default()),
-        keys: Arc::new(MemoryKeys::default()),
-        signer: Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
-        clock: clock.clone(),
-    };
+    let ledger = Ledger::new(
+        Arc::new(MemoryStore::default()),
+        Arc::new(MemoryKeys::default()),
+        Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
+        clock.clone(),
+    );
     onboard_with_channel(&ledger, PARTNER, ChannelKind::WhatsApp, "wa").await.expect("onboard");
     let meta = CommandMeta::system("test");
     let page = ConnectChannel {

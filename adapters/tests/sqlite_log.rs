@@ -133,11 +133,11 @@ async fn a_tampered_row_reads_back_without_panicking() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_partners_racing_for_one_account_never_both_hold_it() {
     let (_dir, store) = open();
-    let ledger = laras_commands::Ledger {
+    let ledger = laras_commands::Ledger::new(
         store,
-        keys: Arc::new(laras_commands::memory::MemoryKeys::default()),
-        signer: Arc::new(laras_commands::signer::LedgerSigner::new(key())),
-        clock: Arc::new(laras_domain::time::ManualClock::at(laras_domain::time::Timestamp(1_767_225_600_000))),
-    };
+        Arc::new(laras_commands::memory::MemoryKeys::default()),
+        Arc::new(laras_commands::signer::LedgerSigner::new(key())),
+        Arc::new(laras_domain::time::ManualClock::at(laras_domain::time::Timestamp(1_767_225_600_000))),
+    );
     laras_commands::contract::two_partners_racing_for_one_account_never_both_hold_it(ledger, 30).await;
 }

@@ -65,12 +65,12 @@ fn signature(body: &str) -> String {
 #[tokio::test]
 async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_once() {
     let store = Arc::new(FlakyStore::default());
-    let ledger = Ledger {
-        store: store.clone(),
-        keys: Arc::new(MemoryKeys::default()),
-        signer: Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
-        clock: Arc::new(ManualClock::at(Timestamp(1_767_225_600_000))),
-    };
+    let ledger = Ledger::new(
+        store.clone(),
+        Arc::new(MemoryKeys::default()),
+        Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
+        Arc::new(ManualClock::at(Timestamp(1_767_225_600_000))),
+    );
     let partner = PartnerId(Uuid::from_u128(1));
     let meta = CommandMeta::system("test");
     let onboard = OnboardPartner {
@@ -122,4 +122,81 @@ async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_o
         .filter(|s| s.envelope.header.event_type == "InboundMessageReceived")
         .count();
     assert_eq!(received, 1);
+}
+
+fn delivery_of(messages: &[(&str, &str)]) -> String {
+    let messages: Vec<_> = messages
+        .iter()
+        .map(|(from, wamid)| {
+            serde_json::json!({"from": from, "id": wamid, "timestamp": "1767225600", "type": "text", "text": {"body": "halo"}})
+        })
+        .collect();
+    let contacts: Vec<_> =
+        messages.iter().map(|m| serde_json::json!({"wa_id": m["from"], "profile": {"name": "Ana"}})).collect();
+    serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "metadata": {"phone_number_id": "1065"}, "contacts": contacts, "messages": messages}}]}]})
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deliverys_messages_are_recorded_in_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Arc::new(laras_adapters::sqlite_log::SqliteEventStore::open(&dir.path().join("log.sqlite")).unwrap());
+    let store: Arc<dyn EventStore> = sqlite.clone();
+    let ledger = Ledger::new(
+        store.clone(),
+        Arc::new(MemoryKeys::default()),
+        Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
+        Arc::new(ManualClock::at(Timestamp(1_767_225_600_000))),
+    );
+    let partner = PartnerId(Uuid::from_u128(1));
+    let meta = CommandMeta::system("test");
+    let onboard = OnboardPartner {
+        partner_id: partner,
+        name: "Toko".into(),
+        approval: ApprovalMode::Approval,
+        pipeline: default_pipeline(),
+    };
+    ledger.onboard_partner(onboard, &meta).await.unwrap();
+    let directory = ChannelDirectory::new(store.clone());
+    tokio::spawn(directory.clone().follow(std::future::pending()));
+    let connect = ConnectChannel {
+        channel: ChannelKind::WhatsApp,
+        account_id: "1065".into(),
+        display_name: "Toko".into(),
+        proof: None,
+    };
+    ledger.connect_channel(partner, connect, &directory, &meta).await.unwrap();
+    let state = Arc::new(WebhookState {
+        ledger,
+        directory,
+        app_secret: "secret".into(),
+        verify_token: None,
+        counters: WebhookCounters::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, routes(state)).await });
+    let client = reqwest::Client::new();
+    let post = |b: String| {
+        let sig = signature(&b);
+        client.post(&url).header("x-hub-signature-256", sig).body(b).send()
+    };
+    // The directory learns the account (and the route's first delivery warms nothing).
+    assert_eq!(post(delivery_of(&[("62810", "wamid.0")])).await.unwrap().status().as_u16(), 200);
+
+    let before = sqlite.metrics().commits;
+    let three = delivery_of(&[("62811", "wamid.a"), ("62812", "wamid.b"), ("62813", "wamid.c")]);
+    assert_eq!(post(three.clone()).await.unwrap().status().as_u16(), 200);
+    assert_eq!(sqlite.metrics().commits - before, 1, "three customers' messages, one commit");
+    assert_eq!(post(three).await.unwrap().status().as_u16(), 200, "a redelivery is acknowledged");
+    let received = store
+        .read_all(0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.envelope.header.event_type == "InboundMessageReceived")
+        .count();
+    assert_eq!(received, 4, "and recorded once");
+    sqlite.close().await;
 }

@@ -1,5 +1,6 @@
 //! The command side's wiring: store, keys, signer and clock, and the load–decide–append loop.
 
+use crate::aggregate_cache::{AggregateCache, Cached};
 use crate::error::CommandError;
 use crate::keys::ContactKeys;
 use crate::meta::CommandMeta;
@@ -24,6 +25,8 @@ pub struct Ledger {
     pub keys: Arc<dyn ContactKeys>,
     pub signer: Arc<LedgerSigner>,
     pub clock: Arc<dyn Clock>,
+    /// Folded aggregates by stream and version, shared by this ledger's clones.
+    pub cache: Arc<AggregateCache>,
 }
 
 /// A stream's state and head, as loaded.
@@ -112,22 +115,60 @@ impl Decided {
 }
 
 impl Ledger {
-    /// Reads a stream and folds it into `A`.
-    pub async fn load<A: Aggregate>(&self, stream: &StreamId) -> Result<Loaded<A>, CommandError> {
-        let stored = self.store.read_stream(stream, 0).await?;
-        let mut state = A::default();
-        let mut head = None;
-        let owner = stored.first().map(|s| s.envelope.header.partner_id);
+    /// A ledger with an empty aggregate cache.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        keys: Arc<dyn ContactKeys>,
+        signer: Arc<LedgerSigner>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, keys, signer, clock, cache: Arc::new(AggregateCache::default()) }
+    }
+
+    /// Reads a stream and folds it into `A`: from the cached fold when there is one, reading
+    /// and decoding only the events stored after it, and hashing only the new head.
+    pub async fn load<A: Aggregate + Clone + Send + Sync + 'static>(
+        &self,
+        stream: &StreamId,
+    ) -> Result<Loaded<A>, CommandError> {
+        let cached = self.cache.get::<A>(stream);
+        let from = cached.as_ref().map_or(0, |c| c.head.version + 1);
+        let stored = self.store.read_stream(stream, from).await?;
+        if stored.first().is_some_and(|s| s.envelope.header.stream_version != from) {
+            // Not the tail the cache expects (a store that lost events?): fold from 0 instead.
+            self.cache.forget(stream);
+            return self.fold(stream, A::default(), None, None, self.store.read_stream(stream, 0).await?);
+        }
+        let (state, head, owner) = match cached {
+            Some(c) => (c.state, Some(c.head), Some(c.owner)),
+            None => (A::default(), None, None),
+        };
+        self.fold(stream, state, head, owner, stored)
+    }
+
+    fn fold<A: Aggregate + Clone + Send + Sync + 'static>(
+        &self,
+        stream: &StreamId,
+        mut state: A,
+        mut head: Option<StreamHead>,
+        owner: Option<PartnerId>,
+        stored: Vec<crate::store::StoredEnvelope>,
+    ) -> Result<Loaded<A>, CommandError> {
+        let owner = owner.or_else(|| stored.first().map(|s| s.envelope.header.partner_id));
         for s in &stored {
             let event = s.envelope.event().map_err(|source| CommandError::Decode { position: s.position, source })?;
             state.apply(&event);
-            head = Some(StreamHead { version: s.envelope.header.stream_version, hash: s.envelope.hash()? });
+        }
+        if let (Some(last), Some(owner)) = (stored.last(), owner) {
+            let h = StreamHead { version: last.envelope.header.stream_version, hash: last.envelope.hash()? };
+            head = Some(h);
+            self.cache.put(stream, Cached { state: state.clone(), head: h, owner });
         }
         Ok(Loaded { state, head, owner })
     }
 
     /// Loads a stream for `partner`; another partner's stream reads as if it did not exist.
-    pub async fn load_owned<A: Aggregate>(
+    pub async fn load_owned<A: Aggregate + Clone + Send + Sync + 'static>(
         &self,
         partner: PartnerId,
         stream: &StreamId,
@@ -164,8 +205,9 @@ impl Ledger {
                     correlation_id: meta.correlation_id,
                     event,
                 };
-                let envelope = Envelope::seal(&pending, partner, d.stream.clone(), version, prev, now, &key)?;
-                prev = envelope.hash()?;
+                let (envelope, hash) =
+                    Envelope::seal_hashed(&pending, partner, d.stream.clone(), version, prev, now, &key)?;
+                prev = hash;
                 envelopes.push(envelope);
             }
             writes.push(StreamWrite { stream: d.stream, partner, expected: d.expected, envelopes });
@@ -173,7 +215,10 @@ impl Ledger {
         if writes.is_empty() {
             return Ok(Committed::default());
         }
-        let outcome = self.store.append(AppendRequest { writes }).await?;
+        let started = std::time::Instant::now();
+        let outcome = crate::together::append(&self.store, AppendRequest { writes }).await;
+        metrics::histogram!("laras_append_seconds").record(started.elapsed().as_secs_f64());
+        let outcome = outcome?;
         Ok(match outcome {
             AppendOutcome::Appended { positions } => Committed { positions, duplicate: false },
             AppendOutcome::Duplicate { positions } => Committed { positions, duplicate: true },
@@ -211,7 +256,7 @@ impl Ledger {
         meta: &CommandMeta,
     ) -> Result<Committed, CommandError>
     where
-        A: Aggregate + Send,
+        A: Aggregate + Clone + Send + Sync + 'static,
         C: laras_domain::aggregate::Decide<State = A> + Sync,
     {
         self.with_retry(|| async {

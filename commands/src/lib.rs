@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod account_proof;
+pub mod aggregate_cache;
 pub mod audit;
 pub mod contract;
 pub mod credentials;
@@ -22,6 +23,7 @@ pub mod runtime;
 pub mod signer;
 pub mod store;
 pub mod subscription;
+pub mod together;
 pub mod worker;
 
 pub use error::CommandError;

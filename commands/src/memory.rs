@@ -209,14 +209,14 @@ impl ContactKeys for MemoryKeys {
 
 /// A ledger on in-memory ports: a fixed signing key and a clock that moves only when told.
 pub fn ledger_at(now: laras_domain::time::Timestamp) -> crate::Ledger {
-    crate::Ledger {
-        store: std::sync::Arc::new(MemoryStore::default()),
-        keys: std::sync::Arc::new(MemoryKeys::default()),
-        signer: std::sync::Arc::new(crate::signer::LedgerSigner::new(
-            laras_domain::signing::LedgerSigningKey::from_secret([7; 32]),
-        )),
-        clock: std::sync::Arc::new(laras_domain::time::ManualClock::at(now)),
-    }
+    crate::Ledger::new(
+        std::sync::Arc::new(MemoryStore::default()),
+        std::sync::Arc::new(MemoryKeys::default()),
+        std::sync::Arc::new(crate::signer::LedgerSigner::new(laras_domain::signing::LedgerSigningKey::from_secret(
+            [7; 32],
+        ))),
+        std::sync::Arc::new(laras_domain::time::ManualClock::at(now)),
+    )
 }
 
 /// Onboards `partner` (approval mode, default pipeline) and connects one channel account.

@@ -160,6 +160,18 @@ pub trait EventStore: Send + Sync + 'static {
     /// partner, and link by `prev_hash` to the stream's head (or zero).
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError>;
 
+    /// Appends each request as [`EventStore::append`] would, each atomic and checked on its
+    /// own (one refused never refuses another), in the order given, so a later request sees
+    /// the earlier ones stored. A store that can commits them together (one fsync); this
+    /// default commits them one after another.
+    async fn append_each(&self, requests: Vec<AppendRequest>) -> Vec<Result<AppendOutcome, StoreError>> {
+        let mut out = Vec::with_capacity(requests.len());
+        for request in requests {
+            out.push(self.append(request).await);
+        }
+        out
+    }
+
     /// The events of one stream with version >= `from_version`, in version order.
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<StoredEnvelope>, StoreError>;
 

@@ -273,19 +273,47 @@ async fn execute(
     _json: JsonOnly,
     request: GraphQLRequest,
 ) -> Response {
+    let mut request = request.into_inner();
+    let operation = operation_kind(&request.query);
     if let Err(refused) = state.admit_ip(ip) {
+        count_request(operation, "refused");
         return refused.into_response();
     }
     let caller = match state.caller(&headers, ip) {
         Ok(caller) => caller,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => {
+            count_request(operation, "refused");
+            return refused.into_response();
+        }
     };
-    let mut request = request.into_inner();
     if let Some(caller) = caller {
         request = request.data(caller);
     }
     let response = state.schema.execute(request).await;
+    count_request(operation, if response.is_ok() { "ok" } else { "error" });
     bounded(response, state.api.limits.max_response_bytes)
+}
+
+/// The operation's kind from the document's first keyword. The label is the kind, not
+/// the client's operation name: a client must not be able to grow the metric's series.
+fn operation_kind(query: &str) -> &'static str {
+    let mut rest = query.trim_start();
+    while let Some(comment) = rest.strip_prefix('#') {
+        rest = comment.split_once('\n').map_or("", |(_, r)| r).trim_start();
+    }
+    if rest.starts_with("mutation") {
+        "mutation"
+    } else if rest.starts_with("subscription") {
+        "subscription"
+    } else if rest.starts_with("query") || rest.starts_with('{') {
+        "query"
+    } else {
+        "other"
+    }
+}
+
+fn count_request(operation: &'static str, result: &'static str) {
+    metrics::counter!("laras_graphql_requests_total", "operation" => operation, "result" => result).increment(1);
 }
 
 /// The answer as JSON, unless it is larger than `max` bytes: the cost bound counts
@@ -368,6 +396,15 @@ pub fn routes(state: Arc<GraphqlState>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_operation_kind_is_read_from_the_first_keyword() {
+        assert_eq!(operation_kind("{ inbox { id } }"), "query");
+        assert_eq!(operation_kind("  query Q { me }"), "query");
+        assert_eq!(operation_kind("# hi\nmutation M { x }"), "mutation");
+        assert_eq!(operation_kind("subscription { inboxChanges { id } }"), "subscription");
+        assert_eq!(operation_kind("fragment F on X { a }"), "other");
+    }
 
     async fn body_of(response: Response) -> serde_json::Value {
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body");

@@ -20,7 +20,7 @@ pub mod segments;
 
 pub use changes::{ChangeKind, ReadModelChange};
 pub use error::ProjectionError;
-pub use models::ReadModels;
+pub use models::{decode, decode_owned, Decoded, ReadModels};
 pub use project::WINDOW_MS;
 pub use query::*;
 pub use runner::ProjectionRunner;

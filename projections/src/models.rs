@@ -162,7 +162,12 @@ impl ReadModels {
         keys: &dyn ContactKeys,
         now_ms: i64,
     ) -> Result<(), ProjectionError> {
-        let Some(last) = batch.last().map(|s| s.position) else { return Ok(()) };
+        self.apply_decoded(&decode(batch), keys, now_ms)
+    }
+
+    /// [`ReadModels::apply_batch`] for events already decoded (by [`decode`], on every core).
+    pub fn apply_decoded(&self, batch: &[Decoded], keys: &dyn ContactKeys, now_ms: i64) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last().map(|(s, _)| s.position) else { return Ok(()) };
         let table_cp = self.position();
         let search_cp = *lock(&self.inner.search_sent);
         let mut cache: HashMap<DataKeyId, Option<SecretKey>> = HashMap::new();
@@ -175,19 +180,18 @@ impl ReadModels {
         {
             let mut conn = lock(&self.inner.writer);
             let tx = conn.transaction()?;
-            for stored in batch {
+            for (stored, event) in batch {
                 if stored.position <= table_cp && stored.position <= search_cp {
                     continue;
                 }
-                let event = stored
-                    .envelope
-                    .event()
+                let event = event
+                    .as_ref()
                     .map_err(|e| ProjectionError::Decode { position: stored.position, reason: e.to_string() })?;
                 if stored.position > table_cp {
-                    project::apply(&tx, stored, &event, &mut open, &mut effects)?;
+                    project::apply(&tx, stored, event, &mut open, &mut effects)?;
                 }
                 if stored.position > search_cp {
-                    search_ops(&tx, stored, &event, &mut open, &mut ops)?;
+                    search_ops(&tx, stored, event, &mut open, &mut ops)?;
                 }
             }
             for partner in &effects.deals_closed {
@@ -245,7 +249,7 @@ impl ReadModels {
             let conn = lock(&self.inner.writer);
             conn.execute_batch(
                 "BEGIN; DELETE FROM checkpoint; DELETE FROM pipeline_stages; DELETE FROM contacts; DELETE FROM conversations;
-                 DELETE FROM items; DELETE FROM timeline; DELETE FROM opportunities; DELETE FROM stage_history;
+                 DELETE FROM items; DELETE FROM reactions; DELETE FROM timeline; DELETE FROM opportunities; DELETE FROM stage_history;
                  DELETE FROM segments; DELETE FROM sends; DELETE FROM in_doubt_policies; COMMIT;",
             )?;
         }
@@ -254,6 +258,27 @@ impl ReadModels {
         self.inner.position.send_replace(0);
         Ok(())
     }
+}
+
+/// A stored envelope with its decoded event (or why it did not decode).
+pub type Decoded = (StoredEnvelope, Result<DomainEvent, laras_domain::event::DecodeError>);
+
+/// Decodes a batch on every core (rayon), keeping its order: decoding is pure, applying is not.
+pub fn decode(batch: &[StoredEnvelope]) -> Vec<Decoded> {
+    use rayon::prelude::*;
+    batch.par_iter().map(|s| (s.clone(), s.envelope.event())).collect()
+}
+
+/// Decodes an owned batch on every core without copying the envelopes.
+pub fn decode_owned(batch: Vec<StoredEnvelope>) -> Vec<Decoded> {
+    use rayon::prelude::*;
+    batch
+        .into_par_iter()
+        .map(|s| {
+            let event = s.envelope.event();
+            (s, event)
+        })
+        .collect()
 }
 
 fn checkpoint(conn: &Connection) -> Result<Position, ProjectionError> {

@@ -1,12 +1,13 @@
 //! Follows the log into the read models: catch up from the checkpoint, then live.
 
 use crate::error::ProjectionError;
-use crate::models::ReadModels;
+use crate::models::{decode_owned, Decoded, ReadModels};
 use laras_commands::keys::ContactKeys;
 use laras_commands::store::{EventStore, Position, StoredEnvelope};
 use laras_commands::subscription::Subscription;
 use laras_domain::time::Clock;
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ const PAGE: usize = 2_000;
 /// Events per transaction while catching up: index pages touched by many events of one
 /// transaction are written once, which is most of a rebuild's cost at scale.
 const CATCH_UP_PAGE: usize = 20_000;
+/// Pages read and decoded ahead of the one being applied, while catching up.
+const PIPELINE: usize = 2;
 /// Recency moves with time even when nothing is appended.
 const SEGMENTS_EVERY: Duration = Duration::from_secs(10 * 60);
 
@@ -28,8 +31,14 @@ pub struct ProjectionRunner {
 
 impl ProjectionRunner {
     async fn apply(&self, batch: Vec<StoredEnvelope>) -> Result<(), ProjectionError> {
+        let decoded =
+            tokio::task::spawn_blocking(move || decode_owned(batch)).await.map_err(|_| ProjectionError::Stopped)?;
+        self.apply_decoded(decoded).await
+    }
+
+    async fn apply_decoded(&self, batch: Vec<Decoded>) -> Result<(), ProjectionError> {
         let (models, keys, now) = (self.models.clone(), self.keys.clone(), self.clock.now().0);
-        tokio::task::spawn_blocking(move || models.apply_batch(&batch, keys.as_ref(), now))
+        tokio::task::spawn_blocking(move || models.apply_decoded(&batch, keys.as_ref(), now))
             .await
             .map_err(|_| ProjectionError::Stopped)?
     }
@@ -43,17 +52,45 @@ impl ProjectionRunner {
     }
 
     /// Applies everything up to the log's current head; `progress(done, total)` after each page.
+    ///
+    /// Pipelined: while one page is applied (in log order, one transaction), the next is
+    /// read and decoded on every core. At most [`PIPELINE`] pages wait.
     pub async fn catch_up(&self, mut progress: impl FnMut(u64, u64)) -> Result<Position, ProjectionError> {
         let head = *self.store.head().borrow();
         let start = self.models.resume_from();
+        let (pages, mut ready) = tokio::sync::mpsc::channel::<Result<Vec<Decoded>, ProjectionError>>(PIPELINE);
+        let store = self.store.clone();
+        let reader = tokio::spawn(async move {
+            let mut after = start;
+            while after < head {
+                let page = match store.read_all(after, CATCH_UP_PAGE).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = pages.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                let Some(last) = page.last().map(|s| s.position) else { break };
+                after = last;
+                let decoded = tokio::task::spawn_blocking(move || decode_owned(page)).await;
+                let sent = match decoded {
+                    Ok(decoded) => pages.send(Ok(decoded)).await,
+                    Err(_) => pages.send(Err(ProjectionError::Stopped)).await,
+                };
+                if sent.is_err() {
+                    return; // the applier stopped
+                }
+            }
+        });
         let mut after = start;
-        while after < head {
-            let batch = self.store.read_all(after, CATCH_UP_PAGE).await?;
-            let Some(last) = batch.last().map(|s| s.position) else { break };
-            self.apply(batch).await?;
+        while let Some(page) = ready.recv().await {
+            let page = page?;
+            let Some(last) = page.last().map(|(s, _)| s.position) else { continue };
+            self.apply_decoded(page).await?;
             after = last;
             progress(after - start, head - start);
         }
+        let _ = reader.await;
         self.blocking(|m| m.flush_search()).await?;
         let now = self.clock.now().0;
         self.blocking(move |m| m.recompute_segments(now)).await?;
@@ -93,9 +130,73 @@ impl ProjectionRunner {
             .map_err(io)
     }
 
-    /// Empties the read models and projects the whole log again.
+    /// Empties the read models and projects the whole log again, in place.
     pub async fn rebuild(&self, progress: impl FnMut(u64, u64)) -> Result<Position, ProjectionError> {
         self.blocking(|m| m.clear()).await?;
         self.catch_up(progress).await
     }
+
+    /// Projects the whole log into a fresh read-model folder beside `dir`'s, then swaps it
+    /// in: until the swap, the read models in `dir` stay as they were (and a failed rebuild
+    /// leaves them so). Nothing may have `dir`'s read models open (the server stopped).
+    pub async fn rebuild_fresh(
+        store: Arc<dyn EventStore>,
+        keys: Arc<dyn ContactKeys>,
+        clock: Arc<dyn Clock>,
+        dir: &Path,
+        progress: impl FnMut(u64, u64),
+    ) -> Result<Position, ProjectionError> {
+        let staging = dir.join("readmodels.rebuild");
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ProjectionError::Io { path, source }
+        };
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+        }
+        let position = {
+            let runner = Self { store, keys, models: ReadModels::open(&staging)?, clock };
+            let position = runner.catch_up(progress).await?;
+            let models = runner.models.clone();
+            drop(runner);
+            // Closing commits the index and checkpoints the WAL into the file.
+            tokio::task::spawn_blocking(move || drop(models)).await.map_err(|_| ProjectionError::Stopped)?;
+            position
+        };
+        swap_in(&staging, dir)?;
+        Ok(position)
+    }
+}
+
+/// The files that make up a read-model folder.
+const MODEL_FILES: [&str; 4] = ["readmodels.sqlite", "readmodels.sqlite-wal", "readmodels.sqlite-shm", "search"];
+
+/// Moves the staged read models over `dir`'s: the old ones aside first, then the new in,
+/// then the old removed. A crash in between leaves some missing, never a mix in one file;
+/// missing read models are rebuilt from 0 at the next start.
+fn swap_in(staging: &Path, dir: &Path) -> Result<(), ProjectionError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ProjectionError::Io { path, source }
+    };
+    let old = dir.join("readmodels.old");
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    std::fs::create_dir_all(&old).map_err(io(&old))?;
+    for name in MODEL_FILES {
+        let live = dir.join(name);
+        if live.exists() {
+            std::fs::rename(&live, old.join(name)).map_err(io(&live))?;
+        }
+    }
+    for name in MODEL_FILES {
+        let staged = staging.join(name);
+        if staged.exists() {
+            std::fs::rename(&staged, dir.join(name)).map_err(io(&staged))?;
+        }
+    }
+    std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    std::fs::remove_dir_all(staging).map_err(io(staging))?;
+    Ok(())
 }

@@ -1,30 +1,29 @@
-//! `laras projections rebuild`: empties every read model and projects the whole log
-//! again (takes the writer lock, so run it while the server is stopped).
+//! `laras projections rebuild`: projects the whole log into fresh read models beside the
+//! current ones and swaps them in at the end (takes the writer lock, so run it while the
+//! server is stopped). On a terminal it shows progress and the rate.
 
 use crate::app::{App, SystemClock};
 use crate::cli::verify::progress_bar;
 use crate::settings::Settings;
-use laras_projections::{ProjectionRunner, ReadModels};
+use laras_projections::ProjectionRunner;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub async fn rebuild(settings: &Settings) -> anyhow::Result<ExitCode> {
     let app = App::from_settings(settings, Arc::new(SystemClock)).await?;
-    let runner = ProjectionRunner {
-        store: app.ledger.store.clone(),
-        keys: app.ledger.keys.clone(),
-        models: ReadModels::open(app.data.root())?,
-        clock: app.ledger.clock.clone(),
-    };
     let total = *app.ledger.store.head().borrow();
     let bar = progress_bar(total, false);
+    bar.set_message("rebuilding");
     let started = Instant::now();
-    let position = runner
-        .rebuild(|done, _| {
-            bar.set_position(done);
-        })
-        .await?;
+    let position = ProjectionRunner::rebuild_fresh(
+        app.ledger.store.clone(),
+        app.ledger.keys.clone(),
+        app.ledger.clock.clone(),
+        app.data.root(),
+        |done, _| bar.set_position(done),
+    )
+    .await?;
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     println!(

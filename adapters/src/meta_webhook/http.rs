@@ -1,9 +1,10 @@
 //! `/webhooks/meta`: Meta's verification handshake and its deliveries.
 //!
 //! POST: the signature is checked over the raw body before anything is parsed; a
-//! missing or wrong one is 401 with nothing recorded. Each signal becomes a command;
-//! the 200 goes out only after every resulting append is durable, and a failed append
-//! is a 5xx so Meta retries. Content Laras cannot act on (unknown account, unknown
+//! missing or wrong one is 401 with nothing recorded. Each signal becomes a command, and
+//! a delivery's commands are recorded together (`laras_commands::together`: one group,
+//! one commit, each append still checked on its own); the 200 goes out only after every
+//! resulting append is durable, and a failed append is a 5xx so Meta retries. Content Laras cannot act on (unknown account, unknown
 //! type, a status for a conversation it never had) is acknowledged and counted: Meta
 //! disables endpoints that keep failing, and redelivering would not help.
 
@@ -15,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use laras_commands::directory::ChannelDirectory;
-use laras_commands::{CommandError, CommandMeta, Ledger};
+use laras_commands::{together, CommandError, CommandMeta, Ledger};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -86,6 +87,7 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     if let Err(e) = verify_signature(state.app_secret.as_bytes(), &body, header) {
         c.bad_signatures.fetch_add(1, Ordering::Relaxed);
+        count("unknown", "bad_signature");
         tracing::warn!(reason = %e, bytes = body.len(), "webhook refused: bad signature");
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
@@ -98,6 +100,7 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
     };
     for m in &batch.malformed {
         c.malformed.fetch_add(1, Ordering::Relaxed);
+        count("unknown", "malformed");
         // Where it was and what kind, never what it said: the item may hold personal data.
         tracing::warn!(
             kind = m.kind,
@@ -112,38 +115,62 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
         *ignored.entry(i.reason.clone()).or_default() += 1;
     }
     let meta = CommandMeta::system("webhook");
+    let mut routed = Vec::with_capacity(batch.signals.len());
     for signal in batch.signals {
         let kind = signal.kind();
-        let Some(partner) =
-            state.directory.partner_for(signal.channel(), signal.account_id(), Duration::from_millis(500)).await
+        let channel = signal.channel();
+        let Some(partner) = state.directory.partner_for(channel, signal.account_id(), Duration::from_millis(500)).await
         else {
             c.unknown_accounts.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(channel = %signal.channel(), kind, "webhook for an account no partner has connected");
+            count(channel.as_str(), "unknown_account");
+            tracing::warn!(channel = %channel, kind, "webhook for an account no partner has connected");
             continue;
         };
-        match record(&state.ledger, partner, signal, &meta).await {
+        routed.push((kind, channel, partner, signal));
+    }
+    let labels: Vec<_> = routed.iter().map(|(kind, channel, _, _)| (*kind, *channel)).collect();
+    let commands = routed.into_iter().map(|(_, _, partner, signal)| record(&state.ledger, partner, signal, &meta));
+    let results = together::record_together(state.ledger.store.clone(), commands.collect()).await;
+    let mut failed = false;
+    for ((kind, channel), result) in labels.into_iter().zip(results) {
+        let channel = channel.as_str();
+        match result {
             Ok(true) => {
                 c.recorded.fetch_add(1, Ordering::Relaxed);
+                count(channel, "recorded");
             }
             Ok(false) => {
                 c.duplicates.fetch_add(1, Ordering::Relaxed);
+                count(channel, "duplicate");
             }
             Err(CommandError::Domain(e)) => {
                 c.ignored.fetch_add(1, Ordering::Relaxed);
+                count(channel, "ignored");
                 tracing::info!(kind, reason = %e, "webhook signal not recorded");
             }
             Err(e) => {
                 c.failed_appends.fetch_add(1, Ordering::Relaxed);
+                count(channel, "failed");
                 tracing::error!(kind, error = %e, "webhook signal could not be stored; Meta will retry");
-                return (StatusCode::SERVICE_UNAVAILABLE, "not stored; retry").into_response();
+                failed = true;
             }
         }
     }
+    if failed {
+        // The neighbours that were stored answer as duplicates when Meta redelivers.
+        return (StatusCode::SERVICE_UNAVAILABLE, "not stored; retry").into_response();
+    }
     for (reason, n) in ignored {
         c.ignored.fetch_add(n, Ordering::Relaxed);
+        metrics::counter!("laras_webhook_items_total", "channel" => "unknown", "result" => "ignored").increment(n);
         tracing::info!(reason, n, "webhook content ignored");
     }
     (StatusCode::OK, "EVENT_RECEIVED").into_response()
+}
+
+/// Counts one webhook item by channel and result (`laras_webhook_items_total`).
+fn count(channel: &'static str, result: &'static str) {
+    metrics::counter!("laras_webhook_items_total", "channel" => channel, "result" => result).increment(1);
 }
 
 /// Records one signal; Ok(false) when it was already recorded (a redelivery).

@@ -168,10 +168,24 @@ impl Drop for PgEventStore {
 #[async_trait]
 impl EventStore for PgEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
-        let jobs = lock(&self.jobs).clone().ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        jobs.send(writer::Job { request, reply }).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.append_each(vec![request]).await.pop().unwrap_or(Err(StoreError::Closed))
+    }
+
+    async fn append_each(&self, requests: Vec<AppendRequest>) -> Vec<Result<AppendOutcome, StoreError>> {
+        let n = requests.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let answer = async {
+            let jobs = lock(&self.jobs).clone().ok_or(StoreError::Closed)?;
+            let (reply, answer) = oneshot::channel();
+            jobs.send(writer::Job { requests, reply }).await.map_err(|_| StoreError::Closed)?;
+            answer.await.map_err(|_| StoreError::Closed)
+        };
+        match answer.await {
+            Ok(results) => results,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
     }
 
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<StoredEnvelope>, StoreError> {

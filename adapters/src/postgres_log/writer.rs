@@ -25,9 +25,10 @@ use uuid::Uuid;
 /// The most appends one transaction takes.
 pub const MAX_GROUP: usize = 1024;
 
+/// Appends that are committed together, answered together, in order.
 pub struct Job {
-    pub request: AppendRequest,
-    pub reply: oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    pub requests: Vec<AppendRequest>,
+    pub reply: oneshot::Sender<Vec<Result<AppendOutcome, StoreError>>>,
 }
 
 /// Counters for benchmarks and tests.
@@ -45,32 +46,40 @@ pub async fn run(
     metrics: Arc<Metrics>,
 ) {
     while let Some(first) = jobs.recv().await {
+        let mut size = first.requests.len();
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while size < MAX_GROUP {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(job) => {
+                    size += job.requests.len();
+                    group.push(job);
+                }
                 Err(_) => break,
             }
         }
-        let size = group.len();
-        let requests: Vec<&AppendRequest> = group.iter().map(|j| &j.request).collect();
+        let started = std::time::Instant::now();
+        let requests: Vec<&AppendRequest> = group.iter().flat_map(|j| &j.requests).collect();
         let result = match pool.get().await {
             Ok(mut client) => commit_group(&mut client, &requests).await,
             Err(e) => Err(StoreError::Storage(format!("no connection to the log: {e}"))),
         };
         metrics.commits.fetch_add(1, Ordering::Relaxed);
         metrics.appends.fetch_add(size as u64, Ordering::Relaxed);
+        metrics::histogram!("laras_log_commit_seconds", "store" => "postgres").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("laras_log_group_size", "store" => "postgres").record(size as f64);
         match result {
             Ok((results, last)) => {
                 super::advance(&head, last);
-                for (job, result) in group.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
+                let mut results = results.into_iter();
+                for job in group {
+                    let answers: Vec<_> = results.by_ref().take(job.requests.len()).collect();
+                    let _ = job.reply.send(answers);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, size, "group commit failed; no append in it is acknowledged");
                 for job in group {
-                    let _ = job.reply.send(Err(e.clone()));
+                    let _ = job.reply.send(job.requests.iter().map(|_| Err(e.clone())).collect());
                 }
             }
         }

@@ -157,15 +157,33 @@ fn rows(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<V
 #[async_trait]
 impl EventStore for SqliteEventStore {
     async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, StoreError> {
-        let jobs = lock(&self.jobs).clone().ok_or(StoreError::Closed)?;
-        let (reply, answer) = oneshot::channel();
-        let job = writer::Job { request, reply };
-        // The queue is bounded; waiting for room happens off the async threads.
-        tokio::task::spawn_blocking(move || jobs.send(job))
-            .await
-            .map_err(|e| StoreError::Storage(e.to_string()))?
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.append_each(vec![request]).await.pop().unwrap_or(Err(StoreError::Closed))
+    }
+
+    async fn append_each(&self, requests: Vec<AppendRequest>) -> Vec<Result<AppendOutcome, StoreError>> {
+        let n = requests.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let answer = async {
+            let jobs = lock(&self.jobs).clone().ok_or(StoreError::Closed)?;
+            let (reply, answer) = oneshot::channel();
+            let job = writer::Job { requests, reply };
+            match jobs.try_send(job) {
+                Ok(()) => {}
+                // The queue is bounded; waiting for room happens off the async threads.
+                Err(mpsc::TrySendError::Full(job)) => tokio::task::spawn_blocking(move || jobs.send(job))
+                    .await
+                    .map_err(|e| StoreError::Storage(e.to_string()))?
+                    .map_err(|_| StoreError::Closed)?,
+                Err(mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+            }
+            answer.await.map_err(|_| StoreError::Closed)
+        };
+        match answer.await {
+            Ok(results) => results,
+            Err(e) => (0..n).map(|_| Err(e.clone())).collect(),
+        }
     }
 
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<StoredEnvelope>, StoreError> {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 pub const SYSTEM_PARTNER: PartnerId = PartnerId(Uuid::nil());
 
 /// Key ids introduced in the log, oldest first.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct KeyHistory(Vec<String>);
 
 impl laras_domain::aggregate::Aggregate for KeyHistory {

@@ -46,6 +46,8 @@ macro_rules! event_store_contract {
             a_concurrent_reader_sees_every_position_in_order_without_gaps,
             a_subscription_catches_up_then_follows,
             acknowledged_appends_survive_a_reopen_without_close,
+            append_each_checks_each_request_on_its_own,
+            a_stream_moved_by_another_handle_is_a_conflict_not_a_fork,
         );
     };
     (@tests $open:path; $($name:ident),* $(,)?) => {
@@ -333,4 +335,43 @@ pub async fn acknowledged_appends_survive_a_reopen_without_close(f: &impl StoreF
     let head = fresh.stream_head(&stream(1)).await.unwrap();
     let next = fresh.append(one(chain(&stream(1), head, 1))).await.unwrap();
     assert_eq!(next.positions(), [201], "the reopened log continues where it was");
+}
+
+pub async fn append_each_checks_each_request_on_its_own(f: &impl StoreFixture) {
+    let store = f.store();
+    let stored = one(chain(&stream(9), None, 1));
+    store.append(stored.clone()).await.unwrap();
+    let first = chain(&stream(1), None, 2);
+    let after_first = StreamHead { version: 1, hash: first.envelopes[1].hash().expect("a test envelope hashes") };
+    let bad_link = chain(&stream(9), Some(StreamHead { version: 0, hash: [9; 32] }), 1);
+    let continuing = chain(&stream(1), Some(after_first), 1);
+    let stale = chain(&stream(1), None, 1);
+    let results = store.append_each(vec![one(first), one(bad_link), stored, one(continuing), one(stale)]).await;
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0], Ok(AppendOutcome::Appended { positions: vec![2, 3] }));
+    assert!(matches!(results[1], Err(StoreError::InvalidAppend(_))), "{:?}", results[1]);
+    assert_eq!(results[2], Ok(AppendOutcome::Duplicate { positions: vec![1] }));
+    assert_eq!(results[3], Ok(AppendOutcome::Appended { positions: vec![4] }), "a later request sees the earlier");
+    assert!(matches!(results[4], Err(StoreError::VersionConflict { actual: Some(2), .. })), "{:?}", results[4]);
+    assert_eq!(everything(store.as_ref()).await.len(), 4, "the refused ones stored nothing, the rest everything");
+    assert_eq!(*store.head().borrow(), 4);
+    assert!(store.append_each(vec![]).await.is_empty());
+}
+
+pub async fn a_stream_moved_by_another_handle_is_a_conflict_not_a_fork(f: &impl StoreFixture) {
+    let store = f.store();
+    store.append(one(chain(&stream(1), None, 1))).await.unwrap();
+    let head = store.stream_head(&stream(1)).await.unwrap();
+    let Some(other) = f.reopen().await else { return };
+    other.append(one(chain(&stream(1), head, 1))).await.unwrap();
+    // The first handle last saw version 0; the stream is at 1 now.
+    let err = store.append(one(chain(&stream(1), head, 1))).await.unwrap_err();
+    assert!(err.is_retryable_conflict(), "{err:?}");
+    let moved = store.stream_head(&stream(1)).await.unwrap();
+    assert_eq!(moved.map(|h| h.version), Some(1));
+    let next = store.append(one(chain(&stream(1), moved, 1))).await.unwrap();
+    assert_eq!(next.positions(), [3]);
+    let versions: Vec<_> =
+        store.read_stream(&stream(1), 0).await.unwrap().iter().map(|s| s.envelope.header.stream_version).collect();
+    assert_eq!(versions, vec![0, 1, 2], "one chain, no fork");
 }

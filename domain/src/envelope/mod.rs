@@ -115,6 +115,20 @@ impl Envelope {
         recorded_at: Timestamp,
         key: &LedgerSigningKey,
     ) -> Result<Self, EnvelopeError> {
+        Self::seal_hashed(pending, partner_id, stream_id, stream_version, prev_hash, recorded_at, key).map(|(e, _)| e)
+    }
+
+    /// [`Envelope::seal`], also answering the envelope's hash, taken from the canonical
+    /// bytes just signed: the next link of a chain without building them again.
+    pub fn seal_hashed(
+        pending: &PendingEvent,
+        partner_id: PartnerId,
+        stream_id: StreamId,
+        stream_version: u64,
+        prev_hash: Hash32,
+        recorded_at: Timestamp,
+        key: &LedgerSigningKey,
+    ) -> Result<(Self, Hash32), EnvelopeError> {
         let header = EnvelopeHeader {
             event_id: pending.event_id,
             partner_id,
@@ -132,7 +146,8 @@ impl Envelope {
         let payload = pending.event.encode_payload();
         let bytes = canonical_bytes(&header, &payload)?;
         let signature = key.sign(&bytes);
-        Ok(Self { header, payload, signature })
+        let hash = Sha256::digest(&bytes).into();
+        Ok((Self { header, payload, signature }, hash))
     }
 
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
@@ -186,6 +201,24 @@ mod tests {
             &key(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn the_hash_answered_at_sealing_is_the_envelopes_hash() {
+        let env = sample(0, ZERO_HASH);
+        let pending = PendingEvent {
+            event_id: env.header.event_id,
+            actor: env.header.actor.clone(),
+            causation_id: env.header.causation_id,
+            correlation_id: env.header.correlation_id,
+            event: env.event().unwrap(),
+        };
+        let h = &env.header;
+        let (again, hash) =
+            Envelope::seal_hashed(&pending, h.partner_id, h.stream_id.clone(), 0, ZERO_HASH, h.recorded_at, &key())
+                .unwrap();
+        assert_eq!(again, env);
+        assert_eq!(hash, env.hash().unwrap());
     }
 
     #[test]
