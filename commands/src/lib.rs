@@ -9,6 +9,7 @@ pub mod access;
 pub mod account_proof;
 pub mod audit;
 pub mod contract;
+pub mod cosignatures;
 pub mod credentials;
 pub mod directory;
 pub mod error;

@@ -106,7 +106,8 @@ impl From<DomainError> for ApiError {
             | OpportunityClosed
             | AlreadyInStage(_)
             | ArticleRetired
-            | KeyAlreadyActive => Code::Conflict,
+            | KeyAlreadyActive
+            | WitnessAlreadyRegistered => Code::Conflict,
         };
         Self::new(code, e.to_string())
     }

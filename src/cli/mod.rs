@@ -13,3 +13,4 @@ pub mod projections;
 pub mod serve;
 pub mod store;
 pub mod verify;
+pub mod witness;

@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod opportunity;
 pub mod partner;
 pub mod send;
+pub mod witnesses;
 
 use crate::error::DomainError;
 use crate::event::DomainEvent;

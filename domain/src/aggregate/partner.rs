@@ -32,6 +32,8 @@ pub struct Partner {
     pub channels: BTreeMap<ChannelKind, ChannelState>,
     pub follow_up_delay_hours: Option<u32>,
     pub follow_up_template: Option<(String, String)>,
+    /// Witnesses whose cosignatures of the Partner's tree heads are accepted, in the order named.
+    pub witnesses: Vec<crate::cosignature::WitnessKey>,
 }
 
 impl Partner {
@@ -80,6 +82,12 @@ impl Aggregate for Partner {
             DomainEvent::ChannelNeedsReauthorisation { channel, .. } => {
                 if let Some(c) = self.channels.get_mut(channel) {
                     c.status = ChannelStatus::NeedsReauthorisation;
+                }
+            }
+            DomainEvent::WitnessRegistered { name, public_key } => {
+                // Decided by `RegisterWitness`, so it parses; an unreadable one names no witness.
+                if let Ok(witness) = crate::cosignature::WitnessKey::from_hex(name, public_key) {
+                    self.witnesses.push(witness);
                 }
             }
             _ => {}

@@ -43,6 +43,10 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             account_id: "3".into(),
             reason: ConnectRefusal::AccountHeldElsewhere,
         },
+        WitnessRegistered {
+            name: "witness.example.org/w1".into(),
+            public_key: "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c".into(),
+        },
         ChannelAccountClaimed { channel: ChannelKind::Threads, account_id: "3".into(), partner_id: PartnerId(id) },
         ChannelAccountReleased { channel: ChannelKind::Threads, account_id: "3".into(), partner_id: PartnerId(id) },
         KnowledgeArticlePublished {
