@@ -191,7 +191,7 @@ fn every_event_type_round_trips_through_its_payload() {
         assert_eq!(tagged["type"], event.event_type());
         assert!(types.insert(event.event_type()), "duplicate sample {}", event.event_type());
     }
-    assert_eq!(types.len(), 45, "every event type has a sample");
+    assert_eq!(types.len(), 46, "every event type has a sample");
 }
 
 #[test]
