@@ -147,6 +147,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// A witness of a Partner's tree heads (ADR 013): `witness init`, then `witness run`.
+    Witness {
+        #[command(subcommand)]
+        action: WitnessAction,
+    },
     /// Offline checks of an export bundle (no data dir needed): `audit verify DIR`.
     Audit {
         #[command(subcommand)]
@@ -318,9 +323,52 @@ enum AuditAction {
         /// `inconsistent_with_known_head` (a split view).
         #[arg(long = "known-head")]
         known_heads: Vec<PathBuf>,
+        /// A witness's Ed25519 public key (hex) whose cosignatures count; repeatable.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must have cosigned the covering head,
+        /// else `not_witnessed` (default: 1 when a witness key is given, else 0).
+        #[arg(long = "min-witnesses")]
+        min_witnesses: Option<u64>,
         /// Machine-readable report.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum WitnessAction {
+    /// Write a new witness key file (mode 0600) and print the public key to register.
+    Init {
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The witness's name, a schema-less URL by convention (`witness.example.org/w1`).
+        #[arg(long)]
+        name: String,
+    },
+    /// Poll the Partner's latest tree head, check it extends the last one cosigned, cosign it.
+    /// Exits 2 when it refuses a head (a fork), after logging it and keeping the head as evidence.
+    Run {
+        /// The server's GraphQL endpoint, e.g. https://laras.example/graphql.
+        #[arg(long)]
+        url: String,
+        /// The Partner whose log is witnessed (the AUDITOR key must belong to it).
+        #[arg(long)]
+        partner: PartnerId,
+        /// An AUDITOR API key of the Partner.
+        #[arg(long, env = "LARAS_WITNESS_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// The ledger's public key (hex, from `laras keys`); repeatable, one per key in use.
+        #[arg(long = "log-key", required = true)]
+        log_keys: Vec<String>,
+        #[arg(long)]
+        key_file: PathBuf,
+        /// The witness's own state: the last head it cosigned.
+        #[arg(long)]
+        state: PathBuf,
+        /// Poll every this many seconds; without it, poll once and exit.
+        #[arg(long)]
+        every: Option<u64>,
     },
 }
 
@@ -417,8 +465,21 @@ fn main() -> ExitCode {
                     laras::cli::projections::rebuild(&settings).await
                 }
                 Command::Export { partner, out } => laras::cli::audit::export(&settings, partner, &out),
-                Command::Audit { action: AuditAction::Verify { dir, trust_keys, known_heads, json } } => {
-                    laras::cli::audit::verify(&dir, &trust_keys, &known_heads, json)
+                Command::Audit {
+                    action: AuditAction::Verify { dir, trust_keys, known_heads, witness_keys, min_witnesses, json },
+                } => {
+                    let min = min_witnesses.unwrap_or(u64::from(!witness_keys.is_empty()));
+                    laras::cli::audit::verify(&dir, &trust_keys, &known_heads, &witness_keys, min, json)
+                }
+                Command::Witness { action: WitnessAction::Init { key_file, name } } => {
+                    laras::cli::witness::init(&key_file, &name)
+                }
+                Command::Witness {
+                    action: WitnessAction::Run { url, partner, api_key, log_keys, key_file, state, every },
+                } => {
+                    let args =
+                        laras::cli::witness::WitnessArgs { url, api_key, partner, log_keys, key_file, state, every };
+                    laras::cli::witness::run(args).await
                 }
                 Command::Store { action: StoreAction::Copy { from, to } } => laras::cli::store::copy(&from, &to).await,
                 Command::Backup { out } => laras::cli::backup::backup(&settings, &out),

@@ -2,7 +2,9 @@
 //! heads and the follower's checkpoint. One transaction per batch keeps them together.
 
 use laras_commands::audit::{AuditError, Leaf, TreeBatch, TreeState, TreeStore};
+use laras_commands::cosignatures::NamedCosignature;
 use laras_commands::store::Position;
+use laras_domain::cosignature::Cosignature;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::NodeHash;
 use laras_domain::signing::KeyId;
@@ -43,7 +45,10 @@ impl SqliteTreeStore {
              CREATE UNIQUE INDEX IF NOT EXISTS leaves_event ON leaves (partner, event_id);
              CREATE TABLE IF NOT EXISTS sizes (partner BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS tree_heads (partner BLOB NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL,
-                 timestamp INTEGER NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL, seq INTEGER PRIMARY KEY);",
+                 timestamp INTEGER NOT NULL, key_id TEXT NOT NULL, signature BLOB NOT NULL, seq INTEGER PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS cosignatures (partner BLOB NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL,
+                 witness BLOB NOT NULL, name TEXT NOT NULL, timestamp INTEGER NOT NULL, signature BLOB NOT NULL,
+                 PRIMARY KEY (partner, size, root, witness)) WITHOUT ROWID;",
         )
         .map_err(storage)?;
         Ok(Self { conn: Mutex::new(conn) })
@@ -240,6 +245,76 @@ impl TreeStore for SqliteTreeStore {
             });
         }
         Ok(leaves)
+    }
+
+    fn store_cosignature(&self, named: &NamedCosignature) -> Result<(), AuditError> {
+        let c = &named.cosignature;
+        // A POSIX time in seconds fits i64 (C2SP bounds it by 2^63 - 1; checked on entry).
+        let timestamp =
+            i64::try_from(c.timestamp).map_err(|_| AuditError::Storage("a cosignature time beyond 2^63 - 1".into()))?;
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO cosignatures (partner, size, root, witness, name, timestamp, signature) VALUES (?1,?2,?3,?4,?5,?6,?7)
+                 ON CONFLICT (partner, size, root, witness) DO UPDATE SET name = excluded.name,
+                 timestamp = excluded.timestamp, signature = excluded.signature WHERE excluded.timestamp > cosignatures.timestamp",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    c.partner.0.as_bytes().as_slice(),
+                    c.tree_size as i64,
+                    c.root_hash.as_slice(),
+                    c.witness.as_bytes().as_slice(),
+                    named.witness_name,
+                    timestamp,
+                    c.signature.as_slice()
+                ])
+            })
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    fn cosignatures(&self, partner: PartnerId) -> Result<Vec<NamedCosignature>, AuditError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT size, root, witness, name, timestamp, signature FROM cosignatures WHERE partner = ?1
+                 ORDER BY size, witness",
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map([partner.0.as_bytes().as_slice()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                ))
+            })
+            .map_err(storage)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (size, root, witness, name, timestamp, signature) = row.map_err(storage)?;
+            let witness: [u8; 32] =
+                witness.try_into().map_err(|_| AuditError::Storage("a stored witness key is not 32 bytes".into()))?;
+            let witness = ed25519_dalek::VerifyingKey::from_bytes(&witness)
+                .map_err(|_| AuditError::Storage("a stored witness key is not a point".into()))?;
+            out.push(NamedCosignature {
+                witness_name: name,
+                cosignature: Cosignature {
+                    partner,
+                    tree_size: size as u64,
+                    root_hash: hash32(root)?,
+                    witness,
+                    timestamp: timestamp as u64,
+                    signature: signature
+                        .try_into()
+                        .map_err(|_| AuditError::Storage("a stored signature is not 64 bytes".into()))?,
+                },
+            });
+        }
+        Ok(out)
     }
 }
 

@@ -98,6 +98,7 @@ async fn bundle() -> Bundle {
         stored_heads: trees.heads(A).expect("heads"),
         secrets: &[key(7), key(8)],
         now: clock.now(),
+        cosignatures: Vec::new(),
     };
     let summary = export_bundle(all.into_iter().map(Ok), request, &path, &|_| {}).expect("export");
     assert!(summary.tree_heads >= 3, "stored heads and the export's: {}", summary.tree_heads);
@@ -360,7 +361,7 @@ async fn an_export_refuses_a_directory_that_is_not_empty() {
     let b = bundle().await;
     let err = export_bundle(
         std::iter::empty(),
-        ExportRequest { partner: A, stored_heads: vec![], secrets: &[key(7)], now: NOW },
+        ExportRequest { partner: A, stored_heads: vec![], secrets: &[key(7)], now: NOW, cosignatures: Vec::new() },
         &b.path,
         &|_| {},
     );

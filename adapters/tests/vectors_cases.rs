@@ -10,7 +10,9 @@
 mod vector_log;
 
 use laras_adapters::audit_bundle::format::{self, ErasedContact, SignedTreeHead};
-use laras_adapters::audit_bundle::{verify_bundle_with, KnownHead};
+use laras_adapters::audit_bundle::{verify_bundle_witnessed, KnownHead, Witnesses};
+use laras_commands::cosignatures::NamedCosignature;
+use laras_domain::cosignature::Cosignature;
 use laras_domain::envelope::{Envelope, Hash32};
 use laras_domain::event::DomainEvent;
 use laras_domain::ids::{EventId, PartnerId};
@@ -157,6 +159,9 @@ struct Case {
     make: fn(&Bundle),
     /// Heads the auditor kept from earlier (`--known-head`), given the bundle.
     known: fn(&Bundle) -> Vec<SignedTreeHead>,
+    /// The auditor's witnesses (`--witness-key`, as secret seeds) and `--min-witnesses`.
+    witnesses: &'static [u8],
+    min_witnesses: u64,
 }
 
 fn fail(file: &'static str, position: u64, kind: &'static str) -> Expect {
@@ -174,6 +179,8 @@ fn cases() -> Vec<Case> {
         expect,
         make,
         known: |_| Vec::new(),
+        witnesses: &[],
+        min_witnesses: 0,
     };
     let known = |name, description, expect, known| Case {
         name,
@@ -182,6 +189,18 @@ fn cases() -> Vec<Case> {
         expect,
         make: |_| {},
         known,
+        witnesses: &[],
+        min_witnesses: 0,
+    };
+    let witnessed = |name, description, expect, witnesses, min_witnesses, make| Case {
+        name,
+        description,
+        trust: Some(first_key()),
+        expect,
+        make,
+        known: |_| Vec::new(),
+        witnesses,
+        min_witnesses,
     };
     vec![
         c("honest", "the vector bundle unchanged", None, |_| {}),
@@ -192,6 +211,8 @@ fn cases() -> Vec<Case> {
             expect: None,
             make: |_| {},
             known: |_| Vec::new(),
+            witnesses: &[],
+            min_witnesses: 0,
         },
         c(
             "unknown_event_version",
@@ -285,6 +306,8 @@ fn cases() -> Vec<Case> {
             expect: fail(KEYS, 1, "bad_key_event"),
             make: |_| {},
             known: |_| Vec::new(),
+            witnesses: &[],
+            min_witnesses: 0,
         },
         c("second_first_key", "a second key event with previous null", fail(KEYS, 3, "bad_key_event"), |b| {
             let keys = b.records(KEYS);
@@ -390,6 +413,8 @@ fn cases() -> Vec<Case> {
             expect: fail(format::KEYS, 0, "malformed"),
             make: |b| b.set_json(format::KEYS, &Vec::<Value>::new()),
             known: |_| Vec::new(),
+            witnesses: &[],
+            min_witnesses: 0,
         },
         // §7.5 step 9: erased.json exactly.
         c("erased_at_wrong", "erased_at_ms one millisecond off", fail(format::ERASED, 1, "bad_erasure_marker"), |b| {
@@ -402,6 +427,66 @@ fn cases() -> Vec<Case> {
             markers.push(markers[0].clone());
             b.set_json(format::ERASED, &markers);
         }),
+        c(
+            "erased_reordered",
+            "two erased contacts, their erased.json entries swapped: the list follows envelopes.bin order",
+            fail(format::ERASED, 1, "bad_erasure_marker"),
+            |b| {
+                std::fs::remove_dir_all(&b.0).unwrap();
+                export_log(with_second_erasure(), &b.0);
+                let mut markers: Vec<ErasedContact> = format::read_json(&b.0, format::ERASED).unwrap();
+                assert_eq!(markers.len(), 2);
+                markers.swap(0, 1);
+                b.set_json(format::ERASED, &markers);
+            },
+        ),
+        // §8: witnesses' cosignatures of the covering head.
+        witnessed(
+            "witnessed",
+            "a witness cosigned the covering head; that witness is required",
+            None,
+            &[WITNESS_1],
+            1,
+            |b| cosign(b, &[(WITNESS_1, LAST, false)]),
+        ),
+        witnessed(
+            "not_witnessed",
+            "one of the two required witnesses cosigned the covering head",
+            fail(format::COSIGNATURES, 0, "not_witnessed"),
+            &[WITNESS_1, WITNESS_2],
+            2,
+            |b| cosign(b, &[(WITNESS_1, LAST, false)]),
+        ),
+        witnessed(
+            "cosigned_older_head_only",
+            "the witness cosigned the head of size 4, not the covering head of size 5",
+            fail(format::COSIGNATURES, 0, "not_witnessed"),
+            &[WITNESS_1],
+            1,
+            |b| cosign(b, &[(WITNESS_1, 2, false)]),
+        ),
+        witnessed(
+            "cosignature_bad_signature",
+            "a cosignature of the covering head with one signature bit flipped counts for nothing",
+            fail(format::COSIGNATURES, 0, "not_witnessed"),
+            &[WITNESS_1],
+            1,
+            |b| cosign(b, &[(WITNESS_1, LAST, true)]),
+        ),
+        witnessed(
+            "cosignature_uppercase_hex",
+            "a cosignature whose signature is upper-case hex",
+            fail(format::COSIGNATURES, 1, "malformed"),
+            &[WITNESS_1],
+            1,
+            |b| {
+                cosign(b, &[(WITNESS_1, LAST, false)]);
+                let mut entries = b.json(format::COSIGNATURES);
+                let upper = entries[0]["signature"].as_str().unwrap().to_uppercase();
+                entries[0]["signature"] = upper.into();
+                b.set_json(format::COSIGNATURES, &entries);
+            },
+        ),
         // §7.5 step 10: heads the auditor kept from earlier.
         known("known_head_extended", "a head kept from an earlier view, which the bundle extends", None, |b| {
             let heads: Vec<SignedTreeHead> = format::read_json(&b.0, format::TREE_HEADS).unwrap();
@@ -420,6 +505,53 @@ fn cases() -> Vec<Case> {
             |_| vec![known_head(6, [0x55; 32])],
         ),
     ]
+}
+
+const WITNESS_1: u8 = 0x3a;
+const WITNESS_2: u8 = 0x3b;
+/// The covering head's entry in `tree-heads.json` (the last).
+const LAST: usize = usize::MAX;
+
+fn witness_key(seed: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[seed; 32])
+}
+
+/// Writes `cosignatures.json`: for each `(witness, head entry (1-based, or LAST), flip)`,
+/// that witness's cosignature of the head's tree state, one signature bit flipped if asked.
+fn cosign(b: &Bundle, by: &[(u8, usize, bool)]) {
+    let heads: Vec<SignedTreeHead> = format::read_json(&b.0, format::TREE_HEADS).unwrap();
+    let entries: Vec<format::BundleCosignature> = by
+        .iter()
+        .map(|&(seed, entry, flip)| {
+            let head = if entry == LAST { heads.last().unwrap() } else { &heads[entry - 1] };
+            let root = format::hex32(&head.root_hash).unwrap();
+            let mut c = Cosignature::sign(PARTNER, head.tree_size, root, (T0 / 1000) as u64 + 90, &witness_key(seed));
+            if flip {
+                c.signature[33] ^= 1;
+            }
+            let named = NamedCosignature { witness_name: format!("witness{seed:x}.example"), cosignature: c };
+            format::BundleCosignature::from_named(&named)
+        })
+        .collect();
+    b.set_json(format::COSIGNATURES, &entries);
+}
+
+/// The vector log with a second contact of the Partner erased after the first.
+fn with_second_erasure() -> Vec<laras_commands::store::StoredEnvelope> {
+    let mut log = log();
+    let last = log.last().unwrap().clone();
+    let mut env = last.envelope.clone();
+    let contact = Uuid::from_u128(0xc2);
+    env.header.event_id = EventId(Uuid::from_u128(0xe0c2));
+    env.header.stream_id = laras_domain::stream::StreamId::contact(laras_domain::ids::ContactId(contact));
+    env.header.stream_version = 0;
+    env.header.prev_hash = laras_domain::envelope::ZERO_HASH;
+    env.header.recorded_at = Timestamp(last.envelope.header.recorded_at.0 + 1_000);
+    env.payload = DomainEvent::ContactErased { data_keys: vec![laras_domain::ids::DataKeyId(Uuid::from_u128(0xd47b))] }
+        .encode_payload();
+    env.signature = second_key().sign(&env.canonical_bytes().unwrap());
+    log.push(laras_commands::store::StoredEnvelope { position: last.position + 1, envelope: env });
+    log
 }
 
 /// What `file` names for a failure in the known heads of a case.
@@ -451,7 +583,15 @@ struct Listed {
     description: &'static str,
     trust_key: Option<String>,
     known_heads: Vec<SignedTreeHead>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    witness_keys: Vec<String>,
+    #[serde(skip_serializing_if = "is_zero")]
+    min_witnesses: u64,
     expect: Value,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn listed(case: &Case, known_heads: Vec<SignedTreeHead>) -> Listed {
@@ -462,7 +602,16 @@ fn listed(case: &Case, known_heads: Vec<SignedTreeHead>) -> Listed {
         }
     };
     let trust_key = case.trust.as_ref().map(|k| k.public_hex());
-    Listed { name: case.name, description: case.description, trust_key, known_heads, expect }
+    let witness_keys = case.witnesses.iter().map(|s| hex::encode(witness_key(*s).verifying_key().as_bytes())).collect();
+    Listed {
+        name: case.name,
+        description: case.description,
+        trust_key,
+        known_heads,
+        witness_keys,
+        min_witnesses: case.min_witnesses,
+        expect,
+    }
 }
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -511,7 +660,11 @@ fn every_case_vector_matches_the_code_and_fails_exactly_as_listed() {
             .map(|(i, head)| KnownHead { source: KNOWN.into(), entry: i as u64 + 1, head: head.clone() })
             .collect();
         manifest.push(listed(case, heads));
-        let report = verify_bundle_with(&stored, &trust, &known, &|_| {});
+        let witnesses = Witnesses {
+            keys: case.witnesses.iter().map(|s| witness_key(*s).verifying_key()).collect(),
+            min: case.min_witnesses,
+        };
+        let report = verify_bundle_witnessed(&stored, &trust, &known, &witnesses, &|_| {});
         let found = report.first_failure.as_ref().map(|f| {
             let kind = serde_json::to_value(&f.failure.kind).unwrap()["kind"].as_str().unwrap().to_owned();
             (f.file.clone(), f.failure.position, kind)

@@ -6,6 +6,7 @@
 //! the tree continues from the stored nodes, never recomputed. Tree heads are signed
 //! every `every_events` events or `every` time, and on demand.
 
+use crate::cosignatures::NamedCosignature;
 use crate::signer::LedgerSigner;
 use crate::store::{EventStore, Position, StoreError, StoredEnvelope};
 use crate::subscription::Subscription;
@@ -33,6 +34,8 @@ pub enum AuditError {
     UnknownEvent(EventId),
     #[error("the Partner's log has {size} events; asked about {asked}")]
     BeyondTree { size: u64, asked: u64 },
+    #[error("cosignature refused: {0}")]
+    Cosignature(#[from] crate::cosignatures::CosignatureRefused),
 }
 
 /// One leaf: which envelope it is.
@@ -66,6 +69,10 @@ pub trait TreeStore: Send + Sync + 'static {
     fn leaf_of_event(&self, partner: PartnerId, event: EventId) -> Result<Option<u64>, AuditError>;
     /// Leaves `[from, from + limit)` of a Partner's tree.
     fn leaves(&self, partner: PartnerId, from: u64, limit: usize) -> Result<Vec<Leaf>, AuditError>;
+    /// Keeps a witness's cosignature: one per witness and tree state, the latest kept.
+    fn store_cosignature(&self, cosignature: &NamedCosignature) -> Result<(), AuditError>;
+    /// A Partner's cosignatures, by tree size, then witness key.
+    fn cosignatures(&self, partner: PartnerId) -> Result<Vec<NamedCosignature>, AuditError>;
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -10,6 +10,7 @@ pub mod account_proof;
 pub mod aggregate_cache;
 pub mod audit;
 pub mod contract;
+pub mod cosignatures;
 pub mod credentials;
 pub mod directory;
 pub mod error;

@@ -370,6 +370,7 @@ struct MemoryTrees {
     leaves: BTreeMap<(PartnerId, u64), crate::audit::Leaf>,
     sizes: HashMap<PartnerId, u64>,
     heads: Vec<laras_domain::tree_head::TreeHead>,
+    cosignatures: Vec<crate::cosignatures::NamedCosignature>,
 }
 
 impl crate::audit::TreeStore for MemoryTreeStore {
@@ -438,6 +439,31 @@ impl crate::audit::TreeStore for MemoryTreeStore {
     ) -> Result<Vec<crate::audit::Leaf>, crate::audit::AuditError> {
         let t = lock(&self.inner);
         Ok(t.leaves.range((partner, from)..=(partner, u64::MAX)).take(limit).map(|(_, l)| l.clone()).collect())
+    }
+
+    fn store_cosignature(&self, named: &crate::cosignatures::NamedCosignature) -> Result<(), crate::audit::AuditError> {
+        let mut t = lock(&self.inner);
+        let c = &named.cosignature;
+        let same = |o: &crate::cosignatures::NamedCosignature| {
+            let o = &o.cosignature;
+            (o.partner, o.tree_size, o.root_hash, o.witness) == (c.partner, c.tree_size, c.root_hash, c.witness)
+        };
+        match t.cosignatures.iter_mut().find(|o| same(o)) {
+            Some(old) if old.cosignature.timestamp >= c.timestamp => {}
+            Some(old) => *old = named.clone(),
+            None => t.cosignatures.push(named.clone()),
+        }
+        Ok(())
+    }
+
+    fn cosignatures(
+        &self,
+        partner: PartnerId,
+    ) -> Result<Vec<crate::cosignatures::NamedCosignature>, crate::audit::AuditError> {
+        let mut out: Vec<_> =
+            lock(&self.inner).cosignatures.iter().filter(|c| c.cosignature.partner == partner).cloned().collect();
+        out.sort_by_key(|c| (c.cosignature.tree_size, *c.cosignature.witness.as_bytes()));
+        Ok(out)
     }
 }
 

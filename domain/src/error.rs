@@ -55,6 +55,8 @@ pub enum DomainError {
     MergeWithSelf,
     #[error("the key is already active")]
     KeyAlreadyActive,
+    #[error("a witness with this name or key is already registered")]
+    WitnessAlreadyRegistered,
 }
 
 impl DomainError {

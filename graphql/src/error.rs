@@ -109,7 +109,8 @@ impl From<DomainError> for ApiError {
             | OpportunityClosed
             | AlreadyInStage(_)
             | ArticleRetired
-            | KeyAlreadyActive => Code::Conflict,
+            | KeyAlreadyActive
+            | WitnessAlreadyRegistered => Code::Conflict,
         };
         Self::new(code, e.to_string())
     }

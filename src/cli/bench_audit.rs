@@ -61,8 +61,13 @@ pub async fn audit(data_dir: &Path, events: u64, runs: usize) -> anyhow::Result<
     let out = tempfile::tempdir_in(data_dir)?;
     let bundle = out.path().join("bundle");
     let secrets = app.data.signing_keys()?;
-    let request =
-        ExportRequest { partner, stored_heads: trees.heads(partner)?, secrets: &secrets, now: SystemClock.now() };
+    let request = ExportRequest {
+        partner,
+        stored_heads: trees.heads(partner)?,
+        secrets: &secrets,
+        now: SystemClock.now(),
+        cosignatures: Vec::new(),
+    };
     let started = Instant::now();
     let summary = export_bundle(SqliteEventStore::scan(&app.data.ledger())?, request, &bundle, &|_| {})?;
     let export_s = started.elapsed().as_secs_f64();

@@ -15,3 +15,4 @@ pub mod projections;
 pub mod serve;
 pub mod store;
 pub mod verify;
+pub mod witness;

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""A bundle verifier written from docs/audit-format.md §1-§7 alone (standard library
+"""A bundle verifier written from docs/audit-format.md §1-§8 alone (standard library
 only: §3's cofactored Ed25519 equation is computed here, as stock libraries check the
 cofactorless one), run against the conformance cases of §7.6: for each case in
 tests/vectors/cases/cases.json it reports ok or the first failure's file, position and
 kind, and compares that with the case's `expect`. Exit 0 when every case agrees.
 """
-import hashlib, json, re, struct, sys, uuid
+import base64, hashlib, json, re, struct, sys, uuid
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -177,6 +177,8 @@ KEYS = {"key_id": string, "public_key": string, "valid_from_ms": i64,
 HEADS = {"tree_size": u64, "root_hash": string, "timestamp_ms": i64, "key_id": string, "signature": string}
 PROOFS = {"first": u64, "second": u64, "path": lambda v: isinstance(v, list) and all(map(string, v))}
 ERASED = {"contact_id": string, "event_id": string, "erased_at_ms": i64}
+COSIGNATURES = {"tree_size": u64, "root_hash": string, "witness_name": string, "witness_key": string,
+                "timestamp": u64, "signature": string}
 
 def hex_bytes(text, size):
     if not isinstance(text, str) or len(text) != 2 * size or not LOWER_HEX.match(text):
@@ -317,7 +319,26 @@ def count_matches(file, found, declared):
 
 
 # §7.5 ---------------------------------------------------------------------------------
-def verify_bundle(d: Path, trust, known=()):
+# §8 -----------------------------------------------------------------------------------
+def cosigned_message(partner, size, root, timestamp):
+    body = f"laras/partner/{partner}\n{size}\n{base64.b64encode(root).decode()}\n"
+    return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
+
+def read_cosignatures(d: Path):
+    """Absent: no cosignatures. Present: read exactly, each entry's hex and key checked."""
+    if not (d / "cosignatures.json").exists():
+        return []
+    entries = read_json(d, "cosignatures.json", COSIGNATURES, True)
+    out = []
+    for i, c in enumerate(entries, 1):
+        root, key, sig = hex_bytes(c["root_hash"], 32), hex_bytes(c["witness_key"], 32), hex_bytes(c["signature"], 64)
+        if root is None or key is None or sig is None or not strict_point(key) or not on_curve(key):
+            raise Fail("cosignatures.json", i, "malformed")
+        out.append({"tree_size": c["tree_size"], "root": root, "key": key, "timestamp": c["timestamp"], "sig": sig})
+    return out
+
+
+def verify_bundle(d: Path, trust, known=(), witness_keys=(), min_witnesses=0):
     manifest = read_json(d, "manifest.json", MANIFEST, False)
     if manifest["format"] != "laras-audit-bundle" or manifest["version"] != 1:
         raise Fail("manifest.json", 0, "malformed")
@@ -326,6 +347,7 @@ def verify_bundle(d: Path, trust, known=()):
     heads = read_json(d, "tree-heads.json", HEADS, True)
     proofs = read_json(d, "consistency.json", PROOFS, True)
     markers = read_json(d, "erased.json", ERASED, True)
+    cosignatures = read_cosignatures(d)
     for i, h in enumerate(heads, 1):
         if hex_bytes(h["root_hash"], 32) is None or hex_bytes(h["signature"], 64) is None:
             raise Fail("tree-heads.json", i, "malformed")
@@ -429,6 +451,14 @@ def verify_bundle(d: Path, trust, known=()):
             raise Fail("known-heads", i, "bad_tree_head_signature")
         if h["tree_size"] > len(leaves) or mth(leaves[:h["tree_size"]]) != root:
             raise Fail("known-heads", i, "inconsistent_with_known_head")
+
+    # Step 11: the auditor's witnesses on the covering head (the last).
+    size, root = heads[-1]["tree_size"], bytes.fromhex(heads[-1]["root_hash"])
+    cosigned = {k for k in witness_keys for c in cosignatures
+                if c["key"] == k and c["tree_size"] == size and c["root"] == root and c["timestamp"] < 2**63
+                and verify(k, cosigned_message(partner, size, root, c["timestamp"]), c["sig"])}
+    if len(cosigned) < min_witnesses:
+        raise Fail("cosignatures.json", 0, "not_witnessed")
     return {"ok": True}
 
 
@@ -438,7 +468,9 @@ def main() -> int:
     for case in cases:
         trust = [bytes.fromhex(case["trust_key"])] if case["trust_key"] else []
         try:
-            result = verify_bundle(HERE / "cases" / case["name"], trust, case["known_heads"])
+            witnesses = [bytes.fromhex(k) for k in case.get("witness_keys", [])]
+            result = verify_bundle(HERE / "cases" / case["name"], trust, case["known_heads"], witnesses,
+                                   case.get("min_witnesses", 0))
         except Fail as f:
             result = f.result
         if result != case["expect"]:

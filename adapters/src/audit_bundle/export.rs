@@ -2,8 +2,9 @@
 //! stream, every stored tree head it covers plus a fresh one over the whole export,
 //! consistency proofs between consecutive heads, and the erased-contact markers.
 
-use super::format::{self, ConsistencyProof, ErasedContact, Manifest, PublishedKey, SignedTreeHead};
+use super::format::{self, BundleCosignature, ConsistencyProof, ErasedContact, Manifest, PublishedKey, SignedTreeHead};
 use super::BundleError;
+use laras_commands::cosignatures::NamedCosignature;
 use laras_commands::store::{StoreError, StoredEnvelope};
 use laras_domain::envelope::Envelope;
 use laras_domain::event::DomainEvent;
@@ -26,6 +27,9 @@ pub struct ExportRequest<'a> {
     /// introduced signs the export's head.
     pub secrets: &'a [LedgerSigningKey],
     pub now: Timestamp,
+    /// Witnesses' cosignatures of the Partner's heads; those of a state the bundle's heads
+    /// carry go into `cosignatures.json`.
+    pub cosignatures: Vec<NamedCosignature>,
 }
 
 #[derive(Clone, Debug)]
@@ -34,6 +38,7 @@ pub struct ExportSummary {
     pub signing_key_events: u64,
     pub tree_heads: u64,
     pub erased_contacts: usize,
+    pub cosignatures: usize,
     /// The head signed for this export, over all its envelopes.
     pub head: TreeHead,
 }
@@ -134,6 +139,16 @@ pub fn export_bundle(
     format::write_json(out, format::TREE_HEADS, &signed)?;
     format::write_json(out, format::CONSISTENCY, &proofs)?;
     format::write_json(out, format::ERASED, &erased)?;
+    // Only states the bundle's heads carry: a cosignature of anything else proves nothing here.
+    let cosigned: Vec<BundleCosignature> = request
+        .cosignatures
+        .iter()
+        .filter(|c| heads.iter().any(|h| c.covers(h)))
+        .map(BundleCosignature::from_named)
+        .collect();
+    if !cosigned.is_empty() {
+        format::write_json(out, format::COSIGNATURES, &cosigned)?;
+    }
     let manifest = Manifest {
         format: format::FORMAT.into(),
         version: format::VERSION,
@@ -151,6 +166,7 @@ pub fn export_bundle(
         signing_key_events,
         tree_heads: heads.len() as u64,
         erased_contacts: erased.len(),
+        cosignatures: cosigned.len(),
         head,
     })
 }

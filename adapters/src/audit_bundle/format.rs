@@ -5,6 +5,8 @@
 //! to check the signed data; the small files around them are JSON.
 
 use super::BundleError;
+use laras_commands::cosignatures::NamedCosignature;
+use laras_domain::cosignature::{parse_key_hex, Cosignature};
 use laras_domain::envelope::Envelope;
 use laras_domain::ids::PartnerId;
 use laras_domain::merkle::NodeHash;
@@ -24,6 +26,8 @@ pub const KEYS: &str = "keys.json";
 pub const TREE_HEADS: &str = "tree-heads.json";
 pub const CONSISTENCY: &str = "consistency.json";
 pub const ERASED: &str = "erased.json";
+/// Present when a witness cosigned one of the bundle's heads; absent means none.
+pub const COSIGNATURES: &str = "cosignatures.json";
 
 /// No envelope comes near this; a larger length prefix is a damaged file, not a reason
 /// to allocate gigabytes.
@@ -131,6 +135,46 @@ pub struct ErasedContact {
     /// The `ContactErased` event.
     pub event_id: String,
     pub erased_at_ms: i64,
+}
+
+/// A witness's cosignature of one of the bundle's tree states (docs/audit-format.md §8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleCosignature {
+    pub tree_size: u64,
+    pub root_hash: String,
+    pub witness_name: String,
+    pub witness_key: String,
+    /// POSIX seconds.
+    pub timestamp: u64,
+    pub signature: String,
+}
+
+impl BundleCosignature {
+    pub fn from_named(n: &NamedCosignature) -> Self {
+        let c = &n.cosignature;
+        Self {
+            tree_size: c.tree_size,
+            root_hash: hex::encode(c.root_hash),
+            witness_name: n.witness_name.clone(),
+            witness_key: hex::encode(c.witness.as_bytes()),
+            timestamp: c.timestamp,
+            signature: hex::encode(c.signature),
+        }
+    }
+
+    /// The cosignature of `partner`'s log this describes, or None when a hex field is
+    /// malformed or the key is not a strict point encoding.
+    pub fn to_cosignature(&self, partner: PartnerId) -> Option<Cosignature> {
+        Some(Cosignature {
+            partner,
+            tree_size: self.tree_size,
+            root_hash: hex32(&self.root_hash)?,
+            witness: parse_key_hex(&self.witness_key)?,
+            timestamp: self.timestamp,
+            signature: lower_hex(&self.signature)?.try_into().ok()?,
+        })
+    }
 }
 
 pub fn hex32(text: &str) -> Option<NodeHash> {

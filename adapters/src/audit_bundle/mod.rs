@@ -9,7 +9,9 @@ mod verify;
 
 pub use export::{export_bundle, ExportRequest, ExportSummary};
 pub use known_head::{read_known_heads, KnownHead};
-pub use verify::{verify_bundle, verify_bundle_with, AnchorSource, BundleFailure, BundleReport};
+pub use verify::{
+    verify_bundle, verify_bundle_with, verify_bundle_witnessed, AnchorSource, BundleFailure, BundleReport, Witnesses,
+};
 
 use laras_commands::store::StoreError;
 use laras_domain::merkle::MerkleError;

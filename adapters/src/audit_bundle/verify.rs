@@ -3,11 +3,13 @@
 //! §7.5): the first failure found is the one reported.
 
 use super::format::{
-    self, ConsistencyProof, ErasedContact, Manifest, PublishedKey, RecordError, RecordReader, SignedTreeHead,
+    self, BundleCosignature, ConsistencyProof, ErasedContact, Manifest, PublishedKey, RecordError, RecordReader,
+    SignedTreeHead,
 };
 use super::known_head::KnownHead;
 use crate::log_verify::{in_chunks, EnvelopeChecker};
 use laras_commands::store::StoredEnvelope;
+use laras_domain::cosignature::Cosignature;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::{empty_root, leaf_hash, verify_consistency, Frontier, NodeHash};
 use laras_domain::signing::parse_public_hex;
@@ -65,6 +67,10 @@ pub struct BundleReport {
     pub erased_contacts: usize,
     /// Heads the auditor kept from earlier (`--known-head`) that the bundle extends.
     pub known_heads: u64,
+    /// Entries of `cosignatures.json`.
+    pub cosignatures: u64,
+    /// The auditor's witnesses (`--witness-key`) with a valid cosignature of the covering head.
+    pub witnesses: u64,
     pub first_failure: Option<BundleFailure>,
     pub seconds: f64,
     pub events_per_s: f64,
@@ -85,6 +91,13 @@ impl fmt::Display for BundleReport {
         writeln!(f, "erased contacts: {} (their sealed fields read as erased)", self.erased_contacts)?;
         if self.known_heads > 0 {
             writeln!(f, "known heads: {} extended by this bundle", self.known_heads)?;
+        }
+        if self.cosignatures > 0 || self.witnesses > 0 {
+            writeln!(
+                f,
+                "cosignatures: {} in the bundle; {} of the given witnesses cosigned the covering head",
+                self.cosignatures, self.witnesses
+            )?;
         }
         if self.anchor == AnchorSource::Bundle {
             writeln!(
@@ -126,6 +139,26 @@ pub fn verify_bundle_with(
     known: &[KnownHead],
     progress: &(dyn Fn(u64) + Sync),
 ) -> BundleReport {
+    verify_bundle_witnessed(dir, trust, known, &Witnesses::default(), progress)
+}
+
+/// The witnesses an auditor relies on (`--witness-key`, `--min-witnesses`).
+#[derive(Clone, Debug, Default)]
+pub struct Witnesses {
+    pub keys: Vec<ed25519_dalek::VerifyingKey>,
+    /// How many of `keys` must have cosigned the covering head; 0 checks nothing.
+    pub min: u64,
+}
+
+/// [`verify_bundle_with`], and then (step 11) at least `witnesses.min` of the auditor's
+/// witnesses must have cosigned the tree state of the covering head.
+pub fn verify_bundle_witnessed(
+    dir: &Path,
+    trust: &[ed25519_dalek::VerifyingKey],
+    known: &[KnownHead],
+    witnesses: &Witnesses,
+    progress: &(dyn Fn(u64) + Sync),
+) -> BundleReport {
     let started = Instant::now();
     let mut report = BundleReport {
         ok: false,
@@ -140,11 +173,13 @@ pub fn verify_bundle_with(
         consistency_proofs: 0,
         erased_contacts: 0,
         known_heads: 0,
+        cosignatures: 0,
+        witnesses: 0,
         first_failure: None,
         seconds: 0.0,
         events_per_s: 0.0,
     };
-    report.first_failure = check(dir, trust, known, progress, &mut report).err();
+    report.first_failure = check(dir, trust, known, witnesses, progress, &mut report).err();
     report.ok = report.first_failure.is_none();
     report.seconds = started.elapsed().as_secs_f64();
     if report.seconds > 0.0 {
@@ -198,6 +233,7 @@ fn check(
     dir: &Path,
     trust: &[ed25519_dalek::VerifyingKey],
     known: &[KnownHead],
+    witnesses: &Witnesses,
     progress: &(dyn Fn(u64) + Sync),
     report: &mut BundleReport,
 ) -> Result<(), BundleFailure> {
@@ -213,6 +249,8 @@ fn check(
     let signed_heads: Vec<SignedTreeHead> = json(dir, format::TREE_HEADS)?;
     let proofs: Vec<ConsistencyProof> = json(dir, format::CONSISTENCY)?;
     let markers: Vec<ErasedContact> = json(dir, format::ERASED)?;
+    let cosignatures = read_cosignatures(dir, partner)?;
+    report.cosignatures = cosignatures.len() as u64;
     let heads = signed_heads
         .iter()
         .enumerate()
@@ -298,7 +336,54 @@ fn check(
 
     check_erasure_markers(&markers, &erased_seen)?;
     report.erased_contacts = markers.len();
-    check_known_heads(known, partner, &roots, report, &checker)
+    check_known_heads(known, partner, &roots, report, &checker)?;
+    // Step 6 made heads of equal size agree, so the last head is the covering state.
+    let covering = heads.last().ok_or_else(|| malformed(format::TREE_HEADS, 0, "no tree head"))?;
+    check_witnesses(covering, &cosignatures, witnesses, report)
+}
+
+/// `cosignatures.json`, absent in bundles no witness cosigned; read exactly when present.
+fn read_cosignatures(dir: &Path, partner: PartnerId) -> Result<Vec<Cosignature>, BundleFailure> {
+    if !dir.join(format::COSIGNATURES).exists() {
+        return Ok(Vec::new());
+    }
+    let entries: Vec<BundleCosignature> = json(dir, format::COSIGNATURES)?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            e.to_cosignature(partner).ok_or_else(|| {
+                malformed(format::COSIGNATURES, i as u64 + 1, "a hex field is malformed or the key is not strict")
+            })
+        })
+        .collect()
+}
+
+/// Step 11. Counts the auditor's witnesses with a valid cosignature of the covering head's
+/// tree state; entries by other keys, of other states or that do not verify count for nothing.
+fn check_witnesses(
+    covering: &TreeHead,
+    cosignatures: &[Cosignature],
+    witnesses: &Witnesses,
+    report: &mut BundleReport,
+) -> Result<(), BundleFailure> {
+    let cosigned = |key: &&ed25519_dalek::VerifyingKey| {
+        cosignatures.iter().any(|c| {
+            c.witness == **key && c.tree_size == covering.tree_size && c.root_hash == covering.root_hash && c.verify()
+        })
+    };
+    // A key given twice is one witness.
+    let mut seen = HashSet::new();
+    report.witnesses = witnesses.keys.iter().filter(|k| seen.insert(*k.as_bytes())).filter(cosigned).count() as u64;
+    if report.witnesses < witnesses.min {
+        let kind = FailureKind::NotWitnessed {
+            tree_size: covering.tree_size,
+            required: witnesses.min,
+            found: report.witnesses,
+        };
+        return Err(failure(format::COSIGNATURES, 0, None, kind));
+    }
+    Ok(())
 }
 
 /// Step 10. The root of the bundle's first `tree_size` leaves is computed while the

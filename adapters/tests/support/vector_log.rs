@@ -177,6 +177,7 @@ pub fn export_log(log: Vec<StoredEnvelope>, dir: &Path) {
         stored_heads: stored_heads(&log),
         secrets: &[first_key(), second_key()],
         now: Timestamp(T0 + 60_000),
+        cosignatures: Vec::new(),
     };
     export_bundle(log.into_iter().map(Ok), request, dir, &|_| {}).unwrap();
 }

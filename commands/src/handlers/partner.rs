@@ -45,6 +45,16 @@ impl Ledger {
         self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
     }
 
+    /// Names a witness whose cosignatures of the Partner's tree heads are accepted.
+    pub async fn register_witness(
+        &self,
+        partner: PartnerId,
+        command: laras_domain::aggregate::witnesses::RegisterWitness,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        self.execute::<Partner, _>(partner, StreamId::partner(partner), &command, meta).await
+    }
+
     pub async fn partner(&self, partner: PartnerId) -> Result<Partner, CommandError> {
         Ok(self.load::<Partner>(&StreamId::partner(partner)).await?.state)
     }

@@ -12,6 +12,7 @@ pub mod opportunity;
 pub mod partner;
 pub mod process;
 pub mod send;
+pub mod witnesses;
 
 use crate::error::DomainError;
 use crate::event::DomainEvent;

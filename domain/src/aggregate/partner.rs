@@ -34,6 +34,8 @@ pub struct Partner {
     pub follow_up_template: Option<(String, String)>,
     /// Chosen in-doubt policies; a channel without one uses [`InDoubtPolicy::default_for`].
     pub in_doubt_policies: BTreeMap<ChannelKind, InDoubtPolicy>,
+    /// Witnesses whose cosignatures of the Partner's tree heads are accepted, in the order named.
+    pub witnesses: Vec<crate::cosignature::WitnessKey>,
 }
 
 impl Partner {
@@ -89,6 +91,12 @@ impl Aggregate for Partner {
             DomainEvent::ChannelNeedsReauthorisation { channel, .. } => {
                 if let Some(c) = self.channels.get_mut(channel) {
                     c.status = ChannelStatus::NeedsReauthorisation;
+                }
+            }
+            DomainEvent::WitnessRegistered { name, public_key } => {
+                // Decided by `RegisterWitness`, so it parses; an unreadable one names no witness.
+                if let Ok(witness) = crate::cosignature::WitnessKey::from_hex(name, public_key) {
+                    self.witnesses.push(witness);
                 }
             }
             _ => {}

@@ -73,6 +73,12 @@ pub enum DomainEvent {
         account_id: String,
         reason: ConnectRefusal,
     },
+    /// The Partner named a witness: Laras accepts that key's cosignatures of the Partner's
+    /// tree heads (docs/audit-format.md §8). `public_key` is 64 lowercase hex digits.
+    WitnessRegistered {
+        name: String,
+        public_key: String,
+    },
 
     // --- account-claim stream (system: nil partner) -----------------------------------
     /// The Partner now holds the receiving account: its webhooks are routed to it alone.
@@ -364,6 +370,7 @@ impl DomainEvent {
             ChannelDisconnected { .. } => "ChannelDisconnected",
             ChannelNeedsReauthorisation { .. } => "ChannelNeedsReauthorisation",
             ChannelConnectRefused { .. } => "ChannelConnectRefused",
+            WitnessRegistered { .. } => "WitnessRegistered",
             ChannelAccountClaimed { .. } => "ChannelAccountClaimed",
             ChannelAccountReleased { .. } => "ChannelAccountReleased",
             KnowledgeArticlePublished { .. } => "KnowledgeArticlePublished",

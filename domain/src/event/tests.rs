@@ -44,6 +44,10 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             account_id: "3".into(),
             reason: ConnectRefusal::AccountHeldElsewhere,
         },
+        WitnessRegistered {
+            name: "witness.example.org/w1".into(),
+            public_key: "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c".into(),
+        },
         ChannelAccountClaimed { channel: ChannelKind::Threads, account_id: "3".into(), partner_id: PartnerId(id) },
         ChannelAccountReleased { channel: ChannelKind::Threads, account_id: "3".into(), partner_id: PartnerId(id) },
         KnowledgeArticlePublished {
@@ -209,7 +213,7 @@ fn every_event_type_round_trips_through_its_payload() {
         assert_eq!(tagged["type"], event.event_type());
         assert!(types.insert(event.event_type()), "duplicate sample {}", event.event_type());
     }
-    assert_eq!(types.len(), 51, "every event type has a sample");
+    assert_eq!(types.len(), 52, "every event type has a sample");
 }
 
 #[test]

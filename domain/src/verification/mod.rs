@@ -52,6 +52,8 @@ pub enum FailureKind {
     InconsistentWithKnownHead { tree_size: u64 },
     /// An erased-contact marker without its `ContactErased` event, or the reverse.
     BadErasureMarker { contact_id: String },
+    /// Fewer of the auditor's witnesses than required cosigned the covering tree head.
+    NotWitnessed { tree_size: u64, required: u64, found: u64 },
 }
 
 impl fmt::Display for FailureKind {
@@ -91,6 +93,10 @@ impl fmt::Display for FailureKind {
             Self::BadErasureMarker { contact_id } => {
                 write!(f, "the erased-contact marker of {contact_id} does not match the ContactErased events")
             }
+            Self::NotWitnessed { tree_size, required, found } => write!(
+                f,
+                "the tree head of size {tree_size} has {found} valid cosignatures by the given witnesses; {required} required"
+            ),
         }
     }
 }

@@ -7,6 +7,7 @@ mod query;
 mod read;
 mod reads;
 pub mod types;
+mod witnesses;
 
 use async_graphql::{MergedObject, Schema};
 use laras_commands::access::ApiKeys;
@@ -22,7 +23,7 @@ pub use reads::SubscriptionRoot;
 
 /// Every query: the Partner and audit ones, and the read models.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(query::PartnerQueries, reads::ReadQueries, proofs::ProofQueries);
+pub struct QueryRoot(query::PartnerQueries, reads::ReadQueries, proofs::ProofQueries, witnesses::WitnessQueries);
 
 pub type LarasSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

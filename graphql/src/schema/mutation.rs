@@ -498,4 +498,26 @@ impl MutationRoot {
         let article = parse_id::<ArticleId>("articleId", &article_id).api()?;
         written(api(ctx).ledger.retire_article(partner, article, &meta_for(key)).await)
     }
+
+    // --- witnesses (ADR 013) ----------------------------------------------------------
+
+    /// Names a witness (owner key): Laras then accepts its cosignatures of the Partner's
+    /// tree heads. Recorded on the Partner's stream, so auditors see it.
+    async fn register_witness(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        public_key: String,
+    ) -> async_graphql::Result<Written> {
+        super::witnesses::register(ctx, name, public_key).await
+    }
+
+    /// A registered witness's cosignature of a tree head Laras signed (owner or auditor key).
+    async fn submit_cosignature(
+        &self,
+        ctx: &Context<'_>,
+        cosignature: super::witnesses::CosignatureInput,
+    ) -> async_graphql::Result<super::witnesses::CosignatureView> {
+        super::witnesses::submit(ctx, cosignature).await
+    }
 }

@@ -7,6 +7,7 @@ use crate::auth::{partner_in, AUDIT};
 use crate::error::{ApiError, Code, OrApi};
 use async_graphql::{Context, Object, SimpleObject, ID};
 use laras_commands::audit::{AuditError, MerkleLog};
+use laras_commands::cosignatures::NamedCosignature;
 use laras_domain::ids::EventId;
 use laras_domain::tree_head;
 
@@ -14,7 +15,9 @@ impl From<AuditError> for ApiError {
     fn from(e: AuditError) -> Self {
         match e {
             AuditError::UnknownEvent(_) => ApiError::not_found(),
-            AuditError::BeyondTree { .. } | AuditError::Merkle(_) => ApiError::bad_input(e.to_string()),
+            AuditError::BeyondTree { .. } | AuditError::Merkle(_) | AuditError::Cosignature(_) => {
+                ApiError::bad_input(e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "the Merkle log failed");
                 ApiError::new(Code::Internal, "the Merkle log failed; see the server log")
@@ -23,7 +26,7 @@ impl From<AuditError> for ApiError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     ctx: &Context<'_>,
     f: impl FnOnce(&MerkleLog) -> Result<T, AuditError> + Send + 'static,
 ) -> async_graphql::Result<T> {
@@ -47,11 +50,26 @@ pub struct TreeHead {
     pub signature: String,
     /// Hex.
     pub signed_bytes: String,
+    /// The C2SP checkpoint body a witness cosigns: origin `laras/partner/<id>`, size and
+    /// base64 root, each on its own line (docs/audit-format.md §8).
+    pub checkpoint: String,
+    /// Cosignatures of this tree state by the witnesses the Partner registered.
+    pub cosignatures: Vec<super::witnesses::CosignatureView>,
+}
+
+impl TreeHead {
+    /// The head with the cosignatures among `all` that cover its tree state.
+    pub fn with(h: tree_head::TreeHead, all: &[NamedCosignature]) -> Self {
+        let cosignatures = all.iter().filter(|c| c.covers(&h)).map(Into::into).collect();
+        Self { cosignatures, ..h.into() }
+    }
 }
 
 impl From<tree_head::TreeHead> for TreeHead {
     fn from(h: tree_head::TreeHead) -> Self {
         Self {
+            checkpoint: laras_domain::cosignature::checkpoint_body(h.partner, h.tree_size, &h.root_hash),
+            cosignatures: Vec::new(),
             tree_size: h.tree_size,
             root_hash: hex::encode(h.root_hash),
             timestamp: time(h.timestamp),
@@ -111,17 +129,21 @@ impl ProofQueries {
         #[graphql(default)] fresh: bool,
     ) -> async_graphql::Result<Option<TreeHead>> {
         let (partner, _) = partner_in(ctx, AUDIT)?;
-        let head =
-            blocking(ctx, move |log| if fresh { log.issue_head(partner).map(Some) } else { log.latest_head(partner) })
-                .await?;
-        Ok(head.map(Into::into))
+        let found = blocking(ctx, move |log| {
+            let head = if fresh { log.issue_head(partner).map(Some) } else { log.latest_head(partner) }?;
+            Ok((head, log.all_cosignatures(partner)?))
+        })
+        .await?;
+        let (head, cosignatures) = found;
+        Ok(head.map(|h| TreeHead::with(h, &cosignatures)))
     }
 
     /// Every signed tree head of the Partner, oldest first.
     async fn tree_heads(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TreeHead>> {
         let (partner, _) = partner_in(ctx, AUDIT)?;
-        let heads = blocking(ctx, move |log| log.trees.heads(partner)).await?;
-        Ok(heads.into_iter().map(Into::into).collect())
+        let (heads, cosignatures) =
+            blocking(ctx, move |log| Ok((log.trees.heads(partner)?, log.all_cosignatures(partner)?))).await?;
+        Ok(heads.into_iter().map(|h| TreeHead::with(h, &cosignatures)).collect())
     }
 
     /// Proof that an event is in the tree of `treeSize` leaves.
