@@ -114,6 +114,22 @@ CREATE TABLE checkpoints (
 );
 ",
     ),
+    (
+        3,
+        "
+-- Witnesses' cosignatures of tree heads: one per witness and tree state, the latest kept.
+CREATE TABLE cosignatures (
+    partner   uuid NOT NULL,
+    size      bigint NOT NULL,
+    root      bytea NOT NULL,
+    witness   bytea NOT NULL,
+    name      text NOT NULL,
+    timestamp bigint NOT NULL,
+    signature bytea NOT NULL,
+    PRIMARY KEY (partner, size, root, witness)
+);
+",
+    ),
 ];
 
 /// The columns in the order `row::envelope_from_row` reads them.

@@ -7,6 +7,8 @@
 
 use super::{storage, PgShared, SharedStateError};
 use laras_commands::audit::{AuditError, Leaf, TreeBatch, TreeState, TreeStore};
+use laras_commands::cosignatures::NamedCosignature;
+use laras_domain::cosignature::Cosignature;
 use laras_commands::store::Position;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::NodeHash;
@@ -246,5 +248,71 @@ impl TreeStore for PgTreeStore {
                 event_id: EventId(event),
             })
             .collect())
+    }
+
+    fn store_cosignature(&self, named: &NamedCosignature) -> Result<(), AuditError> {
+        let c = named.cosignature.clone();
+        let name = named.witness_name.clone();
+        // A POSIX time in seconds fits i64 (C2SP bounds it by 2^63 - 1; checked on entry).
+        let timestamp =
+            i64::try_from(c.timestamp).map_err(|_| AuditError::Storage("a cosignature time beyond 2^63 - 1".into()))?;
+        self.shared.with(move |c2| async move {
+            c2.execute(
+                "INSERT INTO cosignatures (partner, size, root, witness, name, timestamp, signature)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (partner, size, root, witness) DO UPDATE SET name = excluded.name,
+                 timestamp = excluded.timestamp, signature = excluded.signature
+                 WHERE excluded.timestamp > cosignatures.timestamp",
+                &[
+                    &c.partner.0,
+                    &(c.tree_size as i64),
+                    &c.root_hash.as_slice(),
+                    &c.witness.as_bytes().as_slice(),
+                    &name,
+                    &timestamp,
+                    &c.signature.as_slice(),
+                ],
+            )
+            .await
+            .map_err(storage)?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn cosignatures(&self, partner: PartnerId) -> Result<Vec<NamedCosignature>, AuditError> {
+        type Row = (i64, Vec<u8>, Vec<u8>, String, i64, Vec<u8>);
+        let rows: Vec<Row> = self.shared.with(move |c| async move {
+            let rows = c
+                .query(
+                    "SELECT size, root, witness, name, timestamp, signature FROM cosignatures WHERE partner = $1
+                     ORDER BY size, witness",
+                    &[&partner.0],
+                )
+                .await
+                .map_err(storage)?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect())
+        })?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (size, root, witness, name, timestamp, signature) in rows {
+            let witness: [u8; 32] =
+                witness.try_into().map_err(|_| AuditError::Storage("a stored witness key is not 32 bytes".into()))?;
+            let witness = ed25519_dalek::VerifyingKey::from_bytes(&witness)
+                .map_err(|_| AuditError::Storage("a stored witness key is not a point".into()))?;
+            out.push(NamedCosignature {
+                witness_name: name,
+                cosignature: Cosignature {
+                    partner,
+                    tree_size: size as u64,
+                    root_hash: hash32(root)?,
+                    witness,
+                    timestamp: timestamp as u64,
+                    signature: signature
+                        .try_into()
+                        .map_err(|_| AuditError::Storage("a stored signature is not 64 bytes".into()))?,
+                },
+            });
+        }
+        Ok(out)
     }
 }
