@@ -42,7 +42,15 @@ impl Bridge {
         self.runtime()?.spawn(async move {
             let _ = tx.send(work.await);
         });
-        rx.recv().map_err(|_| BridgeClosed)
+        let wait = || rx.recv().map_err(|_| BridgeClosed);
+        // On a caller's multi-threaded runtime, its other tasks move to another worker
+        // while this one waits, so many callers wait for the database at once.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)
+            }
+            _ => wait(),
+        }
     }
 
     /// Runs `work` on the bridge; the returned future waits for it without blocking.

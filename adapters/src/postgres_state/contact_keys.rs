@@ -38,18 +38,30 @@ impl PgKeyStore {
     }
 }
 
+async fn live_key(c: &tokio_postgres::Client, contact: ContactId) -> Result<Option<(Uuid, Vec<u8>)>, SharedStateError> {
+    let row = c
+        .query_opt("SELECT key_id, wrapped FROM data_keys WHERE contact_id = $1", &[&contact.0])
+        .await
+        .map_err(storage)?;
+    Ok(row.map(|r| (r.get::<_, Uuid>(0), r.get::<_, Vec<u8>>(1))))
+}
+
 impl ContactKeys for PgKeyStore {
     fn blind_index_key(&self, partner: PartnerId) -> SecretKey {
         crate::contact_keys::blind_index_key(&self.master, partner)
     }
 
     fn data_key_for(&self, partner: PartnerId, contact: ContactId) -> Result<(DataKeyId, SecretKey), KeyError> {
+        // A known contact costs one round trip.
+        if let Some((id, wrapped)) = self.shared.with(move |c| async move { live_key(&c, contact).await })? {
+            return self.unwrap(id, &wrapped);
+        }
         let id = DataKeyId(Uuid::new_v4());
         let key = SecretKey::generate(&mut rand::rngs::OsRng);
         let wrapped = wrap_data_key(&self.master, id, &key, &mut rand::rngs::OsRng);
         // The unique contact id decides a race between nodes: whoever inserts first wins,
         // and every caller reads back the one key that stands.
-        let (stored_id, stored) = self.shared.with(move |c| async move {
+        let stored = self.shared.with(move |c| async move {
             c.execute(
                 "INSERT INTO data_keys (key_id, contact_id, partner_id, wrapped) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (contact_id) DO NOTHING",
@@ -57,16 +69,13 @@ impl ContactKeys for PgKeyStore {
             )
             .await
             .map_err(storage)?;
-            let row = c
-                .query_one("SELECT key_id, wrapped FROM data_keys WHERE contact_id = $1", &[&contact.0])
-                .await
-                .map_err(storage)?;
-            Ok((row.get::<_, Uuid>(0), row.get::<_, Vec<u8>>(1)))
+            live_key(&c, contact).await
         })?;
-        if stored_id == id.0 {
-            return Ok((id, key));
+        match stored {
+            Some((stored_id, _)) if stored_id == id.0 => Ok((id, key)),
+            Some((stored_id, stored)) => self.unwrap(stored_id, &stored),
+            None => Err(KeyError::Storage("a contact's new key was not stored".into())),
         }
-        self.unwrap(stored_id, &stored)
     }
 
     fn data_key(&self, id: DataKeyId) -> Result<Option<SecretKey>, KeyError> {

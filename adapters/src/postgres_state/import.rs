@@ -76,6 +76,9 @@ fn uuid(v: &rusqlite::types::Value) -> Result<Uuid, SharedStateError> {
     }
 }
 
+/// A signed tree head as stored: seq, partner, size, root, timestamp, key id, signature.
+type HeadRow = (i64, Uuid, i64, Vec<u8>, i64, String, Vec<u8>);
+
 /// What is read from the files, converted before any of it is written.
 #[derive(Default)]
 struct Rows {
@@ -87,7 +90,7 @@ struct Rows {
     nodes: Vec<(Uuid, i32, i64, Vec<u8>)>,
     leaves: Vec<(Uuid, i64, i64, Uuid)>,
     sizes: Vec<(Uuid, i64)>,
-    heads: Vec<(i64, Uuid, i64, Vec<u8>, i64, String, Vec<u8>)>,
+    heads: Vec<HeadRow>,
 }
 
 fn gather(files: &DataDirFiles<'_>) -> Result<Rows, SharedStateError> {
