@@ -56,12 +56,12 @@ struct World {
 async fn world() -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::at(NOW));
-    let ledger = Ledger {
-        store: Arc::new(MemoryStore::default()),
-        keys: Arc::new(MemoryKeys::default()),
-        signer: Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
-        clock: clock.clone(),
-    };
+    let ledger = Ledger::new(
+        Arc::new(MemoryStore::default()),
+        Arc::new(MemoryKeys::default()),
+        Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
+        clock.clone(),
+    );
     ledger.ensure_genesis_key().await.expect("genesis key");
     onboard_with_channel(&ledger, A, ChannelKind::WhatsApp, "acct-a").await.expect("onboard");
     for (name, seed) in [("w1.example", 1), ("w2.example", 2)] {
