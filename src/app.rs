@@ -11,12 +11,12 @@ use laras_adapters::credentials::SqliteCredentials;
 use laras_adapters::postgres_state::{
     PgApiKeys, PgCredentials, PgKeyStore, PgRuntime, PgShared, PgTreeStore, SharedStateError,
 };
+use laras_adapters::runtime_store::SqliteRuntime;
 use laras_adapters::tree_store::SqliteTreeStore;
 use laras_commands::access::ApiKeys;
 use laras_commands::audit::TreeStore;
 use laras_commands::credentials::ChannelCredentials;
 use laras_commands::keys::ContactKeys;
-use laras_adapters::runtime_store::SqliteRuntime;
 use laras_commands::runtime::{Checkpoints, Leases};
 use laras_commands::signer::LedgerSigner;
 use laras_commands::Ledger;

@@ -12,7 +12,7 @@ pub mod demo;
 pub mod health;
 pub mod limits;
 pub mod log_store;
-pub mod processes;
 pub mod outbox_settings;
+pub mod processes;
 pub mod server;
 pub mod settings;

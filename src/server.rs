@@ -77,7 +77,11 @@ pub async fn run(
             ..WorkerSettings::default()
         },
     };
-    supervisor.spawn(Arc::new(WorkerProcess { worker, checkpoints: app.checkpoints.clone(), poison: PoisonPolicy::default() }));
+    supervisor.spawn(Arc::new(WorkerProcess {
+        worker,
+        checkpoints: app.checkpoints.clone(),
+        poison: PoisonPolicy::default(),
+    }));
     let follow_ups = FollowUps { ledger: app.ledger.clone(), every: Duration::from_secs(60) };
     supervisor.spawn(Arc::new(FollowUpProcess { follow_ups, snapshots: app.local.clone() }));
 

@@ -127,7 +127,11 @@ impl SqliteKeyStore {
 
 impl SqliteKeyStore {
     /// A contact's live key as read from the table, unwrapped and remembered.
-    fn opened(&self, contact: ContactId, (id, wrapped): (DataKeyId, Vec<u8>)) -> Result<(DataKeyId, SecretKey), KeyError> {
+    fn opened(
+        &self,
+        contact: ContactId,
+        (id, wrapped): (DataKeyId, Vec<u8>),
+    ) -> Result<(DataKeyId, SecretKey), KeyError> {
         let key = match self.cache().by_id.get(&id) {
             Some(key) => key.clone(),
             None => unwrap_data_key(&self.master, id, &wrapped).map_err(|_| KeyError::Corrupt)?,

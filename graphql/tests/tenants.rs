@@ -66,6 +66,22 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         q("setApprovalMode", "mutation { setApprovalMode(mode: AUTOPILOT, channel: WHATSAPP) { position } }"),
         q("setFollowUpPolicy", "mutation { setFollowUpPolicy(delayHours: 24) { position } }"),
         q("retireArticle", "mutation($a: ID!) { retireArticle(articleId: $a) { position } }"),
+        q("heldSends", "query { heldSends { sendId conversationId } }"),
+        q("witnesses", "query { witnesses { name publicKey } }"),
+        q(
+            "approveResend",
+            "mutation($c: ID!, $d: ID!) { approveResend(conversationId: $c, sendId: $d) { position } }",
+        ),
+        q("markSent", "mutation($c: ID!, $d: ID!) { markSent(conversationId: $c, sendId: $d) { position } }"),
+        q("setInDoubtPolicy", "mutation { setInDoubtPolicy(channel: WHATSAPP, policy: HOLD_FOR_PERSON) { position } }"),
+        q(
+            "registerWitness",
+            "mutation { registerWitness(name: \"w.example\", publicKey: \"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29\") { position } }",
+        ),
+        q(
+            "submitCosignature",
+            "mutation { submitCosignature(cosignature: { witnessKey: \"3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29\", treeSize: 1, rootHash: \"00000000000000000000000000000000000000000000000000000000000000ff\", timestamp: 1, signature: \"00\" }) { treeSize } }",
+        ),
     ]
 }
 
@@ -88,6 +104,11 @@ const OWN_PARTNER_ONLY: &[&str] = &[
     "publishArticle",
     "setApprovalMode",
     "setFollowUpPolicy",
+    "heldSends",
+    "witnesses",
+    "setInDoubtPolicy",
+    "registerWitness",
+    "submitCosignature",
 ];
 
 async fn schema_fields(w: &World) -> BTreeSet<String> {

@@ -17,6 +17,9 @@ use axum::routing::get;
 use axum::Router;
 use laras_commands::directory::ChannelDirectory;
 use laras_commands::{together, CommandError, CommandMeta, Ledger};
+use laras_domain::blind::IdentityKind;
+use laras_domain::channel::ChannelKind;
+use laras_domain::ids::PartnerId;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,8 +132,31 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
         routed.push((kind, channel, partner, signal));
     }
     let labels: Vec<_> = routed.iter().map(|(kind, channel, _, _)| (*kind, *channel)).collect();
-    let commands = routed.into_iter().map(|(_, _, partner, signal)| record(&state.ledger, partner, signal, &meta));
-    let results = together::record_together(state.ledger.store.clone(), commands.collect()).await;
+    // One lane per customer: a customer's signals are recorded one after another, each
+    // deciding on what the one before it recorded (a handover then a pass back, a message
+    // then its reaction); different customers' lanes share one commit.
+    let mut lanes: Vec<(LaneKey, Vec<(usize, PartnerId, Signal)>)> = Vec::new();
+    for (index, (_, channel, partner, signal)) in routed.into_iter().enumerate() {
+        let customer = signal.customer();
+        let key = (partner, channel, signal.account_id().to_owned(), customer.kind, customer.value.clone());
+        match lanes.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, lane)) => lane.push((index, partner, signal)),
+            None => lanes.push((key, vec![(index, partner, signal)])),
+        }
+    }
+    let ledger = &state.ledger;
+    let meta = &meta;
+    let commands = lanes.into_iter().map(|(_, lane)| async move {
+        let mut out = Vec::with_capacity(lane.len());
+        for (index, partner, signal) in lane {
+            out.push((index, record(ledger, partner, signal, meta).await));
+        }
+        out
+    });
+    let mut results: Vec<_> =
+        together::record_together(state.ledger.store.clone(), commands.collect()).await.into_iter().flatten().collect();
+    results.sort_by_key(|(index, _)| *index);
+    let results = results.into_iter().map(|(_, result)| result);
     let mut failed = false;
     for ((kind, channel), result) in labels.into_iter().zip(results) {
         let channel = channel.as_str();
@@ -167,6 +193,9 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
     }
     (StatusCode::OK, "EVENT_RECEIVED").into_response()
 }
+
+/// A customer of one account of one Partner.
+type LaneKey = (PartnerId, ChannelKind, String, IdentityKind, String);
 
 /// Counts one webhook item by channel and result (`laras_webhook_items_total`).
 fn count(channel: &'static str, result: &'static str) {

@@ -2,7 +2,7 @@
 
 use laras_commands::handlers::handover::IncomingThreadControl;
 use laras_commands::handlers::inbound::{
-    IncomingComment, IncomingEcho, IncomingIdentityChange, IncomingMessage, IncomingReaction,
+    IncomingComment, IncomingEcho, IncomingIdentityChange, IncomingMessage, IncomingReaction, SenderIdentity,
 };
 use laras_commands::handlers::status::{IncomingStatus, IncomingWatermark};
 use laras_domain::channel::ChannelKind;
@@ -23,6 +23,21 @@ pub enum Signal {
 }
 
 impl Signal {
+    /// The customer the signal is about: signals of one customer are recorded in order,
+    /// each deciding on what the one before it recorded.
+    pub fn customer(&self) -> &SenderIdentity {
+        match self {
+            Self::Message(m) => &m.sender,
+            Self::Comment(c) => &c.sender,
+            Self::Echo(e) => &e.recipient,
+            Self::Status(s) => &s.recipient,
+            Self::Watermark(w) => &w.customer,
+            Self::Reaction(r) => &r.sender,
+            Self::IdentityChange(i) => &i.sender,
+            Self::ThreadControl(t) => &t.customer,
+        }
+    }
+
     pub fn channel(&self) -> ChannelKind {
         match self {
             Self::Message(m) => m.channel,

@@ -8,8 +8,8 @@
 use super::{storage, PgShared, SharedStateError};
 use laras_commands::audit::{AuditError, Leaf, TreeBatch, TreeState, TreeStore};
 use laras_commands::cosignatures::NamedCosignature;
-use laras_domain::cosignature::Cosignature;
 use laras_commands::store::Position;
+use laras_domain::cosignature::Cosignature;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::NodeHash;
 use laras_domain::signing::KeyId;

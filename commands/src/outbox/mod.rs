@@ -125,7 +125,8 @@ impl Outbox {
 
     pub fn with_settings(ledger: Ledger, sender: Arc<dyn ChannelSender>, settings: OutboxSettings) -> Self {
         let permits = Semaphore::new(settings.concurrency.max(1));
-        let inner = Inner { ledger, sender, settings, permits, throttles: Default::default(), read: Default::default() };
+        let inner =
+            Inner { ledger, sender, settings, permits, throttles: Default::default(), read: Default::default() };
         Self { inner: Arc::new(inner) }
     }
 
