@@ -135,7 +135,7 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
     // One lane per customer: a customer's signals are recorded one after another, each
     // deciding on what the one before it recorded (a handover then a pass back, a message
     // then its reaction); different customers' lanes share one commit.
-    let mut lanes: Vec<(LaneKey, Vec<(usize, PartnerId, Signal)>)> = Vec::new();
+    let mut lanes: Vec<(LaneKey, Lane)> = Vec::new();
     for (index, (_, channel, partner, signal)) in routed.into_iter().enumerate() {
         let customer = signal.customer();
         let key = (partner, channel, signal.account_id().to_owned(), customer.kind, customer.value.clone());
@@ -196,6 +196,8 @@ async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, bo
 
 /// A customer of one account of one Partner.
 type LaneKey = (PartnerId, ChannelKind, String, IdentityKind, String);
+/// That customer's signals, with their places in the delivery.
+type Lane = Vec<(usize, PartnerId, Signal)>;
 
 /// Counts one webhook item by channel and result (`laras_webhook_items_total`).
 fn count(channel: &'static str, result: &'static str) {

@@ -79,7 +79,7 @@ impl DeliveryOutcome {
 /// The decision recorded before any call.
 enum Prepared {
     Outcome(DeliveryOutcome),
-    Call { message: OutboundMessage, attempt: u32, channel: ChannelKind, contact: ContactId },
+    Call { message: Box<OutboundMessage>, attempt: u32, channel: ChannelKind, contact: ContactId },
 }
 
 impl Inner {
@@ -92,7 +92,7 @@ impl Inner {
         let prepared = self.ledger.with_retry(|| self.prepare(send, &meta)).await?;
         let (message, attempt, channel, contact) = match prepared {
             Prepared::Outcome(outcome) => return Ok(outcome),
-            Prepared::Call { message, attempt, channel, contact } => (message, attempt, channel, contact),
+            Prepared::Call { message, attempt, channel, contact } => (*message, attempt, channel, contact),
         };
         let account: AccountKey = (send.partner, channel, message.account_id.clone());
         let result = self.sender.deliver(&message).await;
@@ -168,7 +168,7 @@ impl Inner {
                 }
                 let attempt = *attempt;
                 commit(events).await?;
-                return Ok(Prepared::Call { message, attempt, channel, contact: contact_id });
+                return Ok(Prepared::Call { message: Box::new(message), attempt, channel, contact: contact_id });
             }
             Some(_) => return Ok(Prepared::Outcome(waiting)),
         };
