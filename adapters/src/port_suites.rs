@@ -162,4 +162,16 @@ pub fn tree_store(open: &dyn Fn() -> Arc<dyn TreeStore>) {
     assert_eq!(again.heads(a).expect("heads"), vec![head(a, 2, 100), head(a, 2, 200)]);
     assert_eq!(again.trees().expect("trees")[&a].head_at, Some(Timestamp(200)));
     assert!(again.heads(b).expect("heads").is_empty());
+
+    // Cosignatures: one per witness and tree state, a later one replacing an earlier.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let named = |timestamp| laras_commands::cosignatures::NamedCosignature {
+        witness_name: "w.example".into(),
+        cosignature: laras_domain::cosignature::Cosignature::sign(a, 2, [9; 32], timestamp, &key),
+    };
+    trees.store_cosignature(&named(10)).expect("cosignature");
+    trees.store_cosignature(&named(20)).expect("a later cosignature");
+    trees.store_cosignature(&named(15)).expect("an older one is ignored");
+    assert_eq!(again.cosignatures(a).expect("cosignatures"), vec![named(20)]);
+    assert!(again.cosignatures(b).expect("cosignatures").is_empty());
 }

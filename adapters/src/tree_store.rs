@@ -295,27 +295,37 @@ impl TreeStore for SqliteTreeStore {
             .map_err(storage)?;
         let mut out = Vec::new();
         for row in rows {
-            let (size, root, witness, name, timestamp, signature) = row.map_err(storage)?;
-            let witness: [u8; 32] =
-                witness.try_into().map_err(|_| AuditError::Storage("a stored witness key is not 32 bytes".into()))?;
-            let witness = ed25519_dalek::VerifyingKey::from_bytes(&witness)
-                .map_err(|_| AuditError::Storage("a stored witness key is not a point".into()))?;
-            out.push(NamedCosignature {
-                witness_name: name,
-                cosignature: Cosignature {
-                    partner,
-                    tree_size: size as u64,
-                    root_hash: hash32(root)?,
-                    witness,
-                    timestamp: timestamp as u64,
-                    signature: signature
-                        .try_into()
-                        .map_err(|_| AuditError::Storage("a stored signature is not 64 bytes".into()))?,
-                },
-            });
+            out.push(cosignature_from_row(partner, row.map_err(storage)?)?);
         }
         Ok(out)
     }
+}
+
+/// A stored cosignature's columns: size, root, witness key, witness name, time, signature.
+pub(crate) type CosignatureRow = (i64, Vec<u8>, Vec<u8>, String, i64, Vec<u8>);
+
+/// A cosignature as read back from either backend's `cosignatures` table.
+pub(crate) fn cosignature_from_row(
+    partner: PartnerId,
+    (size, root, witness, name, timestamp, signature): CosignatureRow,
+) -> Result<NamedCosignature, AuditError> {
+    let witness: [u8; 32] =
+        witness.try_into().map_err(|_| AuditError::Storage("a stored witness key is not 32 bytes".into()))?;
+    let witness = ed25519_dalek::VerifyingKey::from_bytes(&witness)
+        .map_err(|_| AuditError::Storage("a stored witness key is not a point".into()))?;
+    Ok(NamedCosignature {
+        witness_name: name,
+        cosignature: Cosignature {
+            partner,
+            tree_size: size as u64,
+            root_hash: hash32(root)?,
+            witness,
+            timestamp: timestamp as u64,
+            signature: signature
+                .try_into()
+                .map_err(|_| AuditError::Storage("a stored signature is not 64 bytes".into()))?,
+        },
+    })
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@
 //! only move forward, so a node behind cannot undo another's work.
 
 use super::{storage, PgShared, SharedStateError};
+use crate::tree_store::{cosignature_from_row, CosignatureRow};
 use laras_commands::audit::{AuditError, Leaf, TreeBatch, TreeState, TreeStore};
 use laras_commands::cosignatures::NamedCosignature;
 use laras_commands::store::Position;
-use laras_domain::cosignature::Cosignature;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::NodeHash;
 use laras_domain::signing::KeyId;
@@ -281,8 +281,7 @@ impl TreeStore for PgTreeStore {
     }
 
     fn cosignatures(&self, partner: PartnerId) -> Result<Vec<NamedCosignature>, AuditError> {
-        type Row = (i64, Vec<u8>, Vec<u8>, String, i64, Vec<u8>);
-        let rows: Vec<Row> = self.shared.with(move |c| async move {
+        let rows: Vec<CosignatureRow> = self.shared.with(move |c| async move {
             let rows = c
                 .query(
                     "SELECT size, root, witness, name, timestamp, signature FROM cosignatures WHERE partner = $1
@@ -293,26 +292,7 @@ impl TreeStore for PgTreeStore {
                 .map_err(storage)?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5))).collect())
         })?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (size, root, witness, name, timestamp, signature) in rows {
-            let witness: [u8; 32] =
-                witness.try_into().map_err(|_| AuditError::Storage("a stored witness key is not 32 bytes".into()))?;
-            let witness = ed25519_dalek::VerifyingKey::from_bytes(&witness)
-                .map_err(|_| AuditError::Storage("a stored witness key is not a point".into()))?;
-            out.push(NamedCosignature {
-                witness_name: name,
-                cosignature: Cosignature {
-                    partner,
-                    tree_size: size as u64,
-                    root_hash: hash32(root)?,
-                    witness,
-                    timestamp: timestamp as u64,
-                    signature: signature
-                        .try_into()
-                        .map_err(|_| AuditError::Storage("a stored signature is not 64 bytes".into()))?,
-                },
-            });
-        }
+        let out = rows.into_iter().map(|row| cosignature_from_row(partner, row)).collect::<Result<Vec<_>, _>>()?;
         Ok(out)
     }
 }
