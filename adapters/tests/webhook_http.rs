@@ -62,9 +62,9 @@ fn signature(body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-#[tokio::test]
-async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_once() {
-    let store = Arc::new(FlakyStore::default());
+/// A Partner with a WhatsApp account (operator-seeded: no token, no proof) on `store`, and
+/// the webhook route served on loopback: its URL.
+async fn serve_webhooks(store: Arc<dyn EventStore>) -> String {
     let ledger = Ledger::new(
         store.clone(),
         Arc::new(MemoryKeys::default()),
@@ -80,9 +80,8 @@ async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_o
         pipeline: default_pipeline(),
     };
     ledger.onboard_partner(onboard, &meta).await.unwrap();
-    let directory = ChannelDirectory::new(store.clone());
+    let directory = ChannelDirectory::new(store);
     tokio::spawn(directory.clone().follow(std::future::pending()));
-    // Operator-seeded: no token, no proof.
     let connect = ConnectChannel {
         channel: ChannelKind::WhatsApp,
         account_id: "1065".into(),
@@ -100,6 +99,13 @@ async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_o
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, routes(state)).await });
+    url
+}
+
+#[tokio::test]
+async fn a_failed_append_answers_503_so_meta_retries_and_the_retry_is_recorded_once() {
+    let store = Arc::new(FlakyStore::default());
+    let url = serve_webhooks(store.clone()).await;
     let client = reqwest::Client::new();
     let post = |b: String| {
         let sig = signature(&b);
@@ -143,40 +149,7 @@ async fn a_deliverys_messages_are_recorded_in_one_commit() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = Arc::new(laras_adapters::sqlite_log::SqliteEventStore::open(&dir.path().join("log.sqlite")).unwrap());
     let store: Arc<dyn EventStore> = sqlite.clone();
-    let ledger = Ledger::new(
-        store.clone(),
-        Arc::new(MemoryKeys::default()),
-        Arc::new(LedgerSigner::new(LedgerSigningKey::from_secret([7; 32]))),
-        Arc::new(ManualClock::at(Timestamp(1_767_225_600_000))),
-    );
-    let partner = PartnerId(Uuid::from_u128(1));
-    let meta = CommandMeta::system("test");
-    let onboard = OnboardPartner {
-        partner_id: partner,
-        name: "Toko".into(),
-        approval: ApprovalMode::Approval,
-        pipeline: default_pipeline(),
-    };
-    ledger.onboard_partner(onboard, &meta).await.unwrap();
-    let directory = ChannelDirectory::new(store.clone());
-    tokio::spawn(directory.clone().follow(std::future::pending()));
-    let connect = ConnectChannel {
-        channel: ChannelKind::WhatsApp,
-        account_id: "1065".into(),
-        display_name: "Toko".into(),
-        proof: None,
-    };
-    ledger.connect_channel(partner, connect, &directory, &meta).await.unwrap();
-    let state = Arc::new(WebhookState {
-        ledger,
-        directory,
-        app_secret: "secret".into(),
-        verify_token: None,
-        counters: WebhookCounters::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, routes(state)).await });
+    let url = serve_webhooks(store.clone()).await;
     let client = reqwest::Client::new();
     let post = |b: String| {
         let sig = signature(&b);
