@@ -135,7 +135,11 @@ pub async fn run(
                 directory,
                 app_secret: secret.clone(),
                 verify_token: settings.meta_verify_token.clone(),
-                counters: WebhookCounters::default(),
+                counters: WebhookCounters {
+                    // A bad signature is a failed authentication: the same budget per address.
+                    bad_senders: meta_webhook::BadSenders::new(settings.limits.api.failed_auth_per_ip_per_minute),
+                    ..WebhookCounters::default()
+                },
             });
             router = router.merge(meta_webhook::routes(state));
         }

@@ -98,8 +98,33 @@ async fn serve_webhooks(store: Arc<dyn EventStore>) -> String {
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/webhooks/meta", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, routes(state)).await });
+    let app = routes(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
     url
+}
+
+#[tokio::test]
+async fn an_address_that_keeps_posting_bad_signatures_is_refused_unread_and_meta_is_not() {
+    let store = Arc::new(FlakyStore::default());
+    let url = serve_webhooks(store.clone()).await;
+    let from =
+        |ip: [u8; 4]| reqwest::Client::builder().local_address(std::net::IpAddr::from(ip)).build().expect("client");
+    let (stranger, meta) = (from([127, 0, 0, 1]), from([127, 0, 0, 2]));
+    let forged = body("wamid.forged");
+    for _ in 0..30 {
+        let r = stranger.post(&url).header("x-hub-signature-256", "sha256=00").body(forged.clone()).send().await;
+        assert_eq!(r.expect("answer").status().as_u16(), 401);
+    }
+    // Past its budget even a correctly signed body from that address is refused unread.
+    let signed = body("wamid.2");
+    let r = stranger.post(&url).header("x-hub-signature-256", signature(&signed)).body(signed.clone()).send().await;
+    let r = r.expect("answer");
+    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(r.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("60"));
+    let r = meta.post(&url).header("x-hub-signature-256", signature(&signed)).body(signed).send().await;
+    assert_eq!(r.expect("answer").status().as_u16(), 200, "another address is not refused");
+    let recorded = store.read_all(0, 1000).await.unwrap();
+    assert_eq!(recorded.iter().filter(|s| s.envelope.header.event_type == "InboundMessageReceived").count(), 1);
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ pub mod memory;
 pub mod meta;
 pub mod outbox;
 pub mod runtime;
+pub mod sampled;
 pub mod signer;
 pub mod store;
 pub mod subscription;

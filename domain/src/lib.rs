@@ -11,6 +11,7 @@ pub mod aggregate;
 pub mod blind;
 pub mod channel;
 pub mod cosignature;
+pub mod currency;
 pub mod envelope;
 pub mod error;
 pub mod event;

@@ -33,6 +33,17 @@ impl Span {
 }
 
 impl Timestamp {
+    /// 2000-01-01T00:00:00Z: no message, sale or reminder of a Partner's is older.
+    pub const EARLIEST_PLAUSIBLE: Timestamp = Timestamp(946_684_800_000);
+    /// 2200-01-01T00:00:00Z: later than any date a person means.
+    pub const LATEST_PLAUSIBLE: Timestamp = Timestamp(7_258_118_400_000);
+
+    /// Whether a time given by a caller can be meant: inside the range above. Times that
+    /// `-1` or `2^62` milliseconds stand for are typing slips or probes, not dates.
+    pub const fn is_plausible(self) -> bool {
+        self.0 >= Self::EARLIEST_PLAUSIBLE.0 && self.0 <= Self::LATEST_PLAUSIBLE.0
+    }
+
     pub const fn from_millis(ms: i64) -> Self {
         Self(ms)
     }

@@ -16,6 +16,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use laras_commands::sampled::Sampled;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -149,53 +150,39 @@ impl Refusal {
 /// that spent their budget.
 #[derive(Default)]
 struct RefusalLog {
-    state: std::sync::Mutex<RefusalState>,
-}
-
-#[derive(Default)]
-struct RefusalState {
-    since_last_line: u64,
-    last_line: Option<std::time::Instant>,
-    blocked_until: std::collections::HashMap<IpAddr, std::time::Instant>,
+    /// A line every ten seconds at most.
+    lines: Sampled,
+    blocked_until: std::sync::Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
 }
 
 impl RefusalLog {
-    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
     /// Addresses remembered at most; a flood from many addresses forgets the oldest.
     const MAX_BLOCKED: usize = 100_000;
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, RefusalState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<IpAddr, std::time::Instant>> {
+        self.blocked_until.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Counts one refusal; true when this one wrote the log line.
     fn count(&self) -> bool {
-        let mut s = self.lock();
-        s.since_last_line += 1;
-        let now = std::time::Instant::now();
-        if s.last_line.is_some_and(|t| now.duration_since(t) < Self::EVERY) {
-            return false;
-        }
-        tracing::info!(refused = s.since_last_line, "requests with an unknown or malformed API key refused");
-        s.since_last_line = 0;
-        s.last_line = Some(now);
+        let Some(refused) = self.lines.count() else { return false };
+        tracing::info!(refused, "requests with an unknown or malformed API key refused");
         true
     }
 
     fn block(&self, ip: IpAddr, for_: std::time::Duration) {
-        let mut s = self.lock();
+        let mut blocked_until = self.lock();
         let now = std::time::Instant::now();
-        if s.blocked_until.len() >= Self::MAX_BLOCKED {
-            s.blocked_until.retain(|_, until| *until > now);
+        if blocked_until.len() >= Self::MAX_BLOCKED {
+            blocked_until.retain(|_, until| *until > now);
         }
-        if s.blocked_until.len() < Self::MAX_BLOCKED {
-            s.blocked_until.insert(ip, now + for_);
+        if blocked_until.len() < Self::MAX_BLOCKED {
+            blocked_until.insert(ip, now + for_);
         }
     }
 
     fn blocked(&self, ip: IpAddr) -> bool {
-        let s = self.lock();
-        s.blocked_until.get(&ip).is_some_and(|until| *until > std::time::Instant::now())
+        self.lock().get(&ip).is_some_and(|until| *until > std::time::Instant::now())
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use laras_domain::event::DomainEvent;
 use laras_graphql::auth::Caller;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn a_reply_is_requested_and_answers_with_its_ledger_position() {
@@ -115,6 +115,55 @@ async fn bad_input_is_a_typed_error_and_stores_nothing() {
         assert_eq!(code(&r).as_deref(), Some("BAD_INPUT"), "{query}: {r}");
     }
     assert_eq!(w.event_count().await, before);
+}
+
+/// Input checked at the edge (issue 17): each case once answered with success.
+#[tokio::test]
+async fn loose_input_is_refused_at_the_edge_and_stores_nothing() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let before = w.event_count().await;
+    let ids = json!({ "c": t.conversation.to_string(), "k": t.contact.to_string(), "o": t.opportunity.to_string() });
+    let snooze = "mutation($c: ID!, $u: Int) { setConversationStatus(conversationId: $c, status: SNOOZED, snoozedUntilMs: $u) { position } }";
+    let open = "mutation($k: ID!, $m: String!, $cur: String!) { openOpportunity(contactId: $k, title: \"x\", value: { minorUnits: $m, currency: $cur }) { position } }";
+    let with = |extra: Value| {
+        let mut vars = ids.clone();
+        vars.as_object_mut().expect("object").extend(extra.as_object().cloned().unwrap_or_default());
+        vars
+    };
+    let cases: Vec<(&str, &str, Value)> = vec![
+        ("a snooze before 1970", snooze, with(json!({ "u": -1 }))),
+        ("a snooze in the year 146 million", snooze, with(json!({ "u": 1_i64 << 62 }))),
+        ("a snooze that has already ended", snooze, with(json!({ "u": NOW.0 - 1 }))),
+        ("a NUL in a note", "mutation($k: ID!) { addNote(contactId: $k, text: \"a\\u0000b\") { position } }", ids.clone()),
+        ("an escape sequence in a note", "mutation($k: ID!) { addNote(contactId: $k, text: \"\\u001b[31mred\") { position } }", ids.clone()),
+        (
+            "a line break in a title",
+            "mutation($k: ID!) { openOpportunity(contactId: $k, title: \"a\\nb\", value: { minorUnits: \"1\", currency: \"IDR\" }) { position } }",
+            ids.clone(),
+        ),
+        ("a lowercase currency", open, with(json!({ "m": "1", "cur": "idr" }))),
+        ("a made-up currency", open, with(json!({ "m": "1", "cur": "XYZ" }))),
+        ("an amount past 2^63", open, with(json!({ "m": "99999999999999999999", "cur": "IDR" }))),
+        ("a negative amount", open, with(json!({ "m": "-5", "cur": "IDR" }))),
+        ("a reason with a bell", "mutation($o: ID!) { loseOpportunity(opportunityId: $o, reason: \"\\u0007\") { position } }", ids.clone()),
+        ("a search from before 2000", "query { search(text: \"x\", fromMs: -1) { contactId } }", json!({})),
+        ("a search ending before it starts", "query { search(text: \"x\", fromMs: 1767225600000, toMs: 1767225500000) { contactId } }", json!({})),
+        ("a page of none", "query { inbox(first: 0) { edges { cursor } } }", json!({})),
+        ("a key label with a NUL", "mutation { createApiKey(role: AGENT, label: \"a\\u0000\") { id } }", json!({})),
+    ];
+    for (what, query, vars) in cases {
+        let r = w.run(Some(&t.owner), query, vars).await;
+        assert_eq!(code(&r).as_deref(), Some("BAD_INPUT"), "{what}: {r}");
+    }
+    let named = |name: &str| format!("mutation {{ createPartner(name: {}) {{ partnerId }} }}", json!(name));
+    for name in ["Toko\u{0}Sari", "Toko\nSari", "Toko \u{202E}iraS"] {
+        let r = w.run(Some(&Caller::Admin), &named(name), json!({})).await;
+        assert_eq!(code(&r).as_deref(), Some("BAD_INPUT"), "partner name {name:?}: {r}");
+    }
+    assert_eq!(w.event_count().await, before, "refused input stored something");
+    let minor = json!({ "k": t.contact.to_string(), "m": "1", "cur": "IDR" });
+    ok(&w.run(Some(&t.owner), open, minor).await);
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
-//! Tenant isolation: a key of one Partner never reads or changes another's data, also
-//! when it names the other's ids. Every query and mutation of the schema is tried; a
-//! new field without a case here fails the test.
+//! Tenant isolation and roles: a key of one Partner never reads or changes another's
+//! data, also when it names the other's ids, and a role never does what it may not. Every
+//! query, mutation and subscription of the schema is found by introspection and tried; a
+//! new field without a case and its roles here fails the tests.
 
 mod common;
 
 use common::*;
+use laras_graphql::auth::Caller;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -159,4 +161,153 @@ async fn no_query_or_mutation_reaches_another_partners_data() {
         }
     }
     assert_eq!(partner_events(&w, a.partner).await, a_before, "A's history changed");
+}
+
+/// Who may use each field; every other caller must be answered FORBIDDEN and change
+/// nothing. A field missing here fails the test, so a new field gets its roles decided.
+fn allowed(field: &str) -> Option<&'static [&'static str]> {
+    const R: &[&str] = &["owner", "agent", "auditor"];
+    const W: &[&str] = &["owner", "agent"];
+    const O: &[&str] = &["owner"];
+    const A: &[&str] = &["owner", "auditor"];
+    Some(match field {
+        "me"
+        | "partner"
+        | "inbox"
+        | "conversation"
+        | "heldSends"
+        | "contact"
+        | "pipeline"
+        | "segments"
+        | "search"
+        | "inboxChanges"
+        | "draftsAwaitingApproval" => R,
+        "auditTrail" | "treeHead" | "treeHeads" | "inclusionProof" | "consistencyProof" | "envelopes" | "witnesses"
+        | "submitCosignature" => A,
+        "approveDraft"
+        | "editDraft"
+        | "rejectDraft"
+        | "reply"
+        | "setConversationStatus"
+        | "assignConversation"
+        | "addNote"
+        | "optOut"
+        | "optIn"
+        | "openOpportunity"
+        | "moveOpportunity"
+        | "changeOpportunityValue"
+        | "winOpportunity"
+        | "loseOpportunity"
+        | "approveResend"
+        | "markSent" => W,
+        "apiKeys" | "createApiKey" | "revokeApiKey" | "eraseContact" | "connectChannel" | "disconnectChannel"
+        | "setApprovalMode" | "setInDoubtPolicy" | "setFollowUpPolicy" | "publishArticle" | "retireArticle"
+        | "registerWitness" => O,
+        "createPartner" => &["admin"],
+        _ => return None,
+    })
+}
+
+const SUBSCRIPTIONS: &[(&str, &str)] = &[
+    ("inboxChanges", "subscription { inboxChanges { conversationId } }"),
+    ("draftsAwaitingApproval", "subscription { draftsAwaitingApproval { conversationId draftId } }"),
+];
+
+async fn subscription_fields(w: &World) -> BTreeSet<String> {
+    let r = w.run(None, "{ __schema { subscriptionType { fields { name } } } }", json!({})).await;
+    ok(&r)["__schema"]["subscriptionType"]["fields"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| f["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_role_that_may_not_use_a_field_is_forbidden_and_changes_nothing() {
+    let w = world();
+    let a = w.tenant(1).await;
+    w.sync().await;
+    let mut fields = schema_fields(&w).await;
+    fields.extend(subscription_fields(&w).await);
+    let undecided: Vec<_> = fields.iter().filter(|f| allowed(f).is_none()).collect();
+    assert!(undecided.is_empty(), "fields whose roles are not decided here: {undecided:?}");
+
+    let before = partner_events(&w, a.partner).await;
+    let callers = [("owner", &a.owner), ("agent", &a.agent), ("auditor", &a.auditor), ("admin", &Caller::Admin)];
+    let mut requests = cases(&a);
+    requests.extend(SUBSCRIPTIONS.iter().map(|(f, q)| (*f, (*q).to_owned(), json!({}))));
+    let mut refused = 0;
+    for (field, query, vars) in requests {
+        let may = allowed(field).unwrap_or_default();
+        for (role, caller) in callers {
+            if may.contains(&role) || (field == "createApiKey" && role == "admin") {
+                continue;
+            }
+            let r = if query.starts_with("subscription") {
+                first_of_stream(&w, caller, &query).await
+            } else {
+                w.run(Some(caller), &query, vars.clone()).await
+            };
+            assert_eq!(code(&r).as_deref(), Some("FORBIDDEN"), "{field} as {role}: {r}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 60, "only {refused} refusals tried");
+    assert_eq!(partner_events(&w, a.partner).await, before, "a forbidden call changed A's history");
+}
+
+/// A subscription refused at its start answers with one error item.
+async fn first_of_stream(w: &World, caller: &Caller, query: &str) -> Value {
+    use futures_util::StreamExt;
+    let mut stream = w.schema.execute_stream(async_graphql::Request::new(query).data(caller.clone()));
+    let first = tokio::time::timeout(std::time::Duration::from_secs(2), stream.next()).await.expect("an answer");
+    serde_json::to_value(first.expect("an item")).expect("json")
+}
+
+#[tokio::test]
+async fn no_subscription_hears_another_partners_changes() {
+    use futures_util::StreamExt;
+    let w = world();
+    let a = w.tenant(1).await;
+    let b = w.tenant(2).await;
+    w.sync().await;
+    let covered: BTreeSet<String> = SUBSCRIPTIONS.iter().map(|(f, _)| (*f).to_owned()).collect();
+    assert_eq!(subscription_fields(&w).await, covered, "subscriptions without a tenant-isolation case");
+
+    let open = |caller: &Caller, query: &str| {
+        w.schema.execute_stream(async_graphql::Request::new(query).data(caller.clone())).boxed()
+    };
+    let mut b_streams: Vec<_> =
+        SUBSCRIPTIONS.iter().flat_map(|(_, q)| [&b.owner, &b.agent, &b.auditor].map(|c| open(c, q))).collect();
+    let mut a_streams: Vec<_> = SUBSCRIPTIONS.iter().map(|(_, q)| open(&a.agent, q)).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let live = tokio::spawn(w.runner.clone().run(async move {
+        let _ = stopped.await;
+    }));
+    let author = laras_domain::event::DraftAuthor::Person { user: laras_domain::ids::UserId(uuid::Uuid::from_u128(3)) };
+    w.ledger
+        .propose_draft(
+            a.partner,
+            a.conversation,
+            author,
+            "Siap besok",
+            laras_domain::event::ReplyTarget::Conversation { quote: None },
+            &laras_commands::CommandMeta::system("test"),
+        )
+        .await
+        .expect("draft");
+    for (stream, (field, _)) in a_streams.iter_mut().zip(SUBSCRIPTIONS) {
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await;
+        let got = serde_json::to_value(got.expect("in time").expect("an item")).expect("json");
+        assert_eq!(got["data"][field]["conversationId"], a.conversation.to_string(), "{field}: {got}");
+    }
+    for stream in &mut b_streams {
+        let heard = tokio::time::timeout(std::time::Duration::from_millis(200), stream.next()).await;
+        assert!(heard.is_err(), "B heard A's change: {:?}", heard.ok().flatten().map(|r| r.data.to_string()));
+    }
+    let _ = stop.send(());
+    live.await.expect("join").expect("runner");
 }

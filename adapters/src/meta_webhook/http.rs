@@ -9,9 +9,8 @@
 //! disables endpoints that keep failing, and redelivering would not help.
 
 use super::{parse, verify_signature, Signal};
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -22,9 +21,10 @@ use laras_domain::channel::ChannelKind;
 use laras_domain::ids::PartnerId;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Meta's deliveries are small; 3 MB leaves room for large batches.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -40,6 +40,11 @@ pub struct WebhookCounters {
     pub malformed: AtomicU64,
     pub unknown_accounts: AtomicU64,
     pub failed_appends: AtomicU64,
+    /// Anyone can post a bad signature: one log line per period, with the count.
+    pub bad_signature_lines: laras_commands::sampled::Sampled,
+    /// Addresses refused for posting bad signatures again and again.
+    pub bad_senders: super::BadSenders,
+    pub refused_senders: AtomicU64,
 }
 
 pub struct WebhookState {
@@ -84,14 +89,32 @@ async fn handshake(State(state): State<Arc<WebhookState>>, Query(q): Query<Hands
     }
 }
 
-async fn delivery(State(state): State<Arc<WebhookState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn delivery(State(state): State<Arc<WebhookState>>, request: Request) -> Response {
     let c = &state.counters;
     c.deliveries.fetch_add(1, Ordering::Relaxed);
+    let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    if ip.is_some_and(|ip| c.bad_senders.refused_at(ip, Instant::now())) {
+        c.refused_senders.fetch_add(1, Ordering::Relaxed);
+        count("unknown", "refused_sender");
+        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "60")], "too many bad signatures")
+            .into_response();
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large or cut short").into_response(),
+    };
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     if let Err(e) = verify_signature(state.app_secret.as_bytes(), &body, header) {
         c.bad_signatures.fetch_add(1, Ordering::Relaxed);
+        if let Some(ip) = ip {
+            c.bad_senders.failed_at(ip, Instant::now());
+        }
         count("unknown", "bad_signature");
-        tracing::warn!(reason = %e, bytes = body.len(), "webhook refused: bad signature");
+        if let Some(refused) = c.bad_signature_lines.count() {
+            tracing::warn!(reason = %e, refused, "webhook deliveries refused: bad signature");
+        }
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }
     let batch = match parse(&body, state.ledger.clock.now()) {

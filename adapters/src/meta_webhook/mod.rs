@@ -8,12 +8,14 @@
 mod http;
 mod json;
 mod messaging;
+mod senders;
 mod signal;
 mod signature;
 mod threads;
 mod whatsapp;
 
 pub use http::{routes, WebhookCounters, WebhookState, MAX_BODY};
+pub use senders::BadSenders;
 pub use signal::{Ignored, Malformed, Signal, WebhookBatch};
 pub use signature::{verify_signature, SignatureError};
 

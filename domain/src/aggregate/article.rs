@@ -1,7 +1,7 @@
 //! A knowledge article the AI worker may ground replies in.
 
 use super::{Aggregate, Decide};
-use crate::error::{require_text, DomainError};
+use crate::error::{require_line, require_text, DomainError};
 use crate::event::{ArticleKind, DomainEvent};
 use crate::ids::ArticleId;
 use crate::time::Timestamp;
@@ -37,10 +37,13 @@ pub struct PublishArticle {
 impl Decide for PublishArticle {
     type State = Article;
     fn decide(&self, _state: &Article, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
-        require_text("title", &self.title, 300)?;
+        require_line("title", &self.title, 300)?;
         require_text("body", &self.body, 64 * 1024)?;
         if self.tags.len() > 32 || self.tags.iter().any(|t| t.is_empty() || t.len() > 64) {
             return Err(DomainError::bad_input("tags", "at most 32 tags of 1 to 64 bytes"));
+        }
+        for tag in &self.tags {
+            require_line("tags", tag, 64)?;
         }
         Ok(vec![DomainEvent::KnowledgeArticlePublished {
             article_id: self.article_id,

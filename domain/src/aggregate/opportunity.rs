@@ -2,7 +2,7 @@
 
 use super::partner::Partner;
 use super::{Aggregate, Decide};
-use crate::error::{require_text, DomainError};
+use crate::error::{require_clean_text, require_line, DomainError};
 use crate::event::{DomainEvent, Money};
 use crate::ids::{ContactId, ConversationId, OpportunityId};
 use crate::time::Timestamp;
@@ -70,8 +70,8 @@ fn require_money(value: &Money) -> Result<(), DomainError> {
     if value.minor_units < 0 {
         return Err(DomainError::bad_input("value", "must not be negative"));
     }
-    if value.currency.len() != 3 || !value.currency.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(DomainError::bad_input("currency", "must be an ISO 4217 code like IDR or USD"));
+    if !crate::currency::is_iso4217(&value.currency) {
+        return Err(DomainError::bad_input("currency", "must be an ISO 4217 code in capitals, like IDR or USD"));
     }
     Ok(())
 }
@@ -100,7 +100,7 @@ impl Decide for OpenOpportunity {
         if ctx.opportunity.id.is_some() {
             return Err(DomainError::OpportunityAlreadyOpen);
         }
-        require_text("title", &self.title, 200)?;
+        require_line("title", &self.title, 200)?;
         require_money(&self.value)?;
         let stage = match &self.stage {
             Some(s) => ctx.partner.stage(s).ok_or_else(|| DomainError::UnknownStage(s.clone()))?.name.clone(),
@@ -179,9 +179,7 @@ impl Decide for LoseOpportunity {
     type State = OpportunityContext;
     fn decide(&self, ctx: &OpportunityContext, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
         require_open(&ctx.opportunity)?;
-        if self.reason.len() > 1000 {
-            return Err(DomainError::bad_input("reason", "must be at most 1000 bytes"));
-        }
+        require_clean_text("reason", &self.reason, 1000)?;
         Ok(vec![DomainEvent::OpportunityLost { reason: self.reason.trim().to_owned() }])
     }
 }

@@ -3,7 +3,7 @@
 use super::channel_account::{ChannelClaims, Holder};
 use super::{Aggregate, Decide};
 use crate::channel::ChannelKind;
-use crate::error::{require_text, DomainError};
+use crate::error::{require_clean_line, require_line, require_text, DomainError};
 use crate::event::{AccountProof, ApprovalMode, ConnectRefusal, DomainEvent, InDoubtPolicy, PipelineStage};
 use crate::ids::PartnerId;
 use crate::time::Timestamp;
@@ -125,13 +125,13 @@ impl Decide for OnboardPartner {
         if state.is_onboarded() {
             return Err(DomainError::PartnerAlreadyOnboarded);
         }
-        require_text("name", &self.name, 200)?;
+        require_line("name", &self.name, 200)?;
         if self.pipeline.is_empty() {
             return Err(DomainError::bad_input("pipeline", "needs at least one stage"));
         }
         let mut seen = std::collections::BTreeSet::new();
         for stage in &self.pipeline {
-            require_text("pipeline stage", &stage.name, 80)?;
+            require_line("pipeline stage", &stage.name, 80)?;
             if stage.probability_pct > 100 {
                 return Err(DomainError::bad_input("probability_pct", "must be 0..=100"));
             }
@@ -169,6 +169,7 @@ impl Decide for ConnectChannel {
         require_onboarded(partner)?;
         let me = partner.id.ok_or(DomainError::PartnerNotOnboarded)?;
         require_text("account_id", &self.account_id, 100)?;
+        require_clean_line("display_name", &self.display_name, 200)?;
         if !self.account_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             return Err(DomainError::bad_input("account_id", "must be a Meta account id"));
         }
@@ -314,6 +315,10 @@ impl Decide for SetFollowUpPolicy {
         require_onboarded(state)?;
         if self.delay_hours == 0 || self.delay_hours > 24 * 90 {
             return Err(DomainError::bad_input("delay_hours", "must be between 1 and 2160"));
+        }
+        if let Some((name, language)) = &self.whatsapp_template {
+            require_line("whatsapp_template", name, 512)?;
+            require_line("template_language", language, 16)?;
         }
         let (name, language) = self.whatsapp_template.clone().unzip();
         Ok(vec![DomainEvent::FollowUpPolicySet {

@@ -121,6 +121,7 @@ impl MutationRoot {
                 own
             }
         };
+        laras_domain::error::require_clean_line("label", &label, 200).api()?;
         let (key, secret) = api.keys.create(partner, role.into(), &label).api()?;
         Ok(CreatedApiKey { id: key.id, role: key.role.into(), key: secret.expose().to_owned() })
     }

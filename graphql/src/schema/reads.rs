@@ -186,6 +186,13 @@ impl ReadQueries {
         let (partner, _) = partner_in(ctx, READERS)?;
         let first = super::types::page_size(first, 100).api()?;
         let contact = contact_id.as_ref().map(|id| parse_id::<ContactId>("contactId", id)).transpose().api()?;
+        let from_ms = super::types::plausible_time("fromMs", from_ms).api()?;
+        let to_ms = super::types::plausible_time("toMs", to_ms).api()?;
+        if let (Some(from), Some(to)) = (from_ms, to_ms) {
+            if from > to {
+                return Err(ApiError::bad_input("fromMs must not be after toMs").into_graphql());
+            }
+        }
         let query = laras_projections::SearchQuery {
             text,
             channel: channel.map(channel_name),

@@ -142,13 +142,16 @@ pub struct MoneyValue {
 
 impl MoneyValue {
     pub fn to_domain(&self) -> Result<Money, ApiError> {
-        let minor_units =
-            self.minor_units.parse::<i64>().map_err(|_| ApiError::bad_input("minorUnits must be an integer"))?;
-        let currency = self.currency.trim().to_ascii_uppercase();
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ApiError::bad_input("currency must be a three-letter ISO 4217 code"));
+        let minor_units = self.minor_units.parse::<i64>().map_err(|_| {
+            ApiError::bad_input(format!(
+                "minorUnits must be a whole number of minor units, written in digits, from 0 to {}",
+                i64::MAX
+            ))
+        })?;
+        if !laras_domain::currency::is_iso4217(&self.currency) {
+            return Err(ApiError::bad_input("currency must be an ISO 4217 code in capitals, like IDR or USD"));
         }
-        Ok(Money { minor_units, currency })
+        Ok(Money { minor_units, currency: self.currency.clone() })
     }
 }
 
@@ -184,6 +187,16 @@ impl Written {
     pub fn with_id(mut self, id: impl ToString) -> Self {
         self.id = Some(ID(id.to_string()));
         self
+    }
+}
+
+/// A time argument in milliseconds, checked to be one a person can mean (2000 to 2200).
+pub fn plausible_time(name: &str, ms: Option<i64>) -> Result<Option<i64>, crate::error::ApiError> {
+    match ms {
+        Some(ms) if !laras_domain::time::Timestamp(ms).is_plausible() => Err(crate::error::ApiError::bad_input(
+            format!("{name} must be a time from 2000-01-01 to 2200-01-01 in milliseconds since 1970"),
+        )),
+        _ => Ok(ms),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::event::*;
 use crate::ids::*;
 use crate::policy::window::WindowFacts;
 use crate::sealed::Sealed;
-use crate::time::Timestamp;
+use crate::time::{Span, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -593,8 +593,8 @@ impl Decide for RejectDraft {
     type State = Conversation;
     fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
         pending_draft(state, self.draft_id)?;
-        if self.reason.as_ref().is_some_and(|r| r.len() > 1000) {
-            return Err(DomainError::bad_input("reason", "must be at most 1000 bytes"));
+        if let Some(reason) = &self.reason {
+            crate::error::require_clean_text("reason", reason, 1000)?;
         }
         Ok(vec![DomainEvent::DraftRejected { draft_id: self.draft_id, reason: self.reason.clone() }])
     }
@@ -726,14 +726,26 @@ impl Decide for MarkWindowClosed {
     }
 }
 
+/// How far ahead a conversation may be snoozed: a year and a day covers "after next
+/// year's holiday"; anything later is a slip of the keyboard.
+pub const MAX_SNOOZE: Span = Span::days(366);
+
 pub struct ChangeConversationStatus {
     pub status: ConversationStatus,
 }
 
 impl Decide for ChangeConversationStatus {
     type State = Conversation;
-    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+    fn decide(&self, state: &Conversation, now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
         require_exists(state)?;
+        if let ConversationStatus::Snoozed { until } = self.status {
+            if until <= now || until > now.plus(MAX_SNOOZE) {
+                return Err(DomainError::bad_input(
+                    "snoozed_until",
+                    "must be in the future and at most 366 days ahead",
+                ));
+            }
+        }
         if state.status.as_ref() == Some(&self.status) {
             return Ok(vec![]);
         }

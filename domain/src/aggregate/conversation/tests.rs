@@ -319,3 +319,23 @@ fn an_identity_change_notice_is_recorded_once() {
     assert!(state.notice_ids.contains("wamid.SYS"));
     given_state(state).when(&notice).then(vec![]);
 }
+
+#[test]
+fn a_snooze_must_end_in_the_future_and_within_a_year_and_a_day() {
+    let history = given::<Conversation>(vec![]).when(&inbound("wamid.1", TEST_NOW)).events();
+    let snooze =
+        |until: i64| ChangeConversationStatus { status: ConversationStatus::Snoozed { until: Timestamp(until) } };
+    for until in [-1, 0, TEST_NOW.0, TEST_NOW.plus(MAX_SNOOZE).0 + 1, 1 << 62, i64::MAX] {
+        assert!(
+            matches!(
+                given::<Conversation>(history.clone()).when(&snooze(until)).result(),
+                Err(DomainError::BadInput { field: "snoozed_until", .. })
+            ),
+            "{until}"
+        );
+    }
+    let tomorrow = TEST_NOW.plus(Span::days(1));
+    given::<Conversation>(history)
+        .when(&snooze(tomorrow.0))
+        .then(vec![DomainEvent::ConversationStatusChanged { status: ConversationStatus::Snoozed { until: tomorrow } }]);
+}
