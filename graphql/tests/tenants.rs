@@ -276,13 +276,16 @@ async fn no_subscription_hears_another_partners_changes() {
     let covered: BTreeSet<String> = SUBSCRIPTIONS.iter().map(|(f, _)| (*f).to_owned()).collect();
     assert_eq!(subscription_fields(&w).await, covered, "subscriptions without a tenant-isolation case");
 
-    let open = |caller: &Caller, query: &str| {
-        w.schema.execute_stream(async_graphql::Request::new(query).data(caller.clone())).boxed()
+    // A subscription registers when first polled: each waits on a task of its own
+    // before anything happens.
+    let listen = |caller: &Caller, query: &str| {
+        let mut stream = w.schema.execute_stream(async_graphql::Request::new(query).data(caller.clone())).boxed();
+        tokio::spawn(async move { stream.next().await })
     };
-    let mut b_streams: Vec<_> =
-        SUBSCRIPTIONS.iter().flat_map(|(_, q)| [&b.owner, &b.agent, &b.auditor].map(|c| open(c, q))).collect();
-    let mut a_streams: Vec<_> = SUBSCRIPTIONS.iter().map(|(_, q)| open(&a.agent, q)).collect();
-    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let b_listeners: Vec<_> =
+        SUBSCRIPTIONS.iter().flat_map(|(_, q)| [&b.owner, &b.agent, &b.auditor].map(|c| listen(c, q))).collect();
+    let a_listeners: Vec<_> = SUBSCRIPTIONS.iter().map(|(_, q)| listen(&a.agent, q)).collect();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let live = tokio::spawn(w.runner.clone().run(async move {
         let _ = stopped.await;
@@ -299,14 +302,16 @@ async fn no_subscription_hears_another_partners_changes() {
         )
         .await
         .expect("draft");
-    for (stream, (field, _)) in a_streams.iter_mut().zip(SUBSCRIPTIONS) {
-        let got = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await;
-        let got = serde_json::to_value(got.expect("in time").expect("an item")).expect("json");
+    for (listener, (field, _)) in a_listeners.into_iter().zip(SUBSCRIPTIONS) {
+        let got = tokio::time::timeout(std::time::Duration::from_secs(10), listener).await;
+        let got = serde_json::to_value(got.expect("in time").expect("join").expect("an item")).expect("json");
         assert_eq!(got["data"][field]["conversationId"], a.conversation.to_string(), "{field}: {got}");
     }
-    for stream in &mut b_streams {
-        let heard = tokio::time::timeout(std::time::Duration::from_millis(200), stream.next()).await;
-        assert!(heard.is_err(), "B heard A's change: {:?}", heard.ok().flatten().map(|r| r.data.to_string()));
+    // A has heard its change; give B's subscribers the same time again to hear it wrongly.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for listener in b_listeners {
+        assert!(!listener.is_finished(), "B heard something of A's change");
+        listener.abort();
     }
     let _ = stop.send(());
     live.await.expect("join").expect("runner");
