@@ -312,19 +312,7 @@ async fn a_new_draft_reaches_the_subscribers_of_its_partner_only() {
     let live = tokio::spawn(w.runner.clone().run(async move {
         let _ = stopped.await;
     }));
-    let author = laras_domain::event::DraftAuthor::Person { user: laras_domain::ids::UserId(uuid::Uuid::from_u128(3)) };
-    let (draft, _) = w
-        .ledger
-        .propose_draft(
-            a.partner,
-            a.conversation,
-            author,
-            "Ready tomorrow",
-            laras_domain::event::ReplyTarget::Conversation { quote: None },
-            &laras_commands::CommandMeta::system("test"),
-        )
-        .await
-        .expect("draft");
+    let draft = w.propose(a.partner, a.conversation, "Ready tomorrow").await;
     let got = tokio::time::timeout(std::time::Duration::from_secs(5), poll_a).await.expect("in time").expect("join");
     let got = serde_json::to_value(got.expect("an event")).expect("json");
     assert_eq!(got["data"]["draftsAwaitingApproval"]["draftId"], draft.to_string());

@@ -290,18 +290,7 @@ async fn no_subscription_hears_another_partners_changes() {
     let live = tokio::spawn(w.runner.clone().run(async move {
         let _ = stopped.await;
     }));
-    let author = laras_domain::event::DraftAuthor::Person { user: laras_domain::ids::UserId(uuid::Uuid::from_u128(3)) };
-    w.ledger
-        .propose_draft(
-            a.partner,
-            a.conversation,
-            author,
-            "Siap besok",
-            laras_domain::event::ReplyTarget::Conversation { quote: None },
-            &laras_commands::CommandMeta::system("test"),
-        )
-        .await
-        .expect("draft");
+    w.propose(a.partner, a.conversation, "Siap besok").await;
     for (listener, (field, _)) in a_listeners.into_iter().zip(SUBSCRIPTIONS) {
         let got = tokio::time::timeout(std::time::Duration::from_secs(10), listener).await;
         let got = serde_json::to_value(got.expect("in time").expect("join").expect("an item")).expect("json");

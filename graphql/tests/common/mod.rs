@@ -117,19 +117,7 @@ impl World {
             also: vec![],
         };
         let recorded = self.ledger.record_inbound_message(partner, msg, &meta).await.expect("inbound");
-        let author = DraftAuthor::Person { user: UserId(Uuid::from_u128(99)) };
-        let (draft, _) = self
-            .ledger
-            .propose_draft(
-                partner,
-                recorded.conversation_id,
-                author,
-                "Rp 450.000, kak.",
-                ReplyTarget::Conversation { quote: None },
-                &meta,
-            )
-            .await
-            .expect("draft");
+        let draft = self.propose(partner, recorded.conversation_id, "Rp 450.000, kak.").await;
         let opportunity = OpportunityId(Uuid::now_v7());
         let open = OpenOpportunity {
             opportunity_id: opportunity,
@@ -164,6 +152,16 @@ impl World {
             article,
             first_event,
         }
+    }
+
+    /// A person's draft on a conversation, waiting for approval.
+    pub async fn propose(&self, partner: PartnerId, conversation: ConversationId, text: &str) -> DraftId {
+        let author = DraftAuthor::Person { user: UserId(Uuid::from_u128(99)) };
+        let target = ReplyTarget::Conversation { quote: None };
+        let meta = CommandMeta::system("test");
+        let (draft, _) =
+            self.ledger.propose_draft(partner, conversation, author, text, target, &meta).await.expect("draft");
+        draft
     }
 
     /// Runs a request as `caller` and returns the whole response as JSON.
