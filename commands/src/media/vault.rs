@@ -64,6 +64,12 @@ impl MediaVault {
         let sealed = seal_blob(key, &secret, plaintext, &mut rand::rngs::OsRng);
         let name = hex::encode(Sha256::digest(&sealed));
         self.store.put(&MediaObject { partner, contact, name: name.clone() }, &sealed).await?;
+        // An erasure that ran while this file was being sealed deleted the files it saw;
+        // this one came after, so it goes the same way.
+        if self.keys.data_key(key)?.is_none() {
+            self.store.delete_contact(partner, contact).await?;
+            return Ok(None);
+        }
         Ok(Some(name))
     }
 
