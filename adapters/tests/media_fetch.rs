@@ -280,3 +280,64 @@ async fn photos_and_voice_notes_are_fetched_once_checked_kept_sealed_and_shredde
     until("the erased contact's files are deleted", async || files_under(&rig.media_dir) == 1).await;
     supervisor.shutdown().await;
 }
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A measurement, not a timed test: `cargo test -p laras-adapters --test media_fetch --
+/// --ignored --nocapture`. Prints, from one run, the median time to record a text message
+/// (the plain-text path), the median time from a photo's record to its `MediaStored`
+/// (the added latency), their ratio, and the fetch throughput of a backlog.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_media_fetch_beside_the_plain_text_path() {
+    let rig = rig().await;
+    let photo = jpeg(1280, 960, 150_000);
+    let rounds = 60;
+    let mut text = Vec::new();
+    for n in 0..rounds {
+        let started = Instant::now();
+        whatsapp(&rig.ledger, &format!("wamid.text.{n}"), PlainContent::Text("Berapa harganya?".into())).await;
+        text.push(started.elapsed());
+    }
+    let supervisor = supervise(&rig, rig.runtime.clone());
+    let mut added = Vec::new();
+    for n in 0..rounds {
+        let id = format!("7{n:04}");
+        rig.fake.serve_media(&id, photo.clone(), "image/jpeg", MediaBehaviour::Serve);
+        let wamid = format!("wamid.one.{n}");
+        let recorded = Instant::now();
+        whatsapp(&rig.ledger, &wamid, image(&id, Some(sha256_b64(&photo)))).await;
+        let mut head = rig.ledger.store.head();
+        while !outcomes(&rig.ledger).await.contains_key(&wamid) {
+            let _ = tokio::time::timeout(Duration::from_millis(50), head.changed()).await;
+        }
+        added.push(recorded.elapsed());
+    }
+    supervisor.shutdown().await;
+
+    let backlog = 300;
+    for n in 0..backlog {
+        let id = format!("8{n:04}");
+        rig.fake.serve_media(&id, photo.clone(), "image/jpeg", MediaBehaviour::Serve);
+        whatsapp(&rig.ledger, &format!("wamid.backlog.{n}"), image(&id, None)).await;
+    }
+    let started = Instant::now();
+    let supervisor = supervise(&rig, rig.runtime.clone());
+    let expected = rounds + backlog;
+    until("the backlog is fetched", async || outcomes(&rig.ledger).await.len() >= expected).await;
+    let elapsed = started.elapsed();
+    supervisor.shutdown().await;
+
+    let (text, added) = (median(text), median(added));
+    let per_second = backlog as f64 / elapsed.as_secs_f64();
+    println!("plain-text record, median of {rounds}: {text:?}");
+    println!("photo ({} bytes) record to MediaStored, median of {rounds}: {added:?}", photo.len());
+    println!("ratio photo/plain-text: {:.1}", added.as_secs_f64() / text.as_secs_f64());
+    println!(
+        "backlog of {backlog} photos: {elapsed:?}, {per_second:.0} files/s, {:.1} MB/s",
+        per_second * photo.len() as f64 / 1e6
+    );
+}
