@@ -9,8 +9,8 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// The position-reporting processes whose checkpoint is saved on a graceful stop.
-const RESUMING: [&str; 7] =
-    ["channel-directory", "ai-worker", "media-fetch", "follow-ups", "read-models", "merkle-log", "search-index"];
+const RESUMING: [&str; 6] =
+    ["channel-directory", "ai-worker", "follow-ups", "read-models", "merkle-log", "search-index"];
 
 fn readyz(base: &str) -> (u16, Value) {
     let resp = reqwest::blocking::get(format!("{base}/readyz")).expect("get /readyz");
