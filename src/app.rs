@@ -8,6 +8,7 @@ use crate::settings::Settings;
 use laras_adapters::api_keys::SqliteApiKeys;
 use laras_adapters::contact_keys::{MasterKeyFile, SqliteKeyStore};
 use laras_adapters::credentials::SqliteCredentials;
+use laras_adapters::media_folder::FolderMediaStore;
 use laras_adapters::postgres_state::{
     PgApiKeys, PgCredentials, PgKeyStore, PgRuntime, PgShared, PgTreeStore, SharedStateError,
 };
@@ -17,6 +18,7 @@ use laras_commands::access::ApiKeys;
 use laras_commands::audit::TreeStore;
 use laras_commands::credentials::ChannelCredentials;
 use laras_commands::keys::ContactKeys;
+use laras_commands::media::MediaVault;
 use laras_commands::runtime::{Checkpoints, Leases};
 use laras_commands::signer::LedgerSigner;
 use laras_commands::Ledger;
@@ -57,6 +59,8 @@ pub enum AppError {
     Trees(#[from] laras_commands::audit::AuditError),
     #[error("cannot open the runtime store: {0}")]
     Runtime(#[from] laras_adapters::runtime_store::OpenError),
+    #[error("cannot open the media folder: {0}")]
+    Media(#[from] laras_commands::media::MediaStoreError),
     #[error("cannot open the shared state: {0}")]
     Shared(#[from] SharedStateError),
     #[error("the master key file {0} is missing but the data dir already holds keys wrapped by it; restore the file or set LARAS_MASTER_KEY_FILE")]
@@ -82,6 +86,9 @@ pub struct App {
     /// embedded log (one process holds the data dir), shared beside PostgreSQL.
     pub leases: Arc<dyn Leases>,
     pub checkpoints: Arc<dyn Checkpoints>,
+    /// Customers' files, sealed with their contact's data key, in `<data dir>/media` (per
+    /// node: beside a shared log, the node that fetched a file is the one that has it).
+    pub media: MediaVault,
     _lock: WriterLock,
 }
 
@@ -204,7 +211,8 @@ impl App {
             tracing::info!(finished, "completed erasures interrupted by a restart");
         }
         let local = Arc::new(SqliteRuntime::open(&data.runtime())?);
-        Ok(Self { data, ledger, store, credentials, api_keys, trees, local, leases, checkpoints, _lock: lock })
+        let media = MediaVault { store: Arc::new(FolderMediaStore::open(data.media())?), keys: ledger.keys.clone() };
+        Ok(Self { data, ledger, store, credentials, api_keys, trees, local, leases, checkpoints, media, _lock: lock })
     }
 
     /// Flushes the writer: every acknowledged append is on disk when this returns.

@@ -126,6 +126,10 @@ impl DataDir {
     pub fn runtime(&self) -> PathBuf {
         self.root.join("runtime.sqlite")
     }
+    /// Customers' files, sealed (`media/<partner>/<contact>/<sha256>`).
+    pub fn media(&self) -> PathBuf {
+        self.root.join("media")
+    }
     pub fn knowledge(&self) -> PathBuf {
         self.root.join("knowledge")
     }

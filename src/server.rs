@@ -1,6 +1,6 @@
 //! The HTTP server: a library function that takes a listener and a shutdown signal,
 //! so tests start it on port 0. Background work (the channel directory, the outbox,
-//! the AI worker, follow-ups, the Merkle log, the read models and the search index)
+//! the AI worker, the media fetcher, follow-ups, the Merkle log, the read models and the search index)
 //! runs beside it under one supervisor (restarts with backoff, checkpoints, status in
 //! `/readyz` and `/metrics`) and stops with it.
 
@@ -12,10 +12,11 @@ use laras_adapters::ai::embedded::EmbeddedGenerator;
 use laras_adapters::ai::knowledge::TantivyKnowledge;
 use laras_adapters::ai::openai::{ChatCompletionsGenerator, ChatSettings};
 use laras_adapters::ai::sentiment::LexiconSentiment;
-use laras_adapters::graph_api::{GraphProver, GraphSender, GraphSettings};
+use laras_adapters::graph_api::{GraphMediaSource, GraphProver, GraphSender, GraphSettings};
 use laras_adapters::meta_webhook::{self, WebhookCounters, WebhookState};
 use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::{ChannelDirectory, DirectoryProcess};
+use laras_commands::media::{MediaFetchProcess, MediaFetcher};
 use laras_commands::outbox::Outbox;
 use laras_commands::runtime::{NodeId, PoisonPolicy, Supervisor, SupervisorSettings};
 use laras_commands::worker::{AiWorker, DraftGenerator, FollowUpProcess, FollowUps, WorkerProcess, WorkerSettings};
@@ -54,6 +55,7 @@ pub async fn run(
     // The outbox retries, per account and with its attempts recorded; the sender makes one call.
     let send_settings = GraphSettings { max_attempts: 1, ..graph.clone() };
     let sender = Arc::new(GraphSender::new(send_settings, app.credentials.clone())?);
+    let media_source = Arc::new(GraphMediaSource::new(graph.clone(), app.credentials.clone())?);
     let prover = Arc::new(GraphProver::new(graph)?);
     let outbox = Outbox::with_settings(app.ledger.clone(), sender, settings.outbox.clone());
     supervisor.spawn(Arc::new(OutboxProcess { outbox, checkpoints: app.checkpoints.clone() }));
@@ -79,6 +81,17 @@ pub async fn run(
     };
     supervisor.spawn(Arc::new(WorkerProcess {
         worker,
+        checkpoints: app.checkpoints.clone(),
+        poison: PoisonPolicy::default(),
+    }));
+    let fetcher = MediaFetcher {
+        ledger: app.ledger.clone(),
+        vault: app.media.clone(),
+        source: media_source,
+        settings: settings.media.clone(),
+    };
+    supervisor.spawn(Arc::new(MediaFetchProcess {
+        fetcher,
         checkpoints: app.checkpoints.clone(),
         poison: PoisonPolicy::default(),
     }));

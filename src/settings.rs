@@ -36,6 +36,42 @@ pub struct FileSettings {
     pub limits: Option<crate::limits::LimitOverrides>,
     pub store: Option<StoreFileSettings>,
     pub outbox: Option<crate::outbox_settings::OutboxOverrides>,
+    pub media: Option<MediaFileSettings>,
+}
+
+/// `[media]`: the largest file kept per kind (WhatsApp's own limits by default) and how
+/// files are fetched.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaFileSettings {
+    pub image_max_bytes: Option<u64>,
+    pub audio_max_bytes: Option<u64>,
+    pub video_max_bytes: Option<u64>,
+    pub document_max_bytes: Option<u64>,
+    pub sticker_max_bytes: Option<u64>,
+    pub fetch_attempts: Option<u32>,
+    pub fetch_concurrency: Option<usize>,
+}
+
+impl MediaFileSettings {
+    fn settings(self) -> laras_commands::media::MediaSettings {
+        use laras_domain::media::MediaKind;
+        let mut media = laras_commands::media::MediaSettings::default();
+        for (kind, limit) in [
+            (MediaKind::Image, self.image_max_bytes),
+            (MediaKind::Audio, self.audio_max_bytes),
+            (MediaKind::Video, self.video_max_bytes),
+            (MediaKind::Document, self.document_max_bytes),
+            (MediaKind::Sticker, self.sticker_max_bytes),
+        ] {
+            if let Some(limit) = limit {
+                media.limits.insert(kind, limit);
+            }
+        }
+        media.attempts = self.fetch_attempts.unwrap_or(media.attempts).clamp(1, 20);
+        media.concurrency = self.fetch_concurrency.unwrap_or(media.concurrency).clamp(1, 64);
+        media
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,6 +141,8 @@ pub struct Settings {
     pub limits: crate::limits::ServerLimits,
     /// Concurrency, retries and in-doubt bounds of the outbox.
     pub outbox: laras_commands::outbox::OutboxSettings,
+    /// Size limits per kind, retries and concurrency of the media fetcher.
+    pub media: laras_commands::media::MediaSettings,
 }
 
 impl std::fmt::Debug for Settings {
@@ -133,6 +171,7 @@ impl std::fmt::Debug for Settings {
             .field("node_id", &self.node_id)
             .field("limits", &self.limits)
             .field("outbox", &self.outbox)
+            .field("media", &self.media)
             .finish()
     }
 }
@@ -242,6 +281,7 @@ impl Settings {
             node_id: overrides.node_id.or(file.node_id).filter(|s| !s.is_empty()).unwrap_or_else(default_node_id),
             limits,
             outbox,
+            media: file.media.unwrap_or_default().settings(),
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod contact_keys;
 pub mod credentials;
 pub mod graph_api;
 pub mod log_verify;
+pub mod media_folder;
 pub mod meta_webhook;
 #[cfg(test)]
 mod port_suites;

@@ -206,7 +206,7 @@ async fn buttons_lists_postbacks_flows_and_captions_are_answered_and_standby_mes
             name: Some("flow".into()),
             response_json: r#"{"flow_token":"t","pertanyaan":"Berapa harga batik tulis?"}"#.into(),
         },
-        PlainContent::Image { media: "m1".into(), mime: None, caption: Some(question.into()) },
+        PlainContent::Image { media: "m1".into(), mime: None, caption: Some(question.into()), sha256: None },
     ];
     let mut conversations = Vec::new();
     for (n, content) in answered.into_iter().enumerate() {

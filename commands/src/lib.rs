@@ -17,6 +17,7 @@ pub mod error;
 pub mod handlers;
 pub mod keys;
 pub mod ledger;
+pub mod media;
 pub mod memory;
 pub mod meta;
 pub mod outbox;

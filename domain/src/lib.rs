@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod media;
 pub mod merkle;
 pub mod policy;
 pub mod sealed;

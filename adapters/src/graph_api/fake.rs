@@ -7,6 +7,11 @@
 //! it, error 100 when the token is known but does not, 190 when the token is unknown;
 //! `GET /me` answers the token's first account. Look-ups bypass the script and are kept
 //! apart from the sends in `requests()`.
+//!
+//! Media: files the test serves answer WhatsApp's `GET /{version}/{media-id}` (URL, type,
+//! SHA-256, size; a known token is required) and their bytes at `/cdn/{id}`, as served,
+//! behind an expired link, cut off halfway, or unknown; Messenger-style attachment links
+//! are [`FakeGraph::media_url`]. Every download is counted.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -14,7 +19,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Router;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +60,29 @@ struct Inner {
     counter: u64,
     /// (token, account id): the token controls the account.
     grants: Vec<(String, String)>,
+    base: String,
+    media: HashMap<String, FakeMedia>,
+    /// Downloads of each file's bytes (`/cdn/{id}`), by id.
+    downloads: HashMap<String, usize>,
+}
+
+/// How the fake serves one file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaBehaviour {
+    Serve,
+    /// The look-up answers; the link it gives answers 404 (it expired).
+    ExpiredUrl,
+    /// The bytes stop halfway through the announced `Content-Length`.
+    Truncate,
+    /// The media id is not known (past its 30 days): the look-up answers error 100.
+    UnknownId,
+}
+
+#[derive(Clone, Debug)]
+struct FakeMedia {
+    bytes: Arc<Vec<u8>>,
+    mime: String,
+    behaviour: MediaBehaviour,
 }
 
 #[derive(Clone, Default)]
@@ -72,6 +100,7 @@ impl FakeGraph {
             runtime.block_on(async move {
                 let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else { return };
                 let Ok(addr) = listener.local_addr() else { return };
+                state.0.lock().unwrap_or_else(|p| p.into_inner()).base = format!("http://{addr}");
                 if tx.send(addr).is_err() {
                     return;
                 }
@@ -99,6 +128,22 @@ impl FakeGraph {
     /// From now on `token` controls `account_id` (a phone number id, Page, IG or Threads user).
     pub fn vouch(&self, token: &str, account_id: &str) {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).grants.push((token.to_owned(), account_id.to_owned()));
+    }
+
+    /// Serves a file under the media id (or link id) `id`.
+    pub fn serve_media(&self, id: &str, bytes: Vec<u8>, mime: &str, behaviour: MediaBehaviour) {
+        let file = FakeMedia { bytes: Arc::new(bytes), mime: mime.to_owned(), behaviour };
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).media.insert(id.to_owned(), file);
+    }
+
+    /// The CDN link of a served file, as a Messenger or Instagram webhook carries it.
+    pub fn media_url(&self, id: &str) -> String {
+        format!("{}/cdn/{id}?oh=signed", self.0.lock().unwrap_or_else(|p| p.into_inner()).base)
+    }
+
+    /// How many times the bytes of `id` were downloaded.
+    pub fn media_downloads(&self, id: &str) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).downloads.get(id).copied().unwrap_or(0)
     }
 
     /// The account look-ups received (`GET`s), in order.
@@ -150,6 +195,12 @@ async fn handle(
 ) -> axum::response::Response {
     if method == Method::GET {
         let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        if let Some(id) = uri.path().strip_prefix("/cdn/") {
+            return cdn(&fake, id);
+        }
+        if let Some(response) = media_lookup(&fake, &uri, authorization.as_deref()) {
+            return response;
+        }
         return lookup(&fake, &uri, authorization);
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
@@ -192,6 +243,64 @@ async fn handle(
             axum::Json(json!({"error": {"message": "rate limited", "code": 130429}})),
         )
             .into_response(),
+    }
+}
+
+/// WhatsApp's media look-up, for ids the test serves: None for any other path.
+fn media_lookup(fake: &FakeGraph, uri: &Uri, authorization: Option<&str>) -> Option<axum::response::Response> {
+    use sha2::Digest;
+    let id = uri.path().rsplit('/').next().unwrap_or("");
+    let inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
+    let file = inner.media.get(id)?.clone();
+    let token = authorization.and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("");
+    if !inner.grants.iter().any(|(t, _)| t == token) {
+        let body = json!({"error": {"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190}});
+        return Some((StatusCode::UNAUTHORIZED, axum::Json(body)).into_response());
+    }
+    if file.behaviour == MediaBehaviour::UnknownId {
+        let body = json!({"error": {"message": "Unsupported get request.", "type": "GraphMethodException", "code": 100, "error_subcode": 33}});
+        return Some((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+    }
+    let sha256 = hex::encode(sha2::Sha256::digest(file.bytes.as_slice()));
+    Some(
+        axum::Json(json!({
+            "messaging_product": "whatsapp",
+            "url": format!("{}/cdn/{id}?ext=1&hash=x", inner.base),
+            "mime_type": file.mime,
+            "sha256": sha256,
+            "file_size": file.bytes.len(),
+            "id": id,
+        }))
+        .into_response(),
+    )
+}
+
+/// A file's bytes, as its behaviour says.
+fn cdn(fake: &FakeGraph, id: &str) -> axum::response::Response {
+    let file = {
+        let mut inner = fake.0.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(file) = inner.media.get(id).cloned() else { return StatusCode::NOT_FOUND.into_response() };
+        *inner.downloads.entry(id.to_owned()).or_default() += 1;
+        file
+    };
+    let length = file.bytes.len().to_string();
+    match file.behaviour {
+        MediaBehaviour::ExpiredUrl | MediaBehaviour::UnknownId => StatusCode::NOT_FOUND.into_response(),
+        MediaBehaviour::Serve => {
+            ([("content-type", file.mime), ("content-length", length)], file.bytes.as_ref().clone()).into_response()
+        }
+        MediaBehaviour::Truncate => {
+            let half = Bytes::copy_from_slice(&file.bytes[..file.bytes.len() / 2]);
+            let parts: Vec<Result<Bytes, std::io::Error>> =
+                vec![Ok(half), Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut off"))];
+            // The first half goes out (headers with it) before the connection is cut.
+            let paced = futures_util::StreamExt::then(futures_util::stream::iter(parts), |part| async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                part
+            });
+            let body = axum::body::Body::from_stream(paced);
+            ([("content-type", file.mime), ("content-length", length)], body).into_response()
+        }
     }
 }
 

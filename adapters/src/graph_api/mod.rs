@@ -11,10 +11,12 @@
 
 mod error;
 pub mod fake;
+pub mod media;
 mod prove;
 mod request;
 
 pub use error::classify;
+pub use media::GraphMediaSource;
 pub use prove::GraphProver;
 
 use async_trait::async_trait;

@@ -262,13 +262,17 @@ fn attachment(a: &Value) -> PlainContent {
                 url: payload.and_then(|p| text(p, "url")).or_else(|| text(a, "url")),
             }
         }
-        "image" => PlainContent::Image { media, mime: None, caption: None },
-        "audio" => PlainContent::VoiceNote { media, mime: None },
-        "video" => PlainContent::Attachment { attachment: AttachmentKind::Video, media, mime: None, caption: None },
-        "file" => PlainContent::Attachment { attachment: AttachmentKind::File, media, mime: None, caption: None },
-        "sticker" => PlainContent::Attachment { attachment: AttachmentKind::Sticker, media, mime: None, caption: None },
+        "image" => PlainContent::Image { media, mime: None, caption: None, sha256: None },
+        "audio" => PlainContent::VoiceNote { media, mime: None, sha256: None },
+        "video" => file(AttachmentKind::Video, media),
+        "file" => file(AttachmentKind::File, media),
+        "sticker" => file(AttachmentKind::Sticker, media),
         other => PlainContent::Unsupported { kind: label(other) },
     }
+}
+
+fn file(attachment: AttachmentKind, media: String) -> PlainContent {
+    PlainContent::Attachment { attachment, media, mime: None, caption: None, sha256: None }
 }
 
 fn comment(account: &str, c: &Value, received_at: Timestamp) -> Result<Signal, Skip> {

@@ -120,6 +120,7 @@ struct Media {
     caption: Option<String>,
     filename: Option<String>,
     voice: bool,
+    sha256: Option<String>,
 }
 
 fn media_of(m: &Value, kind: &str) -> Result<Media, Skip> {
@@ -130,6 +131,7 @@ fn media_of(m: &Value, kind: &str) -> Result<Media, Skip> {
         caption: text(o, "caption"),
         filename: text(o, "filename"),
         voice: flag(o, "voice"),
+        sha256: text(o, "sha256"),
     })
 }
 
@@ -162,14 +164,20 @@ fn message(account: &str, m: &Value, contacts: &[Value]) -> Result<Signal, Skip>
         "text" => PlainContent::Text(object(m, "text").and_then(|t| text(t, "body")).unwrap_or_default()),
         "image" => {
             let i = media_of(m, "image")?;
-            PlainContent::Image { media: i.id, mime: i.mime, caption: i.caption }
+            PlainContent::Image { media: i.id, mime: i.mime, caption: i.caption, sha256: i.sha256 }
         }
         "audio" => {
             let a = media_of(m, "audio")?;
             if a.voice {
-                PlainContent::VoiceNote { media: a.id, mime: a.mime }
+                PlainContent::VoiceNote { media: a.id, mime: a.mime, sha256: a.sha256 }
             } else {
-                PlainContent::Attachment { attachment: AttachmentKind::Audio, media: a.id, mime: a.mime, caption: None }
+                PlainContent::Attachment {
+                    attachment: AttachmentKind::Audio,
+                    media: a.id,
+                    mime: a.mime,
+                    caption: None,
+                    sha256: a.sha256,
+                }
             }
         }
         "video" => {
@@ -179,16 +187,29 @@ fn message(account: &str, m: &Value, contacts: &[Value]) -> Result<Signal, Skip>
                 media: v.id,
                 mime: v.mime,
                 caption: v.caption,
+                sha256: v.sha256,
             }
         }
         "document" => {
             let d = media_of(m, "document")?;
             let caption = d.caption.or(d.filename);
-            PlainContent::Attachment { attachment: AttachmentKind::Document, media: d.id, mime: d.mime, caption }
+            PlainContent::Attachment {
+                attachment: AttachmentKind::Document,
+                media: d.id,
+                mime: d.mime,
+                caption,
+                sha256: d.sha256,
+            }
         }
         "sticker" => {
             let s = media_of(m, "sticker")?;
-            PlainContent::Attachment { attachment: AttachmentKind::Sticker, media: s.id, mime: s.mime, caption: None }
+            PlainContent::Attachment {
+                attachment: AttachmentKind::Sticker,
+                media: s.id,
+                mime: s.mime,
+                caption: None,
+                sha256: s.sha256,
+            }
         }
         "location" => PlainContent::Location { place_json: m.get("location").cloned().unwrap_or_default().to_string() },
         "contacts" => {

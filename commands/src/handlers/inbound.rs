@@ -35,20 +35,25 @@ pub struct SenderIdentity {
 #[derive(Clone, Debug, PartialEq)]
 pub enum PlainContent {
     Text(String),
+    /// `media`: a WhatsApp media id, or an attachment URL; `sha256`: the file's, as
+    /// WhatsApp's webhook gives it (base64).
     Image {
         media: String,
         mime: Option<String>,
         caption: Option<String>,
+        sha256: Option<String>,
     },
     VoiceNote {
         media: String,
         mime: Option<String>,
+        sha256: Option<String>,
     },
     Attachment {
         attachment: AttachmentKind,
         media: String,
         mime: Option<String>,
         caption: Option<String>,
+        sha256: Option<String>,
     },
     Location {
         place_json: String,
@@ -278,17 +283,21 @@ impl Ledger {
         let seal_opt = |text: &Option<String>| text.as_deref().map(seal).transpose();
         Ok(match content {
             PlainContent::Text(body) => MessageContent::Text { body: seal(body)? },
-            PlainContent::Image { media, mime, caption } => {
-                MessageContent::Image { media: seal(media)?, mime: mime.clone(), caption: seal_opt(caption)? }
+            PlainContent::Image { media, mime, caption, sha256 } => MessageContent::Image {
+                media: seal(media)?,
+                mime: mime.clone(),
+                caption: seal_opt(caption)?,
+                sha256: seal_opt(sha256)?,
+            },
+            PlainContent::VoiceNote { media, mime, sha256 } => {
+                MessageContent::VoiceNote { media: seal(media)?, mime: mime.clone(), sha256: seal_opt(sha256)? }
             }
-            PlainContent::VoiceNote { media, mime } => {
-                MessageContent::VoiceNote { media: seal(media)?, mime: mime.clone() }
-            }
-            PlainContent::Attachment { attachment, media, mime, caption } => MessageContent::Attachment {
+            PlainContent::Attachment { attachment, media, mime, caption, sha256 } => MessageContent::Attachment {
                 attachment: *attachment,
                 media: seal(media)?,
                 mime: mime.clone(),
                 caption: seal_opt(caption)?,
+                sha256: seal_opt(sha256)?,
             },
             PlainContent::Location { place_json } => MessageContent::Location { place: seal(place_json)? },
             PlainContent::SharedContacts { cards_json } => MessageContent::SharedContacts { cards: seal(cards_json)? },

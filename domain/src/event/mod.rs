@@ -200,6 +200,32 @@ pub enum DomainEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attachments: Option<Vec<EchoAttachment>>,
     },
+    /// An inbound message's file was fetched, checked and kept, sealed with the contact's
+    /// data key, in the media store under `object`.
+    MediaStored {
+        channel_message_id: String,
+        /// Which of the message's files (0: the first; a message carries one today).
+        attachment: u32,
+        /// The media store's name for the sealed file: SHA-256 (hex) of its sealed bytes.
+        object: String,
+        /// SHA-256 of the file itself, sealed: a hash of a customer's photo identifies it.
+        sha256: Sealed,
+        size: u64,
+        /// The type the bytes were checked to be (magic numbers).
+        mime: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        width: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        height: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+    },
+    /// An inbound message's file could not be kept, and why; nothing of it is stored.
+    MediaUnavailable {
+        channel_message_id: String,
+        attachment: u32,
+        reason: MediaUnavailableReason,
+    },
     SentimentScored {
         channel_message_id: String,
         score: f64,
@@ -388,6 +414,8 @@ impl DomainEvent {
             MessageReacted { .. } => "MessageReacted",
             CustomerIdentityChanged { .. } => "CustomerIdentityChanged",
             ThreadControlChanged { .. } => "ThreadControlChanged",
+            MediaStored { .. } => "MediaStored",
+            MediaUnavailable { .. } => "MediaUnavailable",
             SentimentScored { .. } => "SentimentScored",
             DraftProposed { .. } => "DraftProposed",
             DraftDeclined { .. } => "DraftDeclined",

@@ -91,7 +91,11 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             channel_message_id: "wamid.1".into(),
             contact_id: ContactId(id),
             sent_at: Timestamp(3),
-            content: MessageContent::VoiceNote { media: sealed(), mime: Some("audio/ogg".into()) },
+            content: MessageContent::VoiceNote {
+                media: sealed(),
+                mime: Some("audio/ogg".into()),
+                sha256: Some(sealed()),
+            },
             reply_to: Some("wamid.0".into()),
             context: InboundContext::default(),
         },
@@ -103,6 +107,22 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             sent_at: Timestamp(4),
         },
         EchoRecorded { channel_message_id: "m_1".into(), body: None, sent_at: Timestamp(5), attachments: None },
+        MediaStored {
+            channel_message_id: "wamid.1".into(),
+            attachment: 0,
+            object: "ab".repeat(32),
+            sha256: sealed(),
+            size: 12_345,
+            mime: "audio/ogg".into(),
+            width: None,
+            height: None,
+            duration_ms: Some(2_500),
+        },
+        MediaUnavailable {
+            channel_message_id: "wamid.1".into(),
+            attachment: 0,
+            reason: MediaUnavailableReason::TooLarge { limit: 5_242_880 },
+        },
         SentimentScored { channel_message_id: "wamid.1".into(), score: -0.25, scorer: "lexicon-v1".into() },
         DraftProposed {
             draft_id: DraftId(id),
@@ -213,7 +233,7 @@ fn every_event_type_round_trips_through_its_payload() {
         assert_eq!(tagged["type"], event.event_type());
         assert!(types.insert(event.event_type()), "duplicate sample {}", event.event_type());
     }
-    assert_eq!(types.len(), 52, "every event type has a sample");
+    assert_eq!(types.len(), 54, "every event type has a sample");
 }
 
 #[test]
@@ -343,4 +363,17 @@ fn a_reply_sent_before_evidence_existed_decodes_as_the_graph_api_answer_and_re_e
     let event = decode("ReplySent", 1, old).unwrap();
     assert!(matches!(event, DomainEvent::ReplySent { evidence: SendEvidence::GraphApiAnswer, .. }));
     assert_eq!(event.encode_payload(), old.to_vec());
+}
+
+#[test]
+fn media_messages_recorded_before_their_sha256_was_kept_re_encode_byte_for_byte() {
+    let media = sealed().to_text();
+    let old = format!(
+        r#"{{"channel_message_id":"wamid.7","contact_id":"00000000-0000-0000-0000-00000000004d","content":{{"caption":null,"kind":"image","media":"{media}","mime":"image/jpeg"}},"reply_to":null,"sent_at":3}}"#
+    );
+    let event = decode("InboundMessageReceived", 1, old.as_bytes()).unwrap();
+    let DomainEvent::InboundMessageReceived { content, .. } = &event else { panic!("{event:?}") };
+    let found = content.media().unwrap();
+    assert_eq!((found.kind, found.mime, found.sha256), (crate::media::MediaKind::Image, Some("image/jpeg"), None));
+    assert_eq!(String::from_utf8(event.encode_payload()).unwrap(), old);
 }

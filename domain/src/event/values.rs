@@ -13,20 +13,33 @@ pub enum MessageContent {
     Text {
         body: Sealed,
     },
+    /// `media` is the platform's reference: a WhatsApp media id, or an attachment URL.
     Image {
         media: Sealed,
         mime: Option<String>,
         caption: Option<Sealed>,
+        /// The file's SHA-256 as the platform gave it (WhatsApp), sealed; absent in messages
+        /// recorded before it was kept, and left out of their bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<Sealed>,
     },
     VoiceNote {
         media: Sealed,
         mime: Option<String>,
+        /// The file's SHA-256 as the platform gave it (WhatsApp), sealed; absent in messages
+        /// recorded before it was kept, and left out of their bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<Sealed>,
     },
     Attachment {
         attachment: AttachmentKind,
         media: Sealed,
         mime: Option<String>,
         caption: Option<Sealed>,
+        /// The file's SHA-256 as the platform gave it (WhatsApp), sealed; absent in messages
+        /// recorded before it was kept, and left out of their bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<Sealed>,
     },
     /// A shared location (sealed JSON with latitude, longitude, name, address).
     Location {
@@ -162,6 +175,65 @@ pub struct EchoAttachment {
     pub url: Option<Sealed>,
 }
 
+impl MessageContent {
+    /// The file this message carries, if any: its kind, the platform's sealed reference,
+    /// the declared type and the platform's sealed SHA-256.
+    pub fn media(&self) -> Option<MediaAttachment<'_>> {
+        let (kind, media, mime, sha256) = match self {
+            Self::Image { media, mime, sha256, .. } => (crate::media::MediaKind::Image, media, mime, sha256),
+            Self::VoiceNote { media, mime, sha256 } => (crate::media::MediaKind::Audio, media, mime, sha256),
+            Self::Attachment { attachment, media, mime, sha256, .. } => (attachment.media_kind(), media, mime, sha256),
+            _ => return None,
+        };
+        Some(MediaAttachment { kind, media, mime: mime.as_deref(), sha256: sha256.as_ref() })
+    }
+}
+
+/// A message's file as [`MessageContent::media`] finds it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct MediaAttachment<'a> {
+    pub kind: crate::media::MediaKind,
+    pub media: &'a Sealed,
+    pub mime: Option<&'a str>,
+    pub sha256: Option<&'a Sealed>,
+}
+
+/// Why an attachment's file was not kept. Every fetch ends in `MediaStored` or in one of
+/// these, never in a partial file.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MediaUnavailableReason {
+    /// The platform's link or media id no longer serves the file.
+    #[error("the platform's link expired")]
+    Expired,
+    /// Larger than the limit for its kind (bytes).
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    /// The platform refused the channel's token.
+    #[error("the platform refused the channel's token")]
+    Forbidden,
+    #[error("the platform does not know the file")]
+    NotFound,
+    /// The bytes' SHA-256 differs from the one the webhook carried.
+    #[error("the file's SHA-256 differs from the platform's")]
+    HashMismatch,
+    /// The bytes contradict the declared type, or are not a kind the attachment may be.
+    #[error("the file's bytes contradict its type")]
+    TypeMismatch,
+    /// The download ended before the length the server announced.
+    #[error("the download was cut off")]
+    Truncated,
+    /// The platform could not be reached or kept failing after every retry.
+    #[error("the platform could not be reached")]
+    Unreachable,
+    /// The contact was erased before the file was fetched: nothing is kept.
+    #[error("the contact was erased")]
+    ContactErased,
+    /// The message carries no reference the platform can resolve (an empty URL).
+    #[error("the message carries no usable reference")]
+    NoReference,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttachmentKind {
@@ -170,6 +242,18 @@ pub enum AttachmentKind {
     Document,
     Sticker,
     File,
+}
+
+impl AttachmentKind {
+    pub const fn media_kind(self) -> crate::media::MediaKind {
+        use crate::media::MediaKind;
+        match self {
+            Self::Audio => MediaKind::Audio,
+            Self::Video => MediaKind::Video,
+            Self::Document | Self::File => MediaKind::Document,
+            Self::Sticker => MediaKind::Sticker,
+        }
+    }
 }
 
 /// What a conversation is about.

@@ -119,6 +119,8 @@ pub struct Conversation {
     pub sends: BTreeMap<SendId, SendState>,
     pub delivery: BTreeMap<String, DeliveryStatus>,
     pub scored: BTreeSet<String>,
+    /// Files whose fetch ended (stored or unavailable), by message id and attachment.
+    pub media: BTreeSet<(String, u32)>,
     pub status: Option<ConversationStatus>,
     pub assignee: Option<UserId>,
 }
@@ -185,6 +187,10 @@ impl Aggregate for Conversation {
             ThreadControlChanged { held_by_laras, .. } => self.held_elsewhere = !held_by_laras,
             SentimentScored { channel_message_id, .. } => {
                 self.scored.insert(channel_message_id.clone());
+            }
+            MediaStored { channel_message_id, attachment, .. }
+            | MediaUnavailable { channel_message_id, attachment, .. } => {
+                self.media.insert((channel_message_id.clone(), *attachment));
             }
             DraftProposed { draft_id, author, body, target } => {
                 self.drafts.insert(
@@ -509,6 +515,71 @@ impl Decide for ScoreSentiment {
             channel_message_id: self.channel_message_id.clone(),
             score: self.score,
             scorer: self.scorer.clone(),
+        }])
+    }
+}
+
+/// A fetched file as it is to be recorded.
+#[derive(Clone, PartialEq, Debug)]
+pub struct StoredMedia {
+    pub object: String,
+    pub sha256: Sealed,
+    pub size: u64,
+    pub mime: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+}
+
+/// How the fetch of one file of an inbound message ended.
+#[derive(Clone, PartialEq, Debug)]
+pub enum MediaOutcome {
+    Stored(StoredMedia),
+    Unavailable(MediaUnavailableReason),
+}
+
+/// Records the end of a file's fetch: once per file; a second outcome changes nothing.
+pub struct RecordMedia {
+    pub channel_message_id: String,
+    pub attachment: u32,
+    pub outcome: MediaOutcome,
+}
+
+impl Decide for RecordMedia {
+    type State = Conversation;
+    fn decide(&self, state: &Conversation, _now: Timestamp) -> Result<Vec<DomainEvent>, DomainError> {
+        require_exists(state)?;
+        if !state.inbound_ids.contains(&self.channel_message_id) {
+            return Err(DomainError::bad_input("channel_message_id", "is not a message of this conversation"));
+        }
+        if state.media.contains(&(self.channel_message_id.clone(), self.attachment)) {
+            return Ok(vec![]);
+        }
+        let (channel_message_id, attachment) = (self.channel_message_id.clone(), self.attachment);
+        Ok(vec![match &self.outcome {
+            MediaOutcome::Stored(m) => {
+                let is_digest = m.object.len() == 64 && m.object.bytes().all(|b| b.is_ascii_hexdigit());
+                if !is_digest {
+                    return Err(DomainError::bad_input("object", "must be a SHA-256 in hex"));
+                }
+                if !m.mime.contains('/') {
+                    return Err(DomainError::bad_input("mime", "must be a MIME type"));
+                }
+                DomainEvent::MediaStored {
+                    channel_message_id,
+                    attachment,
+                    object: m.object.clone(),
+                    sha256: m.sha256.clone(),
+                    size: m.size,
+                    mime: m.mime.clone(),
+                    width: m.width,
+                    height: m.height,
+                    duration_ms: m.duration_ms,
+                }
+            }
+            MediaOutcome::Unavailable(reason) => {
+                DomainEvent::MediaUnavailable { channel_message_id, attachment, reason: reason.clone() }
+            }
         }])
     }
 }

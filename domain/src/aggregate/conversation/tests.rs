@@ -339,3 +339,48 @@ fn a_snooze_must_end_in_the_future_and_within_a_year_and_a_day() {
         .when(&snooze(tomorrow.0))
         .then(vec![DomainEvent::ConversationStatusChanged { status: ConversationStatus::Snoozed { until: tomorrow } }]);
 }
+
+fn stored_media(object: &str) -> MediaOutcome {
+    MediaOutcome::Stored(StoredMedia {
+        object: object.into(),
+        sha256: sealed("digest"),
+        size: 10,
+        mime: "image/jpeg".into(),
+        width: Some(2),
+        height: Some(1),
+        duration_ms: None,
+    })
+}
+
+fn record_media(id: &str, outcome: MediaOutcome) -> RecordMedia {
+    RecordMedia { channel_message_id: id.into(), attachment: 0, outcome }
+}
+
+#[test]
+fn a_fetched_file_is_recorded_once_whatever_the_second_outcome() {
+    let history = given::<Conversation>(vec![]).when(&inbound("wamid.1", TEST_NOW)).events();
+    let first =
+        given::<Conversation>(history.clone()).when(&record_media("wamid.1", stored_media(&"ab".repeat(32)))).events();
+    assert!(matches!(&first[..], [DomainEvent::MediaStored { size: 10, .. }]));
+    let later = [history, first].concat();
+    let again = MediaOutcome::Unavailable(MediaUnavailableReason::Expired);
+    given::<Conversation>(later).when(&record_media("wamid.1", again)).then(vec![]);
+}
+
+#[test]
+fn an_unavailable_file_records_its_reason() {
+    let history = given::<Conversation>(vec![]).when(&inbound("wamid.1", TEST_NOW)).events();
+    let reason = MediaUnavailableReason::TooLarge { limit: 5 };
+    given::<Conversation>(history)
+        .when(&record_media("wamid.1", MediaOutcome::Unavailable(reason.clone())))
+        .then(vec![DomainEvent::MediaUnavailable { channel_message_id: "wamid.1".into(), attachment: 0, reason }]);
+}
+
+#[test]
+fn media_for_an_unknown_message_or_with_a_bad_object_name_is_bad_input() {
+    let history = given::<Conversation>(vec![]).when(&inbound("wamid.1", TEST_NOW)).events();
+    let unknown = given::<Conversation>(history.clone()).when(&record_media("wamid.2", stored_media(&"ab".repeat(32))));
+    assert!(matches!(unknown.result(), Err(DomainError::BadInput { field: "channel_message_id", .. })));
+    let bad = given::<Conversation>(history).when(&record_media("wamid.1", stored_media("../../etc/passwd")));
+    assert!(matches!(bad.result(), Err(DomainError::BadInput { field: "object", .. })));
+}
