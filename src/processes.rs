@@ -137,7 +137,8 @@ impl Process for OutboxProcess {
         let from = self.checkpoints.load(laras_commands::outbox::PROCESS).await?.unwrap_or(0);
         ctx.status.started_from(from);
         let cancel = ctx.cancel.clone();
-        let work = self.outbox.run(self.checkpoints.as_ref(), ctx.fence, &ctx.status, async move { cancel.cancelled().await });
+        let work =
+            self.outbox.run(self.checkpoints.as_ref(), ctx.fence, &ctx.status, async move { cancel.cancelled().await });
         watched(&ctx, || self.outbox.position(), work).await
     }
 }

@@ -198,8 +198,7 @@ impl ReadModels {
                 if (position <= table_cp && position <= search_cp) || skipped.contains(&position) {
                     continue;
                 }
-                let event =
-                    event.as_ref().map_err(|e| ProjectionError::Decode { position, reason: e.to_string() })?;
+                let event = event.as_ref().map_err(|e| ProjectionError::Decode { position, reason: e.to_string() })?;
                 let failed = |source| about_the_event(position, source);
                 if position > table_cp {
                     project::apply(&tx, stored, event, &mut open, &mut effects).map_err(failed)?;
@@ -309,8 +308,17 @@ fn about_the_event(position: Position, source: rusqlite::Error) -> ProjectionErr
     use rusqlite::ErrorCode::*;
     match source.sqlite_error_code() {
         Some(
-            DiskFull | SystemIoFailure | DatabaseBusy | DatabaseLocked | CannotOpen | ReadOnly | OutOfMemory
-            | DatabaseCorrupt | NotADatabase | FileLockingProtocolFailed | OperationInterrupted,
+            DiskFull
+            | SystemIoFailure
+            | DatabaseBusy
+            | DatabaseLocked
+            | CannotOpen
+            | ReadOnly
+            | OutOfMemory
+            | DatabaseCorrupt
+            | NotADatabase
+            | FileLockingProtocolFailed
+            | OperationInterrupted,
         ) => ProjectionError::Database(source),
         _ => ProjectionError::Apply { position, source },
     }
