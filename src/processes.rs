@@ -35,6 +35,9 @@ where
     }
 }
 
+/// The read models' process name (status, skips).
+pub const READ_MODELS: &str = "read-models";
+
 /// The read-model runner, on its own thread and runtime as before; every node keeps its own.
 pub struct ReadModelsProcess(pub ProjectionRunner);
 
@@ -45,14 +48,19 @@ struct ThreadLost;
 #[async_trait::async_trait]
 impl Process for ReadModelsProcess {
     fn name(&self) -> &str {
-        "read-models"
+        READ_MODELS
     }
 
     async fn run(&self, ctx: ProcessContext) -> Result<(), ProcessError> {
         let models = self.0.models.clone();
         ctx.status.started_from(models.resume_from());
         let cancel = ctx.cancel.clone();
-        let thread = self.0.clone().spawn_dedicated(async move { cancel.cancelled().await })?;
+        let mut runner = self.0.clone();
+        if let Some(skips) = runner.skips.as_mut() {
+            // Skips count in this process's status (`/readyz`, metrics).
+            skips.status = ctx.status.clone();
+        }
+        let thread = runner.spawn_dedicated(async move { cancel.cancelled().await })?;
         let joined = async {
             tokio::task::spawn_blocking(move || thread.join())
                 .await
@@ -129,7 +137,8 @@ impl Process for OutboxProcess {
         let from = self.checkpoints.load(laras_commands::outbox::PROCESS).await?.unwrap_or(0);
         ctx.status.started_from(from);
         let cancel = ctx.cancel.clone();
-        let work = self.outbox.run(self.checkpoints.as_ref(), ctx.fence, async move { cancel.cancelled().await });
+        let work =
+            self.outbox.run(self.checkpoints.as_ref(), ctx.fence, &ctx.status, async move { cancel.cancelled().await });
         watched(&ctx, || self.outbox.position(), work).await
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::app::App;
 use crate::health::{self, Health};
-use crate::processes::{MerkleLogProcess, OutboxProcess, ReadModelsProcess, SearchIndexProcess};
+use crate::processes::{MerkleLogProcess, OutboxProcess, ReadModelsProcess, SearchIndexProcess, READ_MODELS};
 use crate::settings::Settings;
 use laras_adapters::ai::embedded::EmbeddedGenerator;
 use laras_adapters::ai::knowledge::TantivyKnowledge;
@@ -18,7 +18,7 @@ use laras_commands::audit::{HeadPolicy, MerkleLog};
 use laras_commands::directory::{ChannelDirectory, DirectoryProcess};
 use laras_commands::media::{MediaFetchProcess, MediaFetcher};
 use laras_commands::outbox::Outbox;
-use laras_commands::runtime::{NodeId, PoisonPolicy, Supervisor, SupervisorSettings};
+use laras_commands::runtime::{NodeId, PoisonPolicy, Skips, Supervisor, SupervisorSettings};
 use laras_commands::worker::{AiWorker, DraftGenerator, FollowUpProcess, FollowUps, WorkerProcess, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
@@ -42,6 +42,7 @@ pub async fn run(
     let directory = ChannelDirectory::new(app.ledger.store.clone());
     supervisor.spawn(Arc::new(DirectoryProcess {
         directory: directory.clone(),
+        ledger: app.ledger.clone(),
         snapshots: app.local.clone(),
         save_every: Duration::from_secs(10),
     }));
@@ -104,6 +105,7 @@ pub async fn run(
         keys: app.ledger.keys.clone(),
         models: read.clone(),
         clock: app.ledger.clock.clone(),
+        skips: Some(Skips::new(app.ledger.clone(), READ_MODELS)),
     };
     supervisor.spawn(Arc::new(ReadModelsProcess(runner)));
     supervisor.spawn(Arc::new(SearchIndexProcess(read.clone())));

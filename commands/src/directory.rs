@@ -13,11 +13,13 @@
 //! the log after it.
 
 use crate::error::CommandError;
+use crate::ledger::Ledger;
+use crate::runtime::poison;
 use crate::runtime::{Fence, Process, ProcessContext, ProcessError, Snapshot, Snapshots};
 use crate::store::{EventStore, Position, StoredEnvelope};
 use crate::subscription::Subscription;
 use laras_domain::channel::ChannelKind;
-use laras_domain::event::DomainEvent;
+use laras_domain::event::{DomainEvent, SkipReason};
 use laras_domain::ids::PartnerId;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -141,10 +143,11 @@ impl ChannelDirectory {
     }
 
     /// Applies the events past the position already applied (`follow` and `catch_up` may
-    /// both read a batch; each event counts once, in log order). True when a route event
-    /// was among them.
-    fn apply(&self, batch: &[StoredEnvelope]) -> bool {
+    /// both read a batch; each event counts once, in log order): whether a route event was
+    /// among them, and the route events that could not be read (passed over).
+    fn apply(&self, batch: &[StoredEnvelope]) -> Applied {
         let mut changed = false;
+        let mut undecodable = Vec::new();
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
         for stored in batch {
             if stored.position <= routes.applied {
@@ -171,7 +174,11 @@ impl ChannelDirectory {
                 Ok(DomainEvent::ChannelAccountReleased { channel, account_id, partner_id }) => {
                     ((channel, account_id), partner_id, false)
                 }
-                _ => continue,
+                Err(_) => {
+                    undecodable.push(stored.clone());
+                    continue;
+                }
+                Ok(_) => continue,
             };
             changed = true;
             if holds {
@@ -184,7 +191,7 @@ impl ChannelDirectory {
         let applied = routes.applied;
         drop(routes);
         self.seen.send_replace(applied);
-        changed
+        Applied { changed, undecodable }
     }
 
     /// The Partner whose connected channel `account_id` is, waiting up to `patience` for
@@ -208,12 +215,21 @@ impl ChannelDirectory {
     }
 }
 
+/// What applying a batch did to the routes.
+struct Applied {
+    changed: bool,
+    /// Route events this version cannot read: each is recorded as skipped by the process.
+    undecodable: Vec<StoredEnvelope>,
+}
+
 /// The channel directory's process name (its snapshot on this node).
 pub const CHANNEL_DIRECTORY: &str = "channel-directory";
 
 /// The directory under a supervisor, on every node (no lease).
 pub struct DirectoryProcess {
     pub directory: Arc<ChannelDirectory>,
+    /// Records the route events that cannot be read as skipped (once, whichever node sees them).
+    pub ledger: Ledger,
     pub snapshots: Arc<dyn Snapshots>,
     /// How often the routes' position is saved when nothing else changes.
     pub save_every: Duration,
@@ -248,9 +264,12 @@ impl Process for DirectoryProcess {
             tokio::select! {
                 _ = ctx.cancel.cancelled() => break,
                 batch = subscription.next_batch() => {
-                    let routes_changed = self.directory.apply(&batch?);
+                    let applied = self.directory.apply(&batch?);
+                    for stored in &applied.undecodable {
+                        poison::skip(&self.ledger, &ctx.status, stored, SkipReason::Undecodable).await?;
+                    }
                     ctx.status.advanced(self.directory.position());
-                    if routes_changed {
+                    if applied.changed {
                         self.save().await?;
                         saved = self.directory.position();
                     }

@@ -492,3 +492,38 @@ mod contract {
 
     crate::event_store_contract!(open);
 }
+
+/// Appends to `stream` one event of `event_type` whose payload no version of Laras can
+/// decode (a poison event, for the processes' tests), sealed and chained as the ledger
+/// would. Answers its position.
+pub async fn append_undecodable(
+    ledger: &crate::Ledger,
+    partner: PartnerId,
+    stream: StreamId,
+    event_type: &str,
+) -> Result<Position, crate::CommandError> {
+    use laras_domain::envelope::{canonical_bytes, Envelope, EnvelopeHeader};
+    let head = ledger.store.stream_head(&stream).await?;
+    let key = ledger.signer.active();
+    let header = EnvelopeHeader {
+        event_id: EventId(Uuid::now_v7()),
+        partner_id: partner,
+        stream_id: stream.clone(),
+        stream_version: head.map_or(0, |h| h.version + 1),
+        recorded_at: ledger.clock.now(),
+        actor: laras_domain::actor::Actor::system("test"),
+        causation_id: Uuid::nil(),
+        correlation_id: Uuid::nil(),
+        event_type: event_type.to_owned(),
+        event_version: 1,
+        key_id: key.id().clone(),
+        prev_hash: head.map_or(ZERO_HASH, |h| h.hash),
+    };
+    let payload = b"{\"not\": [\"what this event type holds\"".to_vec();
+    let bytes = canonical_bytes(&header, &payload).map_err(|e| StoreError::InvalidAppend(e.to_string()))?;
+    let signature = key.sign(&bytes);
+    let expected = head.map_or(ExpectedVersion::NoStream, |h| ExpectedVersion::Exact(h.version));
+    let write = StreamWrite { stream, partner, expected, envelopes: vec![Envelope { header, payload, signature }] };
+    let outcome = ledger.store.append(AppendRequest { writes: vec![write] }).await?;
+    outcome.last_position().ok_or_else(|| StoreError::InvalidAppend("nothing appended".into()).into())
+}

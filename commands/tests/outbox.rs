@@ -7,7 +7,7 @@ use laras_commands::handlers::send::{OutgoingReply, SendRequest};
 use laras_commands::handlers::status::IncomingStatus;
 use laras_commands::outbox::*;
 use laras_commands::runtime::memory::MemoryRuntime;
-use laras_commands::runtime::{Checkpoints, Fence};
+use laras_commands::runtime::{Checkpoints, Fence, Registry};
 use laras_commands::{CommandError, CommandMeta, Ledger};
 use laras_domain::aggregate::partner::ChannelStatus;
 use laras_domain::blind::IdentityKind;
@@ -175,8 +175,9 @@ impl Running {
     fn start(outbox: Outbox, checkpoints: Arc<MemoryRuntime>) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
+            let status = Registry::default().register(PROCESS);
             outbox
-                .run(checkpoints.as_ref(), Fence::UNLEASED, async {
+                .run(checkpoints.as_ref(), Fence::UNLEASED, &status, async {
                     let _ = stopped.await;
                 })
                 .await

@@ -16,10 +16,28 @@ pub enum ProjectionError {
     Store(#[from] laras_commands::store::StoreError),
     #[error("event at position {position} does not decode: {reason}")]
     Decode { position: u64, reason: String },
+    /// One event's statements failed (the batch was rolled back; the rest of it can go on
+    /// once this event is skipped).
+    #[error("event at position {position} could not be applied: {source}")]
+    Apply { position: u64, source: rusqlite::Error },
     #[error("cannot use {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
+    #[error("a skipped event could not be recorded: {0}")]
+    SkipNotRecorded(String),
     #[error("the search indexer failed: {0}")]
     Indexer(String),
     #[error("the projection runner stopped")]
     Stopped,
+}
+
+impl ProjectionError {
+    /// The event this error is about, when it is one event's: its position, and the kind
+    /// of failure a skip records (None: it does not decode, and never will).
+    pub fn poison(&self) -> Option<(u64, Option<&'static str>)> {
+        match self {
+            Self::Decode { position, .. } => Some((*position, None)),
+            Self::Apply { position, .. } => Some((*position, Some("database"))),
+            _ => None,
+        }
+    }
 }

@@ -13,7 +13,7 @@ use laras_domain::event::DomainEvent;
 use laras_domain::ids::DataKeyId;
 use laras_domain::sealed::{Sealed, SecretKey};
 use rusqlite::{Connection, OptionalExtension};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -167,6 +167,19 @@ impl ReadModels {
 
     /// [`ReadModels::apply_batch`] for events already decoded (by [`decode`], on every core).
     pub fn apply_decoded(&self, batch: &[Decoded], keys: &dyn ContactKeys, now_ms: i64) -> Result<(), ProjectionError> {
+        self.apply_decoded_skipping(batch, keys, now_ms, &BTreeSet::new())
+    }
+
+    /// [`ReadModels::apply_decoded`], passing over the events at `skipped` (recorded as
+    /// skipped by the read models). An event that fails rolls the whole batch back and is
+    /// named in the error ([`ProjectionError::poison`]), so the caller can skip it.
+    pub fn apply_decoded_skipping(
+        &self,
+        batch: &[Decoded],
+        keys: &dyn ContactKeys,
+        now_ms: i64,
+        skipped: &BTreeSet<Position>,
+    ) -> Result<(), ProjectionError> {
         let Some(last) = batch.last().map(|(s, _)| s.position) else { return Ok(()) };
         let table_cp = self.position();
         let search_cp = *lock(&self.inner.search_sent);
@@ -181,17 +194,17 @@ impl ReadModels {
             let mut conn = lock(&self.inner.writer);
             let tx = conn.transaction()?;
             for (stored, event) in batch {
-                if stored.position <= table_cp && stored.position <= search_cp {
+                let position = stored.position;
+                if (position <= table_cp && position <= search_cp) || skipped.contains(&position) {
                     continue;
                 }
-                let event = event
-                    .as_ref()
-                    .map_err(|e| ProjectionError::Decode { position: stored.position, reason: e.to_string() })?;
-                if stored.position > table_cp {
-                    project::apply(&tx, stored, event, &mut open, &mut effects)?;
+                let event = event.as_ref().map_err(|e| ProjectionError::Decode { position, reason: e.to_string() })?;
+                let failed = |source| about_the_event(position, source);
+                if position > table_cp {
+                    project::apply(&tx, stored, event, &mut open, &mut effects).map_err(failed)?;
                 }
-                if stored.position > search_cp {
-                    search_ops(&tx, stored, event, &mut open, &mut ops)?;
+                if position > search_cp {
+                    search_ops(&tx, stored, event, &mut open, &mut ops).map_err(failed)?;
                 }
             }
             for partner in &effects.deals_closed {
@@ -288,6 +301,29 @@ fn checkpoint(conn: &Connection) -> Result<Position, ProjectionError> {
 }
 
 /// The search documents an event adds (or removes).
+/// A failed statement as the event's fault ([`ProjectionError::Apply`], which can be
+/// skipped) unless it is the database's: a full disk, an I/O error or a lock is the same
+/// for every event, and skipping them all would lose the read models.
+fn about_the_event(position: Position, source: rusqlite::Error) -> ProjectionError {
+    use rusqlite::ErrorCode::*;
+    match source.sqlite_error_code() {
+        Some(
+            DiskFull
+            | SystemIoFailure
+            | DatabaseBusy
+            | DatabaseLocked
+            | CannotOpen
+            | ReadOnly
+            | OutOfMemory
+            | DatabaseCorrupt
+            | NotADatabase
+            | FileLockingProtocolFailed
+            | OperationInterrupted,
+        ) => ProjectionError::Database(source),
+        _ => ProjectionError::Apply { position, source },
+    }
+}
+
 fn search_ops(
     tx: &rusqlite::Transaction<'_>,
     stored: &StoredEnvelope,

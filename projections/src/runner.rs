@@ -3,9 +3,12 @@
 use crate::error::ProjectionError;
 use crate::models::{decode_owned, Decoded, ReadModels};
 use laras_commands::keys::ContactKeys;
+use laras_commands::runtime::{poison, Skips};
 use laras_commands::store::{EventStore, Position, StoredEnvelope};
 use laras_commands::subscription::Subscription;
+use laras_domain::event::SkipReason;
 use laras_domain::time::Clock;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,6 +30,9 @@ pub struct ProjectionRunner {
     pub keys: Arc<dyn ContactKeys>,
     pub models: ReadModels,
     pub clock: Arc<dyn Clock>,
+    /// Where an event that keeps failing is recorded as skipped before the read models go
+    /// on without it; None: such an event stops the runner (its supervisor restarts it).
+    pub skips: Option<Skips>,
 }
 
 impl ProjectionRunner {
@@ -36,11 +42,44 @@ impl ProjectionRunner {
         self.apply_decoded(decoded).await
     }
 
+    /// Applies a decoded batch in one transaction. An event that fails is tried again with
+    /// the batch (an undecodable one is not: it never will decode), and after the policy's
+    /// tries it is recorded as skipped and the batch applied without it.
     async fn apply_decoded(&self, batch: Vec<Decoded>) -> Result<(), ProjectionError> {
-        let (models, keys, now) = (self.models.clone(), self.keys.clone(), self.clock.now().0);
-        tokio::task::spawn_blocking(move || models.apply_decoded(&batch, keys.as_ref(), now))
+        let batch = Arc::new(batch);
+        let mut skipped = BTreeSet::new();
+        let mut tries: HashMap<Position, u32> = HashMap::new();
+        loop {
+            let (models, keys, now) = (self.models.clone(), self.keys.clone(), self.clock.now().0);
+            let (batch_, skipped_) = (batch.clone(), skipped.clone());
+            let applied = tokio::task::spawn_blocking(move || {
+                models.apply_decoded_skipping(&batch_, keys.as_ref(), now, &skipped_)
+            })
             .await
-            .map_err(|_| ProjectionError::Stopped)?
+            .map_err(|_| ProjectionError::Stopped)?;
+            let (Err(error), Some(skips)) = (&applied, &self.skips) else { return applied };
+            let Some((position, failure)) = error.poison() else { return applied };
+            let Some((stored, _)) = batch.iter().find(|(s, _)| s.position == position) else { return applied };
+            let tried = tries.entry(position).or_default();
+            *tried += 1;
+            let reason = match failure {
+                None => SkipReason::Undecodable,
+                Some(failure) if *tried >= skips.policy.attempts.max(1) => {
+                    SkipReason::Failed { failure: failure.to_owned(), attempts: *tried }
+                }
+                Some(_) => {
+                    tracing::warn!(process = skips.status.name(), position, try_ = *tried, error = %error, "event failed; trying again");
+                    tokio::time::sleep(skips.delay(*tried)).await;
+                    continue;
+                }
+            };
+            // Recorded before the checkpoint passes it: a skip is never lost.
+            poison::skip(&skips.ledger, &skips.status, stored, reason).await.map_err(|e| match e {
+                laras_commands::CommandError::Store(e) => ProjectionError::Store(e),
+                other => ProjectionError::SkipNotRecorded(other.to_string()),
+            })?;
+            skipped.insert(position);
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -155,7 +194,7 @@ impl ProjectionRunner {
             std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
         }
         let position = {
-            let runner = Self { store, keys, models: ReadModels::open(&staging)?, clock };
+            let runner = Self { store, keys, models: ReadModels::open(&staging)?, clock, skips: None };
             let position = runner.catch_up(progress).await?;
             let models = runner.models.clone();
             drop(runner);

@@ -40,6 +40,7 @@ fn runner_for(ledger: &Ledger, dir: &std::path::Path) -> ProjectionRunner {
         keys: ledger.keys.clone(),
         models: ReadModels::open(dir).expect("open read models"),
         clock: ledger.clock.clone(),
+        skips: None,
     }
 }
 

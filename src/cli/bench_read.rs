@@ -143,6 +143,7 @@ pub async fn read_models(data_dir: &Path, events: u64) -> anyhow::Result<ExitCod
         keys: app.ledger.keys.clone(),
         models: ReadModels::open(dir.path())?,
         clock: app.ledger.clock.clone(),
+        skips: None,
     };
     let started = Instant::now();
     runner.rebuild(|_, _| {}).await?;

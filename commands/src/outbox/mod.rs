@@ -30,10 +30,11 @@ pub use retry::RetryPolicy;
 
 use crate::error::CommandError;
 use crate::ledger::Ledger;
-use crate::runtime::{CheckpointError, Checkpoints, Fence};
+use crate::runtime::{poison, CheckpointError, Checkpoints, Fence, StatusHandle};
 use crate::store::Position;
 use crate::subscription::Subscription;
 use laras_domain::channel::ChannelKind;
+use laras_domain::event::SkipReason;
 use laras_domain::ids::{ConversationId, SendId};
 use laras_domain::time::Span;
 use std::sync::Arc;
@@ -144,6 +145,7 @@ impl Outbox {
         &self,
         checkpoints: &dyn Checkpoints,
         fence: Fence,
+        status: &StatusHandle,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), CommandError> {
         let store = self.inner.ledger.store.clone();
@@ -159,7 +161,10 @@ impl Outbox {
                 _ = &mut shutdown => return Ok(()),
                 batch = subscription.next_batch() => {
                     for stored in &batch? {
-                        pending.observe(stored)?;
+                        if let Err(CommandError::Decode { .. }) = pending.observe(stored) {
+                            // Recorded before the checkpoint can pass it; the sends after it go on.
+                            poison::skip(&self.inner.ledger, status, stored, SkipReason::Undecodable).await?;
+                        }
                     }
                 }
                 Some(done) = workers.join_next(), if !workers.is_empty() => {

@@ -46,7 +46,12 @@ pub struct PendingSends {
 impl PendingSends {
     pub fn observe(&mut self, stored: &StoredEnvelope) -> Result<(), CommandError> {
         let h = &stored.envelope.header;
-        if h.stream_id.kind() != "conversation" {
+        // Only these types move a send; the rest of a conversation is not decoded.
+        let moves_a_send = matches!(
+            h.event_type.as_str(),
+            "ReplySendRequested" | "ReplySent" | "ReplySendFailed" | "SendRefused" | "InDoubtResendApproved"
+        );
+        if h.stream_id.kind() != "conversation" || !moves_a_send {
             return Ok(());
         }
         let event =

@@ -26,7 +26,7 @@ pub mod supervisor;
 
 pub use checkpoint::{CheckpointError, Checkpoints, Snapshot, Snapshots};
 pub use lease::{Fence, Lease, LeaseError, Leases, NodeId};
-pub use poison::{handle_or_skip, FailureKind, Handled, PoisonPolicy};
+pub use poison::{handle_or_skip, FailureKind, Handled, PoisonPolicy, Skips};
 pub use status::{ProcessState, ProcessStatus, Registry, StatusHandle};
 pub use supervisor::{Process, ProcessContext, ProcessError, Supervisor, SupervisorSettings};
 

@@ -133,3 +133,26 @@ pub async fn skip(
     );
     Ok(())
 }
+
+/// How a process that follows the log without a ledger of its own (the read models)
+/// records the events it skips: the ledger to record them with, the status to count them
+/// in, and how hard to try first.
+#[derive(Clone)]
+pub struct Skips {
+    pub ledger: Ledger,
+    pub status: StatusHandle,
+    pub policy: PoisonPolicy,
+}
+
+impl Skips {
+    /// Skips counted in a status of their own (a command-line rebuild has no registry).
+    pub fn new(ledger: Ledger, process: &str) -> Self {
+        let status = super::status::Registry::default().register(process);
+        Self { ledger, status, policy: PoisonPolicy::default() }
+    }
+
+    /// The delay before try `tries + 1` of one event (100 ms doubling, by default).
+    pub fn delay(&self, tries: u32) -> Duration {
+        self.policy.first_delay.saturating_mul(1 << tries.saturating_sub(1).min(3))
+    }
+}

@@ -13,7 +13,7 @@ use crate::Ledger;
 use laras_domain::actor::Actor;
 use laras_domain::aggregate::contact::Contact;
 use laras_domain::channel::ChannelKind;
-use laras_domain::event::{ApprovalMode, DomainEvent, DraftAuthor, RefusalReason, ReplyTarget};
+use laras_domain::event::{ApprovalMode, DecodeError, DomainEvent, DraftAuthor, RefusalReason, ReplyTarget};
 use laras_domain::ids::{ContactId, ConversationId, OpportunityId, PartnerId};
 use laras_domain::stream::StreamId;
 use laras_domain::time::{Span, Timestamp};
@@ -56,11 +56,29 @@ impl FollowUpBook {
         serde_json::from_slice(bytes).ok()
     }
 
-    pub fn learn(&mut self, stored: &StoredEnvelope) {
+    /// Learns what `stored` says about deals and silences. Only the event types the book
+    /// needs are decoded (a message or a send request counts by its header alone); an
+    /// event of those types that cannot be decoded is answered as an error and learns nothing.
+    pub fn learn(&mut self, stored: &StoredEnvelope) -> Result<(), DecodeError> {
         let h = &stored.envelope.header;
-        let Ok(event) = stored.envelope.event() else { return };
         let at = h.recorded_at;
-        match event {
+        match h.event_type.as_str() {
+            "InboundMessageReceived" => {
+                if let Some(c) = conversation_of(stored) {
+                    self.last_inbound.insert(c, at);
+                }
+                return Ok(());
+            }
+            "ReplySendRequested" => {
+                if let Some(c) = conversation_of(stored) {
+                    self.last_outbound.insert(c, at);
+                }
+                return Ok(());
+            }
+            "OpportunityOpened" | "OpportunityWon" | "OpportunityLost" | "FollowUpSkipped" | "DraftProposed" => {}
+            _ => return Ok(()),
+        }
+        match stored.envelope.event()? {
             DomainEvent::OpportunityOpened { opportunity_id, contact_id, conversation_id: Some(c), title, .. } => {
                 let deal = OpenDeal { partner: h.partner_id, conversation: c, contact: contact_id, title };
                 self.deals.insert(opportunity_id, deal);
@@ -69,16 +87,6 @@ impl FollowUpBook {
             DomainEvent::OpportunityWon { .. } | DomainEvent::OpportunityLost { .. } => {
                 if let Some(id) = h.stream_id.as_str().strip_prefix("opportunity-").and_then(|s| s.parse().ok()) {
                     self.deals.remove(&OpportunityId(id));
-                }
-            }
-            DomainEvent::InboundMessageReceived { .. } => {
-                if let Some(c) = conversation_of(stored) {
-                    self.last_inbound.insert(c, at);
-                }
-            }
-            DomainEvent::ReplySendRequested { .. } => {
-                if let Some(c) = conversation_of(stored) {
-                    self.last_outbound.insert(c, at);
                 }
             }
             DomainEvent::FollowUpSkipped { .. } => {
@@ -95,6 +103,7 @@ impl FollowUpBook {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// Open deals whose conversation has waited on the customer since before `since`
@@ -132,7 +141,11 @@ impl FollowUps {
         loop {
             let batch = self.ledger.store.read_all(after, 2_000).await?;
             let Some(last) = batch.last().map(|s| s.position) else { break };
-            batch.iter().for_each(|s| book.learn(s));
+            for stored in &batch {
+                if book.learn(stored).is_err() {
+                    tracing::warn!(position = stored.position, "an event follow-ups need cannot be read; passed over");
+                }
+            }
             after = last;
         }
         self.follow_up_due(&book).await

@@ -204,7 +204,11 @@ impl Process for FollowUpProcess {
             tokio::select! {
                 _ = ctx.cancel.cancelled() => break,
                 batch = subscription.next_batch() => {
-                    batch?.iter().for_each(|s| book.learn(s));
+                    for stored in &batch? {
+                        if book.learn(stored).is_err() {
+                            poison::skip(ledger, &ctx.status, stored, SkipReason::Undecodable).await?;
+                        }
+                    }
                     ctx.status.advanced(subscription.position());
                     dirty = true;
                 }

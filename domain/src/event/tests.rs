@@ -272,6 +272,18 @@ fn unknown_types_and_future_versions_are_typed_errors() {
     assert!(matches!(decode("DraftApproved", 1, b"not json"), Err(DecodeError::Payload { .. })));
 }
 
+#[test]
+fn a_payload_is_one_json_value_and_nothing_after_it() {
+    let event = DomainEvent::ConversationAssigned { assignee: None };
+    let mut payload = event.encode_payload();
+    assert_eq!(decode(event.event_type(), 1, &payload), Ok(event.clone()));
+    payload.extend_from_slice(b" {}");
+    assert!(matches!(decode(event.event_type(), 1, &payload), Err(DecodeError::Payload { .. })));
+    // Whatever the payload says, the event's type is the envelope's.
+    let smuggled = br#"{"type": "ConversationStatusChanged", "data": {"status": "closed"}}"#;
+    assert!(matches!(decode("ConversationAssigned", 1, smuggled), Ok(DomainEvent::ConversationAssigned { .. })));
+}
+
 /// Prints the payload of every sample (used to write the catalogue in docs/audit-format.md).
 #[test]
 #[ignore]

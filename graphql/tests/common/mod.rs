@@ -70,6 +70,7 @@ pub fn world_with(limits: Limits) -> World {
         keys: ledger.keys.clone(),
         models: read.clone(),
         clock: ledger.clock.clone(),
+        skips: None,
     };
     let prover = Arc::new(MemoryProver::default());
     let directory = ChannelDirectory::new(ledger.store.clone());
