@@ -59,7 +59,7 @@ pub(super) fn epoch(raw: i64) -> Option<Timestamp> {
 
 /// Epoch seconds (WhatsApp's times), absent outside 1970 to 9999.
 pub(super) fn epoch_seconds(raw: i64) -> Option<Timestamp> {
-    (0..=LAST_MILLIS / 1_000).contains(&raw).then(|| Timestamp::from_seconds(raw))
+    (0..=LAST_MILLIS / 1_000).contains(&raw).then_some(Timestamp::from_seconds(raw))
 }
 
 /// 9999-12-31T23:59:59.999Z.
