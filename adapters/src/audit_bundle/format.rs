@@ -266,9 +266,12 @@ impl<R: Read> RecordReader<R> {
         if len > MAX_RECORD {
             return Some(Err(RecordError::Malformed(format!("a record of {len} bytes"))));
         }
-        let mut body = vec![0u8; len as usize + 64];
-        match self.fill(&mut body) {
-            Ok(n) if n == body.len() => {}
+        // Grown as the bytes arrive: a length prefix alone, in a file that ends after it,
+        // must not make the reader hold 64 MiB.
+        let wanted = len as usize + 64;
+        let mut body = Vec::with_capacity(wanted.min(1 << 16));
+        match (&mut self.input).take(wanted as u64).read_to_end(&mut body) {
+            Ok(n) if n == wanted => {}
             Ok(_) => return Some(Err(RecordError::Truncated)),
             Err(e) => return Some(Err(io(e))),
         }

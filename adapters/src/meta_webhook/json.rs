@@ -48,13 +48,22 @@ pub(super) fn list<'v>(v: &'v Value, key: &str) -> &'v [Value] {
 /// Meta's epoch times: WhatsApp sends seconds, Messenger milliseconds, and some documented
 /// examples (a postback's `timestamp`) seconds where milliseconds are specified. A value
 /// below 10^11 cannot be milliseconds of any time after March 1973, so it is read as seconds.
-pub(super) fn epoch(raw: i64) -> Timestamp {
-    if raw.abs() < 100_000_000_000 {
-        Timestamp::from_seconds(raw)
+/// A time before 1970 or after 9999 is no time Meta sends: it reads as absent.
+pub(super) fn epoch(raw: i64) -> Option<Timestamp> {
+    if raw < 100_000_000_000 {
+        epoch_seconds(raw)
     } else {
-        Timestamp::from_millis(raw)
+        Some(Timestamp::from_millis(raw)).filter(|t| t.millis() <= LAST_MILLIS)
     }
 }
+
+/// Epoch seconds (WhatsApp's times), absent outside 1970 to 9999.
+pub(super) fn epoch_seconds(raw: i64) -> Option<Timestamp> {
+    (0..=LAST_MILLIS / 1_000).contains(&raw).then_some(Timestamp::from_seconds(raw))
+}
+
+/// 9999-12-31T23:59:59.999Z.
+const LAST_MILLIS: i64 = 253_402_300_799_999;
 
 /// A bounded, printable label for logs (never content: callers pass kinds and field names).
 pub(super) fn label(s: &str) -> String {
@@ -80,7 +89,19 @@ mod tests {
 
     #[test]
     fn seconds_and_milliseconds_are_told_apart() {
-        assert_eq!(epoch(1_527_459_824), Timestamp(1_527_459_824_000));
-        assert_eq!(epoch(1_458_692_752_478), Timestamp(1_458_692_752_478));
+        assert_eq!(epoch(1_527_459_824), Some(Timestamp(1_527_459_824_000)));
+        assert_eq!(epoch(1_458_692_752_478), Some(Timestamp(1_458_692_752_478)));
+    }
+
+    #[test]
+    fn times_before_1970_or_after_9999_read_as_absent() {
+        for raw in [i64::MIN, -1, LAST_MILLIS + 1, i64::MAX] {
+            assert_eq!(epoch(raw), None, "{raw}");
+        }
+        assert_eq!(epoch(0), Some(Timestamp(0)));
+        assert_eq!(epoch(LAST_MILLIS), Some(Timestamp(LAST_MILLIS)));
+        assert_eq!(epoch_seconds(-1), None);
+        assert_eq!(epoch_seconds(i64::MAX), None);
+        assert_eq!(epoch_seconds(LAST_MILLIS / 1_000), Some(Timestamp::from_seconds(253_402_300_799)));
     }
 }

@@ -70,7 +70,7 @@ fn messaging(item: &Item<'_>, m: &Value, standby: bool) -> Result<Vec<Signal>, S
     }
     let sender = object(m, "sender").and_then(|p| text(p, "id"));
     let recipient = object(m, "recipient").and_then(|p| text(p, "id"));
-    let at = int(m, "timestamp").map(epoch);
+    let at = int(m, "timestamp").and_then(epoch);
     let (channel, account) = (item.channel, item.account.to_owned());
     if let Some(msg) = object(m, "message") {
         let mid = text(msg, "mid").ok_or("message without mid")?;
@@ -199,7 +199,7 @@ fn messaging(item: &Item<'_>, m: &Value, standby: bool) -> Result<Vec<Signal>, S
     }
     if let Some(d) = object(m, "delivery") {
         let customer = item.customer(sender.ok_or("delivery without a sender")?);
-        let watermark = int(d, "watermark").map(epoch).ok_or("delivery without a watermark")?;
+        let watermark = int(d, "watermark").and_then(epoch).ok_or("delivery without a watermark")?;
         let mids: Vec<String> = list(d, "mids").iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
         if mids.is_empty() {
             return Ok(vec![Signal::Watermark(IncomingWatermark {
@@ -231,7 +231,7 @@ fn messaging(item: &Item<'_>, m: &Value, standby: bool) -> Result<Vec<Signal>, S
             account_id: account,
             customer: item.customer(sender.ok_or("read without a sender")?),
             status: DeliveryStatus::Read,
-            watermark: int(r, "watermark").map(epoch).ok_or("read without a watermark")?,
+            watermark: int(r, "watermark").and_then(epoch).ok_or("read without a watermark")?,
         })]);
     }
     let known = m.as_object().map(|o| o.keys().filter(|k| !matches!(k.as_str(), "sender" | "recipient" | "timestamp")));
@@ -285,7 +285,7 @@ fn comment(account: &str, c: &Value, received_at: Timestamp) -> Result<Signal, S
     let media = object(c, "media").and_then(|m| text(m, "id")).ok_or("comment without media id")?;
     // Comment webhooks carry no reliable time of their own in every version: the time
     // Meta delivered it is the closest honest value.
-    let sent_at = int(c, "timestamp").map(epoch).unwrap_or(received_at);
+    let sent_at = int(c, "timestamp").and_then(epoch).unwrap_or(received_at);
     Ok(Signal::Comment(IncomingComment {
         channel: ChannelKind::Instagram,
         account_id: account.to_owned(),

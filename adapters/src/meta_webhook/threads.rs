@@ -59,24 +59,32 @@ fn comment(target: Option<&str>, field: &str, r: &Value, received_at: Timestamp)
     }))
 }
 
-/// Parses Meta's `2024-08-07T10:33:16+0000` (UTC offsets `+hhmm`) into a timestamp.
+/// Parses Meta's `2024-08-07T10:33:16+0000` (UTC offsets `+hhmm`) into a timestamp; a
+/// field out of its range (month 13, hour 24, year 10000) reads as no time at all.
 pub(super) fn parse_meta_time(text: &str) -> Option<Timestamp> {
     let (date, rest) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let time = rest.get(..8)?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let offset = rest.get(8..).unwrap_or("");
-    let offset_s = match offset {
+    let number = |part: Option<&str>, range: std::ops::RangeInclusive<i64>| {
+        let part = part?;
+        let n = part.parse::<i64>().ok().filter(|n| range.contains(n))?;
+        part.bytes().all(|b| b.is_ascii_digit()).then_some(n)
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (number(d.next(), 0..=9999)?, number(d.next(), 1..=12)?, number(d.next(), 1..=31)?);
+    let mut t = rest.get(..8)?.split(':');
+    let (hh, mm, ss) = (number(t.next(), 0..=23)?, number(t.next(), 0..=59)?, number(t.next(), 0..=60)?);
+    let offset_s = match rest.get(8..)? {
         "" | "Z" => 0,
         o if o.len() == 5 => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            sign * (o[1..3].parse::<i64>().ok()? * 3600 + o[3..5].parse::<i64>().ok()? * 60)
+            let sign = match o.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            sign * (number(o.get(1..3), 0..=23)? * 3600 + number(o.get(3..5), 0..=59)? * 60)
         }
         _ => return None,
     };
-    // Days from civil (Howard Hinnant).
+    // Days from civil (Howard Hinnant); every field is in range, so nothing overflows.
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -96,5 +104,22 @@ mod tests {
         assert_eq!(parse_meta_time("2024-08-07T10:33:16+0000"), Some(Timestamp::from_seconds(1_723_026_796)));
         assert_eq!(parse_meta_time("2024-08-07T17:33:16+0700"), Some(Timestamp::from_seconds(1_723_026_796)));
         assert_eq!(parse_meta_time("yesterday"), None);
+    }
+
+    #[test]
+    fn out_of_range_fields_and_broken_offsets_read_as_no_time() {
+        for text in [
+            "2024-13-07T10:33:16+0000",
+            "2024-08-07T24:33:16+0000",
+            "99999999999999-08-07T10:33:16+0000",
+            "2024-08-9223372036854775807T10:33:16+0000",
+            "2024-08-07T10:33:16\u{e9}000",
+            "2024-08-07T10:33:16+\u{e9}00",
+            "2024-08-07T10:33:16x0700",
+            "2024-08-07T10:33:16+-100",
+            "2024-08-07T10:33:1\u{e9}",
+        ] {
+            assert_eq!(parse_meta_time(text), None, "{text:?}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! WhatsApp Cloud API webhooks (`object: whatsapp_business_account`): `entry[].changes[].value`,
 //! each message and status read on its own.
 
-use super::json::{flag, int, label, list, object, text};
+use super::json::{epoch_seconds, flag, int, label, list, object, text};
 use super::signal::{Signal, Skip, WebhookBatch};
 use laras_commands::handlers::inbound::{
     IncomingIdentityChange, IncomingMessage, IncomingReaction, PlainContent, PlainContext, PlainReferral,
@@ -49,7 +49,7 @@ pub(super) fn read(entries: &[Value], out: &mut WebhookBatch) {
 }
 
 fn seconds(v: &Value) -> Option<Timestamp> {
-    int(v, "timestamp").map(Timestamp::from_seconds)
+    int(v, "timestamp").and_then(epoch_seconds)
 }
 
 /// Who wrote: the phone number (`from`) when Meta gives it, else the business-scoped user

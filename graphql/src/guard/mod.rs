@@ -173,8 +173,16 @@ impl Extension for GuardExtension {
         // async-graphql's own request-level errors (an operation name missing, a
         // variable of the wrong type) carry no code; they are the request's mistakes.
         for error in &mut response.errors {
-            if error.path.is_empty() && error.extensions.as_ref().is_none_or(|e| e.get("code").is_none()) {
+            if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+                continue;
+            }
+            if error.path.is_empty() {
                 *error = coded(error.clone(), Code::ValidationFailed);
+            } else if error.message.starts_with("Failed to parse \"") {
+                // An argument that passed validation as a variable but does not fit its
+                // field (`treeSize: -1` into an unsigned size): bad input, found by the
+                // request fuzzer (graphql/tests/fuzz_requests.rs).
+                *error = coded(error.clone(), Code::BadInput);
             }
         }
         response
