@@ -54,9 +54,9 @@ fn signature(body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Drives `url` from `connections` clients for `seconds`; `webhook` posts deliveries,
-/// otherwise GETs.
-async fn drive(url: String, connections: usize, customers: usize, seconds: f64, webhook: bool) -> Driven {
+/// Drives `url` from `connections` clients for `seconds`; `webhook` posts deliveries
+/// (from customers numbered from `first`), otherwise GETs.
+async fn drive(url: String, connections: usize, customers: usize, seconds: f64, webhook: bool, first: usize) -> Driven {
     let client = match reqwest::Client::builder().pool_max_idle_per_host(connections).build() {
         Ok(c) => c,
         Err(_) => reqwest::Client::new(),
@@ -74,7 +74,7 @@ async fn drive(url: String, connections: usize, customers: usize, seconds: f64, 
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let t = Instant::now();
                     let sent = if webhook {
-                        let body = delivery((n as usize * 7919) % customers.max(1), n);
+                        let body = delivery(first + (n as usize * 7919) % customers.max(1), n);
                         let sig = signature(&body);
                         client
                             .post(&url)
@@ -197,12 +197,14 @@ async fn on_load_thread<T: Send + 'static>(
     tokio::task::spawn_blocking(move || thread.join()).await?.map_err(|_| anyhow::anyhow!("the load panicked"))?
 }
 
-/// Drives every node's webhook route at once, `connections` clients split among them;
-/// one result over all (rate summed, latencies merged by weighting each node's share).
-async fn drive_nodes(hooks: Vec<String>, connections: usize, customers: usize, seconds: f64) -> Driven {
+/// Drives every node's webhook route at once, `connections` clients split among them, from
+/// customers numbered from `first` (each phase its own, so none finds the contacts and
+/// conversations an earlier phase made); one result over all: rates summed, the slowest
+/// node's latencies.
+async fn drive_nodes(hooks: Vec<String>, connections: usize, customers: usize, seconds: f64, first: usize) -> Driven {
     let per_node = (connections / hooks.len().max(1)).max(1);
     let runs: Vec<_> =
-        hooks.into_iter().map(|hook| tokio::spawn(drive(hook, per_node, customers, seconds, true))).collect();
+        hooks.into_iter().map(|hook| tokio::spawn(drive(hook, per_node, customers, seconds, true, first))).collect();
     let mut all = Vec::new();
     for run in runs {
         if let Ok(driven) = run.await {
@@ -244,10 +246,10 @@ pub async fn webhooks(
     let (webhooks, healthz, rss) = on_load_thread(async move {
         let hook = format!("http://{addr}/webhooks/meta");
         let health = format!("http://{addr}/healthz");
-        drive(hook.clone(), connections, customers, 1.0, true).await; // warm-up
-        let webhooks = drive(hook, connections, customers, seconds, true).await;
+        drive(hook.clone(), connections, customers, 1.0, true, 0).await; // warm-up
+        let webhooks = drive(hook, connections, customers, seconds, true, 0).await;
         let rss = peak_rss_mib();
-        let healthz = drive(health, connections, customers, seconds, false).await;
+        let healthz = drive(health, connections, customers, seconds, false, 0).await;
         (webhooks, healthz, rss)
     })
     .await?;
@@ -270,7 +272,7 @@ pub async fn webhooks(
 }
 
 /// With `--store postgres://…`: one node alone, then two nodes on the same database with
-/// the clients split between them, in the same run. Both nodes are in this process (and on
+/// the clients split between them, then the first node alone again, in the same run. Both nodes are in this process (and on
 /// this machine's cores): the figure shows what a second node costs or gains on one
 /// database, not two machines' worth of CPU. Use a fresh database: the deliveries' ids
 /// repeat from run to run, and a repeat is answered as a duplicate.
@@ -291,18 +293,25 @@ async fn nodes_on_postgres(
     let hook = |node: &Node| format!("http://{}/webhooks/meta", node.addr);
     let single = vec![hook(&one)];
     let alone = on_load_thread(async move {
-        drive_nodes(single.clone(), connections, customers, 1.0).await; // warm-up
-        drive_nodes(single, connections, customers, seconds).await
+        drive_nodes(single.clone(), connections, customers, 1.0, 0).await; // warm-up
+        drive_nodes(single, connections, customers, seconds, 0).await
     })
     .await?;
     let two = Node::start(&settings, &log, "bench-node-2", false).await?;
     let both = vec![hook(&one), hook(&two)];
     let together = on_load_thread(async move {
-        drive_nodes(both.clone(), connections, customers, 1.0).await; // warm-up
-        drive_nodes(both, connections, customers, seconds).await
+        drive_nodes(both.clone(), connections, customers, 1.0, customers).await; // warm-up
+        drive_nodes(both, connections, customers, seconds, customers).await
     })
     .await?;
     two.stop().await?;
+    // One node again, so a trend over the run (a warming cache, a growing table) shows.
+    let single = vec![hook(&one)];
+    let again = on_load_thread(async move {
+        drive_nodes(single.clone(), connections, customers, 1.0, 2 * customers).await; // warm-up
+        drive_nodes(single, connections, customers, seconds, 2 * customers).await
+    })
+    .await?;
     one.stop().await?;
     let report = serde_json::json!({
         "store": "postgres",
@@ -311,7 +320,9 @@ async fn nodes_on_postgres(
         "seconds_each": seconds,
         "one_node": alone,
         "two_nodes": together,
+        "one_node_again": again,
         "two_over_one_acknowledged_per_s": together.requests_per_s / alone.requests_per_s,
+        "two_over_one_again_acknowledged_per_s": together.requests_per_s / again.requests_per_s,
         "note": "both nodes run in this process on this machine's cores; p99 of two nodes is the slower node's",
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -324,13 +324,15 @@ impl AiWorker {
             body: self.ledger.seal(m.partner, contact, &draft.text)?,
             target: ReplyTarget::Conversation { quote: None },
         };
-        let send =
-            (mode == ApprovalMode::Autopilot && score > self.settings.negative_at_or_below).then(|| RequestSend {
+        let autopilot = mode == ApprovalMode::Autopilot && score > self.settings.negative_at_or_below;
+        let send = autopilot.then(|| {
+            Box::new(RequestSend {
                 send_id: SendId(Uuid::now_v7()),
                 source: SendSource::Draft(propose.draft_id),
                 template: None,
                 marketing: false,
-            });
-        Ok(AiReply::Draft { propose, send })
+            })
+        });
+        Ok(AiReply::Draft { propose: Box::new(propose), send })
     }
 }

@@ -19,8 +19,8 @@ pub enum AiReply {
     Decline(DeclineDraft),
     /// A draft; `send` under autopilot when the customer is not upset.
     Draft {
-        propose: ProposeDraft,
-        send: Option<RequestSend>,
+        propose: Box<ProposeDraft>,
+        send: Option<Box<RequestSend>>,
     },
 }
 
@@ -120,13 +120,15 @@ mod tests {
             body: sealed("Ada, kak"),
             target: ReplyTarget::Conversation { quote: None },
         };
-        let send = send.then(|| RequestSend {
-            send_id: SendId(Uuid::from_u128(71)),
-            source: SendSource::Draft(DRAFT),
-            template: None,
-            marketing: false,
+        let send = send.then(|| {
+            Box::new(RequestSend {
+                send_id: SendId(Uuid::from_u128(71)),
+                source: SendSource::Draft(DRAFT),
+                template: None,
+                marketing: false,
+            })
         });
-        AnswerMessage { score: score(), reply: AiReply::Draft { propose, send } }
+        AnswerMessage { score: score(), reply: AiReply::Draft { propose: Box::new(propose), send } }
     }
 
     #[test]
