@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_refused_send_is_recorded_with_the_score_and_the_draft() {
-        // Past the 24-hour window the send is refused, and the refusal is part of the answer.
+        // Past the 24-hour window WhatsApp needs a template: refused, and the refusal is part of the answer.
         let late = TEST_NOW.plus(Span::hours(25));
         let events = given_state(ctx(ApprovalMode::Autopilot)).at(late).when(&drafted(true)).events();
         assert!(
@@ -176,7 +176,7 @@ mod tests {
                 [
                     DomainEvent::SentimentScored { .. },
                     DomainEvent::DraftProposed { .. },
-                    DomainEvent::SendRefused { reason: RefusalReason::AutomatedOutsideWindow { .. }, .. }
+                    DomainEvent::SendRefused { reason: RefusalReason::TemplateRequired { .. }, .. }
                 ]
             ),
             "{events:?}"
