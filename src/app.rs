@@ -19,7 +19,7 @@ use laras_commands::audit::TreeStore;
 use laras_commands::credentials::ChannelCredentials;
 use laras_commands::keys::ContactKeys;
 use laras_commands::media::MediaVault;
-use laras_commands::runtime::{Checkpoints, Leases};
+use laras_commands::runtime::{Checkpoints, Leases, Snapshots};
 use laras_commands::signer::LedgerSigner;
 use laras_commands::Ledger;
 use laras_domain::sealed::SecretKey;
@@ -80,15 +80,18 @@ pub struct App {
     pub trees: Arc<dyn TreeStore>,
     /// This node's own runtime state in the data dir (`runtime.sqlite`): snapshots of the
     /// per-node processes (the channel directory), and beside an embedded log also the
-    /// leases and checkpoints.
+    /// leases, checkpoints and snapshots of the once-only ones.
     pub local: Arc<SqliteRuntime>,
-    /// Leases and checkpoints for the processes that follow the log: in the data dir beside an
-    /// embedded log (one process holds the data dir), shared beside PostgreSQL.
+    /// Leases, checkpoints and snapshots for the once-only processes that follow the log:
+    /// in the data dir beside an embedded log (one process holds the data dir), shared
+    /// beside PostgreSQL, so the node that takes a lease over resumes where its last
+    /// holder stopped.
     pub leases: Arc<dyn Leases>,
     pub checkpoints: Arc<dyn Checkpoints>,
     /// Customers' files, sealed with their contact's data key, in `<data dir>/media` (per
     /// node: beside a shared log, the node that fetched a file is the one that has it).
     pub media: MediaVault,
+    pub snapshots: Arc<dyn Snapshots>,
     _lock: WriterLock,
 }
 
@@ -110,6 +113,7 @@ struct SharedState {
     trees: Arc<dyn TreeStore>,
     leases: Arc<dyn Leases>,
     checkpoints: Arc<dyn Checkpoints>,
+    snapshots: Arc<dyn Snapshots>,
 }
 
 impl SharedState {
@@ -121,7 +125,8 @@ impl SharedState {
             trees: Arc::new(SqliteTreeStore::open(&data.audit())?),
             keys: Arc::new(SqliteKeyStore::open(&data.keys(), master)?),
             leases: runtime.clone(),
-            checkpoints: runtime,
+            checkpoints: runtime.clone(),
+            snapshots: runtime,
         })
     }
 
@@ -136,7 +141,8 @@ impl SharedState {
                 other => other.into(),
             })?),
             leases: runtime.clone(),
-            checkpoints: runtime,
+            checkpoints: runtime.clone(),
+            snapshots: runtime,
         })
     }
 }
@@ -172,18 +178,21 @@ impl App {
     ) -> Result<Self, AppError> {
         let data = DataDir::create(root)?.with_signing_dir(secrets.signing_key_dir);
         let lock = data.lock_for_writing()?;
-        let shared = match log {
+        // On a shared database, nodes starting together take turns from here until the log
+        // names its signing key: the first makes the keys, the others find them.
+        let (shared, introduction) = match log {
             LogLocation::Embedded => {
                 let master = load_master_key(&data, secrets.master_key_file, data.keys().exists())?;
-                SharedState::embedded(&data, master)?
+                (SharedState::embedded(&data, master)?, None)
             }
             LogLocation::Postgres(url) => {
                 let pg = PgShared::open(url)?;
+                let introduction = pg.introduce()?;
                 let master = load_master_key(&data, secrets.master_key_file, pg.holds_wrapped_keys()?)?;
-                SharedState::postgres(pg, master)?
+                (SharedState::postgres(pg, master)?, Some(introduction))
             }
         };
-        let SharedState { keys, credentials, api_keys, trees, leases, checkpoints } = shared;
+        let SharedState { keys, credentials, api_keys, trees, leases, checkpoints, snapshots } = shared;
         let store = log.open(&data).await?;
         let files = data.signing_keys()?;
         // Until the log says otherwise, any key on disk will do (it is recorded below).
@@ -206,13 +215,29 @@ impl App {
                 .ok_or_else(|| AppError::NoUsableSigningKey(history.clone()))?;
             ledger.signer.set_active(active.clone());
         }
+        if let Some(introduction) = introduction {
+            introduction.finish()?;
+        }
         let finished = ledger.finish_pending_erasures().await?;
         if finished > 0 {
             tracing::info!(finished, "completed erasures interrupted by a restart");
         }
         let local = Arc::new(SqliteRuntime::open(&data.runtime())?);
         let media = MediaVault { store: Arc::new(FolderMediaStore::open(data.media())?), keys: ledger.keys.clone() };
-        Ok(Self { data, ledger, store, credentials, api_keys, trees, local, leases, checkpoints, media, _lock: lock })
+        Ok(Self {
+            data,
+            ledger,
+            store,
+            credentials,
+            api_keys,
+            trees,
+            local,
+            leases,
+            checkpoints,
+            media,
+            snapshots,
+            _lock: lock,
+        })
     }
 
     /// Flushes the writer: every acknowledged append is on disk when this returns.

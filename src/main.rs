@@ -88,6 +88,10 @@ struct ServeArgs {
     /// This node's name in leases (default: host name and process id).
     #[arg(long, env = "LARAS_NODE_ID")]
     node_id: Option<String>,
+    /// Seconds a once-only process's lease lasts unrenewed (renewed every third of it): a
+    /// dead node's work moves to another within about 4/3 of this (default 6).
+    #[arg(long, env = "LARAS_LEASE_TTL_SECONDS")]
+    lease_ttl_seconds: Option<f64>,
     #[command(flatten)]
     limits: laras::limits::LimitOverrides,
     #[command(flatten)]
@@ -413,10 +417,12 @@ fn main() -> ExitCode {
             ai_concurrency,
             ready_max_lag,
             node_id,
+            lease_ttl_seconds,
             limits,
             outbox,
             ..
         } = serve.as_ref();
+        overrides.lease_ttl_seconds = *lease_ttl_seconds;
         overrides.ai_concurrency = *ai_concurrency;
         overrides.ready_max_lag = *ready_max_lag;
         overrides.node_id = node_id.clone();

@@ -37,8 +37,8 @@ pub async fn run(
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let supervisor =
-        Supervisor::new(app.leases.clone(), NodeId(settings.node_id.clone()), SupervisorSettings::default());
+    let supervision = SupervisorSettings { lease_ttl: settings.lease_ttl, ..SupervisorSettings::default() };
+    let supervisor = Supervisor::new(app.leases.clone(), NodeId(settings.node_id.clone()), supervision);
     let directory = ChannelDirectory::new(app.ledger.store.clone());
     supervisor.spawn(Arc::new(DirectoryProcess {
         directory: directory.clone(),
@@ -97,7 +97,7 @@ pub async fn run(
         poison: PoisonPolicy::default(),
     }));
     let follow_ups = FollowUps { ledger: app.ledger.clone(), every: Duration::from_secs(60) };
-    supervisor.spawn(Arc::new(FollowUpProcess { follow_ups, snapshots: app.local.clone() }));
+    supervisor.spawn(Arc::new(FollowUpProcess { follow_ups, snapshots: app.snapshots.clone() }));
 
     let read = ReadModels::open(app.data.root())?;
     let runner = ProjectionRunner {

@@ -17,6 +17,8 @@ pub const DEFAULT_AI_CONFIDENCE_THRESHOLD: f64 = 0.5;
 pub const DEFAULT_AI_CHAT_MODEL: &str = "gpt-4o-mini";
 pub const DEFAULT_AI_CONCURRENCY: usize = 8;
 pub const DEFAULT_READY_MAX_LAG: u64 = 10_000;
+/// A dead node's once-only work moves within 4/3 of this: under 10 s (issue 11).
+pub const DEFAULT_LEASE_TTL_SECONDS: f64 = 6.0;
 
 /// What `laras.toml` may hold (every key optional).
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +33,7 @@ pub struct FileSettings {
     pub tree_head_every_seconds: Option<u64>,
     pub ready_max_lag: Option<u64>,
     pub node_id: Option<String>,
+    pub lease_ttl_seconds: Option<f64>,
     pub meta: Option<MetaFileSettings>,
     pub ai: Option<AiFileSettings>,
     pub limits: Option<crate::limits::LimitOverrides>,
@@ -137,6 +140,10 @@ pub struct Settings {
     pub ready_max_lag: u64,
     /// This node's name in leases.
     pub node_id: String,
+    /// How long a once-only process's lease lasts unrenewed; it is renewed every third of
+    /// it, and a waiting node asks every third of it, so a dead holder's work moves to
+    /// another node between 2/3 and 4/3 of this after its last renewal.
+    pub lease_ttl: std::time::Duration,
     /// Connections, rates and what one request may cost.
     pub limits: crate::limits::ServerLimits,
     /// Concurrency, retries and in-doubt bounds of the outbox.
@@ -169,6 +176,7 @@ impl std::fmt::Debug for Settings {
             .field("ai_concurrency", &self.ai_concurrency)
             .field("ready_max_lag", &self.ready_max_lag)
             .field("node_id", &self.node_id)
+            .field("lease_ttl", &self.lease_ttl)
             .field("limits", &self.limits)
             .field("outbox", &self.outbox)
             .field("media", &self.media)
@@ -188,6 +196,8 @@ pub enum SettingsError {
     StoreUrl,
     #[error("the AI confidence threshold must be from 0 to 1, not {0}")]
     Threshold(f64),
+    #[error("the lease TTL must be from 0.3 to 600 seconds, not {0}")]
+    LeaseTtl(f64),
 }
 
 /// Values given on the command line or in the environment (clap fills both).
@@ -214,6 +224,7 @@ pub struct Overrides {
     pub ai_concurrency: Option<usize>,
     pub ready_max_lag: Option<u64>,
     pub node_id: Option<String>,
+    pub lease_ttl_seconds: Option<f64>,
     pub limits: crate::limits::LimitOverrides,
     pub outbox: crate::outbox_settings::OutboxOverrides,
 }
@@ -234,6 +245,11 @@ impl Settings {
             overrides.ai_confidence_threshold.or(ai.confidence_threshold).unwrap_or(DEFAULT_AI_CONFIDENCE_THRESHOLD);
         if !(0.0..=1.0).contains(&threshold) {
             return Err(SettingsError::Threshold(threshold));
+        }
+        let lease_ttl = overrides.lease_ttl_seconds.or(file.lease_ttl_seconds).unwrap_or(DEFAULT_LEASE_TTL_SECONDS);
+        // Below a few hundred milliseconds a renewal's round trip could outlast the lease.
+        if !(0.3..=600.0).contains(&lease_ttl) {
+            return Err(SettingsError::LeaseTtl(lease_ttl));
         }
         let log = match overrides.store_url.or(file.store.and_then(|s| s.url)).filter(|s| !s.is_empty()) {
             None => LogLocation::Embedded,
@@ -279,6 +295,7 @@ impl Settings {
             ai_concurrency: overrides.ai_concurrency.or(ai.concurrency).unwrap_or(DEFAULT_AI_CONCURRENCY).clamp(1, 256),
             ready_max_lag: overrides.ready_max_lag.or(file.ready_max_lag).unwrap_or(DEFAULT_READY_MAX_LAG),
             node_id: overrides.node_id.or(file.node_id).filter(|s| !s.is_empty()).unwrap_or_else(default_node_id),
+            lease_ttl: std::time::Duration::from_secs_f64(lease_ttl),
             limits,
             outbox,
             media: file.media.unwrap_or_default().settings(),

@@ -190,3 +190,71 @@ fn two_nodes_on_one_database_share_partners_keys_channels_and_the_log() {
     let text = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success() && text.contains("OK"), "{text}{}", String::from_utf8_lossy(&verified.stderr));
 }
+
+/// Two nodes started at the same moment on a fresh database, given one empty secrets
+/// folder: both become ready. One of them makes the master key and the signing key and
+/// introduces the key in the log; the other waits its turn and takes them (one key in
+/// the log, one master key, and the log verifies).
+#[test]
+fn two_nodes_started_together_on_a_fresh_database_both_become_ready() {
+    for round in 0..2 {
+        let Some(db) = tokio::runtime::Runtime::new()
+            .expect("a runtime")
+            .block_on(TestDatabase::create("two_nodes_started_together"))
+        else {
+            return;
+        };
+        let secrets = tempfile::tempdir().expect("secrets");
+        std::fs::create_dir(secrets.path().join("signing")).expect("signing dir");
+        let (one_dir, two_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let (_fake, graph) = FakeGraph::start();
+        let launch = |data: &Path| {
+            let master = secrets.path().join("master.key");
+            let signing = secrets.path().join("signing");
+            let env = [
+                ("LARAS_STORE_URL", db.url.as_str()),
+                ("LARAS_ADMIN_TOKEN", ADMIN),
+                ("LARAS_MASTER_KEY_FILE", master.to_str().expect("utf-8 path")),
+                ("LARAS_SIGNING_KEY_DIR", signing.to_str().expect("utf-8 path")),
+                ("LARAS_META_APP_SECRET", SECRET),
+                ("LARAS_META_GRAPH_URL", graph.as_str()),
+            ];
+            Server::launch(data, &env)
+        };
+        let (mut one, mut two) = (launch(one_dir.path()), launch(two_dir.path()));
+        one.wait_ready(Duration::from_secs(60));
+        two.wait_ready(Duration::from_secs(60));
+
+        // Both serve writes, signed with the one key the log introduced.
+        for (i, node) in [&one, &two].into_iter().enumerate() {
+            let made = post_graphql(
+                &node.base,
+                ADMIN,
+                &format!("mutation {{ createPartner(name: \"Toko {i}\") {{ ownerKey }} }}"),
+            );
+            assert!(made["errors"].is_null(), "round {round}, node {i}: {made}");
+        }
+        let keys = std::fs::read_dir(secrets.path().join("signing")).expect("signing dir").count();
+        assert_eq!(keys, 1, "round {round}: one signing key made");
+        assert!(one.stop().success() && two.stop().success());
+        let signing = secrets.path().join("signing");
+        let introduced = signing_keys_in_log(&db.url);
+        assert_eq!(introduced, 1, "round {round}: one key introduced in the log");
+        let verified = run(
+            one_dir.path(),
+            &["--store", &db.url, "--signing-key-dir", signing.to_str().unwrap_or_default(), "verify"],
+        );
+        let text = String::from_utf8_lossy(&verified.stdout);
+        assert!(verified.status.success() && text.contains("OK"), "round {round}: {text}");
+    }
+}
+
+fn signing_keys_in_log(url: &str) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        let sql = "SELECT count(*) FROM events WHERE event_type = 'SigningKeyRotated'";
+        client.query_one(sql, &[]).await.expect("count").get(0)
+    })
+}

@@ -1,5 +1,6 @@
 //! `laras bench webhooks`: signed WhatsApp texts over loopback HTTP against an in-process
-//! `laras serve`, beside `/healthz` driven the same way in the same run.
+//! `laras serve`, beside `/healthz` driven the same way in the same run; with
+//! `--store postgres://…`, one node beside two nodes on that database, in the same run.
 //!
 //! The server runs as `laras serve` does (AI worker, outbox, Merkle log and read models
 //! on) in a fresh temporary data dir, with the bench Partner on WhatsApp. The load comes
@@ -53,9 +54,9 @@ fn signature(body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Drives `url` from `connections` clients for `seconds`; `webhook` posts deliveries,
-/// otherwise GETs.
-async fn drive(url: String, connections: usize, customers: usize, seconds: f64, webhook: bool) -> Driven {
+/// Drives `url` from `connections` clients for `seconds`; `webhook` posts deliveries
+/// (from customers numbered from `first`), otherwise GETs.
+async fn drive(url: String, connections: usize, customers: usize, seconds: f64, webhook: bool, first: usize) -> Driven {
     let client = match reqwest::Client::builder().pool_max_idle_per_host(connections).build() {
         Ok(c) => c,
         Err(_) => reqwest::Client::new(),
@@ -73,7 +74,7 @@ async fn drive(url: String, connections: usize, customers: usize, seconds: f64, 
                     let n = counter.fetch_add(1, Ordering::Relaxed);
                     let t = Instant::now();
                     let sent = if webhook {
-                        let body = delivery((n as usize * 7919) % customers.max(1), n);
+                        let body = delivery(first + (n as usize * 7919) % customers.max(1), n);
                         let sig = signature(&body);
                         client
                             .post(&url)
@@ -133,59 +134,127 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// A `laras serve` in this process, on a fresh data dir, with the log at `log`.
+struct Node {
+    app: Arc<App>,
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _scratch: tempfile::TempDir,
+}
+
+impl Node {
+    /// `seed`: records the bench Partner and its account (the first node on a log does).
+    async fn start(settings: &Settings, log: &LogLocation, node_id: &str, seed: bool) -> anyhow::Result<Node> {
+        let scratch = tempfile::tempdir()?;
+        let mut settings = settings.clone();
+        settings.data_dir = scratch.path().to_path_buf();
+        settings.log = log.clone();
+        settings.node_id = node_id.to_owned();
+        let secrets = crate::app::Secrets {
+            master_key_file: settings.master_key_file.as_deref(),
+            signing_key_dir: settings.signing_key_dir.as_deref(),
+        };
+        let app = Arc::new(App::open_with(scratch.path(), log, secrets, Arc::new(SystemClock)).await?);
+        if seed {
+            bench_partner(&app).await?;
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = {
+            let app = app.clone();
+            tokio::spawn(async move {
+                crate::server::run(listener, app, &settings, async move {
+                    let _ = stopped.await;
+                })
+                .await
+            })
+        };
+        Ok(Node { app, addr, stop, server, _scratch: scratch })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.server.await??;
+        match Arc::try_unwrap(self.app) {
+            Ok(app) => app.close().await,
+            Err(app) => app.store.close().await,
+        }
+        Ok(())
+    }
+}
+
+/// Runs `load` on a runtime of its own on its own thread, so it never borrows the
+/// server's threads.
+async fn on_load_thread<T: Send + 'static>(
+    load: impl std::future::Future<Output = T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let thread = std::thread::Builder::new().name("bench-load".into()).spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+        anyhow::Ok(runtime.block_on(load))
+    })?;
+    tokio::task::spawn_blocking(move || thread.join()).await?.map_err(|_| anyhow::anyhow!("the load panicked"))?
+}
+
+/// Drives every node's webhook route at once, `connections` clients split among them, from
+/// customers numbered from `first` (each phase its own, so none finds the contacts and
+/// conversations an earlier phase made); one result over all: rates summed, the slowest
+/// node's latencies.
+async fn drive_nodes(hooks: Vec<String>, connections: usize, customers: usize, seconds: f64, first: usize) -> Driven {
+    let per_node = (connections / hooks.len().max(1)).max(1);
+    let runs: Vec<_> =
+        hooks.into_iter().map(|hook| tokio::spawn(drive(hook, per_node, customers, seconds, true, first))).collect();
+    let mut all = Vec::new();
+    for run in runs {
+        if let Ok(driven) = run.await {
+            all.push(driven);
+        }
+    }
+    let ok: u64 = all.iter().map(|d| d.ok).sum();
+    // The slowest node's tail bounds the cluster's.
+    let worst = |f: fn(&Driven) -> f64| all.iter().map(f).fold(f64::NAN, f64::max);
+    Driven {
+        requests_per_s: all.iter().map(|d| d.requests_per_s).sum(),
+        ok,
+        failed: all.iter().map(|d| d.failed).sum(),
+        p50_ms: worst(|d| d.p50_ms),
+        p99_ms: worst(|d| d.p99_ms),
+        max_ms: worst(|d| d.max_ms),
+    }
+}
+
 pub async fn webhooks(
     settings: &Settings,
     seconds: f64,
     connections: usize,
     customers: usize,
 ) -> anyhow::Result<ExitCode> {
-    let scratch = tempfile::tempdir()?;
     let mut settings = settings.clone();
-    settings.data_dir = scratch.path().to_path_buf();
-    settings.log = LogLocation::Embedded;
-    settings.master_key_file = None;
     settings.meta_app_secret = Some(SECRET.into());
     settings.meta_verify_token = Some("bench".into());
     // The load comes from one address: the per-IP budgets would measure the limiter.
     settings.limits.connections.new_per_ip_per_second = 0;
     settings.limits.connections.max_connections = settings.limits.connections.max_connections.max(4 * connections);
-    let app = Arc::new(App::open_at(scratch.path(), &LogLocation::Embedded, Arc::new(SystemClock)).await?);
-    bench_partner(&app).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = {
-        let (app, settings) = (app.clone(), settings.clone());
-        tokio::spawn(async move {
-            crate::server::run(listener, app, &settings, async move {
-                let _ = stopped.await;
-            })
-            .await
-        })
-    };
-    let commits_before = app.store.commits();
-    // The load runs on a runtime of its own, so it never borrows the server's threads.
-    let load = std::thread::Builder::new().name("bench-load".into()).spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-        runtime.block_on(async {
-            let hook = format!("http://{addr}/webhooks/meta");
-            let health = format!("http://{addr}/healthz");
-            drive(hook.clone(), connections, customers, 1.0, true).await; // warm-up
-            let webhooks = drive(hook, connections, customers, seconds, true).await;
-            let rss = peak_rss_mib();
-            let healthz = drive(health, connections, customers, seconds, false).await;
-            anyhow::Ok((webhooks, healthz, rss))
-        })
-    })?;
-    let (webhooks, healthz, rss) =
-        tokio::task::spawn_blocking(move || load.join()).await?.map_err(|_| anyhow::anyhow!("the load panicked"))??;
-    let commits = app.store.commits() - commits_before;
-    let _ = stop.send(());
-    server.await??;
-    match Arc::try_unwrap(app) {
-        Ok(app) => app.close().await,
-        Err(app) => app.store.close().await,
+    if let LogLocation::Postgres(_) = &settings.log {
+        return nodes_on_postgres(&settings, seconds, connections, customers).await;
     }
+    (settings.master_key_file, settings.signing_key_dir) = (None, None);
+    let node = Node::start(&settings, &LogLocation::Embedded, &settings.node_id.clone(), true).await?;
+    let commits_before = node.app.store.commits();
+    let addr = node.addr;
+    let (webhooks, healthz, rss) = on_load_thread(async move {
+        let hook = format!("http://{addr}/webhooks/meta");
+        let health = format!("http://{addr}/healthz");
+        drive(hook.clone(), connections, customers, 1.0, true, 0).await; // warm-up
+        let webhooks = drive(hook, connections, customers, seconds, true, 0).await;
+        let rss = peak_rss_mib();
+        let healthz = drive(health, connections, customers, seconds, false, 0).await;
+        (webhooks, healthz, rss)
+    })
+    .await?;
+    let commits = node.app.store.commits() - commits_before;
+    node.stop().await?;
     let ratio = webhooks.requests_per_s / healthz.requests_per_s;
     let report = serde_json::json!({
         "connections": connections,
@@ -197,6 +266,64 @@ pub async fn webhooks(
         "targets": { "acknowledged_over_healthz": ">= 0.15", "webhook_p99_ms": "< 50", "rss_mib": "< 512" },
         "peak_rss_mib_server_and_load": rss,
         "log_commits": commits,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// With `--store postgres://…`: one node alone, then two nodes on the same database with
+/// the clients split between them, then the first node alone again, in the same run. Both nodes are in this process (and on
+/// this machine's cores): the figure shows what a second node costs or gains on one
+/// database, not two machines' worth of CPU. Use a fresh database: the deliveries' ids
+/// repeat from run to run, and a repeat is answered as a duplicate.
+async fn nodes_on_postgres(
+    settings: &Settings,
+    seconds: f64,
+    connections: usize,
+    customers: usize,
+) -> anyhow::Result<ExitCode> {
+    // The nodes share one master key and signing-key folder, as deployed nodes do.
+    let secrets = tempfile::tempdir()?;
+    let mut settings = settings.clone();
+    settings.master_key_file =
+        Some(settings.master_key_file.clone().unwrap_or_else(|| secrets.path().join("master.key")));
+    settings.signing_key_dir = Some(settings.signing_key_dir.clone().unwrap_or_else(|| secrets.path().join("signing")));
+    let log = settings.log.clone();
+    let one = Node::start(&settings, &log, "bench-node-1", true).await?;
+    let hook = |node: &Node| format!("http://{}/webhooks/meta", node.addr);
+    let single = vec![hook(&one)];
+    let alone = on_load_thread(async move {
+        drive_nodes(single.clone(), connections, customers, 1.0, 0).await; // warm-up
+        drive_nodes(single, connections, customers, seconds, 0).await
+    })
+    .await?;
+    let two = Node::start(&settings, &log, "bench-node-2", false).await?;
+    let both = vec![hook(&one), hook(&two)];
+    let together = on_load_thread(async move {
+        drive_nodes(both.clone(), connections, customers, 1.0, customers).await; // warm-up
+        drive_nodes(both, connections, customers, seconds, customers).await
+    })
+    .await?;
+    two.stop().await?;
+    // One node again, so a trend over the run (a warming cache, a growing table) shows.
+    let single = vec![hook(&one)];
+    let again = on_load_thread(async move {
+        drive_nodes(single.clone(), connections, customers, 1.0, 2 * customers).await; // warm-up
+        drive_nodes(single, connections, customers, seconds, 2 * customers).await
+    })
+    .await?;
+    one.stop().await?;
+    let report = serde_json::json!({
+        "store": "postgres",
+        "connections": connections,
+        "customers": customers,
+        "seconds_each": seconds,
+        "one_node": alone,
+        "two_nodes": together,
+        "one_node_again": again,
+        "two_over_one_acknowledged_per_s": together.requests_per_s / alone.requests_per_s,
+        "two_over_one_again_acknowledged_per_s": together.requests_per_s / again.requests_per_s,
+        "note": "both nodes run in this process on this machine's cores; p99 of two nodes is the slower node's",
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)

@@ -36,6 +36,13 @@ pub struct Server {
 
 impl Server {
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
+        let server = Server::launch(data_dir, extra_env);
+        server.wait_healthy();
+        server
+    }
+
+    /// Spawns `laras serve` without waiting for it (several nodes started at once).
+    pub fn launch(data_dir: &Path, extra_env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut cmd = laras(data_dir);
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).stderr(Stdio::piped());
@@ -43,12 +50,32 @@ impl Server {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("spawn laras serve");
-        let server = Server { child, base: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_path_buf() };
-        server.wait_healthy();
-        server
+        Server { child, base: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_path_buf() }
     }
 
-    fn wait_healthy(&self) {
+    /// Waits until `/readyz` answers 200 (every process running or waiting for a lease
+    /// another node holds, none far behind); panics with the last answer after `within`.
+    pub fn wait_ready(&mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let url = format!("{}/readyz", self.base);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("laras serve exited with {status} before it was ready");
+            }
+            if let Ok(resp) = reqwest::blocking::get(&url) {
+                let ok = resp.status().is_success();
+                last = resp.text().unwrap_or_default();
+                if ok {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("laras serve was not ready at {url}: {last}");
+    }
+
+    pub fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         let url = format!("{}/healthz", self.base);
         while Instant::now() < deadline {

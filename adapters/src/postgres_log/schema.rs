@@ -130,6 +130,18 @@ CREATE TABLE cosignatures (
 );
 ",
     ),
+    (
+        4,
+        "
+-- Snapshots of once-only processes (follow-ups' book of open deals): shared, so the node
+-- that takes a lease over resumes from the last holder's state, not from one of its own.
+CREATE TABLE snapshots (
+    process  text PRIMARY KEY,
+    position bigint NOT NULL,
+    state    bytea NOT NULL
+);
+",
+    ),
 ];
 
 /// The columns in the order `row::envelope_from_row` reads them.

@@ -50,11 +50,44 @@ pub(crate) fn storage(e: impl std::fmt::Display) -> SharedStateError {
     SharedStateError::Storage(e.to_string())
 }
 
+/// Held (as a session-level advisory lock) while a node introduces what a fresh database
+/// gets once: the master key's fingerprint and the first signing key. Arbitrary but fixed,
+/// and not the migrations' lock.
+const INTRODUCTION_LOCK: i64 = 0x6c61_7261_735f_696e;
+
 /// A pool on the shared database, driven by its own runtime.
 #[derive(Clone)]
 pub struct PgShared {
     pool: deadpool_postgres::Pool,
     bridge: Arc<Bridge>,
+    config: tokio_postgres::Config,
+}
+
+/// While held, no other node is between opening the shared state and recording the log's
+/// first signing key: nodes that start together on a fresh database introduce the keys
+/// one after another, the later ones finding what the first made (the master key's
+/// fingerprint, the key in the log, its secret in the shared folder). The lock is the
+/// session's of a connection of its own, so it ends with the connection if the node dies.
+pub struct Introduction {
+    client: Option<tokio_postgres::Client>,
+    bridge: Arc<Bridge>,
+}
+
+impl Introduction {
+    /// Ends the introduction: the next node waiting goes on.
+    pub fn finish(mut self) -> Result<(), SharedStateError> {
+        let Some(client) = self.client.take() else { return Ok(()) };
+        self.bridge.run(async move {
+            client.execute("SELECT pg_advisory_unlock($1)", &[&INTRODUCTION_LOCK]).await.map(|_| ()).map_err(storage)
+        })?
+    }
+}
+
+impl Drop for Introduction {
+    fn drop(&mut self) {
+        // Dropping the client closes its session, and the session's lock with it.
+        drop(self.client.take());
+    }
 }
 
 impl PgShared {
@@ -75,7 +108,19 @@ impl PgShared {
                 deadpool_postgres::Pool::builder(manager).max_size(POOL_SIZE).build().map_err(storage)
             }
         })??;
-        Ok(Self { pool, bridge })
+        Ok(Self { pool, bridge, config })
+    }
+
+    /// Waits until no other node is introducing the database's keys, then holds that
+    /// turn until [`Introduction::finish`] (or its drop).
+    pub fn introduce(&self) -> Result<Introduction, SharedStateError> {
+        let config = self.config.clone();
+        let client = self.bridge.run(async move {
+            let client = connect(&config).await.map_err(storage)?;
+            client.execute("SELECT pg_advisory_lock($1)", &[&INTRODUCTION_LOCK]).await.map_err(storage)?;
+            Ok::<_, SharedStateError>(client)
+        })??;
+        Ok(Introduction { client: Some(client), bridge: self.bridge.clone() })
     }
 
     /// Runs `work` with a pooled connection on the bridge and waits for its answer.

@@ -1,15 +1,18 @@
-//! Leases and checkpoints in the shared database, for processes that must run on one node.
+//! Leases, checkpoints and snapshots in the shared database, for processes that must run
+//! on one node.
 //!
 //! A lease is one row (name, holder, fence, expiry). Every decision is one statement on
 //! that row with the server's clock (`now()`), so nodes' clocks need not agree and racing
 //! nodes are ordered by the row lock: exactly one of them gets a live lease. The row
 //! outlives a release, so the fence only ever rises. A fenced checkpoint write locks the
 //! lease row (shared) while it checks the fence, so no takeover can slip in between the
-//! check and the write.
+//! check and the write; a snapshot write does the same.
 
 use super::{storage, PgShared, SharedStateError};
 use async_trait::async_trait;
-use laras_commands::runtime::{CheckpointError, Checkpoints, Fence, Lease, LeaseError, Leases, NodeId};
+use laras_commands::runtime::{
+    CheckpointError, Checkpoints, Fence, Lease, LeaseError, Leases, NodeId, Snapshot, Snapshots,
+};
 use laras_commands::store::Position;
 use std::time::Duration;
 
@@ -130,6 +133,33 @@ impl Leases for PgRuntime {
     }
 }
 
+/// Whether `token` is the live fence of the lease `name`, locking the lease row `FOR SHARE`
+/// until the transaction ends, so a takeover (an UPDATE of the row) waits for the write.
+/// [`Fence::UNLEASED`] needs no lease.
+async fn fence_holds(tx: &tokio_postgres::Transaction<'_>, name: &str, token: i64) -> Result<bool, SharedStateError> {
+    if token == 0 {
+        return Ok(true);
+    }
+    let live = tx
+        .query_opt(
+            "SELECT 1 FROM leases WHERE name = $1 AND fence = $2 AND expires_at > now() FOR SHARE",
+            &[&name, &token],
+        )
+        .await
+        .map_err(storage)?;
+    Ok(live.is_some())
+}
+
+fn refusal(saved: Saved, process: &str, requested: Position) -> Result<(), CheckpointError> {
+    match saved {
+        Saved::Done => Ok(()),
+        Saved::Fenced => Err(CheckpointError::Fenced { process: process.to_owned() }),
+        Saved::Backwards(current) => {
+            Err(CheckpointError::Backwards { process: process.to_owned(), current, requested })
+        }
+    }
+}
+
 #[async_trait]
 impl Checkpoints for PgRuntime {
     async fn load(&self, process: &str) -> Result<Option<Position>, CheckpointError> {
@@ -155,18 +185,8 @@ impl Checkpoints for PgRuntime {
             .shared
             .with_async(move |mut c| async move {
                 let tx = c.transaction().await.map_err(storage)?;
-                if token != 0 {
-                    // FOR SHARE: a takeover (an UPDATE of this row) waits until this commits.
-                    let live = tx
-                        .query_opt(
-                            "SELECT 1 FROM leases WHERE name = $1 AND fence = $2 AND expires_at > now() FOR SHARE",
-                            &[&name, &token],
-                        )
-                        .await
-                        .map_err(storage)?;
-                    if live.is_none() {
-                        return Ok(Saved::Fenced);
-                    }
+                if !fence_holds(&tx, &name, token).await? {
+                    return Ok(Saved::Fenced);
                 }
                 let current = tx
                     .query_opt("SELECT position FROM checkpoints WHERE process = $1 FOR UPDATE", &[&name])
@@ -188,12 +208,56 @@ impl Checkpoints for PgRuntime {
             })
             .await
             .map_err(checkpoint_error)?;
-        match saved {
-            Saved::Done => Ok(()),
-            Saved::Fenced => Err(CheckpointError::Fenced { process: process.to_owned() }),
-            Saved::Backwards(current) => {
-                Err(CheckpointError::Backwards { process: process.to_owned(), current, requested: position })
-            }
-        }
+        refusal(saved, process, position)
+    }
+}
+
+#[async_trait]
+impl Snapshots for PgRuntime {
+    async fn load_snapshot(&self, process: &str) -> Result<Option<Snapshot>, CheckpointError> {
+        let process = process.to_owned();
+        self.shared
+            .with_async(move |c| async move {
+                let row = c
+                    .query_opt("SELECT position, state FROM snapshots WHERE process = $1", &[&process])
+                    .await
+                    .map_err(storage)?;
+                Ok(row.map(|r| Snapshot { position: r.get::<_, i64>(0) as Position, state: r.get(1) }))
+            })
+            .await
+            .map_err(checkpoint_error)
+    }
+
+    async fn save_snapshot(&self, process: &str, snapshot: &Snapshot, fence: Fence) -> Result<(), CheckpointError> {
+        let name = process.to_owned();
+        let (requested, state, token) = (snapshot.position as i64, snapshot.state.clone(), fence.0 as i64);
+        let saved = self
+            .shared
+            .with_async(move |mut c| async move {
+                let tx = c.transaction().await.map_err(storage)?;
+                if !fence_holds(&tx, &name, token).await? {
+                    return Ok(Saved::Fenced);
+                }
+                let current = tx
+                    .query_opt("SELECT position FROM snapshots WHERE process = $1 FOR UPDATE", &[&name])
+                    .await
+                    .map_err(storage)?
+                    .map(|r| r.get::<_, i64>(0));
+                if let Some(current) = current.filter(|c| requested < *c) {
+                    return Ok(Saved::Backwards(current as Position));
+                }
+                tx.execute(
+                    "INSERT INTO snapshots (process, position, state) VALUES ($1, $2, $3)
+                     ON CONFLICT (process) DO UPDATE SET position = excluded.position, state = excluded.state",
+                    &[&name, &requested, &state],
+                )
+                .await
+                .map_err(storage)?;
+                tx.commit().await.map_err(storage)?;
+                Ok(Saved::Done)
+            })
+            .await
+            .map_err(checkpoint_error)?;
+        refusal(saved, process, snapshot.position)
     }
 }

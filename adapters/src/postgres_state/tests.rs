@@ -135,3 +135,53 @@ async fn leases_and_checkpoints_on_postgres_keep_the_contract() {
     let open = move || tokio::task::block_in_place(&open);
     super::runtime_contract::run_all(&open).await;
 }
+
+/// The shared runtime store keeps the runtime ports' contract (commands/src/runtime/contract.rs),
+/// snapshots included, each clause on a fresh database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_runtime_store_keeps_the_runtime_contract_snapshots_included() {
+    use laras_commands::runtime::contract;
+    let test = "the_shared_runtime_store_keeps_the_runtime_contract";
+    macro_rules! clause {
+        ($name:ident) => {{
+            let Some(db) = TestDatabase::create(test).await else { return };
+            let url = db.url.clone();
+            let rt = tokio::task::block_in_place(|| PgRuntime::new(PgShared::open(&url).expect("open")));
+            contract::$name(&rt).await;
+        }};
+    }
+    clause!(one_holder_at_a_time_and_the_fence_rises_on_every_change_of_holder);
+    clause!(an_expired_lease_goes_to_the_next_node_and_fences_the_old_one);
+    clause!(checkpoints_never_move_back_and_unleased_processes_need_no_lease);
+    clause!(snapshots_replace_each_other_are_fenced_and_never_move_back);
+    clause!(leases_and_checkpoints_of_different_processes_are_independent);
+}
+
+/// A once-only process's snapshot is the cluster's, not the node's: the node that takes the
+/// lease over resumes from the last holder's state, and the old holder can no longer write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_taking_a_lease_over_resumes_from_the_last_holders_snapshot() {
+    use laras_commands::runtime::{Leases, NodeId, Snapshot, Snapshots};
+    use std::time::Duration;
+    let Some(db) = TestDatabase::create("the_node_taking_a_lease_over_resumes").await else { return };
+    let url = db.url.clone();
+    let (a, b) = tokio::task::block_in_place(|| {
+        (PgRuntime::new(PgShared::open(&url).expect("a")), PgRuntime::new(PgShared::open(&url).expect("b")))
+    });
+    let (node_a, node_b) = (NodeId("a".into()), NodeId("b".into()));
+    let held = a.try_acquire("follow-ups", &node_a, Duration::from_millis(300)).await.unwrap().expect("free");
+    let book = Snapshot { position: 41, state: b"open deals as of 41".to_vec() };
+    a.save_snapshot("follow-ups", &book, held.fence).await.unwrap();
+    assert_eq!(b.try_acquire("follow-ups", &node_b, Duration::from_secs(60)).await.unwrap(), None, "still a's");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let taken = b.try_acquire("follow-ups", &node_b, Duration::from_secs(60)).await.unwrap().expect("expired");
+    assert_eq!(b.load_snapshot("follow-ups").await.unwrap(), Some(book.clone()), "b resumes from a's book");
+    let late = Snapshot { position: 50, state: b"a, paused past its lease".to_vec() };
+    assert!(matches!(
+        a.save_snapshot("follow-ups", &late, held.fence).await,
+        Err(laras_commands::runtime::CheckpointError::Fenced { .. })
+    ));
+    let next = Snapshot { position: 60, state: b"b's book".to_vec() };
+    b.save_snapshot("follow-ups", &next, taken.fence).await.unwrap();
+    assert_eq!(a.load_snapshot("follow-ups").await.unwrap(), Some(next));
+}

@@ -9,7 +9,7 @@ use laras_domain::aggregate::conversation::Conversation;
 use laras_domain::aggregate::conversation::RecordSent;
 use laras_domain::aggregate::partner::Partner;
 use laras_domain::aggregate::partner::SetInDoubtPolicy;
-use laras_domain::aggregate::send::{refusal_in, RequestSend, SendContext, SendSource};
+use laras_domain::aggregate::send::{refusal_in, AnswerMessage, RequestSend, SendContext, SendSource};
 use laras_domain::aggregate::send::{ApproveResend, MarkSent};
 use laras_domain::aggregate::Decide;
 use laras_domain::channel::ChannelKind;
@@ -89,6 +89,34 @@ impl Ledger {
             Some(reason) => Err(CommandError::PolicyRefused { reason, position: committed.last_position() }),
             None => Ok((send_id, committed)),
         }
+    }
+
+    /// Records the AI worker's answer to one message in one append ([`AnswerMessage`]): a
+    /// refused send is recorded with the rest, not returned as an error. Nothing is written
+    /// when the message was answered already.
+    pub async fn answer_message(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        answer: &AnswerMessage,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        let conv_stream = StreamId::conversation(conversation);
+        self.with_retry(|| async {
+            let conv = self.load_owned::<Conversation>(partner, &conv_stream).await?;
+            let contact = conv.state.contact.ok_or(DomainError::ConversationNotFound)?;
+            let ctx = SendContext {
+                partner: self.load::<Partner>(&StreamId::partner(partner)).await?.state,
+                contact: self.load::<Contact>(&StreamId::contact(contact)).await?.state,
+                conversation: conv.state.clone(),
+            };
+            let events = answer.decide(&ctx, self.clock.now())?;
+            if events.is_empty() {
+                return Ok(Committed::default());
+            }
+            self.commit(partner, vec![Decided::new(conv_stream.clone(), &conv, events)], meta, &EventIds::Fresh).await
+        })
+        .await
     }
 }
 

@@ -4,9 +4,13 @@
 //! under autopilot requests the send when confidence is high and the customer is not
 //! upset. Every step is an event, so the audit trail shows what produced each reply.
 //!
-//! A message is handled once: its `SentimentScored` event is the first thing recorded,
-//! and a message already scored is skipped. A crash between scoring and drafting leaves
-//! that message to a person (it shows in the inbox unanswered); it is never answered twice.
+//! A message is handled once: its score, its draft or decline and (under autopilot) its
+//! send request are decided together and recorded in one append ([`AnswerMessage`]), and
+//! a message already scored is skipped. A crash, or the worker's lease moving to another
+//! node, leaves a message either fully answered or untouched, and the next run answers an
+//! untouched one: never twice (a node that lost its lease and answers late finds the
+//! message scored when its append's version check makes it decide again), never left
+//! scored but unanswered.
 //!
 //! Under supervision ([`WorkerProcess`]) it resumes from its checkpoint and drafts for
 //! several conversations at once (bounded), in order within each.
@@ -22,17 +26,19 @@ pub use port::{
 pub use process::{FollowUpProcess, WorkerProcess, AI_WORKER, FOLLOW_UPS};
 
 use crate::error::CommandError;
-use crate::handlers::send::{OutgoingReply, SendRequest};
 use crate::meta::CommandMeta;
 use crate::store::StoredEnvelope;
 use crate::Ledger;
 use laras_domain::actor::Actor;
+use laras_domain::aggregate::conversation::{Conversation, DeclineDraft, ProposeDraft, ScoreSentiment};
+use laras_domain::aggregate::send::{AiReply, AnswerMessage, RequestSend, SendSource};
 use laras_domain::event::{ApprovalMode, DeclineReason, DomainEvent, DraftAuthor, MessageContent, ReplyTarget};
-use laras_domain::ids::{ConversationId, PartnerId};
+use laras_domain::ids::{ConversationId, DraftId, PartnerId, SendId};
 use laras_domain::policy::{keywords, purpose};
 use laras_domain::time::Span;
 use std::sync::Arc;
 use std::time::Instant;
+use uuid::Uuid;
 
 /// A customer message scored at or below this is upset: nothing goes out to them
 /// without a person, and the inbox flags the conversation.
@@ -243,40 +249,51 @@ impl AiWorker {
         // An erased contact's message can no longer be read, and is not answered; a message
         // with no words (a sticker, a location) is left to a person.
         let Some(text) = self.customer_words(&m.content)? else { return Ok(()) };
-        let meta = |actor: &str| CommandMeta::new(Actor::AiWorker { generator: actor.to_owned() }).caused_by(m.event);
         let score = self.sentiment.score(&text).clamp(-1.0, 1.0);
         let scorer = self.sentiment.name().to_owned();
-        self.ledger
-            .score_sentiment(m.partner, m.conversation, &m.channel_message_id, score, &scorer, &meta(&scorer))
-            .await?;
-
         let channel = conversation.channel.ok_or(laras_domain::error::DomainError::ConversationNotFound)?;
         let mode = self.ledger.partner(m.partner).await?.approval_mode(channel);
-        if mode == ApprovalMode::Off || keywords::detect(&text).is_some() {
-            return Ok(());
-        }
-        let generator = self.generator.name().to_owned();
-        let meta = meta(&generator);
-        let decline = |reason| {
-            self.ledger.decline_draft(
-                m.partner,
-                m.conversation,
-                Some(m.channel_message_id.clone()),
-                reason,
-                &generator,
-                &meta,
-            )
+        let (reply, actor) = if mode == ApprovalMode::Off || keywords::detect(&text).is_some() {
+            (AiReply::Nothing, scorer.clone())
+        } else {
+            (self.reply(m, &text, score, mode, &conversation).await?, self.generator.name().to_owned())
         };
-        if purpose::off_topic(&text).is_some() {
-            decline(DeclineReason::OffTopic).await?;
-            return Ok(());
+        let answer = AnswerMessage {
+            score: ScoreSentiment { channel_message_id: m.channel_message_id.clone(), score, scorer },
+            reply,
+        };
+        let meta = CommandMeta::new(Actor::AiWorker { generator: actor }).caused_by(m.event);
+        self.ledger.answer_message(m.partner, m.conversation, &answer, &meta).await?;
+        Ok(())
+    }
+
+    /// What follows the score for a message the worker may answer: a declined draft, or a
+    /// draft and, under autopilot for a customer who is not upset, its send.
+    async fn reply(
+        &self,
+        m: &Inbound,
+        text: &str,
+        score: f64,
+        mode: ApprovalMode,
+        conversation: &Conversation,
+    ) -> Result<AiReply, CommandError> {
+        let generator = self.generator.name().to_owned();
+        let decline = |reason| {
+            AiReply::Decline(DeclineDraft {
+                in_reply_to: Some(m.channel_message_id.clone()),
+                reason,
+                generator: generator.clone(),
+            })
+        };
+        if purpose::off_topic(text).is_some() {
+            return Ok(decline(DeclineReason::OffTopic));
         }
         let started = Instant::now();
-        let passages = self.knowledge.search(m.partner, &text, self.settings.passages);
+        let passages = self.knowledge.search(m.partner, text, self.settings.passages);
         let generated = match passages {
             Ok(passages) => match self.history(m).await {
                 Ok(history) => {
-                    self.generator.generate(&DraftRequest { question: text.clone(), passages, history }).await
+                    self.generator.generate(&DraftRequest { question: text.to_owned(), passages, history }).await
                 }
                 Err(e) => Err(e),
             },
@@ -285,12 +302,14 @@ impl AiWorker {
         let latency_ms = started.elapsed().as_millis() as u64;
         let draft = match generated {
             Ok(Some(d)) if d.confidence >= self.settings.confidence_threshold => d,
-            Ok(_) => return decline(DeclineReason::LowConfidence).await.map(|_| ()),
+            Ok(_) => return Ok(decline(DeclineReason::LowConfidence)),
             Err(e) => {
                 tracing::warn!(error = %e, "the draft generator failed; a person takes over");
-                return decline(DeclineReason::GeneratorUnavailable).await.map(|_| ());
+                return Ok(decline(DeclineReason::GeneratorUnavailable));
             }
         };
+        laras_domain::error::require_text("draft", &draft.text, 4096)?;
+        let contact = conversation.contact.ok_or(laras_domain::error::DomainError::ConversationNotFound)?;
         let author = DraftAuthor::AiWorker {
             generator: generator.clone(),
             model: draft.model.clone(),
@@ -299,17 +318,21 @@ impl AiWorker {
             confidence: draft.confidence,
             latency_ms,
         };
-        let target = ReplyTarget::Conversation { quote: None };
-        let (draft_id, _) =
-            self.ledger.propose_draft(m.partner, m.conversation, author, &draft.text, target, &meta).await?;
-        if mode == ApprovalMode::Autopilot && score > self.settings.negative_at_or_below {
-            let request = SendRequest { reply: OutgoingReply::Draft(draft_id), template: None, marketing: false };
-            match self.ledger.request_send(m.partner, m.conversation, request, &meta).await {
-                // A refusal (window, opt-out) is recorded by the send policy itself.
-                Ok(_) | Err(CommandError::PolicyRefused { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        let propose = ProposeDraft {
+            draft_id: DraftId(Uuid::now_v7()),
+            author,
+            body: self.ledger.seal(m.partner, contact, &draft.text)?,
+            target: ReplyTarget::Conversation { quote: None },
+        };
+        let autopilot = mode == ApprovalMode::Autopilot && score > self.settings.negative_at_or_below;
+        let send = autopilot.then(|| {
+            Box::new(RequestSend {
+                send_id: SendId(Uuid::now_v7()),
+                source: SendSource::Draft(propose.draft_id),
+                template: None,
+                marketing: false,
+            })
+        });
+        Ok(AiReply::Draft { propose: Box::new(propose), send })
     }
 }

@@ -17,7 +17,9 @@ use crate::policy::window::{
 use crate::sealed::Sealed;
 use crate::time::Timestamp;
 
+mod answer;
 mod in_doubt;
+pub use answer::{AiReply, AnswerMessage};
 pub use in_doubt::{ApproveResend, MarkSent, RecordAttemptFailed, ResolveInDoubt, StartAttempt};
 
 /// What the handler loaded for a send decision.
