@@ -239,6 +239,16 @@ impl<S: Send + Sync> FromRequestParts<S> for JsonOnly {
 /// 4xx answers made outside the handlers (the body limit, the GraphQL extractor) as
 /// GraphQL JSON with a code, never as plain text or debug output.
 async fn json_errors(response: Response) -> Response {
+    let mut response = coded(response);
+    if matches!(response.status(), StatusCode::PAYLOAD_TOO_LARGE | StatusCode::UNSUPPORTED_MEDIA_TYPE) {
+        // The body was left unread, so the server closes the connection after this answer;
+        // saying so keeps the client from sending its next request down a closing socket.
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
+    response
+}
+
+fn coded(response: Response) -> Response {
     let status = response.status();
     let is_json =
         response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
@@ -407,5 +417,16 @@ mod tests {
         assert_eq!(refused["data"], serde_json::Value::Null);
         let passed = body_of(bounded(answer(), 100_000)).await;
         assert_eq!(passed["data"].as_array().map(Vec::len), Some(10));
+    }
+
+    #[tokio::test]
+    async fn answers_given_before_the_body_was_read_close_the_connection_and_say_so() {
+        for status in [StatusCode::PAYLOAD_TOO_LARGE, StatusCode::UNSUPPORTED_MEDIA_TYPE] {
+            let answer = json_errors((status, "plain").into_response()).await;
+            assert_eq!(answer.headers().get(header::CONNECTION).map(|v| v.as_bytes()), Some(&b"close"[..]));
+            assert!(body_of(answer).await["errors"][0]["extensions"]["code"].is_string());
+        }
+        let ok = json_errors((StatusCode::OK, "{}").into_response()).await;
+        assert!(ok.headers().get(header::CONNECTION).is_none());
     }
 }

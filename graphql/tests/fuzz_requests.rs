@@ -540,7 +540,7 @@ async fn send(
     if let Some(a) = rig.authorization(who) {
         request = request.header("authorization", a);
     }
-    let response = request.send().await.map_err(|e| format!("no answer: {e}"))?;
+    let response = request.send().await.map_err(|e| format!("no answer: {e:?}"))?;
     let status = response.status().as_u16();
     let bytes = response.bytes().await.map_err(|e| format!("no whole body: {e}"))?;
     let took = started.elapsed();

@@ -98,8 +98,9 @@ async fn delivery(State(state): State<Arc<WebhookState>>, request: Request) -> R
     if ip.is_some_and(|ip| c.bad_senders.refused_at(ip, Instant::now())) {
         c.refused_senders.fetch_add(1, Ordering::Relaxed);
         count("unknown", "refused_sender");
-        return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "60")], "too many bad signatures")
-            .into_response();
+        // Refused unread: the connection closes after this answer, and says so.
+        let headers = [(header::RETRY_AFTER, "60"), (header::CONNECTION, "close")];
+        return (StatusCode::TOO_MANY_REQUESTS, headers, "too many bad signatures").into_response();
     }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(body) => body,
