@@ -467,32 +467,6 @@ impl crate::audit::TreeStore for MemoryTreeStore {
     }
 }
 
-#[cfg(test)]
-mod contract {
-    use super::MemoryStore;
-    use crate::store::contract::StoreFixture;
-    use crate::store::EventStore;
-    use std::sync::Arc;
-
-    struct Fixture(Arc<MemoryStore>);
-
-    #[async_trait::async_trait]
-    impl StoreFixture for Fixture {
-        fn store(&self) -> Arc<dyn EventStore> {
-            self.0.clone()
-        }
-        async fn reopen(&self) -> Option<Arc<dyn EventStore>> {
-            None
-        }
-    }
-
-    async fn open() -> Option<Fixture> {
-        Some(Fixture(Arc::new(MemoryStore::default())))
-    }
-
-    crate::event_store_contract!(open);
-}
-
 /// Appends to `stream` one event of `event_type` whose payload no version of Laras can
 /// decode (a poison event, for the processes' tests), sealed and chained as the ledger
 /// would. Answers its position.
@@ -526,4 +500,30 @@ pub async fn append_undecodable(
     let write = StreamWrite { stream, partner, expected, envelopes: vec![Envelope { header, payload, signature }] };
     let outcome = ledger.store.append(AppendRequest { writes: vec![write] }).await?;
     outcome.last_position().ok_or_else(|| StoreError::InvalidAppend("nothing appended".into()).into())
+}
+
+#[cfg(test)]
+mod contract {
+    use super::MemoryStore;
+    use crate::store::contract::StoreFixture;
+    use crate::store::EventStore;
+    use std::sync::Arc;
+
+    struct Fixture(Arc<MemoryStore>);
+
+    #[async_trait::async_trait]
+    impl StoreFixture for Fixture {
+        fn store(&self) -> Arc<dyn EventStore> {
+            self.0.clone()
+        }
+        async fn reopen(&self) -> Option<Arc<dyn EventStore>> {
+            None
+        }
+    }
+
+    async fn open() -> Option<Fixture> {
+        Some(Fixture(Arc::new(MemoryStore::default())))
+    }
+
+    crate::event_store_contract!(open);
 }
