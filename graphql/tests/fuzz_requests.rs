@@ -9,6 +9,8 @@
 //! and number; keep it in `REGRESSIONS` once fixed.
 
 mod common;
+#[path = "common/heap.rs"]
+mod heap;
 
 use async_graphql::parser::types::{
     BaseType, FieldDefinition, InputValueDefinition, Type, TypeKind, TypeSystemDefinition,
@@ -21,37 +23,9 @@ use laras_graphql::Limits;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// Counts live heap bytes and their peak (the server runs in this process), so the
-/// memory one request costs is measured. It only forwards to the system allocator.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call forwards to `System` with the caller's arguments unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 /// Longest a request may take before it counts as a hang (a 2-core machine shared with
 /// builds: the bound is for hangs and blow-ups, not for speed).
@@ -529,8 +503,7 @@ async fn send(
     body: String,
     content_type: &str,
 ) -> Result<Answer, String> {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let peak = heap::PeakSince::start();
     let started = Instant::now();
     let mut request = client
         .post(format!("http://{}/graphql", rig.addr))
@@ -544,7 +517,7 @@ async fn send(
     let status = response.status().as_u16();
     let bytes = response.bytes().await.map_err(|e| format!("no whole body: {e}"))?;
     let took = started.elapsed();
-    let heap = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+    let heap = peak.bytes();
     let body = serde_json::from_slice(&bytes).map_err(|_| {
         format!("status {status}, not JSON: {:?}", String::from_utf8_lossy(&bytes[..bytes.len().min(200)]))
     })?;

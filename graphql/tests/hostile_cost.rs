@@ -3,38 +3,12 @@
 //! `cargo test -p laras-graphql --test hostile_cost -- --nocapture` prints the table.
 
 mod common;
+#[path = "common/heap.rs"]
+mod heap;
 
 use common::*;
 use serde_json::Value;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// Counts live heap bytes and their peak. A test-only allocator: the measurement of
-/// "memory spent on one request" needs it, and it only forwards to the system's.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every call forwards to `System` with the caller's arguments unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
 
 fn doubling(n: usize) -> String {
     let mut q = String::from("{ ...F0 } ");
@@ -68,12 +42,11 @@ fn hostile() -> Vec<(&'static str, String)> {
 
 /// Runs `query` without a key; returns (time, peak heap bytes above the start, answer).
 async fn cost(w: &World, query: &str) -> (Duration, usize, Value) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let peak = heap::PeakSince::start();
     let started = Instant::now();
     let answer = w.run(None, query, Value::Null).await;
     let took = started.elapsed();
-    (took, PEAK.load(Ordering::Relaxed).saturating_sub(base), answer)
+    (took, peak.bytes(), answer)
 }
 
 #[tokio::test(flavor = "current_thread")]
