@@ -12,11 +12,10 @@ use super::vault::{MediaVault, VaultError};
 use crate::error::CommandError;
 use crate::ledger::Ledger;
 use crate::meta::CommandMeta;
-use crate::runtime::lanes::Lanes;
-use crate::runtime::poison::{self, handle_or_skip, FailureKind, Handled, PoisonPolicy};
+use crate::runtime::follow::{follow_in_lanes, LaneFollower, LaneJobs, LaneSettings};
+use crate::runtime::poison::{self, handle_or_skip, FailureKind, PoisonPolicy};
 use crate::runtime::{Checkpoints, Process, ProcessContext, ProcessError};
-use crate::store::{Position, StoredEnvelope};
-use crate::subscription::Subscription;
+use crate::store::StoredEnvelope;
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use laras_domain::aggregate::conversation::{Conversation, MediaOutcome, RecordMedia, StoredMedia};
@@ -25,7 +24,7 @@ use laras_domain::ids::{ContactId, ConversationId, PartnerId};
 use laras_domain::media::{check_file, MediaKind};
 use laras_domain::sealed::Sealed;
 use laras_domain::stream::StreamId;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -271,12 +270,6 @@ fn unavailable_label(reason: &MediaUnavailableReason) -> &'static str {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("a media fetch task panicked")]
-struct FetchPanicked;
-
-type Fetch = (Position, Result<Handled, CommandError>);
-
 /// The fetcher under the supervisor: once-only, checkpointed below the oldest file still
 /// being fetched.
 pub struct MediaFetchProcess {
@@ -285,25 +278,13 @@ pub struct MediaFetchProcess {
     pub poison: PoisonPolicy,
 }
 
-impl MediaFetchProcess {
-    async fn drain(
-        lanes: &mut Lanes<ConversationId, Fetch>,
-        pending: &mut BTreeSet<Position>,
-    ) -> Result<(), ProcessError> {
-        while let Some(done) = lanes.next().await {
-            let (_, (position, result)) = done.map_err(|_| FetchPanicked)?;
-            pending.remove(&position);
-            result?;
-        }
-        Ok(())
-    }
-
+#[async_trait]
+impl LaneFollower for MediaFetchProcess {
     async fn take(
         &self,
         batch: &[StoredEnvelope],
         ctx: &ProcessContext,
-        lanes: &mut Lanes<ConversationId, Fetch>,
-        pending: &mut BTreeSet<Position>,
+        jobs: &mut LaneJobs,
     ) -> Result<(), ProcessError> {
         let ledger = &self.fetcher.ledger;
         for stored in batch {
@@ -313,17 +294,16 @@ impl MediaFetchProcess {
                 Ok(Seen::Erased { partner, contact }) => {
                     // Files of this contact still being fetched are finished first, so none is
                     // written after its contact's files were deleted.
-                    Self::drain(lanes, pending).await?;
+                    jobs.drain().await?;
                     let erase = || self.fetcher.erase(partner, contact);
                     handle_or_skip(ledger, &ctx.status, self.poison, stored, erase).await?;
                 }
                 Ok(Seen::Fetch(wanted)) => {
                     let (fetcher, status, policy) = (self.fetcher.clone(), ctx.status.clone(), self.poison);
-                    let (stored, position) = (stored.clone(), stored.position);
-                    pending.insert(position);
-                    lanes.push(wanted.conversation, async move {
+                    let stored = stored.clone();
+                    jobs.push(wanted.conversation, stored.position, async move {
                         let fetch = || fetcher.fetch(&wanted);
-                        (position, handle_or_skip(&fetcher.ledger, &status, policy, &stored, fetch).await)
+                        handle_or_skip(&fetcher.ledger, &status, policy, &stored, fetch).await
                     });
                 }
             }
@@ -345,31 +325,14 @@ impl Process for MediaFetchProcess {
     async fn run(&self, ctx: ProcessContext) -> Result<(), ProcessError> {
         let from = self.checkpoints.load(MEDIA_FETCH).await?.unwrap_or(0);
         ctx.status.started_from(from);
-        let mut subscription = Subscription::new(self.fetcher.ledger.store.clone(), from, PAGE);
-        let mut lanes: Lanes<ConversationId, Fetch> = Lanes::new(self.fetcher.settings.concurrency);
-        let mut pending = BTreeSet::new();
-        let (mut read, mut saved) = (from, from);
-        loop {
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => break,
-                Some(done) = lanes.next(), if !lanes.is_empty() => {
-                    let (_, (position, result)) = done.map_err(|_| FetchPanicked)?;
-                    pending.remove(&position);
-                    result?;
-                }
-                batch = subscription.next_batch(), if lanes.len() < MAX_QUEUED => {
-                    let batch = batch?;
-                    self.take(&batch, &ctx, &mut lanes, &mut pending).await?;
-                    read = subscription.position();
-                }
-            }
-            let done = pending.first().map_or(read, |p| p - 1);
-            if done > saved {
-                self.checkpoints.save(MEDIA_FETCH, done, ctx.fence).await?;
-                saved = done;
-                ctx.status.advanced(done);
-            }
-        }
+        let settings = LaneSettings {
+            process: MEDIA_FETCH,
+            page: PAGE,
+            concurrency: self.fetcher.settings.concurrency,
+            max_queued: MAX_QUEUED,
+        };
+        follow_in_lanes(self, &settings, self.fetcher.ledger.store.clone(), self.checkpoints.as_ref(), from, &ctx)
+            .await?;
         // Fetches still running are not checkpointed: the next run finds those that were
         // recorded and fetches only the others.
         Ok(())

@@ -17,6 +17,7 @@
 pub mod checkpoint;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+pub mod follow;
 pub mod lanes;
 pub mod lease;
 pub mod memory;

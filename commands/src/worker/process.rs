@@ -3,16 +3,13 @@
 
 use super::follow_up::{FollowUpBook, FollowUps};
 use super::{AiWorker, Seen, WorkerError};
-use crate::error::CommandError;
-use crate::runtime::lanes::Lanes;
-use crate::runtime::poison::{self, handle_or_skip, FailureKind, Handled, PoisonPolicy};
+use crate::runtime::follow::{follow_in_lanes, LaneFollower, LaneJobs, LaneSettings};
+use crate::runtime::poison::{self, handle_or_skip, FailureKind, PoisonPolicy};
 use crate::runtime::{Checkpoints, Process, ProcessContext, ProcessError, Snapshot, Snapshots};
 use crate::store::{Position, StoredEnvelope};
 use crate::subscription::Subscription;
 use async_trait::async_trait;
 use laras_domain::event::SkipReason;
-use laras_domain::ids::ConversationId;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The AI worker's process name (checkpoint, lease, skips).
@@ -33,18 +30,12 @@ impl FailureKind for WorkerError {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("a draft task panicked")]
-struct DraftPanicked;
-
 /// The AI worker under a supervisor: once-only (it holds the `ai-worker` lease).
 pub struct WorkerProcess {
     pub worker: AiWorker,
     pub checkpoints: Arc<dyn Checkpoints>,
     pub poison: PoisonPolicy,
 }
-
-type Draft = (Position, Result<Handled, CommandError>);
 
 impl WorkerProcess {
     /// Teaches the knowledge index what it lacks before `to`: an index kept in memory, or
@@ -67,14 +58,16 @@ impl WorkerProcess {
         self.worker.knowledge.commit_at(to)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl LaneFollower for WorkerProcess {
     /// Learns what `batch` teaches and queues the messages it asks to answer.
     async fn take(
         &self,
         batch: &[StoredEnvelope],
         ctx: &ProcessContext,
-        lanes: &mut Lanes<ConversationId, Draft>,
-        pending: &mut BTreeSet<Position>,
+        jobs: &mut LaneJobs,
     ) -> Result<(), ProcessError> {
         let ledger = &self.worker.ledger;
         let mut learned = false;
@@ -93,11 +86,10 @@ impl WorkerProcess {
                 }
                 Ok(Seen::Answer(message)) => {
                     let (worker, status, policy) = (self.worker.clone(), ctx.status.clone(), self.poison);
-                    let (stored, position) = (stored.clone(), stored.position);
-                    pending.insert(position);
-                    lanes.push(message.conversation, async move {
+                    let stored = stored.clone();
+                    jobs.push(message.conversation, stored.position, async move {
                         let answer = || worker.answer(&message);
-                        (position, handle_or_skip(&worker.ledger, &status, policy, &stored, answer).await)
+                        handle_or_skip(&worker.ledger, &status, policy, &stored, answer).await
                     });
                 }
             }
@@ -126,32 +118,14 @@ impl Process for WorkerProcess {
         if learned < from {
             self.relearn(learned, from).await?;
         }
-        let mut subscription = Subscription::new(self.worker.ledger.store.clone(), from, PAGE);
-        let mut lanes: Lanes<ConversationId, Draft> = Lanes::new(self.worker.settings.concurrency);
-        // Messages queued or being answered: the checkpoint stays below the oldest.
-        let mut pending = BTreeSet::new();
-        let (mut read, mut saved) = (from, from);
-        loop {
-            tokio::select! {
-                _ = ctx.cancel.cancelled() => break,
-                Some(done) = lanes.next(), if !lanes.is_empty() => {
-                    let (_, (position, result)) = done.map_err(|_| DraftPanicked)?;
-                    pending.remove(&position);
-                    result?;
-                }
-                batch = subscription.next_batch(), if lanes.len() < MAX_QUEUED => {
-                    let batch = batch?;
-                    self.take(&batch, &ctx, &mut lanes, &mut pending).await?;
-                    read = subscription.position();
-                }
-            }
-            let done = pending.first().map_or(read, |p| p - 1);
-            if done > saved {
-                self.checkpoints.save(AI_WORKER, done, ctx.fence).await?;
-                saved = done;
-                ctx.status.advanced(done);
-            }
-        }
+        let settings = LaneSettings {
+            process: AI_WORKER,
+            page: PAGE,
+            concurrency: self.worker.settings.concurrency,
+            max_queued: MAX_QUEUED,
+        };
+        follow_in_lanes(self, &settings, self.worker.ledger.store.clone(), self.checkpoints.as_ref(), from, &ctx)
+            .await?;
         // Drafts still queued are not checkpointed: the next run answers them (a message
         // already scored is passed over, so none is answered twice).
         Ok(())
