@@ -178,10 +178,13 @@ impl ProjectionRunner {
     /// Projects the whole log into a fresh read-model folder beside `dir`'s, then swaps it
     /// in: until the swap, the read models in `dir` stay as they were (and a failed rebuild
     /// leaves them so). Nothing may have `dir`'s read models open (the server stopped).
+    /// With `skips`, an event that cannot be projected is recorded as skipped (once: the
+    /// server's runner records the same skip under the same id) and the rebuild goes on.
     pub async fn rebuild_fresh(
         store: Arc<dyn EventStore>,
         keys: Arc<dyn ContactKeys>,
         clock: Arc<dyn Clock>,
+        skips: Option<Skips>,
         dir: &Path,
         progress: impl FnMut(u64, u64),
     ) -> Result<Position, ProjectionError> {
@@ -194,7 +197,7 @@ impl ProjectionRunner {
             std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
         }
         let position = {
-            let runner = Self { store, keys, models: ReadModels::open(&staging)?, clock, skips: None };
+            let runner = Self { store, keys, models: ReadModels::open(&staging)?, clock, skips };
             let position = runner.catch_up(progress).await?;
             let models = runner.models.clone();
             drop(runner);

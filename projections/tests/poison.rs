@@ -91,3 +91,31 @@ async fn an_event_that_cannot_be_read_is_recorded_as_skipped_and_the_read_models
     assert_eq!(ledger.store.read_stream(&StreamId::process(PROCESS), 0).await.expect("skips").len(), 1);
     assert_eq!(inbox_len(&rebuilt.models), 2);
 }
+
+#[tokio::test]
+async fn a_fresh_rebuild_records_the_poison_as_skipped_and_goes_on() {
+    let ledger = ledger_at(NOW);
+    onboard_with_channel(&ledger, P, ChannelKind::WhatsApp, "acct").await.expect("onboard");
+    customer_says(&ledger, "62811").await;
+    let stream = StreamId::conversation(ConversationId(Uuid::from_u128(0xbad)));
+    let poison = append_undecodable(&ledger, P, stream, "InboundMessageReceived").await.expect("poison");
+    customer_says(&ledger, "62812").await;
+    let (store, keys, clock) = (ledger.store.clone(), ledger.keys.clone(), ledger.clock.clone());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stopped =
+        ProjectionRunner::rebuild_fresh(store.clone(), keys.clone(), clock.clone(), None, dir.path(), |_, _| {})
+            .await
+            .expect_err("without skips the rebuild stops on the poison");
+    assert_eq!(stopped.poison(), Some((poison, None)));
+
+    let skips = Some(Skips::new(ledger.clone(), PROCESS));
+    let head = *ledger.store.head().borrow();
+    let position = ProjectionRunner::rebuild_fresh(store, keys, clock, skips, dir.path(), |_, _| {})
+        .await
+        .expect("goes on past the poison");
+    assert!(position >= head);
+    assert_eq!(inbox_len(&ReadModels::open(dir.path()).expect("open")), 2);
+    let skipped = ledger.store.read_stream(&StreamId::process(PROCESS), 0).await.expect("skips");
+    assert_eq!(skipped.len(), 1, "recorded once");
+}

@@ -125,6 +125,7 @@ async fn a_fresh_rebuild_equals_the_read_models_built_live() {
         ledger.store.clone(),
         ledger.keys.clone(),
         ledger.clock.clone(),
+        None,
         fresh_dir.path(),
         |done, total| seen.push((done, total)),
     )

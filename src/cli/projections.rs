@@ -1,10 +1,13 @@
 //! `laras projections rebuild`: projects the whole log into fresh read models beside the
 //! current ones and swaps them in at the end (takes the writer lock, so run it while the
-//! server is stopped). On a terminal it shows progress and the rate.
+//! server is stopped). On a terminal it shows progress and the rate. An event the read
+//! models cannot take is recorded as skipped, as the server's runner does, and passed over.
 
 use crate::app::{App, SystemClock};
 use crate::cli::verify::progress_bar;
+use crate::processes::READ_MODELS;
 use crate::settings::Settings;
+use laras_commands::runtime::Skips;
 use laras_projections::ProjectionRunner;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -20,6 +23,7 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<ExitCode> {
         app.ledger.store.clone(),
         app.ledger.keys.clone(),
         app.ledger.clock.clone(),
+        Some(Skips::new(app.ledger.clone(), READ_MODELS)),
         app.data.root(),
         |done, _| bar.set_position(done),
     )
