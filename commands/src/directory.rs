@@ -21,8 +21,8 @@ use crate::subscription::Subscription;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{DomainEvent, SkipReason};
 use laras_domain::ids::PartnerId;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -81,11 +81,20 @@ pub struct ChannelDirectory {
     routes: RwLock<Routes>,
     seen: watch::Sender<Position>,
     store: Arc<dyn EventStore>,
+    /// Route events passed over (whoever applied them: the process, `follow` or a
+    /// webhook's `catch_up`) whose skip is not recorded yet. While any is here no snapshot
+    /// is saved, so a restart never starts past an event it did not record.
+    unrecorded: Mutex<BTreeMap<Position, StoredEnvelope>>,
 }
 
 impl ChannelDirectory {
     pub fn new(store: Arc<dyn EventStore>) -> Arc<Self> {
-        Arc::new(Self { routes: RwLock::new(Routes::default()), seen: watch::channel(0).0, store })
+        Arc::new(Self {
+            routes: RwLock::new(Routes::default()),
+            seen: watch::channel(0).0,
+            store,
+            unrecorded: Mutex::default(),
+        })
     }
 
     fn routes(&self) -> std::sync::RwLockReadGuard<'_, Routes> {
@@ -144,8 +153,9 @@ impl ChannelDirectory {
 
     /// Applies the events past the position already applied (`follow` and `catch_up` may
     /// both read a batch; each event counts once, in log order): whether a route event was
-    /// among them, and the route events that could not be read (passed over).
-    fn apply(&self, batch: &[StoredEnvelope]) -> Applied {
+    /// among them. Route events that cannot be read are passed over and kept until their
+    /// skip is recorded.
+    fn apply(&self, batch: &[StoredEnvelope]) -> bool {
         let mut changed = false;
         let mut undecodable = Vec::new();
         let mut routes = self.routes.write().unwrap_or_else(|p| p.into_inner());
@@ -190,8 +200,21 @@ impl ChannelDirectory {
         }
         let applied = routes.applied;
         drop(routes);
+        if !undecodable.is_empty() {
+            let mut unrecorded = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+            unrecorded.extend(undecodable.into_iter().map(|stored| (stored.position, stored)));
+        }
         self.seen.send_replace(applied);
-        Applied { changed, undecodable }
+        changed
+    }
+
+    /// The route events passed over whose skip is not recorded yet, oldest first.
+    fn unrecorded_skips(&self) -> Vec<StoredEnvelope> {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    fn skip_recorded(&self, position: Position) {
+        self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()).remove(&position);
     }
 
     /// The Partner whose connected channel `account_id` is, waiting up to `patience` for
@@ -215,13 +238,6 @@ impl ChannelDirectory {
     }
 }
 
-/// What applying a batch did to the routes.
-struct Applied {
-    changed: bool,
-    /// Route events this version cannot read: each is recorded as skipped by the process.
-    undecodable: Vec<StoredEnvelope>,
-}
-
 /// The channel directory's process name (its snapshot on this node).
 pub const CHANNEL_DIRECTORY: &str = "channel-directory";
 
@@ -236,9 +252,20 @@ pub struct DirectoryProcess {
 }
 
 impl DirectoryProcess {
-    async fn save(&self) -> Result<(), ProcessError> {
+    /// Records the skips not yet recorded, then saves the routes (never a position past an
+    /// unrecorded skip).
+    async fn save(&self, ctx: &ProcessContext) -> Result<(), ProcessError> {
+        self.record_skips(ctx).await?;
         let snapshot = self.directory.snapshot();
         self.snapshots.save_snapshot(CHANNEL_DIRECTORY, &snapshot, Fence::UNLEASED).await?;
+        Ok(())
+    }
+
+    async fn record_skips(&self, ctx: &ProcessContext) -> Result<(), ProcessError> {
+        for stored in self.directory.unrecorded_skips() {
+            poison::skip(&self.ledger, &ctx.status, &stored, SkipReason::Undecodable).await?;
+            self.directory.skip_recorded(stored.position);
+        }
         Ok(())
     }
 }
@@ -264,26 +291,24 @@ impl Process for DirectoryProcess {
             tokio::select! {
                 _ = ctx.cancel.cancelled() => break,
                 batch = subscription.next_batch() => {
-                    let applied = self.directory.apply(&batch?);
-                    for stored in &applied.undecodable {
-                        poison::skip(&self.ledger, &ctx.status, stored, SkipReason::Undecodable).await?;
-                    }
+                    let changed = self.directory.apply(&batch?);
+                    self.record_skips(&ctx).await?;
                     ctx.status.advanced(self.directory.position());
-                    if applied.changed {
-                        self.save().await?;
+                    if changed {
+                        self.save(&ctx).await?;
                         saved = self.directory.position();
                     }
                 }
                 _ = save.tick() => {
-                    if self.directory.position() > saved {
-                        self.save().await?;
+                    if self.directory.position() > saved || !self.directory.unrecorded_skips().is_empty() {
+                        self.save(&ctx).await?;
                         saved = self.directory.position();
                     }
                 }
             }
         }
         if self.directory.position() > saved {
-            self.save().await?;
+            self.save(&ctx).await?;
         }
         Ok(())
     }

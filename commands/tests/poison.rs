@@ -104,6 +104,39 @@ async fn the_directory_records_a_route_event_it_cannot_read_and_routes_the_ones_
 }
 
 #[tokio::test]
+async fn a_route_event_passed_over_by_a_webhook_lookup_is_still_recorded_before_the_routes_are_saved() {
+    let ledger = ledger_at(NOW);
+    onboard_with_channel(&ledger, FIRST, ChannelKind::WhatsApp, "acct-1").await.unwrap();
+    let poison = append_undecodable(&ledger, FIRST, StreamId::partner(FIRST), "ChannelConnected").await.unwrap();
+    onboard_with_channel(&ledger, SECOND, ChannelKind::WhatsApp, "acct-2").await.unwrap();
+    let head = *ledger.store.head().borrow();
+
+    // A webhook's look-up reads the log before the process does: the directory moves past
+    // the poison with nothing recorded yet.
+    let directory = ChannelDirectory::new(ledger.store.clone());
+    assert_eq!(directory.route_now(ChannelKind::WhatsApp, "acct-2").await.unwrap(), Some(SECOND));
+    assert_eq!(directory.position(), head);
+    assert!(skips(&ledger, CHANNEL_DIRECTORY).await.is_empty());
+
+    let runtime = MemoryRuntime::default();
+    let process = DirectoryProcess {
+        directory: directory.clone(),
+        ledger: ledger.clone(),
+        snapshots: Arc::new(runtime.clone()),
+        save_every: Duration::from_millis(20),
+    };
+    let supervisor = supervise(&runtime, Arc::new(process));
+    until("the skip", async || !skips(&ledger, CHANNEL_DIRECTORY).await.is_empty()).await;
+    until("the routes saved", async || {
+        use laras_commands::runtime::Snapshots;
+        runtime.load_snapshot(CHANNEL_DIRECTORY).await.unwrap().is_some()
+    })
+    .await;
+    supervisor.shutdown().await;
+    assert_eq!(skips(&ledger, CHANNEL_DIRECTORY).await, vec![(poison, SkipReason::Undecodable)]);
+}
+
+#[tokio::test]
 async fn follow_ups_record_a_deal_event_they_cannot_read_and_follow_the_log_after_it() {
     let ledger = ledger_at(NOW);
     onboard_with_channel(&ledger, FIRST, ChannelKind::WhatsApp, "acct-1").await.unwrap();
