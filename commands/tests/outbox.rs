@@ -628,3 +628,94 @@ async fn an_echo_for_another_partners_send_changes_nothing() {
         w.ledger.confirm_sent(w.partner, other, "mid.x", NOW, SendEvidence::EchoWebhook, &meta).await.unwrap();
     assert!(committed.positions.is_empty());
 }
+
+/// A store that refuses every append while `refusing` is set (a disk full, a database
+/// down), reading as usual.
+#[derive(Default)]
+struct Unwritable {
+    inner: laras_commands::memory::MemoryStore,
+    refusing: std::sync::atomic::AtomicBool,
+    refused: std::sync::atomic::AtomicUsize,
+}
+
+impl Unwritable {
+    fn refuse(&self, on: bool) {
+        self.refusing.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check(&self) -> Result<(), laras_commands::store::StoreError> {
+        if self.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+            self.refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(laras_commands::store::StoreError::Storage("refused by the test".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl laras_commands::store::EventStore for Unwritable {
+    async fn append(
+        &self,
+        request: laras_commands::store::AppendRequest,
+    ) -> Result<laras_commands::store::AppendOutcome, laras_commands::store::StoreError> {
+        self.check()?;
+        self.inner.append(request).await
+    }
+    async fn read_stream(
+        &self,
+        stream: &laras_domain::stream::StreamId,
+        from_version: u64,
+    ) -> Result<Vec<laras_commands::store::StoredEnvelope>, laras_commands::store::StoreError> {
+        self.inner.read_stream(stream, from_version).await
+    }
+    async fn stream_head(
+        &self,
+        stream: &laras_domain::stream::StreamId,
+    ) -> Result<Option<laras_commands::store::StreamHead>, laras_commands::store::StoreError> {
+        self.inner.stream_head(stream).await
+    }
+    async fn read_all(
+        &self,
+        after: laras_commands::store::Position,
+        limit: usize,
+    ) -> Result<Vec<laras_commands::store::StoredEnvelope>, laras_commands::store::StoreError> {
+        self.inner.read_all(after, limit).await
+    }
+    fn head(&self) -> tokio::sync::watch::Receiver<laras_commands::store::Position> {
+        self.inner.head()
+    }
+}
+
+#[tokio::test]
+async fn a_send_set_aside_on_our_own_errors_is_worked_on_again_without_a_restart() {
+    let base = laras_commands::memory::ledger_at(NOW);
+    let store = Arc::new(Unwritable::default());
+    let ledger = Ledger::new(store.clone(), base.keys.clone(), base.signer.clone(), base.clock.clone());
+    let w = world_with(ledger, ChannelKind::WhatsApp, 1, "1065").await;
+    w.request("halo").await.unwrap();
+
+    // Every step fails to record its attempt, so the worker gives up on the send after its
+    // tries and sets it aside; nothing reaches the customer.
+    store.refuse(true);
+    let running = Running::start(w.outbox.clone(), Arc::new(MemoryRuntime::default()));
+    let tries = fast(Duration::from_secs(3600)).retry.max_attempts as usize;
+    for _ in 0..1000 {
+        if store.refused.load(std::sync::atomic::Ordering::SeqCst) >= tries {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(store.refused.load(std::sync::atomic::Ordering::SeqCst) >= tries, "the worker tried and gave up");
+    assert_eq!(w.sender.count(), 0);
+    assert_eq!(
+        w.count(|e| matches!(e, DomainEvent::SendAttemptStarted { .. })).await,
+        0,
+        "{tries} tries, none recorded"
+    );
+
+    // The store recovers: the same run sends it, once.
+    store.refuse(false);
+    w.until("the send", |e| e.iter().any(|e| matches!(e, DomainEvent::ReplySent { .. }))).await;
+    running.kill().await;
+    assert_eq!(w.sender.count(), 1);
+}

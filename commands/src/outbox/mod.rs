@@ -155,8 +155,10 @@ impl Outbox {
         let mut pending = PendingSends::default();
         let mut running: std::collections::BTreeSet<ConversationId> = Default::default();
         let mut workers: JoinSet<(ConversationId, WorkerReport)> = JoinSet::new();
+        let mut worker_of: std::collections::HashMap<tokio::task::Id, ConversationId> = Default::default();
         tokio::pin!(shutdown);
         loop {
+            let next_wake = pending.next_wake();
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 batch = subscription.next_batch() => {
@@ -167,18 +169,29 @@ impl Outbox {
                         }
                     }
                 }
-                Some(done) = workers.join_next(), if !workers.is_empty() => {
+                Some(done) = workers.join_next_with_id(), if !workers.is_empty() => {
+                    let set_aside_until = tokio::time::Instant::now() + self.inner.settings.retry.max_delay;
                     match done {
-                        Ok((conversation, report)) => {
+                        Ok((id, (conversation, report))) => {
+                            worker_of.remove(&id);
                             running.remove(&conversation);
                             for (send, result) in report {
-                                file_result(&mut pending, send, result);
+                                file_result(&mut pending, send, result, set_aside_until);
                             }
                         }
-                        // A worker panicked: its conversation's sends stay pending, and are
-                        // worked on again at the next start (never sent twice: attempts).
-                        Err(e) => tracing::error!(error = %e, "outbox worker stopped"),
+                        // A worker panicked: its conversation's sends stay pending and are
+                        // set aside like a failed one (never sent twice: attempts are recorded).
+                        Err(e) => {
+                            tracing::error!(error = %e, "outbox worker stopped");
+                            if let Some(conversation) = worker_of.remove(&e.id()) {
+                                running.remove(&conversation);
+                                pending.set_aside_conversation(conversation, set_aside_until);
+                            }
+                        }
                     }
+                }
+                _ = tokio::time::sleep_until(next_wake.unwrap_or_else(tokio::time::Instant::now)), if next_wake.is_some() => {
+                    pending.wake(tokio::time::Instant::now());
                 }
             }
             self.inner.read.store(subscription.position(), std::sync::atomic::Ordering::Relaxed);
@@ -197,7 +210,8 @@ impl Outbox {
             for (conversation, sends) in pending.active_by_conversation() {
                 if running.insert(conversation) {
                     let outbox = self.clone();
-                    workers.spawn(async move { (conversation, outbox.work(sends).await) });
+                    let worker = workers.spawn(async move { (conversation, outbox.work(sends).await) });
+                    worker_of.insert(worker.id(), conversation);
                 }
             }
         }
@@ -255,7 +269,12 @@ impl Outbox {
     }
 }
 
-fn file_result(pending: &mut PendingSends, send: SendId, result: Result<DeliveryOutcome, CommandError>) {
+fn file_result(
+    pending: &mut PendingSends,
+    send: SendId,
+    result: Result<DeliveryOutcome, CommandError>,
+    set_aside_until: tokio::time::Instant,
+) {
     match result {
         Ok(DeliveryOutcome::Held) => {
             tracing::info!(?send, "send held in doubt for a person");
@@ -266,8 +285,8 @@ fn file_result(pending: &mut PendingSends, send: SendId, result: Result<Delivery
             pending.settled(send);
         }
         Err(e) => {
-            tracing::error!(?send, error = %e, "send set aside until the next start");
-            pending.park(send);
+            tracing::error!(?send, error = %e, "send set aside; tried again later");
+            pending.set_aside(send, set_aside_until);
         }
     }
 }

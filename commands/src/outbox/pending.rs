@@ -7,6 +7,7 @@ use laras_domain::event::{DomainEvent, ReplyTarget, TemplateRef};
 use laras_domain::ids::{ConversationId, PartnerId, SendId};
 use laras_domain::sealed::Sealed;
 use std::collections::BTreeMap;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// A send request read from the log, waiting for its outcome.
@@ -32,9 +33,11 @@ enum Stage {
     Active,
     /// A worker settled it; its outcome is on its way through the log.
     Settled,
-    /// Held in doubt for a person, or given up on in this run after repeated errors:
-    /// woken by the log (an approved re-send), never by a timer.
+    /// Held in doubt for a person: woken by the log (an approved re-send), never by a timer.
     Parked,
+    /// Its worker stopped on errors of our own (the store, the keys) after its tries: worked
+    /// on again from this time, without a restart.
+    SetAside(Instant),
 }
 
 /// Follows the log and keeps the set of requests that have no outcome yet.
@@ -100,6 +103,34 @@ impl PendingSends {
         self.set(send, Stage::Parked);
     }
 
+    /// Works on `send` again from `until`.
+    pub fn set_aside(&mut self, send: SendId, until: Instant) {
+        self.set(send, Stage::SetAside(until));
+    }
+
+    /// Sets aside every send of `conversation` still to be worked on (its worker stopped).
+    pub fn set_aside_conversation(&mut self, conversation: ConversationId, until: Instant) {
+        for (send, stage) in self.sends.values_mut() {
+            if send.conversation == conversation && *stage == Stage::Active {
+                *stage = Stage::SetAside(until);
+            }
+        }
+    }
+
+    /// When the first send set aside is due, if any is.
+    pub fn next_wake(&self) -> Option<Instant> {
+        self.sends.values().filter_map(|(_, s)| if let Stage::SetAside(at) = s { Some(*at) } else { None }).min()
+    }
+
+    /// Makes the sends set aside until `now` or before active again.
+    pub fn wake(&mut self, now: Instant) {
+        for (_, stage) in self.sends.values_mut() {
+            if matches!(stage, Stage::SetAside(at) if *at <= now) {
+                *stage = Stage::Active;
+            }
+        }
+    }
+
     /// The sends to work on, by conversation, each conversation's in log order.
     pub fn active_by_conversation(&self) -> BTreeMap<ConversationId, Vec<PendingSend>> {
         let mut out: BTreeMap<ConversationId, Vec<PendingSend>> = BTreeMap::new();
@@ -135,8 +166,8 @@ impl PendingSends {
         self.sends.is_empty()
     }
 
-    /// Sends held for a person or set aside in this run.
+    /// Sends held for a person or set aside for now.
     pub fn parked(&self) -> usize {
-        self.sends.values().filter(|(_, s)| *s == Stage::Parked).count()
+        self.sends.values().filter(|(_, s)| matches!(s, Stage::Parked | Stage::SetAside(_))).count()
     }
 }
