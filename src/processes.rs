@@ -100,7 +100,7 @@ pub struct MerkleLogProcess(pub MerkleLog);
 #[async_trait::async_trait]
 impl Process for MerkleLogProcess {
     fn name(&self) -> &str {
-        "merkle-log"
+        laras_commands::audit::PROCESS
     }
 
     fn once_only(&self) -> bool {
@@ -112,7 +112,7 @@ impl Process for MerkleLogProcess {
         ctx.status.started_from(trees.checkpoint()?);
         let cancel = ctx.cancel.clone();
         let position = || trees.checkpoint().unwrap_or(0);
-        watched(&ctx, position, self.0.clone().run(async move { cancel.cancelled().await })).await
+        watched(&ctx, position, self.0.clone().run(ctx.fence, async move { cancel.cancelled().await })).await
     }
 }
 

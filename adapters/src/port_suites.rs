@@ -6,6 +6,7 @@ use laras_commands::access::{AccessError, ApiKeys, Role};
 use laras_commands::audit::{Leaf, TreeBatch, TreeStore};
 use laras_commands::credentials::{AccessToken, ChannelCredentials, CredentialError};
 use laras_commands::keys::ContactKeys;
+use laras_commands::runtime::Fence;
 use laras_domain::channel::ChannelKind;
 use laras_domain::ids::{ContactId, EventId, PartnerId};
 use laras_domain::merkle::CompletedNode;
@@ -141,6 +142,7 @@ pub fn tree_store(open: &dyn Fn() -> Arc<dyn TreeStore>) {
             leaves: leaves.clone(),
             nodes: vec![(a, node)],
             heads: vec![head(a, 2, 100)],
+            fence: Fence::UNLEASED,
         })
         .expect("write");
 
@@ -158,7 +160,7 @@ pub fn tree_store(open: &dyn Fn() -> Arc<dyn TreeStore>) {
     assert_eq!(again.leaf_of_event(b, leaves[1].event_id).expect("leaf"), None);
 
     // Heads come back oldest first, with what was signed.
-    trees.store_head(&head(a, 2, 200)).expect("head");
+    trees.store_head(&head(a, 2, 200), Fence::UNLEASED).expect("head");
     assert_eq!(again.heads(a).expect("heads"), vec![head(a, 2, 100), head(a, 2, 200)]);
     assert_eq!(again.trees().expect("trees")[&a].head_at, Some(Timestamp(200)));
     assert!(again.heads(b).expect("heads").is_empty());

@@ -3,6 +3,7 @@
 
 use laras_commands::audit::{AuditError, Leaf, TreeBatch, TreeState, TreeStore};
 use laras_commands::cosignatures::NamedCosignature;
+use laras_commands::runtime::Fence;
 use laras_commands::store::Position;
 use laras_domain::cosignature::Cosignature;
 use laras_domain::ids::{EventId, PartnerId};
@@ -170,7 +171,8 @@ impl TreeStore for SqliteTreeStore {
         tx.commit().map_err(storage)
     }
 
-    fn store_head(&self, head: &TreeHead) -> Result<(), AuditError> {
+    // The data dir is held by one process: there is no other holder to fence out.
+    fn store_head(&self, head: &TreeHead, _fence: Fence) -> Result<(), AuditError> {
         insert_head(&self.conn(), head).map_err(storage)
     }
 

@@ -7,6 +7,7 @@
 //! every `every_events` events or `every` time, and on demand.
 
 use crate::cosignatures::NamedCosignature;
+use crate::runtime::Fence;
 use crate::signer::LedgerSigner;
 use crate::store::{EventStore, Position, StoreError, StoredEnvelope};
 use crate::subscription::Subscription;
@@ -36,7 +37,14 @@ pub enum AuditError {
     BeyondTree { size: u64, asked: u64 },
     #[error("cosignature refused: {0}")]
     Cosignature(#[from] crate::cosignatures::CosignatureRefused),
+    /// Another node holds the Merkle log's lease now: this node's write is refused, so a
+    /// head is never signed twice for the same growth.
+    #[error("the merkle log's lease has passed to another node; the write is refused")]
+    Fenced,
 }
+
+/// The Merkle log's process name: its lease, status and metrics.
+pub const PROCESS: &str = "merkle-log";
 
 /// One leaf: which envelope it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +62,9 @@ pub struct TreeBatch {
     pub leaves: Vec<Leaf>,
     pub nodes: Vec<(PartnerId, CompletedNode)>,
     pub heads: Vec<TreeHead>,
+    /// The lease token the write is made under ([`Fence::UNLEASED`] when no lease is
+    /// held: a CLI catch-up, the server's on-demand heads).
+    pub fence: Fence,
 }
 
 /// Storage of the Merkle logs (an adapter implements it).
@@ -62,8 +73,12 @@ pub trait TreeStore: Send + Sync + 'static {
     /// Every Partner's tree size and the size and time of its latest signed head.
     fn trees(&self) -> Result<HashMap<PartnerId, TreeState>, AuditError>;
     fn node(&self, partner: PartnerId, level: u32, index: u64) -> Result<Option<NodeHash>, AuditError>;
+    /// Writes the batch with its checkpoint in one transaction. A store that several
+    /// nodes share refuses a batch whose fence is no longer the lease's
+    /// ([`AuditError::Fenced`]); a store only one process can open has nothing to fence.
     fn write(&self, batch: TreeBatch) -> Result<(), AuditError>;
-    fn store_head(&self, head: &TreeHead) -> Result<(), AuditError>;
+    /// Stores a signed head, fenced as [`TreeStore::write`] is.
+    fn store_head(&self, head: &TreeHead, fence: Fence) -> Result<(), AuditError>;
     /// Heads of a Partner, oldest first.
     fn heads(&self, partner: PartnerId) -> Result<Vec<TreeHead>, AuditError>;
     fn leaf_of_event(&self, partner: PartnerId, event: EventId) -> Result<Option<u64>, AuditError>;
@@ -142,7 +157,8 @@ impl MerkleLog {
     pub fn issue_head(&self, partner: PartnerId) -> Result<TreeHead, AuditError> {
         let size = self.trees.trees()?.get(&partner).map_or(0, |t| t.size);
         let head = self.sign(partner, size)?;
-        self.trees.store_head(&head)?;
+        // Asked for by a caller on any node: a head of the tree as it is, not the lease's.
+        self.trees.store_head(&head, Fence::UNLEASED)?;
         Ok(head)
     }
 
@@ -180,9 +196,10 @@ impl MerkleLog {
         batch: &[StoredEnvelope],
         frontiers: &mut HashMap<PartnerId, Frontier>,
         trees: &mut HashMap<PartnerId, TreeState>,
+        fence: Fence,
     ) -> Result<(), AuditError> {
         let Some(up_to) = batch.last().map(|s| s.position) else { return Ok(()) };
-        let mut out = TreeBatch { up_to, ..TreeBatch::default() };
+        let mut out = TreeBatch { up_to, fence, ..TreeBatch::default() };
         for stored in batch {
             let partner = stored.envelope.header.partner_id;
             let hash = stored.envelope.hash().map_err(|e| AuditError::Envelope(stored.position, e.to_string()))?;
@@ -219,8 +236,8 @@ impl MerkleLog {
             || (grown > 0 && state.head_at.is_none_or(|at| now.0 - at.0 >= self.policy.every.0))
     }
 
-    /// Follows the log until `stop` resolves.
-    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<(), AuditError> {
+    /// Follows the log until `stop` resolves, writing under the lease's `fence`.
+    pub async fn run(self, fence: Fence, stop: impl Future<Output = ()>) -> Result<(), AuditError> {
         tokio::pin!(stop);
         let mut trees = self.trees.trees()?;
         let mut frontiers = HashMap::new();
@@ -230,14 +247,14 @@ impl MerkleLog {
         loop {
             tokio::select! {
                 _ = &mut stop => return Ok(()),
-                batch = subscription.next_batch() => self.apply(&batch?, &mut frontiers, &mut trees)?,
+                batch = subscription.next_batch() => self.apply(&batch?, &mut frontiers, &mut trees, fence)?,
                 _ = tick.tick() => {
                     // Time-based heads for trees that grew but got no head by count.
                     let now = self.clock.now();
                     for (partner, state) in trees.iter_mut() {
                         if self.due(state, now) {
                             let head = self.sign(*partner, state.size)?;
-                            self.trees.store_head(&head)?;
+                            self.trees.store_head(&head, fence)?;
                             (state.head_size, state.head_at) = (head.tree_size, Some(now));
                         }
                     }
@@ -254,7 +271,7 @@ impl MerkleLog {
         loop {
             let batch = self.store.read_all(after, 2_000).await?;
             let Some(last) = batch.last().map(|s| s.position) else { return Ok(()) };
-            self.apply(&batch, &mut frontiers, &mut trees)?;
+            self.apply(&batch, &mut frontiers, &mut trees, Fence::UNLEASED)?;
             after = last;
         }
     }

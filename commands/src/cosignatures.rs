@@ -113,7 +113,7 @@ mod tests {
 
     fn head(log: &MerkleLog) -> TreeHead {
         let head = TreeHead::sign(PARTNER, 3, [7; 32], Timestamp(NOW_MS), &LedgerSigningKey::from_secret([1; 32]));
-        log.trees.store_head(&head).unwrap();
+        log.trees.store_head(&head, crate::runtime::Fence::UNLEASED).unwrap();
         head
     }
 

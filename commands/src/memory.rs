@@ -417,7 +417,12 @@ impl crate::audit::TreeStore for MemoryTreeStore {
         Ok(())
     }
 
-    fn store_head(&self, head: &laras_domain::tree_head::TreeHead) -> Result<(), crate::audit::AuditError> {
+    // One process holds this store: there is no other holder to fence out.
+    fn store_head(
+        &self,
+        head: &laras_domain::tree_head::TreeHead,
+        _fence: crate::runtime::Fence,
+    ) -> Result<(), crate::audit::AuditError> {
         lock(&self.inner).heads.push(head.clone());
         Ok(())
     }

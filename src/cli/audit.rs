@@ -10,6 +10,7 @@ use laras_adapters::audit_bundle::{
     export_bundle, read_known_heads, verify_bundle_witnessed, ExportRequest, Witnesses,
 };
 use laras_commands::cosignatures::NamedCosignature;
+use laras_commands::runtime::Fence;
 use laras_domain::cosignature::parse_key_hex;
 use laras_domain::ids::PartnerId;
 use laras_domain::signing::parse_public_hex;
@@ -39,7 +40,7 @@ pub fn export(settings: &Settings, partner: PartnerId, out: &Path) -> anyhow::Re
         anyhow::bail!("Partner {partner} has no events in this ledger");
     }
     // The export's head is kept like any other, so later heads can be proven consistent with it.
-    trees.store_head(&summary.head).context("storing the export's tree head")?;
+    trees.store_head(&summary.head, Fence::UNLEASED).context("storing the export's tree head")?;
     println!(
         "exported {} envelopes of Partner {partner} to {}: {} key events, {} tree heads (latest: size {}, root {}), {} erased contacts, {} cosignatures",
         summary.envelopes,

@@ -136,7 +136,11 @@ impl Leases for PgRuntime {
 /// Whether `token` is the live fence of the lease `name`, locking the lease row `FOR SHARE`
 /// until the transaction ends, so a takeover (an UPDATE of the row) waits for the write.
 /// [`Fence::UNLEASED`] needs no lease.
-async fn fence_holds(tx: &tokio_postgres::Transaction<'_>, name: &str, token: i64) -> Result<bool, SharedStateError> {
+pub(super) async fn fence_holds(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &str,
+    token: i64,
+) -> Result<bool, SharedStateError> {
     if token == 0 {
         return Ok(true);
     }

@@ -185,3 +185,40 @@ async fn the_node_taking_a_lease_over_resumes_from_the_last_holders_snapshot() {
     b.save_snapshot("follow-ups", &next, taken.fence).await.unwrap();
     assert_eq!(a.load_snapshot("follow-ups").await.unwrap(), Some(next));
 }
+
+/// The Merkle log's writes carry its lease's fence: a node that lost the lease while it
+/// worked can write neither leaves nor heads, so no growth gets a second signed head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_merkle_log_holder_cannot_write_leaves_or_heads() {
+    use laras_commands::audit::{AuditError, TreeBatch, TreeStore, PROCESS};
+    use laras_commands::runtime::{Leases, NodeId};
+    use laras_domain::signing::LedgerSigningKey;
+    use laras_domain::time::Timestamp;
+    use laras_domain::tree_head::TreeHead;
+    use std::time::Duration;
+    let Some(db) = TestDatabase::create("a_stale_merkle_log_holder_cannot_write").await else { return };
+    let url = db.url.clone();
+    let (leases, trees) = tokio::task::block_in_place(|| {
+        let shared = PgShared::open(&url).expect("open");
+        (PgRuntime::new(shared.clone()), PgTreeStore::new(shared))
+    });
+    let stale =
+        leases.try_acquire(PROCESS, &NodeId("a".into()), Duration::from_millis(300)).await.unwrap().expect("free");
+    let (partner, key) = (PartnerId(Uuid::new_v4()), LedgerSigningKey::from_secret([3; 32]));
+    let head = |size| TreeHead::sign(partner, size, [7; 32], Timestamp(size as i64), &key);
+    tokio::task::block_in_place(|| {
+        trees.write(TreeBatch { up_to: 5, fence: stale.fence, ..Default::default() }).expect("the holder writes");
+        trees.store_head(&head(1), stale.fence).expect("the holder signs");
+    });
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let taken =
+        leases.try_acquire(PROCESS, &NodeId("b".into()), Duration::from_secs(60)).await.unwrap().expect("expired");
+    tokio::task::block_in_place(|| {
+        let late = TreeBatch { up_to: 9, fence: stale.fence, heads: vec![head(2)], ..Default::default() };
+        assert!(matches!(trees.write(late), Err(AuditError::Fenced)));
+        assert!(matches!(trees.store_head(&head(3), stale.fence), Err(AuditError::Fenced)));
+        assert_eq!(trees.checkpoint().unwrap(), 5, "the refused batch moved nothing");
+        trees.write(TreeBatch { up_to: 12, fence: taken.fence, ..Default::default() }).expect("the new holder writes");
+        assert_eq!(trees.checkpoint().unwrap(), 12);
+    });
+}

@@ -1,14 +1,18 @@
 //! The Merkle trees and signed tree heads in the shared database, for every node's proofs.
 //!
-//! A batch is one transaction with the follower's checkpoint. Until the Merkle log runs
-//! under a lease on one node, two nodes may write the same batch: leaves and nodes are the
-//! same bytes either way (they follow from the log's order), and the checkpoint and sizes
-//! only move forward, so a node behind cannot undo another's work.
+//! A batch is one transaction with the follower's checkpoint. The Merkle log runs under a
+//! lease on one node; every batch and head it writes carries the lease's fence, checked in
+//! the write's own transaction (the lease row locked `FOR SHARE` until commit), so a node
+//! that lost the lease while it worked cannot sign a second head for the same growth. A
+//! late writer's leaves and nodes would be the same bytes anyway (they follow from the
+//! log's order), and the checkpoint and sizes only move forward.
 
+use super::runtime::fence_holds;
 use super::{storage, PgShared, SharedStateError};
 use crate::tree_store::{cosignature_from_row, CosignatureRow};
 use laras_commands::audit::{AuditError, Leaf, TreeBatch, TreeState, TreeStore};
 use laras_commands::cosignatures::NamedCosignature;
+use laras_commands::runtime::Fence;
 use laras_commands::store::Position;
 use laras_domain::ids::{EventId, PartnerId};
 use laras_domain::merkle::NodeHash;
@@ -67,6 +71,21 @@ impl HeadRow {
     }
 }
 
+/// What a fenced write came to: refusals are answers, not storage failures.
+enum Written {
+    Done,
+    Fenced,
+}
+
+impl Written {
+    fn into_result(self) -> Result<(), AuditError> {
+        match self {
+            Written::Done => Ok(()),
+            Written::Fenced => Err(AuditError::Fenced),
+        }
+    }
+}
+
 impl TreeStore for PgTreeStore {
     fn checkpoint(&self) -> Result<Position, AuditError> {
         let position = self.shared.with(|c| async move {
@@ -120,8 +139,12 @@ impl TreeStore for PgTreeStore {
     }
 
     fn write(&self, batch: TreeBatch) -> Result<(), AuditError> {
+        let fence = batch.fence;
         self.shared.with(move |mut c| async move {
             let tx = c.transaction().await.map_err(storage)?;
+            if !fence_holds(&tx, laras_commands::audit::PROCESS, fence.0 as i64).await? {
+                return Ok(Written::Fenced);
+            }
             let node = tx
                 .prepare_cached(
                     "INSERT INTO tree_nodes (partner, level, idx, hash) VALUES ($1, $2, $3, $4)
@@ -167,15 +190,25 @@ impl TreeStore for PgTreeStore {
             )
             .await
             .map_err(storage)?;
-            tx.commit().await.map_err(storage)
-        })?;
-        Ok(())
+            tx.commit().await.map_err(storage)?;
+            Ok(Written::Done)
+        })?
+        .into_result()
     }
 
-    fn store_head(&self, head: &TreeHead) -> Result<(), AuditError> {
+    fn store_head(&self, head: &TreeHead, fence: Fence) -> Result<(), AuditError> {
         let row = HeadRow::of(head);
-        self.shared.with(move |c| async move { c.execute(INSERT_HEAD, &row.params()).await.map_err(storage) })?;
-        Ok(())
+        self.shared
+            .with(move |mut c| async move {
+                let tx = c.transaction().await.map_err(storage)?;
+                if !fence_holds(&tx, laras_commands::audit::PROCESS, fence.0 as i64).await? {
+                    return Ok(Written::Fenced);
+                }
+                tx.execute(INSERT_HEAD, &row.params()).await.map_err(storage)?;
+                tx.commit().await.map_err(storage)?;
+                Ok(Written::Done)
+            })?
+            .into_result()
     }
 
     fn heads(&self, partner: PartnerId) -> Result<Vec<TreeHead>, AuditError> {

@@ -9,13 +9,13 @@ use laras_domain::aggregate::conversation::Conversation;
 use laras_domain::aggregate::conversation::RecordSent;
 use laras_domain::aggregate::partner::Partner;
 use laras_domain::aggregate::partner::SetInDoubtPolicy;
-use laras_domain::aggregate::send::{refusal_in, AnswerMessage, RequestSend, SendContext, SendSource};
+use laras_domain::aggregate::send::{refusal_in, AnswerMessage, FollowUpDeal, RequestSend, SendContext, SendSource};
 use laras_domain::aggregate::send::{ApproveResend, MarkSent};
 use laras_domain::aggregate::Decide;
 use laras_domain::channel::ChannelKind;
 use laras_domain::error::DomainError;
 use laras_domain::event::{InDoubtPolicy, ReplyTarget, SendEvidence, TemplateRef};
-use laras_domain::ids::{ConversationId, DraftId, PartnerId, SendId};
+use laras_domain::ids::{ContactId, ConversationId, DraftId, PartnerId, SendId};
 use laras_domain::stream::StreamId;
 use laras_domain::time::Timestamp;
 use uuid::Uuid;
@@ -59,14 +59,7 @@ impl Ledger {
                 SendSource::PersonReply { body: self.seal(partner, contact_id, text)?, target: target.clone() }
             }
         };
-        let template = match &request.template {
-            None => None,
-            Some((name, language, params)) => Some(TemplateRef {
-                name: name.clone(),
-                language: language.clone(),
-                parameters: params.iter().map(|p| self.seal(partner, contact_id, p)).collect::<Result<_, _>>()?,
-            }),
-        };
+        let template = request.template.as_ref().map(|t| self.seal_template(partner, contact_id, t)).transpose()?;
         let send_id = SendId(Uuid::now_v7());
         let command = RequestSend { send_id, source, template, marketing: request.marketing };
         let (committed, refusal) = self
@@ -91,6 +84,20 @@ impl Ledger {
         }
     }
 
+    /// A template's name and language with its parameters sealed under the contact's key.
+    pub(crate) fn seal_template(
+        &self,
+        partner: PartnerId,
+        contact: ContactId,
+        (name, language, params): &(String, String, Vec<String>),
+    ) -> Result<TemplateRef, CommandError> {
+        Ok(TemplateRef {
+            name: name.clone(),
+            language: language.clone(),
+            parameters: params.iter().map(|p| self.seal(partner, contact, p)).collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Records the AI worker's answer to one message in one append ([`AnswerMessage`]): a
     /// refused send is recorded with the rest, not returned as an error. Nothing is written
     /// when the message was answered already.
@@ -99,6 +106,30 @@ impl Ledger {
         partner: PartnerId,
         conversation: ConversationId,
         answer: &AnswerMessage,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        self.decide_with_send_context(partner, conversation, answer, meta).await
+    }
+
+    /// Records a follow-up's draft and its send request in one append ([`FollowUpDeal`]),
+    /// a refusal with them; nothing when it was decided already.
+    pub async fn follow_up_deal(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        follow_up: &FollowUpDeal,
+        meta: &CommandMeta,
+    ) -> Result<Committed, CommandError> {
+        self.decide_with_send_context(partner, conversation, follow_up, meta).await
+    }
+
+    /// One decision over the conversation and what its sends depend on (the Partner, the
+    /// contact), appended to the conversation's stream.
+    async fn decide_with_send_context(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        command: &impl Decide<State = SendContext>,
         meta: &CommandMeta,
     ) -> Result<Committed, CommandError> {
         let conv_stream = StreamId::conversation(conversation);
@@ -110,7 +141,7 @@ impl Ledger {
                 contact: self.load::<Contact>(&StreamId::contact(contact)).await?.state,
                 conversation: conv.state.clone(),
             };
-            let events = answer.decide(&ctx, self.clock.now())?;
+            let events = command.decide(&ctx, self.clock.now())?;
             if events.is_empty() {
                 return Ok(Committed::default());
             }

@@ -15,8 +15,8 @@ impl std::fmt::Display for NodeId {
 }
 
 /// A fencing token: it increases every time a lease changes holder, so a write carrying
-/// an older token is refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// an older token is refused. The default is [`Fence::UNLEASED`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Fence(pub u64);
 
 impl Fence {

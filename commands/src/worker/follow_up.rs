@@ -6,19 +6,21 @@
 //! opted-out contact is never followed up. The send policy still checks every send.
 
 use crate::error::CommandError;
-use crate::handlers::send::{OutgoingReply, SendRequest};
 use crate::meta::CommandMeta;
 use crate::store::StoredEnvelope;
 use crate::Ledger;
 use laras_domain::actor::Actor;
 use laras_domain::aggregate::contact::Contact;
+use laras_domain::aggregate::conversation::ProposeDraft;
+use laras_domain::aggregate::send::{FollowUpDeal, RequestSend, SendSource};
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{ApprovalMode, DecodeError, DomainEvent, DraftAuthor, RefusalReason, ReplyTarget};
-use laras_domain::ids::{ContactId, ConversationId, OpportunityId, PartnerId};
+use laras_domain::ids::{ContactId, ConversationId, DraftId, OpportunityId, PartnerId, SendId};
 use laras_domain::stream::StreamId;
 use laras_domain::time::{Span, Timestamp};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use uuid::Uuid;
 
 /// The generator name on follow-up drafts (and what marks a conversation followed up).
 pub const FOLLOW_UP: &str = "follow-up";
@@ -205,15 +207,24 @@ impl FollowUps {
             confidence: 1.0,
             latency_ms: 0,
         };
-        let target = ReplyTarget::Conversation { quote: None };
-        let (draft, _) = self.ledger.propose_draft(partner, conversation, author, &text, target, &meta).await?;
-        if settings.approval_mode(channel) == ApprovalMode::Autopilot {
-            let request = SendRequest { reply: OutgoingReply::Draft(draft), template, marketing: true };
-            match self.ledger.request_send(partner, conversation, request, &meta).await {
-                Ok(_) | Err(CommandError::PolicyRefused { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let draft_id = DraftId(Uuid::now_v7());
+        let propose = ProposeDraft {
+            draft_id,
+            author,
+            body: self.ledger.seal(partner, deal.contact, &text)?,
+            target: ReplyTarget::Conversation { quote: None },
+        };
+        let send = match settings.approval_mode(channel) {
+            ApprovalMode::Autopilot => Some(RequestSend {
+                send_id: SendId(Uuid::now_v7()),
+                source: SendSource::Draft(draft_id),
+                template: template.map(|t| self.ledger.seal_template(partner, deal.contact, &t)).transpose()?,
+                marketing: true,
+            }),
+            _ => None,
+        };
+        // One append: a takeover finds the silence either followed up with its send, or not at all.
+        self.ledger.follow_up_deal(partner, conversation, &FollowUpDeal { propose, send }, &meta).await?;
         Ok(())
     }
 }

@@ -18,8 +18,10 @@ use crate::sealed::Sealed;
 use crate::time::Timestamp;
 
 mod answer;
+mod follow_up;
 mod in_doubt;
 pub use answer::{AiReply, AnswerMessage};
+pub use follow_up::FollowUpDeal;
 pub use in_doubt::{ApproveResend, MarkSent, RecordAttemptFailed, ResolveInDoubt, StartAttempt};
 
 /// What the handler loaded for a send decision.
