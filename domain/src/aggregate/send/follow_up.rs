@@ -36,13 +36,11 @@ impl Decide for FollowUpDeal {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::{contact, partner};
     use super::super::SendSource;
     use super::*;
-    use crate::aggregate::contact::Contact;
     use crate::aggregate::conversation::tests::{inbound, sealed};
     use crate::aggregate::conversation::Conversation;
-    use crate::aggregate::partner::{default_pipeline, Partner};
-    use crate::blind::{BlindIndex, IdentityKind};
     use crate::channel::ChannelKind;
     use crate::event::{ApprovalMode, DraftAuthor, OptScope, OptSignal, RefusalReason, ReplyTarget};
     use crate::ids::*;
@@ -53,30 +51,12 @@ mod tests {
     const DRAFT: DraftId = DraftId(Uuid::from_u128(80));
 
     fn ctx() -> SendContext {
-        let partner = Partner::from_events(&[
-            DomainEvent::PartnerOnboarded {
-                partner_id: PartnerId(Uuid::from_u128(1)),
-                name: "Toko".into(),
-                approval: ApprovalMode::Autopilot,
-                pipeline: default_pipeline(),
-            },
-            DomainEvent::ChannelConnected {
-                channel: ChannelKind::WhatsApp,
-                account_id: "1065".into(),
-                display_name: "Toko".into(),
-                proof: None,
-            },
-        ]);
-        let contact = Contact::from_events(&[DomainEvent::ContactIdentified {
-            contact_id: ContactId(Uuid::from_u128(11)),
-            channel: ChannelKind::WhatsApp,
-            identity: IdentityKind::WaId,
-            blind_index: BlindIndex("b".into()),
-            value: sealed("628"),
-            name: None,
-        }]);
         let opened = inbound("wamid.1", TEST_NOW).decide(&Conversation::default(), TEST_NOW).expect("opens");
-        SendContext { partner, contact, conversation: Conversation::from_events(&opened) }
+        SendContext {
+            partner: partner(ApprovalMode::Autopilot, ChannelKind::WhatsApp),
+            contact: contact(),
+            conversation: Conversation::from_events(&opened),
+        }
     }
 
     fn follow_up(send: bool) -> FollowUpDeal {

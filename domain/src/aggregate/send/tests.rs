@@ -12,7 +12,7 @@ use crate::time::Span;
 use proptest::prelude::*;
 use uuid::Uuid;
 
-fn partner(mode: ApprovalMode, channel: ChannelKind) -> Partner {
+pub(super) fn partner(mode: ApprovalMode, channel: ChannelKind) -> Partner {
     Partner::from_events(&[
         DomainEvent::PartnerOnboarded {
             partner_id: PartnerId(Uuid::from_u128(1)),
@@ -24,7 +24,7 @@ fn partner(mode: ApprovalMode, channel: ChannelKind) -> Partner {
     ])
 }
 
-fn contact() -> Contact {
+pub(super) fn contact() -> Contact {
     Contact::from_events(&[DomainEvent::ContactIdentified {
         contact_id: ContactId(Uuid::from_u128(11)),
         channel: ChannelKind::WhatsApp,
