@@ -71,19 +71,19 @@ impl HeadRow {
     }
 }
 
-/// What a fenced write came to: refusals are answers, not storage failures.
-enum Written {
-    Done,
-    Fenced,
+/// A fenced write's answer: refused when the Merkle log's lease is no longer `fence`'s;
+/// a refusal is an answer, not a storage failure.
+fn fenced(written: bool) -> Result<(), AuditError> {
+    if written {
+        Ok(())
+    } else {
+        Err(AuditError::Fenced)
+    }
 }
 
-impl Written {
-    fn into_result(self) -> Result<(), AuditError> {
-        match self {
-            Written::Done => Ok(()),
-            Written::Fenced => Err(AuditError::Fenced),
-        }
-    }
+/// Whether `fence` still holds the Merkle log's lease, for the rest of `tx`.
+async fn lease_holds(tx: &tokio_postgres::Transaction<'_>, fence: Fence) -> Result<bool, SharedStateError> {
+    fence_holds(tx, laras_commands::audit::PROCESS, fence.0 as i64).await
 }
 
 impl TreeStore for PgTreeStore {
@@ -142,8 +142,8 @@ impl TreeStore for PgTreeStore {
         let fence = batch.fence;
         self.shared.with(move |mut c| async move {
             let tx = c.transaction().await.map_err(storage)?;
-            if !fence_holds(&tx, laras_commands::audit::PROCESS, fence.0 as i64).await? {
-                return Ok(Written::Fenced);
+            if !lease_holds(&tx, fence).await? {
+                return Ok(false);
             }
             let node = tx
                 .prepare_cached(
@@ -191,24 +191,24 @@ impl TreeStore for PgTreeStore {
             .await
             .map_err(storage)?;
             tx.commit().await.map_err(storage)?;
-            Ok(Written::Done)
-        })?
-        .into_result()
+            Ok(true)
+        })
+        .map_err(AuditError::from)
+        .and_then(fenced)
     }
 
     fn store_head(&self, head: &TreeHead, fence: Fence) -> Result<(), AuditError> {
         let row = HeadRow::of(head);
-        self.shared
-            .with(move |mut c| async move {
-                let tx = c.transaction().await.map_err(storage)?;
-                if !fence_holds(&tx, laras_commands::audit::PROCESS, fence.0 as i64).await? {
-                    return Ok(Written::Fenced);
-                }
-                tx.execute(INSERT_HEAD, &row.params()).await.map_err(storage)?;
-                tx.commit().await.map_err(storage)?;
-                Ok(Written::Done)
-            })?
-            .into_result()
+        let written = self.shared.with(move |mut c| async move {
+            let tx = c.transaction().await.map_err(storage)?;
+            if !lease_holds(&tx, fence).await? {
+                return Ok(false);
+            }
+            tx.execute(INSERT_HEAD, &row.params()).await.map_err(storage)?;
+            tx.commit().await.map_err(storage)?;
+            Ok(true)
+        })?;
+        fenced(written)
     }
 
     fn heads(&self, partner: PartnerId) -> Result<Vec<TreeHead>, AuditError> {
