@@ -6,7 +6,7 @@ use crate::data_dir::{ensure_private, DataDir, DataDirError, WriterLock};
 use crate::log_store::{LogLocation, LogStore};
 use crate::settings::Settings;
 use laras_adapters::api_keys::SqliteApiKeys;
-use laras_adapters::contact_keys::{MasterKeyFile, SqliteKeyStore};
+use laras_adapters::contact_keys::{media_link_key, MasterKeyFile, SqliteKeyStore};
 use laras_adapters::credentials::SqliteCredentials;
 use laras_adapters::media_folder::FolderMediaStore;
 use laras_adapters::postgres_state::{
@@ -91,6 +91,9 @@ pub struct App {
     /// Customers' files, sealed with their contact's data key, in `<data dir>/media` (per
     /// node: beside a shared log, the node that fetched a file is the one that has it).
     pub media: MediaVault,
+    /// Signs the short-lived links that serve customers' files (ADR 014); derived from
+    /// the master key, so every node's links work on every node.
+    pub media_link_key: SecretKey,
     pub snapshots: Arc<dyn Snapshots>,
     _lock: WriterLock,
 }
@@ -180,16 +183,16 @@ impl App {
         let lock = data.lock_for_writing()?;
         // On a shared database, nodes starting together take turns from here until the log
         // names its signing key: the first makes the keys, the others find them.
-        let (shared, introduction) = match log {
+        let (media_link_key, shared, introduction) = match log {
             LogLocation::Embedded => {
                 let master = load_master_key(&data, secrets.master_key_file, data.keys().exists())?;
-                (SharedState::embedded(&data, master)?, None)
+                (media_link_key(&master), SharedState::embedded(&data, master)?, None)
             }
             LogLocation::Postgres(url) => {
                 let pg = PgShared::open(url)?;
                 let introduction = pg.introduce()?;
                 let master = load_master_key(&data, secrets.master_key_file, pg.holds_wrapped_keys()?)?;
-                (SharedState::postgres(pg, master)?, Some(introduction))
+                (media_link_key(&master), SharedState::postgres(pg, master)?, Some(introduction))
             }
         };
         let SharedState { keys, credentials, api_keys, trees, leases, checkpoints, snapshots } = shared;
@@ -235,6 +238,7 @@ impl App {
             leases,
             checkpoints,
             media,
+            media_link_key,
             snapshots,
             _lock: lock,
         })

@@ -43,6 +43,9 @@ pub struct LimitOverrides {
     /// Request body bytes at most.
     #[arg(long, env = "LARAS_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Bytes of a multipart request to `/graphql/upload` (a reply's file) at most.
+    #[arg(long, env = "LARAS_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<usize>,
     /// Answer bytes at most.
     #[arg(long, env = "LARAS_MAX_RESPONSE_BYTES")]
     pub max_response_bytes: Option<usize>,
@@ -96,6 +99,7 @@ impl ServerLimits {
             max_complexity: pick!(max_query_cost, api_default.max_complexity).max(1),
             max_depth: pick!(max_query_depth, api_default.max_depth).max(1),
             max_body_bytes: pick!(max_body_bytes, api_default.max_body_bytes).max(1024),
+            max_upload_bytes: pick!(max_upload_bytes, api_default.max_upload_bytes).max(1024),
             max_response_bytes: pick!(max_response_bytes, api_default.max_response_bytes).max(1024),
             ws_init_timeout_ms: pick!(ws_init_timeout_seconds, api_default.ws_init_timeout_ms / 1000).max(1) * 1000,
             max_operations_per_socket: pick!(max_operations_per_socket, api_default.max_operations_per_socket).max(1),

@@ -22,7 +22,7 @@ use laras_commands::runtime::{NodeId, PoisonPolicy, Skips, Supervisor, Superviso
 use laras_commands::worker::{AiWorker, DraftGenerator, FollowUpProcess, FollowUps, WorkerProcess, WorkerSettings};
 use laras_domain::time::Span;
 use laras_graphql::http::GraphqlState;
-use laras_graphql::{build_schema, Api};
+use laras_graphql::{build_schema, Api, MediaAccess};
 use laras_projections::{ProjectionRunner, ReadModels};
 use std::future::Future;
 use std::sync::Arc;
@@ -58,7 +58,7 @@ pub async fn run(
     let sender = Arc::new(GraphSender::new(send_settings, app.credentials.clone())?);
     let media_source = Arc::new(GraphMediaSource::new(graph.clone(), app.credentials.clone())?);
     let prover = Arc::new(GraphProver::new(graph)?);
-    let outbox = Outbox::with_settings(app.ledger.clone(), sender, settings.outbox.clone());
+    let outbox = Outbox::with_files(app.ledger.clone(), sender, settings.outbox.clone(), app.media.clone());
     supervisor.spawn(Arc::new(OutboxProcess { outbox, checkpoints: app.checkpoints.clone() }));
 
     let generator: Arc<dyn DraftGenerator> = match &settings.ai_chat_url {
@@ -130,6 +130,7 @@ pub async fn run(
         directory: directory.clone(),
         read,
         audit,
+        media: MediaAccess { vault: app.media.clone(), link_key: app.media_link_key.clone() },
         limits: settings.limits.api,
     };
     let graphql = GraphqlState::new(build_schema(api.clone()), api, settings.admin_token.clone());
@@ -139,7 +140,9 @@ pub async fn run(
         runtime: app.checkpoints.clone(),
         max_lag: settings.ready_max_lag,
     };
-    let mut router = health::routes(health).merge(laras_graphql::http::routes(graphql));
+    let mut router = health::routes(health)
+        .merge(laras_graphql::media::routes(graphql.clone()))
+        .merge(laras_graphql::http::routes(graphql));
     match &settings.meta_app_secret {
         Some(secret) => {
             if settings.meta_verify_token.is_none() {

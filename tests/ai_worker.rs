@@ -24,15 +24,7 @@ fn wa_text(wamid: &str, text: &str) -> Vec<u8> {
 }
 
 fn post_webhook(base: &str, body: &[u8]) {
-    let status = reqwest::blocking::Client::new()
-        .post(format!("{base}/webhooks/meta"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", meta_signature(SECRET, body))
-        .body(body.to_vec())
-        .send()
-        .expect("post webhook")
-        .status();
-    assert_eq!(status.as_u16(), 200);
+    assert_eq!(post_meta_webhook(base, SECRET, body), 200);
 }
 
 /// The conversation's items once `done` holds for them (or after 20 s).

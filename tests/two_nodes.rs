@@ -46,13 +46,7 @@ fn whatsapp_message(i: usize) -> Vec<u8> {
 }
 
 fn post_webhook(base: &str, body: &[u8]) -> u16 {
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{base}/webhooks/meta"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", meta_signature(SECRET, body))
-        .body(body.to_vec())
-        .send();
-    resp.expect("post webhook").status().as_u16()
+    post_meta_webhook(base, SECRET, body)
 }
 
 const INBOX: &str = "{ inbox(first: 50) { edges { node { conversationId contactId contactName channel status \

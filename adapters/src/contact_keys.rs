@@ -57,6 +57,11 @@ pub fn blind_index_key(master: &SecretKey, partner: PartnerId) -> SecretKey {
     derive(master, &[b"laras.blind-index.v1", partner.0.as_bytes()])
 }
 
+/// The key of the links that serve customers' files (ADR 014): derived, like the blind index.
+pub fn media_link_key(master: &SecretKey) -> SecretKey {
+    derive(master, &[b"laras.media-links.v1"])
+}
+
 /// HMAC-SHA-256 of `parts` under the master key: keys and checks derived from it.
 pub(crate) fn derive(master: &SecretKey, parts: &[&[u8]]) -> SecretKey {
     let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(master.as_bytes()) {

@@ -90,7 +90,7 @@ async fn deal_waiting_on_customer(
     let reply =
         OutgoingReply::Person { text: "Rp 450.000, kak.".into(), target: ReplyTarget::Conversation { quote: None } };
     let person = CommandMeta::partner_user(UserId(Uuid::from_u128(9)));
-    let request = SendRequest { reply, template: None, marketing: false };
+    let request = SendRequest { reply, template: None, marketing: false, media: None };
     s.ledger.request_send(PARTNER, recorded.conversation_id, request, &person).await.expect("reply");
     (recorded.conversation_id, recorded.contact_id)
 }

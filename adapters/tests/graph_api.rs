@@ -53,6 +53,7 @@ fn message(channel: ChannelKind, recipient: Recipient, mode: MessagingMode) -> O
         template: None,
         quote: None,
         send_ref: SendRef { conversation: ConversationId(Uuid::from_u128(2)), send: SendId(Uuid::from_u128(3)) },
+        media: None,
     }
 }
 

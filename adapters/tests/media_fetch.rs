@@ -3,7 +3,7 @@
 //! reason with nothing kept; an erased contact's files open for no one, then are deleted.
 
 use base64::Engine;
-use laras_adapters::graph_api::fake::{FakeGraph, MediaBehaviour};
+use laras_adapters::graph_api::fake::{jpeg, voice_note, FakeGraph, MediaBehaviour};
 use laras_adapters::graph_api::{GraphMediaSource, GraphSettings};
 use laras_adapters::media_folder::FolderMediaStore;
 use laras_commands::credentials::{AccessToken, ChannelCredentials};
@@ -30,28 +30,6 @@ const SHOP: PartnerId = PartnerId(Uuid::from_u128(1));
 const PAGE: PartnerId = PartnerId(Uuid::from_u128(2));
 const WA: &str = "106540352242922";
 const FB: &str = "page-77";
-
-fn jpeg(width: u16, height: u16, filler: usize) -> Vec<u8> {
-    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 4, b'J', b'F'];
-    b.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8]);
-    b.extend_from_slice(&height.to_be_bytes());
-    b.extend_from_slice(&width.to_be_bytes());
-    b.extend_from_slice(&[1, 1, 0x11, 0]);
-    b.extend((0..filler).map(|i| (i * 13 % 251) as u8));
-    b
-}
-
-fn voice_note(seconds: u64) -> Vec<u8> {
-    let mut b = b"OggS\0\x02".to_vec();
-    b.extend_from_slice(&[0; 22]);
-    b.extend_from_slice(b"OpusHead\x01\x01");
-    b.extend_from_slice(&312u16.to_le_bytes());
-    b.extend((0..90_000).map(|i| (i % 199) as u8));
-    b.extend_from_slice(b"OggS\0\x04");
-    b.extend_from_slice(&(seconds * 48_000 + 312).to_le_bytes());
-    b.extend_from_slice(&[0; 20]);
-    b
-}
 
 fn sha256_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))

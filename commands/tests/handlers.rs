@@ -121,6 +121,7 @@ async fn stop_opts_out_and_then_sends_are_refused_with_a_recorded_reason() {
         reply: OutgoingReply::Person { text: "ok".into(), target: ReplyTarget::Conversation { quote: None } },
         template: None,
         marketing: false,
+        media: None,
     };
     let err = ledger.request_send(p, r.conversation_id, reply, &user).await.unwrap_err();
     assert!(matches!(err, CommandError::PolicyRefused { reason: RefusalReason::OptedOut, position: Some(_) }));
@@ -147,7 +148,7 @@ async fn an_approved_draft_is_requested_once() {
         )
         .await
         .unwrap();
-    let send = || SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false };
+    let send = || SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false, media: None };
     let refused = ledger.request_send(p, r.conversation_id, send(), &user).await.unwrap_err();
     assert!(matches!(refused, CommandError::PolicyRefused { reason: RefusalReason::ApprovalRequired, .. }));
     ledger.approve_draft(p, r.conversation_id, draft, &user).await.unwrap();

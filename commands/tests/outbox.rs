@@ -207,6 +207,7 @@ impl World {
             reply: OutgoingReply::Person { text: text.into(), target: self.target() },
             template: None,
             marketing: false,
+            media: None,
         };
         let meta = CommandMeta::partner_user(UserId(Uuid::from_u128(9)));
         self.ledger.request_send(self.partner, self.conversation, reply, &meta).await.map(|(send, _)| send)

@@ -8,7 +8,8 @@ use crate::error::{ApiError, Code};
 use crate::schema::{Api, LarasSchema};
 use crate::ws::protocol::SUBPROTOCOL;
 use crate::ws::slots::SubscriptionSlots;
-use async_graphql::http::GraphiQLSource;
+use async_graphql::futures_util::TryStreamExt;
+use async_graphql::http::{GraphiQLSource, MultipartOptions};
 use async_graphql_axum::GraphQLRequest;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -61,7 +62,7 @@ impl GraphqlState {
     }
 
     /// Refuses a request from `ip` past its address's budgets, before anything is read.
-    fn admit_ip(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
+    pub(crate) fn admit_ip(&self, ip: Option<IpAddr>) -> Result<(), Refusal> {
         let Some(ip) = ip else { return Ok(()) };
         let over = |l: &Option<DefaultKeyedRateLimiter<IpAddr>>| l.as_ref().is_some_and(|l| l.check_key(&ip).is_err());
         if over(&self.per_ip) {
@@ -126,7 +127,7 @@ impl GraphqlState {
 }
 
 /// A request refused before it executes: a GraphQL-shaped error body with an HTTP status.
-struct Refusal {
+pub(crate) struct Refusal {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -201,7 +202,7 @@ impl IntoResponse for Refusal {
 }
 
 /// The peer's address, when the server gives it (`ConnectInfo`).
-struct PeerIp(Option<IpAddr>);
+pub(crate) struct PeerIp(pub(crate) Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
     type Rejection = std::convert::Infallible;
@@ -378,9 +379,69 @@ async fn explore_or_subscribe(State(state): State<Arc<GraphqlState>>, request: R
         .into_response()
 }
 
-/// The `/graphql` routes, with the request body limit.
+/// POST `/graphql/upload`: a GraphQL multipart request (a reply with its file). Only with
+/// an API key, and only with `Apollo-Require-Preflight` (or `X-Laras-Upload`), a header a
+/// cross-site form cannot send; one file, within `max_upload_bytes`.
+async fn upload(
+    State(state): State<Arc<GraphqlState>>,
+    PeerIp(ip): PeerIp,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    if let Err(refused) = state.admit_ip(ip) {
+        count_request("upload", "refused");
+        return refused.into_response();
+    }
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let multipart = content_type.as_deref().is_some_and(|c| c.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let preflighted = headers.contains_key("apollo-require-preflight") || headers.contains_key("x-laras-upload");
+    if !multipart || !preflighted {
+        count_request("upload", "refused");
+        let message =
+            "post a GraphQL multipart request (`multipart/form-data`) with the header `Apollo-Require-Preflight: true`";
+        return Refusal::of(StatusCode::UNSUPPORTED_MEDIA_TYPE, ApiError::bad_input(message)).into_response();
+    }
+    let caller = match state.caller(&headers, ip) {
+        Ok(Some(caller)) => caller,
+        Ok(None) => {
+            count_request("upload", "refused");
+            return Refusal::of(StatusCode::UNAUTHORIZED, ApiError::unauthenticated()).into_response();
+        }
+        Err(refused) => {
+            count_request("upload", "refused");
+            return refused.into_response();
+        }
+    };
+    let limits = state.api.limits;
+    let options = MultipartOptions::default().max_file_size(limits.max_upload_bytes).max_num_files(1);
+    let body = request.into_body().into_data_stream().map_err(|e| std::io::Error::other(e.to_string()));
+    let parsed = async_graphql::http::receive_body(content_type, body.into_async_read(), options).await;
+    let request = match parsed {
+        Ok(request) => request.data(caller),
+        Err(e) => {
+            count_request("upload", "refused");
+            let status = match e {
+                async_graphql::ParseRequestError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            let message = format!("the multipart request does not parse: {e}");
+            return Refusal::of(status, ApiError::new(Code::ParseFailed, message)).into_response();
+        }
+    };
+    let response = state.schema.execute(request).await;
+    count_request("upload", if response.is_ok() { "ok" } else { "error" });
+    bounded(response, limits.max_response_bytes)
+}
+
+/// The `/graphql` routes, with the request body limits.
 pub fn routes(state: Arc<GraphqlState>) -> Router {
     let limit = state.api.limits.max_body_bytes;
+    let uploads = Router::new()
+        .route("/graphql/upload", axum::routing::post(upload))
+        .layer(RequestBodyLimitLayer::new(state.api.limits.max_upload_bytes.saturating_add(limit)))
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(json_errors))
+        .with_state(state.clone());
     Router::new()
         .route("/graphql", get(explore_or_subscribe).post(execute))
         // The GraphQL extractor streams the body, so the limit is enforced on the body itself.
@@ -388,6 +449,7 @@ pub fn routes(state: Arc<GraphqlState>) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(json_errors))
         .with_state(state)
+        .merge(uploads)
 }
 
 #[cfg(test)]

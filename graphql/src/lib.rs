@@ -10,7 +10,8 @@ pub mod auth;
 pub mod error;
 pub mod guard;
 pub mod http;
+pub mod media;
 pub mod schema;
 pub mod ws;
 
-pub use schema::{build_schema, sdl, Api, LarasSchema, Limits};
+pub use schema::{build_schema, sdl, Api, LarasSchema, Limits, MediaAccess};

@@ -22,6 +22,10 @@ use tokio::sync::{broadcast, watch};
 
 const READERS: usize = 4;
 const CHECKPOINT: &str = "read_models";
+/// The read models' layout (`PRAGMA user_version`). Read models made by an older layout
+/// lack rows the newer one derives from old events, so they are emptied and caught up
+/// from the log again on open.
+const LAYOUT: i64 = 2;
 /// A batch this large comes from catching up, not from live traffic.
 const BACKLOG_BATCH: usize = 1_000;
 
@@ -74,6 +78,8 @@ impl ReadModels {
         writer.execute_batch("PRAGMA wal_autocheckpoint=0;")?;
         let checkpointer = Checkpointer::start(connection(&db, 2 * 1024)?)?;
         writer.execute_batch(include_str!("schema.sql"))?;
+        let layout: i64 = writer.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let stale = layout != LAYOUT && checkpoint(&writer)? > 0;
         let readers =
             (0..READERS).map(|_| connection(&db, 32 * 1024).map(Mutex::new)).collect::<Result<Vec<_>, _>>()?;
         let search = Arc::new(SearchIndex::open(&dir.join("search"))?);
@@ -81,7 +87,7 @@ impl ReadModels {
         let search_committed = search.checkpoint();
         let searchable = watch::channel(search_committed).0;
         let indexer = Indexer::start(search.clone(), searchable.clone())?;
-        Ok(Self {
+        let models = Self {
             inner: Arc::new(Inner {
                 dir: dir.to_path_buf(),
                 writer: Mutex::new(writer),
@@ -95,7 +101,17 @@ impl ReadModels {
                 changes: broadcast::channel(1024).0,
                 search_sent: Mutex::new(search_committed),
             }),
-        })
+        };
+        if stale {
+            tracing::info!(
+                from = layout,
+                to = LAYOUT,
+                "read models are of an older layout: rebuilding them from the log"
+            );
+            models.clear()?;
+        }
+        lock(&models.inner.writer).execute_batch(&format!("PRAGMA user_version = {LAYOUT};"))?;
+        Ok(models)
     }
 
     pub fn dir(&self) -> &Path {
@@ -263,7 +279,7 @@ impl ReadModels {
             conn.execute_batch(
                 "BEGIN; DELETE FROM checkpoint; DELETE FROM pipeline_stages; DELETE FROM contacts; DELETE FROM conversations;
                  DELETE FROM items; DELETE FROM reactions; DELETE FROM timeline; DELETE FROM opportunities; DELETE FROM stage_history;
-                 DELETE FROM segments; DELETE FROM sends; DELETE FROM in_doubt_policies; COMMIT;",
+                 DELETE FROM segments; DELETE FROM sends; DELETE FROM in_doubt_policies; DELETE FROM attachments; COMMIT;",
             )?;
         }
         self.inner.indexer.ask(Job::Clear)?;

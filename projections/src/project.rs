@@ -344,6 +344,7 @@ fn contact_event(ctx: &mut Ctx<'_, '_, '_>, contact: &str, event: &DomainEvent) 
             // Plaintext leaves every read model; the facts (that something happened, when) stay.
             exec(ctx.tx, "UPDATE contacts SET display_name = NULL, erased = 1 WHERE contact_id = ?1", [contact])?;
             exec(ctx.tx, "UPDATE items SET text = NULL WHERE contact_id = ?1", [contact])?;
+            exec(ctx.tx, "UPDATE attachments SET state = 'erased', object = NULL WHERE contact_id = ?1", [contact])?;
             exec(ctx.tx, "UPDATE timeline SET summary = NULL WHERE contact_id = ?1", [contact])?;
             exec(ctx.tx, "UPDATE conversations SET last_text = NULL WHERE contact_id = ?1", [contact])?;
             exec(
@@ -375,6 +376,14 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             let text = inbound_text(content, context, ctx.open);
             let state = context.is_standby().then_some("standby");
             ctx.item((conversation, &contact), "inbound", channel_message_id, text.as_deref(), sent_at.0, state)?;
+            if let Some(media) = content.media() {
+                exec(
+                    ctx.tx,
+                    "INSERT OR IGNORE INTO attachments (conversation_id, message_ref, attachment, partner_id, contact_id, kind, mime, state)
+                     VALUES (?1,?2,0,?3,?4,?5,?6,'pending')",
+                    params![conversation, channel_message_id, ctx.partner, contact, media.kind.as_str(), media.mime],
+                )?;
+            }
             ctx.last_message(conversation, text.as_deref(), sent_at.0, true)?;
             ctx.touch_contact(&contact, sent_at.0)?;
             ctx.timeline(&contact, sent_at.0, "message_in", text.as_deref(), Some(conversation))?;
@@ -430,6 +439,45 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             ctx.last_message(conversation, text.as_deref(), sent_at.0, false)?;
             ctx.timeline(&contact, sent_at.0, "message_out", text.as_deref(), Some(conversation))
         }
+        DomainEvent::MediaStored {
+            channel_message_id,
+            attachment,
+            object,
+            size,
+            mime,
+            width,
+            height,
+            duration_ms,
+            ..
+        } => {
+            exec(
+                ctx.tx,
+                "UPDATE attachments SET state = 'stored', reason = NULL, object = ?4, size = ?5, mime = ?6, width = ?7,
+                        height = ?8, duration_ms = ?9
+                 WHERE conversation_id = ?1 AND message_ref = ?2 AND attachment = ?3",
+                params![
+                    conversation,
+                    channel_message_id,
+                    attachment,
+                    object,
+                    *size as i64,
+                    mime,
+                    width,
+                    height,
+                    duration_ms.map(|d| d as i64)
+                ],
+            )?;
+            Ok(())
+        }
+        DomainEvent::MediaUnavailable { channel_message_id, attachment, reason } => {
+            exec(
+                ctx.tx,
+                "UPDATE attachments SET state = 'unavailable', reason = ?4, object = NULL
+                 WHERE conversation_id = ?1 AND message_ref = ?2 AND attachment = ?3",
+                params![conversation, channel_message_id, attachment, reason.as_str()],
+            )?;
+            Ok(())
+        }
         DomainEvent::SentimentScored { score, .. } => {
             let current: String = ctx.tx.query_row(
                 "SELECT sentiment FROM conversations WHERE conversation_id = ?1",
@@ -474,12 +522,25 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
         DomainEvent::DraftRejected { draft_id, .. } => {
             settle_draft(ctx, conversation, &draft_id.to_string(), "rejected")
         }
-        DomainEvent::ReplySendRequested { send_id, draft_id, body, .. } => {
+        DomainEvent::ReplySendRequested { send_id, draft_id, body, media, .. } => {
             if let Some(draft) = draft_id {
                 // Autopilot sends a proposed draft without an approval event.
                 settle_draft(ctx, conversation, &draft.to_string(), "sent")?;
             }
-            let text = (ctx.open)(body);
+            let mut text = (ctx.open)(body);
+            if let Some(file) = media {
+                exec(
+                    ctx.tx,
+                    "INSERT OR IGNORE INTO attachments (conversation_id, message_ref, attachment, partner_id, contact_id, kind,
+                        mime, size, state, object)
+                     VALUES (?1,?2,0,?3,?4,?5,?6,?7,'stored',?8)",
+                    params![conversation, send_id.to_string(), ctx.partner, contact, file.kind.as_str(), file.mime, file.size as i64, file.object],
+                )?;
+                // A file sent alone reads as what it is.
+                if text.as_deref() == Some("") {
+                    text = Some(format!("[{}]", file.kind.as_str()));
+                }
+            }
             ctx.item((conversation, &contact), "reply", &send_id.to_string(), text.as_deref(), at, Some("requested"))?;
             exec(
                 ctx.tx,

@@ -8,7 +8,8 @@ use crate::search::{SearchHit, SearchQuery};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use laras_domain::event::InDoubtPolicy;
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, Default)]
 pub struct InboxFilter {
@@ -90,6 +91,35 @@ pub struct ConversationItem {
     /// Replies: what showed it went out (graph_api_answer, status_webhook, echo_webhook,
     /// person_confirmed).
     pub evidence: Option<String>,
+    /// The files the message carries, in order.
+    pub attachments: Vec<Attachment>,
+}
+
+/// One file of a message, as far as the media fetcher got with it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attachment {
+    pub index: u32,
+    /// image, audio, video, document or sticker.
+    pub kind: String,
+    /// The checked type once stored; before, the type the platform declared.
+    pub mime: Option<String>,
+    pub size: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    /// pending, stored, unavailable or erased.
+    pub state: String,
+    /// Why it is unavailable (expired, too_large, hash_mismatch, …).
+    pub reason: Option<String>,
+}
+
+/// A stored file the media route may serve: where it is and what it is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredAttachment {
+    pub contact_id: String,
+    pub object: String,
+    pub kind: String,
+    pub mime: String,
 }
 
 /// A reply held in doubt for a person (`approveResend` or `markSent`).
@@ -329,9 +359,12 @@ impl ReadModels {
                     attempts: r.get(12)?,
                     in_doubt: r.get(13)?,
                     evidence: r.get(14)?,
+                    attachments: Vec::new(),
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        let mut items = items;
+        attach_files(&conn, partner, conversation, &mut items)?;
         let chosen: Option<String> = conn
             .query_row(
                 "SELECT policy FROM in_doubt_policies WHERE partner_id = ?1 AND channel = ?2",
@@ -344,6 +377,28 @@ impl ReadModels {
             Err(_) => InDoubtPolicy::HoldForPerson.as_str().to_owned(),
         });
         Ok(Some(ConversationView { summary, thread, items, in_doubt_policy }))
+    }
+
+    /// A stored file of the Partner's conversation; None when it is not (or no longer) kept.
+    pub fn stored_attachment(
+        &self,
+        partner: &str,
+        conversation: &str,
+        message: &str,
+        attachment: u32,
+    ) -> Result<Option<StoredAttachment>, ProjectionError> {
+        let conn = self.reader();
+        let found = conn
+            .prepare_cached(
+                "SELECT contact_id, object, kind, mime FROM attachments
+                 WHERE conversation_id = ?1 AND message_ref = ?2 AND attachment = ?3 AND partner_id = ?4
+                   AND state = 'stored' AND object IS NOT NULL AND mime IS NOT NULL",
+            )?
+            .query_row(params![conversation, message, attachment, partner], |r| {
+                Ok(StoredAttachment { contact_id: r.get(0)?, object: r.get(1)?, kind: r.get(2)?, mime: r.get(3)? })
+            })
+            .optional()?;
+        Ok(found)
     }
 
     /// The Partner's replies held in doubt for a person, oldest first.
@@ -564,6 +619,46 @@ fn opportunities(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// Puts each of the conversation's files on the item of its message.
+fn attach_files(
+    conn: &Connection,
+    partner: &str,
+    conversation: &str,
+    items: &mut [ConversationItem],
+) -> Result<(), ProjectionError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT message_ref, attachment, kind, mime, size, width, height, duration_ms, state, reason
+         FROM attachments WHERE conversation_id = ?1 AND partner_id = ?2 ORDER BY message_ref, attachment",
+    )?;
+    let rows = stmt.query_map(params![conversation, partner], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Attachment {
+                index: r.get(1)?,
+                kind: r.get(2)?,
+                mime: r.get(3)?,
+                size: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
+                width: r.get(5)?,
+                height: r.get(6)?,
+                duration_ms: r.get::<_, Option<i64>>(7)?.map(|n| n as u64),
+                state: r.get(8)?,
+                reason: r.get(9)?,
+            },
+        ))
+    })?;
+    let mut by_message: HashMap<String, Vec<Attachment>> = HashMap::new();
+    for row in rows {
+        let (message, attachment) = row?;
+        by_message.entry(message).or_default().push(attachment);
+    }
+    for item in items.iter_mut().filter(|i| i.kind == "inbound" || i.kind == "reply") {
+        if let Some(files) = by_message.remove(&item.reference) {
+            item.attachments = files;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -68,3 +68,14 @@ CREATE TABLE IF NOT EXISTS segments (
     won_deals INTEGER NOT NULL, recency_days INTEGER NOT NULL, r INTEGER NOT NULL, f INTEGER NOT NULL,
     m INTEGER NOT NULL, segment TEXT NOT NULL, computed_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS segments_partner ON segments (partner_id, segment);
+
+-- The files of a conversation's messages: pending until the media fetcher records the
+-- outcome, then stored (with the media store's object name) or unavailable (with why);
+-- erased once the contact is. `message_ref` is the inbound message's channel id.
+CREATE TABLE IF NOT EXISTS attachments (
+    conversation_id TEXT NOT NULL, message_ref TEXT NOT NULL, attachment INTEGER NOT NULL,
+    partner_id TEXT NOT NULL, contact_id TEXT NOT NULL, kind TEXT NOT NULL, mime TEXT,
+    size INTEGER, width INTEGER, height INTEGER, duration_ms INTEGER,
+    state TEXT NOT NULL, reason TEXT, object TEXT,
+    PRIMARY KEY (conversation_id, message_ref, attachment));
+CREATE INDEX IF NOT EXISTS attachments_contact ON attachments (contact_id);

@@ -112,7 +112,7 @@ async fn the_inbox_and_conversation_follow_messages_drafts_and_deliveries() {
     assert_eq!(row.window_closes_at, Some(NOW.0 + 1000 + 24 * HOUR), "24 h after the last inbound message");
 
     s.ledger.approve_draft(p, rec.conversation_id, draft, &meta()).await.expect("approve");
-    let request = SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false };
+    let request = SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false, media: None };
     let (send, _) = s.ledger.request_send(p, rec.conversation_id, request, &meta()).await.expect("send");
     s.ledger.record_sent(p, rec.conversation_id, send, "wamid.OUT1", NOW, &meta()).await.expect("sent");
     s.ledger
@@ -426,6 +426,7 @@ async fn a_send_held_in_doubt_shows_in_the_conversation_and_the_held_list_until_
         reply: OutgoingReply::Person { text: "Ada kak".into(), target: ReplyTarget::Conversation { quote: None } },
         template: None,
         marketing: false,
+        media: None,
     };
     let (send, _) = s.ledger.request_send(p, rec.conversation_id, request, &meta()).await.unwrap();
     let bounds = InDoubtBounds { whatsapp: std::time::Duration::ZERO, ..InDoubtBounds::default() };

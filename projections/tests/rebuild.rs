@@ -106,7 +106,7 @@ async fn a_fresh_rebuild_equals_the_read_models_built_live() {
     let target = ReplyTarget::Conversation { quote: None };
     let (draft, _) = ledger.propose_draft(p, conversation, author, "Ada kak", target, &meta()).await.unwrap();
     ledger.approve_draft(p, conversation, draft, &meta()).await.unwrap();
-    let request = SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false };
+    let request = SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false, media: None };
     let (send, _) = ledger.request_send(p, conversation, request, &meta()).await.unwrap();
     ledger.record_sent(p, conversation, send, "wamid.OUT1", NOW, &meta()).await.unwrap();
     ledger.record_delivery_status(p, conversation, "wamid.OUT1", DeliveryStatus::Read, NOW, &meta()).await.unwrap();

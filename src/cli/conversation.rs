@@ -50,6 +50,7 @@ pub async fn reply(
         reply: OutgoingReply::Person { text: text.to_owned(), target },
         template: None,
         marketing: false,
+        media: None,
     };
     let result = app.ledger.request_send(partner, conversation, request, &CommandMeta::partner_user(user)).await;
     app.close().await;

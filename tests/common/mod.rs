@@ -173,3 +173,16 @@ pub fn graphql(base: &str, key: &str, query: &str) -> serde_json::Value {
     assert!(value["errors"].is_null(), "{value}");
     value["data"].clone()
 }
+
+/// Posts a Meta webhook body signed with `app_secret`; answers the HTTP status.
+pub fn post_meta_webhook(base: &str, app_secret: &str, body: &[u8]) -> u16 {
+    reqwest::blocking::Client::new()
+        .post(format!("{base}/webhooks/meta"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", meta_signature(app_secret, body))
+        .body(body.to_vec())
+        .send()
+        .expect("post webhook")
+        .status()
+        .as_u16()
+}

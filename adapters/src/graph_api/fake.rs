@@ -152,6 +152,31 @@ impl FakeGraph {
     }
 }
 
+/// A JPEG of `width` × `height` (its SOF0 header) and `filler` bytes: enough for the
+/// media checks, which read magic numbers and dimensions, never the picture.
+pub fn jpeg(width: u16, height: u16, filler: usize) -> Vec<u8> {
+    let mut b = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 4, b'J', b'F'];
+    b.extend_from_slice(&[0xFF, 0xC0, 0, 11, 8]);
+    b.extend_from_slice(&height.to_be_bytes());
+    b.extend_from_slice(&width.to_be_bytes());
+    b.extend_from_slice(&[1, 1, 0x11, 0]);
+    b.extend((0..filler).map(|i| (i * 13 % 251) as u8));
+    b
+}
+
+/// An Ogg Opus voice note of `seconds` (its first and last pages), about 90 kB.
+pub fn voice_note(seconds: u64) -> Vec<u8> {
+    let mut b = b"OggS\0\x02".to_vec();
+    b.extend_from_slice(&[0; 22]);
+    b.extend_from_slice(b"OpusHead\x01\x01");
+    b.extend_from_slice(&312u16.to_le_bytes());
+    b.extend((0..90_000).map(|i| (i % 199) as u8));
+    b.extend_from_slice(b"OggS\0\x04");
+    b.extend_from_slice(&(seconds * 48_000 + 312).to_le_bytes());
+    b.extend_from_slice(&[0; 20]);
+    b
+}
+
 /// Answers an account look-up from the grants.
 fn lookup(fake: &FakeGraph, uri: &Uri, authorization: Option<String>) -> axum::response::Response {
     let token = authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")).unwrap_or("").to_owned();
@@ -203,7 +228,8 @@ async fn handle(
         }
         return lookup(&fake, &uri, authorization);
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+    let multipart = multipart_fields(&headers, body.clone()).await;
+    let body: Value = multipart.map(Ok).unwrap_or_else(|| serde_json::from_slice(&body)).unwrap_or_else(|_| {
         // Form-encoded bodies (Threads) are recorded as an object of their fields.
         let fields: serde_json::Map<String, Value> = url_decode_pairs(&String::from_utf8_lossy(&body));
         Value::Object(fields)
@@ -316,6 +342,33 @@ fn ok(path: &str, n: u64) -> axum::Json<Value> {
     } else {
         axum::Json(json!({"id": format!("id{n}")}))
     }
+}
+
+/// A multipart body (uploads) as an object of its fields: text fields as JSON where they
+/// parse, files as their name, type, size and SHA-256 (hex). None for other bodies.
+async fn multipart_fields(headers: &HeaderMap, body: Bytes) -> Option<Value> {
+    use sha2::Digest;
+    let content_type = headers.get("content-type")?.to_str().ok()?;
+    let boundary = multer::parse_boundary(content_type).ok()?;
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let mut fields = serde_json::Map::new();
+    while let Ok(Some(field)) = parts.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = match field.file_name().map(str::to_owned) {
+            Some(filename) => {
+                let mime = field.content_type().map(|m| m.to_string());
+                let bytes = field.bytes().await.ok()?;
+                json!({"filename": filename, "mime": mime, "size": bytes.len(), "sha256": hex::encode(sha2::Sha256::digest(&bytes))})
+            }
+            None => {
+                let text = field.text().await.ok()?;
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            }
+        };
+        fields.insert(name, value);
+    }
+    Some(Value::Object(fields))
 }
 
 fn url_decode_pairs(text: &str) -> serde_json::Map<String, Value> {

@@ -79,6 +79,17 @@ impl GraphSender {
             let builder = match &request.body {
                 request::Body::Json(json) => builder.json(json),
                 request::Body::Form(fields) => builder.form(fields),
+                request::Body::Multipart { fields, file: (name, file) } => {
+                    let part = reqwest::multipart::Part::bytes(file.bytes.as_ref().clone())
+                        .file_name(request::file_name(file))
+                        .mime_str(&file.mime)
+                        .map_err(|e| DeliveryError::Rejected { code: 0, title: e.without_url().to_string() })?;
+                    let form = fields
+                        .iter()
+                        .fold(reqwest::multipart::Form::new(), |form, (k, v)| form.text(*k, v.clone()))
+                        .part(*name, part);
+                    builder.multipart(form)
+                }
             };
             let outcome: Result<(), (error::Failure, Option<Duration>)> = match builder.send().await {
                 Ok(response) => {
@@ -142,13 +153,20 @@ impl ChannelSender for GraphSender {
             .map_err(|e| DeliveryError::Unavailable { status: None, detail: e.to_string(), retry_after: None })?
             .ok_or(DeliveryError::NoCredentials)?;
         let plan = request::plan(&self.settings, message)?;
-        let first = self.call(&plan.first, token.expose()).await?;
+        let first = match self.call(&plan.first, token.expose()).await {
+            // An upload whose answer was lost sent nothing to the customer: try again later.
+            Err(DeliveryError::Unknown { detail }) if plan.first_sends_nothing => {
+                return Err(DeliveryError::Unavailable { status: None, detail, retry_after: None })
+            }
+            other => other?,
+        };
         let id = match plan.publish {
             None => request::message_id(&first),
             Some(publish) => {
                 let container = first.get("id").and_then(|v| v.as_str()).ok_or_else(malformed)?.to_owned();
                 let published = self.call(&publish(container), token.expose()).await?;
-                published.get("id").and_then(|v| v.as_str()).map(str::to_owned)
+                request::message_id(&published)
+                    .or_else(|| published.get("id").and_then(|v| v.as_str()).map(str::to_owned))
             }
         };
         id.ok_or_else(malformed)

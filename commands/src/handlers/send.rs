@@ -10,7 +10,7 @@ use laras_domain::aggregate::conversation::RecordSent;
 use laras_domain::aggregate::partner::Partner;
 use laras_domain::aggregate::partner::SetInDoubtPolicy;
 use laras_domain::aggregate::send::{refusal_in, AnswerMessage, FollowUpDeal, RequestSend, SendContext, SendSource};
-use laras_domain::aggregate::send::{ApproveResend, MarkSent};
+use laras_domain::aggregate::send::{ApproveResend, FileSource, MarkSent, ReplyFile};
 use laras_domain::aggregate::Decide;
 use laras_domain::channel::ChannelKind;
 use laras_domain::error::DomainError;
@@ -37,6 +37,8 @@ pub struct SendRequest {
     /// A WhatsApp template (name, language, plaintext body parameters) for outside the window.
     pub template: Option<(String, String, Vec<String>)>,
     pub marketing: bool,
+    /// A file to send with a person's reply (kept first: [`crate::media::keep_reply_file`]).
+    pub media: Option<FileSource>,
 }
 
 impl Ledger {
@@ -55,13 +57,25 @@ impl Ledger {
         let source = match &request.reply {
             OutgoingReply::Draft(id) => SendSource::Draft(*id),
             OutgoingReply::Person { text, target } => {
-                laras_domain::error::require_text("reply", text, 4096)?;
+                // A file may go alone; words beside it are its caption.
+                if request.media.is_none() || !text.is_empty() {
+                    laras_domain::error::require_text("reply", text, 4096)?;
+                }
                 SendSource::PersonReply { body: self.seal(partner, contact_id, text)?, target: target.clone() }
+            }
+        };
+        let media = match (&request.media, &request.reply) {
+            (None, _) => None,
+            (Some(source), OutgoingReply::Person { text, .. }) => {
+                Some(ReplyFile { source: source.clone(), captioned: !text.trim().is_empty() })
+            }
+            (Some(_), OutgoingReply::Draft(_)) => {
+                return Err(DomainError::BadInput { field: "media", reason: "a draft carries no file".into() }.into())
             }
         };
         let template = request.template.as_ref().map(|t| self.seal_template(partner, contact_id, t)).transpose()?;
         let send_id = SendId(Uuid::now_v7());
-        let command = RequestSend { send_id, source, template, marketing: request.marketing };
+        let command = RequestSend { send_id, source, template, marketing: request.marketing, media };
         let (committed, refusal) = self
             .with_retry(|| async {
                 let conv = self.load_owned::<Conversation>(partner, &conv_stream).await?;

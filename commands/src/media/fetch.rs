@@ -153,7 +153,7 @@ impl MediaFetcher {
         let outcome = self.outcome(wanted, &conversation).await?;
         let label = match &outcome {
             MediaOutcome::Stored(_) => "stored",
-            MediaOutcome::Unavailable(reason) => unavailable_label(reason),
+            MediaOutcome::Unavailable(reason) => reason.as_str(),
         };
         metrics::counter!("laras_media_fetches_total", "kind" => wanted.kind.as_str(), "outcome" => label).increment(1);
         metrics::histogram!("laras_media_fetch_seconds").record(started.elapsed().as_secs_f64());
@@ -251,22 +251,6 @@ impl MediaFetcher {
         let deleted = self.vault.store.delete_contact(partner, contact).await.map_err(VaultError::from)?;
         tracing::info!(process = MEDIA_FETCH, deleted, "an erased contact's files were deleted");
         Ok(())
-    }
-}
-
-fn unavailable_label(reason: &MediaUnavailableReason) -> &'static str {
-    use MediaUnavailableReason as Why;
-    match reason {
-        Why::Expired => "expired",
-        Why::TooLarge { .. } => "too_large",
-        Why::Forbidden => "forbidden",
-        Why::NotFound => "not_found",
-        Why::HashMismatch => "hash_mismatch",
-        Why::TypeMismatch => "type_mismatch",
-        Why::Truncated => "truncated",
-        Why::Unreachable => "unreachable",
-        Why::ContactErased => "contact_erased",
-        Why::NoReference => "no_reference",
     }
 }
 

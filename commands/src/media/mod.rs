@@ -5,12 +5,14 @@
 pub mod contract;
 mod fetch;
 mod memory;
+mod reply;
 mod source;
 mod store;
 mod vault;
 
 pub use fetch::{MediaError, MediaFetchProcess, MediaFetcher, MediaSettings, Wanted, MEDIA_FETCH};
 pub use memory::MemoryMediaStore;
+pub use reply::{keep_reply_file, Upload};
 pub use source::{FetchedFile, MediaRequest, MediaSource, SourceError};
 pub use store::{MediaObject, MediaStore, MediaStoreError};
 pub use vault::{MediaVault, OpenedMedia, VaultError};

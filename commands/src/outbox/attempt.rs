@@ -1,11 +1,12 @@
 //! One step of one send: decide (start an attempt, resolve one in doubt, or refuse),
 //! record the decision durably, and only then call the platform and record what it said.
 
-use super::port::{DeliveryError, OutboundMessage, OutboundTemplate, Recipient};
+use super::port::{DeliveryError, OutboundFile, OutboundMessage, OutboundTemplate, Recipient};
 use super::retry::AccountKey;
 use super::{Inner, PendingSend, SendRef, WA_MARKETING_OPT_OUT, WA_WINDOW_CLOSED};
 use crate::error::CommandError;
 use crate::ledger::{Committed, Decided, EventIds};
+use crate::media::{MediaObject, VaultError};
 use crate::meta::CommandMeta;
 use laras_domain::actor::Actor;
 use laras_domain::aggregate::contact::Contact;
@@ -20,6 +21,7 @@ use laras_domain::event::{DomainEvent, OptScope, OptSignal, RefusalReason, Reply
 use laras_domain::ids::ContactId;
 use laras_domain::stream::StreamId;
 use laras_domain::time::{Span, Timestamp};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What one step of a send ended in.
@@ -95,7 +97,11 @@ impl Inner {
             Prepared::Call { message, attempt, channel, contact } => (*message, attempt, channel, contact),
         };
         let account: AccountKey = (send.partner, channel, message.account_id.clone());
-        let result = self.sender.deliver(&message).await;
+        let mut message = message;
+        let result = match self.attach(send, contact, &mut message).await {
+            Ok(()) => self.sender.deliver(&message).await,
+            Err(e) => Err(e),
+        };
         self.record(send, account, contact, attempt, result, &meta).await
     }
 
@@ -176,6 +182,31 @@ impl Inner {
         Ok(Prepared::Outcome(outcome))
     }
 
+    /// Opens the file the reply carries, if any. A file that no longer opens (the contact
+    /// was erased after the request) fails the send: nothing else could be sent instead.
+    async fn attach(
+        &self,
+        send: &PendingSend,
+        contact: ContactId,
+        message: &mut OutboundMessage,
+    ) -> Result<(), DeliveryError> {
+        let Some(media) = &send.media else { return Ok(()) };
+        let gone = |title: &str| DeliveryError::Rejected { code: 0, title: title.to_owned() };
+        let files = self.files.as_ref().ok_or_else(|| gone("this server keeps no files"))?;
+        let object = MediaObject { partner: send.partner, contact, name: media.object.clone() };
+        let unavailable =
+            |e: VaultError| DeliveryError::Unavailable { status: None, detail: e.to_string(), retry_after: None };
+        let opened =
+            files.open(&object).await.map_err(unavailable)?.ok_or_else(|| gone("the file is no longer kept"))?;
+        let bytes = files
+            .read(&opened, 0..opened.len())
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| gone("the file is no longer kept"))?;
+        message.media = Some(OutboundFile { kind: media.kind, mime: media.mime.clone(), bytes: Arc::new(bytes) });
+        Ok(())
+    }
+
     /// Opens the body and addresses the recipient; None when the contact's keys are gone.
     fn address(
         &self,
@@ -232,6 +263,7 @@ impl Inner {
             template,
             quote,
             send_ref: SendRef { conversation: send.conversation, send: send.send_id },
+            media: None,
         }))
     }
 

@@ -30,6 +30,7 @@ pub use retry::RetryPolicy;
 
 use crate::error::CommandError;
 use crate::ledger::Ledger;
+use crate::media::MediaVault;
 use crate::runtime::{poison, CheckpointError, Checkpoints, Fence, StatusHandle};
 use crate::store::Position;
 use crate::subscription::Subscription;
@@ -105,6 +106,8 @@ pub(crate) struct Inner {
     ledger: Ledger,
     sender: Arc<dyn ChannelSender>,
     settings: OutboxSettings,
+    /// Where the files replies carry are kept (none: a reply with a file fails).
+    files: Option<MediaVault>,
     permits: Semaphore,
     throttles: retry::Throttles,
     /// The last position read from the log, for status and lag.
@@ -125,10 +128,28 @@ impl Outbox {
     }
 
     pub fn with_settings(ledger: Ledger, sender: Arc<dyn ChannelSender>, settings: OutboxSettings) -> Self {
+        Self::build(ledger, sender, settings, None)
+    }
+
+    /// The outbox that reads the files replies carry from `files`.
+    pub fn with_files(
+        ledger: Ledger,
+        sender: Arc<dyn ChannelSender>,
+        settings: OutboxSettings,
+        files: MediaVault,
+    ) -> Self {
+        Self::build(ledger, sender, settings, Some(files))
+    }
+
+    fn build(
+        ledger: Ledger,
+        sender: Arc<dyn ChannelSender>,
+        settings: OutboxSettings,
+        files: Option<MediaVault>,
+    ) -> Self {
         let permits = Semaphore::new(settings.concurrency.max(1));
-        let inner =
-            Inner { ledger, sender, settings, permits, throttles: Default::default(), read: Default::default() };
-        Self { inner: Arc::new(inner) }
+        let (throttles, read) = (Default::default(), Default::default());
+        Self { inner: Arc::new(Inner { ledger, sender, settings, files, permits, throttles, read }) }
     }
 
     /// How far the outbox has read the log (not its checkpoint, which stays before the

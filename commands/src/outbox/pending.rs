@@ -3,7 +3,7 @@
 
 use crate::error::CommandError;
 use crate::store::{Position, StoredEnvelope};
-use laras_domain::event::{DomainEvent, ReplyTarget, TemplateRef};
+use laras_domain::event::{DomainEvent, ReplyMedia, ReplyTarget, TemplateRef};
 use laras_domain::ids::{ConversationId, PartnerId, SendId};
 use laras_domain::sealed::Sealed;
 use std::collections::BTreeMap;
@@ -19,6 +19,8 @@ pub struct PendingSend {
     pub body: Sealed,
     pub target: ReplyTarget,
     pub template: Option<TemplateRef>,
+    /// The file the reply carries.
+    pub media: Option<ReplyMedia>,
     /// The request event: causation of what the outbox records.
     pub request_event: Uuid,
     pub correlation: Uuid,
@@ -60,7 +62,7 @@ impl PendingSends {
         let event =
             stored.envelope.event().map_err(|source| CommandError::Decode { position: stored.position, source })?;
         match event {
-            DomainEvent::ReplySendRequested { send_id, body, target, template, .. } => {
+            DomainEvent::ReplySendRequested { send_id, body, target, template, media, .. } => {
                 let conversation = h.stream_id.as_str().trim_start_matches("conversation-").parse().map(ConversationId);
                 if let Ok(conversation) = conversation {
                     let send = PendingSend {
@@ -70,6 +72,7 @@ impl PendingSends {
                         body,
                         target,
                         template,
+                        media,
                         request_event: h.event_id.0,
                         correlation: h.correlation_id,
                         position: stored.position,

@@ -4,7 +4,9 @@ use async_trait::async_trait;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::MessagingMode;
 use laras_domain::ids::PartnerId;
+use laras_domain::media::MediaKind;
 use std::fmt;
+use std::sync::Arc;
 
 pub use super::send_ref::SendRef;
 
@@ -58,6 +60,17 @@ pub struct OutboundMessage {
     /// Sent where the platform echoes it back (WhatsApp `biz_opaque_callback_data`,
     /// Messenger and Instagram `metadata`), so a webhook can settle a send in doubt.
     pub send_ref: SendRef,
+    /// The file the reply carries, opened.
+    pub media: Option<OutboundFile>,
+}
+
+/// A reply's file, opened for the Graph API (WhatsApp uploads it first; Messenger and
+/// Instagram send it with the message).
+#[derive(Clone)]
+pub struct OutboundFile {
+    pub kind: MediaKind,
+    pub mime: String,
+    pub bytes: Arc<Vec<u8>>,
 }
 
 impl fmt::Debug for OutboundMessage {
@@ -68,6 +81,7 @@ impl fmt::Debug for OutboundMessage {
             .field("recipient", &self.recipient)
             .field("mode", &self.mode)
             .field("text", &format_args!("{} bytes", self.text.len()))
+            .field("media", &self.media.as_ref().map(|f| (f.kind, f.bytes.len())))
             .finish()
     }
 }

@@ -220,6 +220,7 @@ impl FollowUps {
                 source: SendSource::Draft(draft_id),
                 template: template.map(|t| self.ledger.seal_template(partner, deal.contact, &t)).transpose()?,
                 marketing: true,
+                media: None,
             }),
             _ => None,
         };

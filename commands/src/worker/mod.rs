@@ -331,6 +331,7 @@ impl AiWorker {
                 source: SendSource::Draft(propose.draft_id),
                 template: None,
                 marketing: false,
+                media: None,
             })
         });
         Ok(AiReply::Draft { propose: Box::new(propose), send })

@@ -261,6 +261,9 @@ pub enum DomainEvent {
         target: ReplyTarget,
         mode: MessagingMode,
         template: Option<TemplateRef>,
+        /// The file the reply carries, if any; left out of the bytes when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media: Option<ReplyMedia>,
     },
     ReplySent {
         send_id: SendId,

@@ -148,6 +148,7 @@ pub(crate) fn samples() -> Vec<DomainEvent> {
             target: ReplyTarget::CommentPrivateReply { comment_id: "c".into() },
             mode: MessagingMode::PrivateReply,
             template: Some(TemplateRef { name: "t".into(), language: "en".into(), parameters: vec![sealed()] }),
+            media: None,
         },
         ReplySent {
             send_id: SendId(id),
@@ -388,4 +389,31 @@ fn media_messages_recorded_before_their_sha256_was_kept_re_encode_byte_for_byte(
     let found = content.media().unwrap();
     assert_eq!((found.kind, found.mime, found.sha256), (crate::media::MediaKind::Image, Some("image/jpeg"), None));
     assert_eq!(String::from_utf8(event.encode_payload()).unwrap(), old);
+}
+
+#[test]
+fn a_reply_with_a_file_round_trips_and_one_without_keeps_its_old_bytes() {
+    let plain = samples().into_iter().find(|e| e.event_type() == "ReplySendRequested").unwrap();
+    assert!(!String::from_utf8(plain.encode_payload()).unwrap().contains("media"));
+    let DomainEvent::ReplySendRequested { send_id, draft_id, body, mode, .. } = plain else { unreachable!() };
+    let with_file = DomainEvent::ReplySendRequested {
+        send_id,
+        draft_id,
+        body,
+        target: ReplyTarget::Conversation { quote: None },
+        mode,
+        template: None,
+        media: Some(ReplyMedia {
+            kind: crate::media::MediaKind::Image,
+            mime: "image/jpeg".into(),
+            size: 1234,
+            object: "ab".repeat(32),
+            from_message: Some(MessageFile { channel_message_id: "wamid.1".into(), attachment: 0 }),
+        }),
+    };
+    let payload = with_file.encode_payload();
+    assert!(String::from_utf8(payload.clone()).unwrap().contains(
+        r#""media":{"from_message":{"attachment":0,"channel_message_id":"wamid.1"},"kind":"image","mime":"image/jpeg""#
+    ));
+    assert_eq!(decode("ReplySendRequested", 1, &payload), Ok(with_file));
 }

@@ -234,6 +234,24 @@ pub enum MediaUnavailableReason {
     NoReference,
 }
 
+impl MediaUnavailableReason {
+    /// The reason's name in read models, metrics and the API.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::TooLarge { .. } => "too_large",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::HashMismatch => "hash_mismatch",
+            Self::TypeMismatch => "type_mismatch",
+            Self::Truncated => "truncated",
+            Self::Unreachable => "unreachable",
+            Self::ContactErased => "contact_erased",
+            Self::NoReference => "no_reference",
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttachmentKind {
@@ -254,6 +272,28 @@ impl AttachmentKind {
             Self::Sticker => MediaKind::Sticker,
         }
     }
+}
+
+/// A file a reply carries: kept sealed in the media store under the conversation's
+/// contact, like the customer's own files (erasing the contact deletes it too).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ReplyMedia {
+    pub kind: crate::media::MediaKind,
+    /// The type the bytes were checked to be.
+    pub mime: String,
+    pub size: u64,
+    /// The media store's name for the sealed file (as in `MediaStored`).
+    pub object: String,
+    /// The earlier message whose file this is; absent for a file uploaded with the reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_message: Option<MessageFile>,
+}
+
+/// One file of one message of a conversation.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, PartialOrd, Ord)]
+pub struct MessageFile {
+    pub channel_message_id: String,
+    pub attachment: u32,
 }
 
 /// What a conversation is about.

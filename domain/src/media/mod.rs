@@ -7,11 +7,13 @@
 //! AEAD as every sealed field, in chunks so a range can be opened without the rest.
 
 mod blob;
+mod link;
 mod probe;
 mod sniff;
 mod verify;
 
 pub use blob::{open_blob, open_blob_range, seal_blob, BlobError, BlobHeader, BLOB_CHUNK};
+pub use link::{LinkError, MediaLink};
 pub use probe::{probe, Probe};
 pub use sniff::{check_type, sniff, TypeVerdict};
 pub use verify::{check_file, parse_sha256, CheckedFile};
@@ -51,6 +53,16 @@ impl MediaKind {
             Self::Audio | Self::Video => 16 * MB,
             Self::Document => 100 * MB,
             Self::Sticker => 500 * 1024,
+        }
+    }
+
+    /// The kind a kept file of type `mime` is sent as.
+    pub fn of_mime(mime: &str) -> Self {
+        match mime.split('/').next().unwrap_or_default() {
+            "image" => Self::Image,
+            "audio" => Self::Audio,
+            "video" => Self::Video,
+            _ => Self::Document,
         }
     }
 

@@ -7,6 +7,7 @@ mod query;
 mod read;
 mod reads;
 pub mod types;
+mod upload;
 mod witnesses;
 
 use async_graphql::{MergedObject, Schema};
@@ -40,7 +41,17 @@ pub struct Api {
     pub read: ReadModels,
     /// The Merkle logs: tree heads and proofs.
     pub audit: laras_commands::audit::MerkleLog,
+    /// Customers' files and the key of the links that serve them.
+    pub media: MediaAccess,
     pub limits: Limits,
+}
+
+/// What the media route needs: the sealed files and the key that signs their links
+/// (derived from the master key, so every node's links work on every node).
+#[derive(Clone)]
+pub struct MediaAccess {
+    pub vault: laras_commands::media::MediaVault,
+    pub link_key: laras_domain::sealed::SecretKey,
 }
 
 /// Bounds on what one request may ask.
@@ -51,6 +62,8 @@ pub struct Limits {
     /// The request's cost: every selection counts, paged lists by their page size.
     pub max_complexity: usize,
     pub max_body_bytes: usize,
+    /// A multipart request to `/graphql/upload` (a reply's file) at most.
+    pub max_upload_bytes: usize,
     /// The query text, checked before it is parsed.
     pub max_query_bytes: usize,
     pub max_tokens: usize,
@@ -87,6 +100,7 @@ impl Default for Limits {
             max_depth: 16,
             max_complexity: 10_000,
             max_body_bytes: 256 * 1024,
+            max_upload_bytes: 16 * 1024 * 1024,
             max_query_bytes: 64 * 1024,
             max_tokens: 2_000,
             max_nesting: 32,

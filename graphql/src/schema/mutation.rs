@@ -51,6 +51,24 @@ pub enum ReplyTo {
     ThreadsReplyId(String),
 }
 
+/// The file a person's reply carries.
+#[derive(async_graphql::OneofObject)]
+pub enum ReplyFileInput {
+    /// A file uploaded with this request (the GraphQL multipart request spec, posted to
+    /// `/graphql/upload`). Its type is read from its bytes.
+    Upload(async_graphql::Upload),
+    /// A file an earlier message of this conversation carried.
+    FromMessage(MessageFileInput),
+}
+
+#[derive(async_graphql::InputObject)]
+pub struct MessageFileInput {
+    /// The message's channel id (`reference` of its conversation item).
+    pub message_id: String,
+    #[graphql(default)]
+    pub attachment: u32,
+}
+
 #[derive(async_graphql::InputObject, Default)]
 pub struct QuoteInput {
     pub quote: Option<String>,
@@ -151,7 +169,7 @@ impl MutationRoot {
         let meta = meta_for(key);
         let ledger = &api(ctx).ledger;
         ledger.approve_draft(partner, conversation, draft, &meta).await.api()?;
-        let request = SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false };
+        let request = SendRequest { reply: OutgoingReply::Draft(draft), template: None, marketing: false, media: None };
         let (send, committed) = ledger.request_send(partner, conversation, request, &meta).await.api()?;
         Ok(Written::at(&committed).with_id(send))
     }
@@ -183,13 +201,16 @@ impl MutationRoot {
         written(api(ctx).ledger.reject_draft(partner, conversation, draft, reason, &meta_for(key)).await)
     }
 
-    /// A person's reply; the outbox delivers it. Refused by policy: POLICY_REFUSED.
+    /// A person's reply; the outbox delivers it. Refused by policy: POLICY_REFUSED. With a
+    /// `file`, `text` is its caption (WhatsApp images, videos and documents) and may be
+    /// empty; Messenger and Instagram send a file without words.
     async fn reply(
         &self,
         ctx: &Context<'_>,
         conversation_id: ID,
         text: String,
         to: Option<ReplyTo>,
+        file: Option<ReplyFileInput>,
     ) -> async_graphql::Result<Written> {
         let (partner, key) = partner_in(ctx, WORKERS)?;
         let conversation = parse_id::<ConversationId>("conversationId", &conversation_id).api()?;
@@ -199,7 +220,12 @@ impl MutationRoot {
             Some(ReplyTo::CommentId(comment_id)) => ReplyTarget::CommentPrivateReply { comment_id },
             Some(ReplyTo::ThreadsReplyId(reply_to_id)) => ReplyTarget::ThreadsReply { reply_to_id },
         };
-        let request = SendRequest { reply: OutgoingReply::Person { text, target }, template: None, marketing: false };
+        let media = match file {
+            None => None,
+            Some(file) => Some(super::upload::reply_file(ctx, partner, conversation, file).await?),
+        };
+        let request =
+            SendRequest { reply: OutgoingReply::Person { text, target }, template: None, marketing: false, media };
         let (send, committed) =
             api(ctx).ledger.request_send(partner, conversation, request, &meta_for(key)).await.api()?;
         Ok(Written::at(&committed).with_id(send))

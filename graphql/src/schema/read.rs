@@ -3,6 +3,8 @@
 
 use super::types::time;
 use async_graphql::{SimpleObject, ID};
+use laras_domain::ids::{ConversationId, PartnerId};
+use laras_domain::media::MediaLink;
 use laras_domain::time::Timestamp;
 use laras_projections as rm;
 
@@ -120,7 +122,47 @@ pub struct ConversationItem {
     /// Replies: what showed it went out: graph_api_answer, status_webhook, echo_webhook or
     /// person_confirmed.
     pub evidence: Option<String>,
+    /// The files the message carries (a photo, a voice note, a document), in order.
+    pub attachments: Vec<Attachment>,
 }
+
+/// One file of a message.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Attachment {
+    /// image, audio, video, document or sticker.
+    pub kind: String,
+    /// The type the bytes were checked to be once stored; before, the type the platform declared.
+    pub mime: Option<String>,
+    /// Bytes.
+    pub size: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_ms: Option<u64>,
+    /// pending (not fetched yet), stored, unavailable (see `reason`) or erased.
+    pub state: String,
+    /// Why the file is unavailable: expired, too_large, forbidden, not_found, hash_mismatch,
+    /// type_mismatch, truncated, unreachable, contact_erased or no_reference.
+    pub reason: Option<String>,
+    #[graphql(skip)]
+    pub link: Option<MediaLink>,
+}
+
+#[async_graphql::ComplexObject]
+impl Attachment {
+    /// Where the file can be read (stored files only): a link of this server, good for a
+    /// few minutes and only for this file, that needs no API key (ADR 014). Ask again for
+    /// a fresh one.
+    async fn url(&self, ctx: &async_graphql::Context<'_>) -> Option<String> {
+        let api = super::api(ctx);
+        let mut link = self.link.clone()?;
+        link.expires = Timestamp(api.ledger.clock.now().0.saturating_add(MEDIA_LINK_TTL_MS));
+        Some(format!("/media/{}", link.seal(&api.media.link_key)))
+    }
+}
+
+/// How long a media link handed out by GraphQL works.
+pub const MEDIA_LINK_TTL_MS: i64 = 5 * 60 * 1000;
 
 #[derive(SimpleObject)]
 pub struct Conversation {
@@ -158,8 +200,32 @@ impl From<rm::HeldSend> for HeldSend {
     }
 }
 
-impl From<rm::ConversationView> for Conversation {
-    fn from(v: rm::ConversationView) -> Self {
+impl Conversation {
+    /// The view of `partner`'s conversation.
+    pub fn of(partner: PartnerId, v: rm::ConversationView) -> Self {
+        let conversation = v.summary.conversation_id.parse().ok().map(ConversationId);
+        let attachments = |message: &str, files: Vec<rm::Attachment>| -> Vec<Attachment> {
+            files
+                .into_iter()
+                .map(|a| Attachment {
+                    link: conversation.filter(|_| a.state == "stored").map(|conversation| MediaLink {
+                        partner,
+                        conversation,
+                        message: message.to_owned(),
+                        attachment: a.index,
+                        expires: Timestamp(0),
+                    }),
+                    kind: a.kind,
+                    mime: a.mime,
+                    size: a.size,
+                    width: a.width,
+                    height: a.height,
+                    duration_ms: a.duration_ms,
+                    state: a.state,
+                    reason: a.reason,
+                })
+                .collect()
+        };
         Self {
             summary: v.summary.into(),
             thread: v.thread,
@@ -169,7 +235,6 @@ impl From<rm::ConversationView> for Conversation {
                 .map(|i| ConversationItem {
                     position: i.position,
                     kind: i.kind,
-                    reference: i.reference,
                     text: i.text,
                     at: t(i.at),
                     actor: i.actor,
@@ -182,6 +247,8 @@ impl From<rm::ConversationView> for Conversation {
                     attempts: i.attempts,
                     in_doubt: i.in_doubt,
                     evidence: i.evidence,
+                    attachments: attachments(&i.reference, i.attachments),
+                    reference: i.reference,
                 })
                 .collect(),
             in_doubt_policy: v.in_doubt_policy,

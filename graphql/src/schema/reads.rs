@@ -120,10 +120,11 @@ impl ReadQueries {
     ) -> async_graphql::Result<Conversation> {
         let (partner, _) = partner_in(ctx, READERS)?;
         let id = parse_id::<ConversationId>("id", &id).api()?.to_string();
+        let owner = partner;
         let partner = partner.to_string();
         read(ctx, min_position, move |m| m.conversation(&partner, &id))
             .await?
-            .map(Into::into)
+            .map(|view| Conversation::of(owner, view))
             .ok_or_else(|| ApiError::not_found().into_graphql())
     }
 

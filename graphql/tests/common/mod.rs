@@ -88,6 +88,13 @@ pub fn world_with(limits: Limits) -> World {
             clock: ledger.clock.clone(),
             policy: HeadPolicy::default(),
         },
+        media: laras_graphql::MediaAccess {
+            vault: laras_commands::media::MediaVault {
+                store: Arc::new(laras_commands::media::MemoryMediaStore::default()),
+                keys: ledger.keys.clone(),
+            },
+            link_key: laras_domain::sealed::SecretKey::from_bytes([9; 32]),
+        },
         limits,
     };
     let audit = api.audit.clone();

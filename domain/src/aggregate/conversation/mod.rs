@@ -121,8 +121,18 @@ pub struct Conversation {
     pub scored: BTreeSet<String>,
     /// Files whose fetch ended (stored or unavailable), by message id and attachment.
     pub media: BTreeSet<(String, u32)>,
+    /// The files kept (customers' and the ones replies carried), which a reply may send again.
+    pub files: BTreeMap<MessageFile, StoredFile>,
     pub status: Option<ConversationStatus>,
     pub assignee: Option<UserId>,
+}
+
+/// A kept file of the conversation: where the media store has it and what it is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredFile {
+    pub object: String,
+    pub size: u64,
+    pub mime: String,
 }
 
 impl Conversation {
@@ -188,8 +198,13 @@ impl Aggregate for Conversation {
             SentimentScored { channel_message_id, .. } => {
                 self.scored.insert(channel_message_id.clone());
             }
-            MediaStored { channel_message_id, attachment, .. }
-            | MediaUnavailable { channel_message_id, attachment, .. } => {
+            MediaStored { channel_message_id, attachment, object, size, mime, .. } => {
+                self.media.insert((channel_message_id.clone(), *attachment));
+                let file = MessageFile { channel_message_id: channel_message_id.clone(), attachment: *attachment };
+                let kept = StoredFile { object: object.clone(), size: *size, mime: mime.clone() };
+                self.files.insert(file, kept);
+            }
+            MediaUnavailable { channel_message_id, attachment, .. } => {
                 self.media.insert((channel_message_id.clone(), *attachment));
             }
             DraftProposed { draft_id, author, body, target } => {

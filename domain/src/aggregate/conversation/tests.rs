@@ -151,6 +151,7 @@ fn an_echo_of_our_own_send_is_not_recorded_again() {
         target: ReplyTarget::Conversation { quote: None },
         mode: MessagingMode::Response,
         template: None,
+        media: None,
     });
     history.push(DomainEvent::ReplySent {
         send_id,
@@ -224,6 +225,7 @@ fn a_read_watermark_marks_every_earlier_send_read_once() {
             target: ReplyTarget::Conversation { quote: None },
             mode: MessagingMode::Response,
             template: None,
+            media: None,
         });
         history.push(DomainEvent::ReplySent {
             send_id,

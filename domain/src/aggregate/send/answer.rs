@@ -126,6 +126,7 @@ mod tests {
                 source: SendSource::Draft(DRAFT),
                 template: None,
                 marketing: false,
+                media: None,
             })
         });
         AnswerMessage { score: score(), reply: AiReply::Draft { propose: Box::new(propose), send } }

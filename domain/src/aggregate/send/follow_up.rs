@@ -78,6 +78,7 @@ mod tests {
             source: SendSource::Draft(DRAFT),
             template: None,
             marketing: true,
+            media: None,
         });
         FollowUpDeal { propose, send }
     }

@@ -20,9 +20,11 @@ use crate::time::Timestamp;
 mod answer;
 mod follow_up;
 mod in_doubt;
+mod media;
 pub use answer::{AiReply, AnswerMessage};
 pub use follow_up::FollowUpDeal;
 pub use in_doubt::{ApproveResend, MarkSent, RecordAttemptFailed, ResolveInDoubt, StartAttempt};
+pub use media::{send_limit, FileSource, ReplyFile};
 
 /// What the handler loaded for a send decision.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +48,8 @@ pub struct RequestSend {
     pub template: Option<TemplateRef>,
     /// Follow-ups and other selling messages; blocked by marketing-only opt-outs too.
     pub marketing: bool,
+    /// A file to send with the reply (person replies only).
+    pub media: Option<ReplyFile>,
 }
 
 impl Decide for RequestSend {
@@ -67,6 +71,10 @@ impl Decide for RequestSend {
                 (Some(*id), draft.body.clone(), draft.target.clone(), sender, draft.status == DraftStatus::Approved)
             }
             SendSource::PersonReply { body, target } => (None, body.clone(), target.clone(), Sender::Person, true),
+        };
+        let media = match &self.media {
+            None => None,
+            Some(file) => Some(media::admit(file, conv, channel, &target, self.template.is_some())?),
         };
         let refuse = |reason| Ok(vec![DomainEvent::SendRefused { draft_id, send_id: None, reason }]);
 
@@ -102,6 +110,7 @@ impl Decide for RequestSend {
             target,
             mode,
             template: if mode == MessagingMode::Template { self.template.clone() } else { None },
+            media,
         }])
     }
 }

@@ -51,6 +51,7 @@ fn send_draft() -> RequestSend {
         source: SendSource::Draft(DRAFT),
         template: None,
         marketing: false,
+        media: None,
     }
 }
 
@@ -60,6 +61,7 @@ fn person_reply() -> RequestSend {
         source: SendSource::PersonReply { body: sealed("hi"), target: ReplyTarget::Conversation { quote: None } },
         template: None,
         marketing: false,
+        media: None,
     }
 }
 
@@ -239,6 +241,7 @@ fn private_reply(n: u128) -> RequestSend {
         },
         template: None,
         marketing: false,
+        media: None,
     }
 }
 

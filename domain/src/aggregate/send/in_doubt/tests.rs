@@ -46,6 +46,7 @@ fn ctx() -> SendContext {
         target: ReplyTarget::Conversation { quote: None },
         mode: MessagingMode::Response,
         template: None,
+        media: None,
     });
     SendContext { partner, contact, conversation: Conversation::from_events(&history) }
 }
