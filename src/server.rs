@@ -139,7 +139,7 @@ pub async fn run(
         runtime: app.checkpoints.clone(),
         max_lag: settings.ready_max_lag,
     };
-    let mut router = health::routes(health).merge(laras_graphql::http::routes(graphql));
+    let mut router = health::routes(health).merge(laras_graphql::http::routes(graphql)).merge(crate::console::routes());
     match &settings.meta_app_secret {
         Some(secret) => {
             if settings.meta_verify_token.is_none() {
