@@ -287,6 +287,18 @@ fn the_demo_owner_signs_in_sees_the_demo_inbox_and_nothing_goes_to_another_origi
     );
     assert_same_origin_only(&browser);
 
+    // The channel filter narrows the list to that channel.
+    browser.js("const s = document.getElementById('filter-channel'); s.value = 'INSTAGRAM'; s.dispatchEvent(new Event('change'));", json!([]));
+    browser.wait_for(
+        "[...document.querySelectorAll('#inbox .channel')].length > 0 && [...document.querySelectorAll('#inbox .channel')].every(c => c.textContent === 'Instagram')",
+        Duration::from_secs(10),
+    );
+    browser.js(
+        "const s = document.getElementById('filter-channel'); s.value = ''; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    browser.wait_for("document.body.innerText.includes('Sari Wulandari')", Duration::from_secs(10));
+
     // Indonesian on the switch, and the layout fits a phone's width.
     browser.js(
         "const s = document.getElementById('lang'); s.value = 'id'; s.dispatchEvent(new Event('change'));",

@@ -86,5 +86,14 @@ export function reason(code) {
 export function time(iso) {
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return '';
-  return new Intl.DateTimeFormat(lang === 'id' ? 'id-ID' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+  return formatter().format(d);
+}
+
+// One formatter per language: making one per row costs more than the row itself.
+const formatters = new Map();
+function formatter() {
+  if (!formatters.has(lang)) {
+    formatters.set(lang, new Intl.DateTimeFormat(lang === 'id' ? 'id-ID' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short' }));
+  }
+  return formatters.get(lang);
 }
