@@ -12,7 +12,7 @@ use laras::app::{App, SystemClock};
 use laras::settings::{Overrides, Settings};
 use laras_adapters::graph_api::fake::FakeGraph;
 use laras_commands::access::Role;
-use laras_commands::handlers::inbound::{IncomingMessage, PlainContent, SenderIdentity};
+use laras_commands::handlers::inbound::{IncomingComment, IncomingMessage, PlainContent, SenderIdentity};
 use laras_commands::CommandMeta;
 use laras_domain::aggregate::partner::{default_pipeline, ConnectChannel, OnboardPartner};
 use laras_domain::blind::IdentityKind;
@@ -28,6 +28,7 @@ use webdriver::{missing_browser, Browser};
 
 const SECRET: &str = "console-app-secret";
 const WA: &str = "106540352242922";
+const IG: &str = "17841405822304914";
 const XSS: &str = "<img src=x onerror=alert(1)>";
 
 /// A served data dir: the demo Partner, and "Toko Batik" whose channels the fake Graph API vouches for.
@@ -131,6 +132,22 @@ impl Rig {
                     .expect("inbound");
                 conversations.push((name.to_owned(), recorded.conversation_id));
             }
+            let comment = IncomingComment {
+                channel: ChannelKind::Instagram,
+                account_id: IG.to_owned(),
+                sender: SenderIdentity {
+                    kind: IdentityKind::Igsid,
+                    value: "17841455550000009".into(),
+                    name: Some("Rina Comment".into()),
+                },
+                post_id: "17900000000000009".into(),
+                comment_id: "17950000000000009".into(),
+                parent_id: None,
+                text: "Masih ada warna biru?".into(),
+                sent_at: laras_domain::time::Timestamp(now_ms() - 60_000),
+            };
+            let recorded = app.ledger.record_public_comment(partner, comment, &hook).await.expect("comment");
+            conversations.push(("Rina Comment".to_owned(), recorded.conversation_id));
             let author = DraftAuthor::AiWorker {
                 generator: "test".into(),
                 model: "test".into(),
@@ -211,7 +228,8 @@ fn sign_in(browser: &Browser, base: &str, key: &str) {
 fn sign_in_at(browser: &Browser, url: &str, key: &str) {
     browser.goto(url);
     browser.js(
-        "window.__violations = []; document.addEventListener('securitypolicyviolation', e => window.__violations.push(e.blockedURI + ' ' + e.violatedDirective));",
+        "window.__violations = []; document.addEventListener('securitypolicyviolation', e => window.__violations.push(e.blockedURI + ' ' + e.violatedDirective)); \
+         window.__dialogs = []; for (const f of ['alert', 'confirm', 'prompt']) { window[f] = m => { window.__dialogs.push(f + ' ' + m); }; }",
         json!([]),
     );
     browser.wait_for("document.getElementById('signin-key')", Duration::from_secs(10));
@@ -401,6 +419,7 @@ fn customer_text_is_text_refusals_are_explained_before_sending_and_other_partner
     assert_eq!(shown, json!(XSS), "the message is shown as its characters");
     assert_eq!(browser.js("return document.querySelectorAll('main img').length;", json!([])), json!(0));
     assert_eq!(browser.alert_text(), None, "no dialog opened");
+    assert_eq!(browser.js("return window.__dialogs;", json!([])), json!([]), "no dialog was asked for");
 
     let oscar = rig.conversation("Oscar Opted");
     browser.js("location.hash = arguments[0];", json!([format!("#/c/{oscar}")]));
@@ -415,6 +434,31 @@ fn customer_text_is_text_refusals_are_explained_before_sending_and_other_partner
     browser.js("location.hash = arguments[0];", json!([format!("#/c/{sheena}")]));
     type_reply(&browser, "Ada, kak!");
     browser.wait_for("document.getElementById('reply-check').classList.contains('allowed')", Duration::from_secs(10));
+
+    // Under an Instagram comment the box is the one private reply: it goes out once,
+    // and then the box says it was used before anything is sent.
+    let rina = rig.conversation("Rina Comment");
+    browser.js("location.hash = arguments[0];", json!([format!("#/c/{rina}")]));
+    browser.wait_for("document.querySelector('label[for=reply-text]') && document.querySelector('label[for=reply-text]').textContent.includes('private reply')", Duration::from_secs(10));
+    type_reply(&browser, "Masih, kak! Cek DM ya.");
+    browser.wait_for("document.getElementById('reply-check').classList.contains('allowed')", Duration::from_secs(10));
+    click(&browser, "#reply-send");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !rig.fake.requests().iter().any(|r| r.body.to_string().contains("Cek DM ya")) {
+        assert!(
+            Instant::now() < deadline,
+            "the private reply did not reach the fake Graph API: {:?}",
+            rig.fake.requests()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    browser.wait_for("document.getElementById('reply-text').value === ''", Duration::from_secs(10));
+    type_reply(&browser, "Satu lagi, kak.");
+    browser.wait_for(
+        "document.getElementById('reply-check').dataset.reason === 'comment_already_answered'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(browser.js("return document.getElementById('reply-send').disabled;", json!([])), json!(true));
 
     // A conversation of the demo Partner, from Toko Batik's key: the same as no conversation.
     let demo = graphql(&rig.server.base, &rig.demo_key, "{ inbox(first: 1) { edges { node { conversationId } } } }");

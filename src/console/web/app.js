@@ -21,7 +21,7 @@ const INBOX = `query Inbox($filter: InboxFilter!, $after: String) {
 const CONVERSATION = `query Conversation($id: ID!) { conversation(id: $id) {
   summary { conversationId contactName channel status windowClosesAt upset }
   items { position kind reference text at actor state draftId errorTitle } } }`;
-const CHECK = `query Check($c: ID!, $text: String!) { replyCheck(conversationId: $c, text: $text) { allowed reason explanation } }`;
+const CHECK = `query Check($c: ID!, $text: String!, $to: ReplyTo) { replyCheck(conversationId: $c, text: $text, to: $to) { allowed reason explanation } }`;
 /// At most this many conversations are shown; past it the filters narrow the list.
 const INBOX_CAP = 5000;
 
@@ -189,7 +189,7 @@ async function renderConversation(id) {
     el('p', { className: 'meta' }, t(c.summary.channel), ' · ', t(c.summary.status),
       c.summary.windowClosesAt ? [' · ', t('windowCloses', time(c.summary.windowClosesAt))] : null),
     thread, drafts,
-    canWrite() ? replyBox(id) : el('p', { id: 'read-only' }, t('readOnly')));
+    canWrite() ? replyBox(id, replyTarget(c.summary.channel, c.items)) : el('p', { id: 'read-only' }, t('readOnly')));
   fillThread(c.items);
 }
 
@@ -244,7 +244,15 @@ function draftCard(conversationId, item) {
       : null);
 }
 
-function replyBox(conversationId) {
+/// Where a reply goes: under a public comment the customer's last word was, a private
+/// reply (Instagram, Messenger) or a public one (Threads); otherwise the conversation.
+function replyTarget(channel, items) {
+  const last = [...items].reverse().find(i => i.kind === 'inbound' || i.kind === 'comment');
+  if (!last || last.kind !== 'comment') return null;
+  return channel === 'threads' ? { threadsReplyId: last.reference } : { commentId: last.reference };
+}
+
+function replyBox(conversationId, to) {
   const text = el('textarea', { id: 'reply-text', maxLength: 4096 });
   const check = el('p', { id: 'reply-check', className: 'check', attrs: { 'aria-live': 'polite' } });
   const send = el('button', { id: 'reply-send', type: 'submit', disabled: true }, t('send'));
@@ -253,7 +261,7 @@ function replyBox(conversationId) {
     const mine = ++asked;
     if (!text.value.trim()) { check.textContent = ''; send.disabled = true; return; }
     try {
-      const { replyCheck } = await gql(CHECK, { c: conversationId, text: text.value });
+      const { replyCheck } = await gql(CHECK, { c: conversationId, text: text.value, to });
       if (mine !== asked) return;
       check.className = `check ${replyCheck.allowed ? 'allowed' : 'refused'}`;
       check.dataset.reason = replyCheck.reason ?? '';
@@ -269,7 +277,7 @@ function replyBox(conversationId) {
     e.preventDefault();
     send.disabled = true;
     try {
-      await gql('mutation($c: ID!, $t: String!) { reply(conversationId: $c, text: $t) { position } }', { c: conversationId, t: text.value });
+      await gql('mutation($c: ID!, $t: String!, $to: ReplyTo) { reply(conversationId: $c, text: $t, to: $to) { position } }', { c: conversationId, t: text.value, to });
       text.value = '';
       check.textContent = '';
       say(t('sent'));
@@ -278,7 +286,7 @@ function replyBox(conversationId) {
     }
     refreshThread(conversationId);
   } },
-  el('label', { attrs: { for: 'reply-text' } }, t('replyLabel')), text, check, send);
+  el('label', { attrs: { for: 'reply-text' } }, to ? t(to.commentId ? 'privateReply' : 'publicReply') : t('replyLabel')), text, check, send);
 }
 
 signOutButton.addEventListener('click', () => {
