@@ -7,6 +7,7 @@ pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod connections;
+pub mod console;
 pub mod data_dir;
 pub mod demo;
 pub mod health;

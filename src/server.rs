@@ -142,7 +142,8 @@ pub async fn run(
     };
     let mut router = health::routes(health)
         .merge(laras_graphql::media::routes(graphql.clone()))
-        .merge(laras_graphql::http::routes(graphql));
+        .merge(laras_graphql::http::routes(graphql))
+        .merge(crate::console::routes());
     match &settings.meta_app_secret {
         Some(secret) => {
             if settings.meta_verify_token.is_none() {

@@ -321,3 +321,33 @@ async fn a_new_draft_reaches_the_subscribers_of_its_partner_only() {
     let _ = stop.send(());
     live.await.expect("join").expect("runner");
 }
+
+#[tokio::test]
+async fn reply_check_answers_what_the_reply_mutation_would_do_and_writes_nothing() {
+    let w = world();
+    let t = w.tenant(1).await;
+    let other = w.tenant(2).await;
+    let check =
+        "query($c: ID!, $t: String!) { replyCheck(conversationId: $c, text: $t) { allowed reason explanation } }";
+    let vars = json!({ "c": t.conversation.to_string(), "t": "Siap, kak!" });
+    let before = w.event_count().await;
+    let r = w.run(Some(&t.agent), check, vars.clone()).await;
+    assert_eq!(ok(&r)["replyCheck"], json!({ "allowed": true, "reason": null, "explanation": null }));
+    assert_eq!(w.event_count().await, before, "a check writes nothing");
+
+    let opt_out = "mutation($k: ID!) { optOut(contactId: $k) { position } }";
+    ok(&w.run(Some(&t.agent), opt_out, json!({ "k": t.contact.to_string() })).await);
+    let r = w.run(Some(&t.agent), check, vars.clone()).await;
+    assert_eq!(ok(&r)["replyCheck"]["allowed"], false);
+    assert_eq!(ok(&r)["replyCheck"]["reason"], "opted_out");
+    assert_eq!(ok(&r)["replyCheck"]["explanation"], "the contact has opted out");
+    // The mutation refuses for the same reason.
+    let reply = "mutation($c: ID!, $t: String!) { reply(conversationId: $c, text: $t) { position } }";
+    assert_eq!(code(&w.run(Some(&t.agent), reply, vars.clone()).await).as_deref(), Some("POLICY_REFUSED"));
+
+    let empty = json!({ "c": t.conversation.to_string(), "t": "" });
+    assert_eq!(ok(&w.run(Some(&t.agent), check, empty).await)["replyCheck"]["reason"], "invalid_text");
+    assert_eq!(code(&w.run(Some(&t.auditor), check, vars.clone()).await).as_deref(), Some("FORBIDDEN"));
+    let foreign = json!({ "c": t.conversation.to_string(), "t": "hi" });
+    assert_eq!(code(&w.run(Some(&other.agent), check, foreign).await).as_deref(), Some("NOT_FOUND"));
+}

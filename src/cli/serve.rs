@@ -17,13 +17,16 @@ pub async fn run(settings: Settings, demo: bool) -> anyhow::Result<ExitCode> {
             serde_json::json!({
                 "demo_partner_id": seeded.partner.to_string(),
                 "owner_key": seeded.owner_key.expose(),
+                "console": format!("http://{addr}/"),
                 "graphiql": format!("http://{addr}/graphql"),
                 "seeded_now": seeded.seeded,
             })
         );
         eprintln!(
-            "laras: demo ready. Open http://{addr}/graphql and set the header \
-             {{\"Authorization\": \"Bearer <owner_key>\"}}"
+            "laras: demo ready. Open the console at http://{addr}/ and sign in with the owner key {}\n\
+             (GraphiQL, for developers: http://{addr}/graphql with the header \
+             {{\"Authorization\": \"Bearer <owner_key>\"}})",
+            seeded.owner_key.expose()
         );
     }
     let app = Arc::new(app);

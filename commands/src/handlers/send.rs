@@ -9,12 +9,14 @@ use laras_domain::aggregate::conversation::Conversation;
 use laras_domain::aggregate::conversation::RecordSent;
 use laras_domain::aggregate::partner::Partner;
 use laras_domain::aggregate::partner::SetInDoubtPolicy;
-use laras_domain::aggregate::send::{refusal_in, AnswerMessage, FollowUpDeal, RequestSend, SendContext, SendSource};
+use laras_domain::aggregate::send::{
+    person_reply_check, refusal_in, AnswerMessage, FollowUpDeal, RequestSend, SendContext, SendSource,
+};
 use laras_domain::aggregate::send::{ApproveResend, FileSource, MarkSent, ReplyFile};
 use laras_domain::aggregate::Decide;
 use laras_domain::channel::ChannelKind;
 use laras_domain::error::DomainError;
-use laras_domain::event::{InDoubtPolicy, ReplyTarget, SendEvidence, TemplateRef};
+use laras_domain::event::{InDoubtPolicy, MessagingMode, RefusalReason, ReplyTarget, SendEvidence, TemplateRef};
 use laras_domain::ids::{ContactId, ConversationId, DraftId, PartnerId, SendId};
 use laras_domain::stream::StreamId;
 use laras_domain::time::Timestamp;
@@ -96,6 +98,25 @@ impl Ledger {
             Some(reason) => Err(CommandError::PolicyRefused { reason, position: committed.last_position() }),
             None => Ok((send_id, committed)),
         }
+    }
+
+    /// Whether a person's reply to `target` would go out now, by the same policy as
+    /// [`Ledger::request_send`]; nothing is written, and the text is not sealed (the
+    /// policy never reads it, and sealing would create the contact's key).
+    pub async fn check_reply(
+        &self,
+        partner: PartnerId,
+        conversation: ConversationId,
+        target: &ReplyTarget,
+    ) -> Result<Result<MessagingMode, RefusalReason>, CommandError> {
+        let conv = self.load_owned::<Conversation>(partner, &StreamId::conversation(conversation)).await?;
+        let contact_id = conv.state.contact.ok_or(DomainError::ConversationNotFound)?;
+        let ctx = SendContext {
+            partner: self.load::<Partner>(&StreamId::partner(partner)).await?.state,
+            contact: self.load::<Contact>(&StreamId::contact(contact_id)).await?.state,
+            conversation: conv.state,
+        };
+        Ok(person_reply_check(&ctx, target, self.clock.now())?)
     }
 
     /// A template's name and language with its parameters sealed under the contact's key.

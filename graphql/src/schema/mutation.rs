@@ -69,6 +69,16 @@ pub struct MessageFileInput {
     pub attachment: u32,
 }
 
+/// Where a reply goes, as the domain names it (the conversation by default).
+pub(crate) fn reply_target(to: Option<ReplyTo>) -> ReplyTarget {
+    match to {
+        None => ReplyTarget::Conversation { quote: None },
+        Some(ReplyTo::Conversation(q)) => ReplyTarget::Conversation { quote: q.quote },
+        Some(ReplyTo::CommentId(comment_id)) => ReplyTarget::CommentPrivateReply { comment_id },
+        Some(ReplyTo::ThreadsReplyId(reply_to_id)) => ReplyTarget::ThreadsReply { reply_to_id },
+    }
+}
+
 #[derive(async_graphql::InputObject, Default)]
 pub struct QuoteInput {
     pub quote: Option<String>,
@@ -214,12 +224,7 @@ impl MutationRoot {
     ) -> async_graphql::Result<Written> {
         let (partner, key) = partner_in(ctx, WORKERS)?;
         let conversation = parse_id::<ConversationId>("conversationId", &conversation_id).api()?;
-        let target = match to {
-            None => ReplyTarget::Conversation { quote: None },
-            Some(ReplyTo::Conversation(q)) => ReplyTarget::Conversation { quote: q.quote },
-            Some(ReplyTo::CommentId(comment_id)) => ReplyTarget::CommentPrivateReply { comment_id },
-            Some(ReplyTo::ThreadsReplyId(reply_to_id)) => ReplyTarget::ThreadsReply { reply_to_id },
-        };
+        let target = reply_target(to);
         let media = match file {
             None => None,
             Some(file) => Some(super::upload::reply_file(ctx, partner, conversation, file).await?),

@@ -3,10 +3,11 @@
 use super::api;
 use super::audit::AuditEntry;
 use super::types::{parse_id, ApprovalMode, Channel, Role};
-use crate::auth::{partner_in, AUDIT, OWNERS, READERS};
+use crate::auth::{partner_in, AUDIT, OWNERS, READERS, WORKERS};
 use crate::error::{ApiError, OrApi};
 use async_graphql::{Context, Object, OneofObject, SimpleObject, ID};
 use laras_domain::aggregate::partner::ChannelStatus;
+use laras_domain::event::RefusalReason;
 use laras_domain::ids::{ContactId, ConversationId, OpportunityId};
 use laras_domain::stream::StreamId;
 
@@ -41,6 +42,37 @@ pub struct PartnerProfile {
     pub approval_mode: ApprovalMode,
     pub channels: Vec<ConnectedChannel>,
     pub pipeline: Vec<Stage>,
+}
+
+/// Whether a reply would go out now, asked before sending.
+#[derive(SimpleObject)]
+pub struct ReplyCheck {
+    pub allowed: bool,
+    /// When refused: opted_out, contact_erased, no_customer_message, template_required,
+    /// automated_outside_window, human_agent_window_closed, window_closed,
+    /// comment_already_answered, comment_reply_window_expired, unknown_comment,
+    /// approval_required, channel_disconnected, channel_needs_reauthorisation or invalid_text.
+    pub reason: Option<String>,
+    /// The refusal in English words, with the time a window closed.
+    pub explanation: Option<String>,
+}
+
+fn reason_code(reason: &RefusalReason) -> &'static str {
+    match reason {
+        RefusalReason::OptedOut => "opted_out",
+        RefusalReason::ContactErased => "contact_erased",
+        RefusalReason::NoCustomerMessage => "no_customer_message",
+        RefusalReason::TemplateRequired { .. } => "template_required",
+        RefusalReason::AutomatedOutsideWindow { .. } => "automated_outside_window",
+        RefusalReason::HumanAgentWindowClosed { .. } => "human_agent_window_closed",
+        RefusalReason::WindowClosed { .. } => "window_closed",
+        RefusalReason::CommentAlreadyAnswered => "comment_already_answered",
+        RefusalReason::CommentReplyWindowExpired { .. } => "comment_reply_window_expired",
+        RefusalReason::UnknownComment => "unknown_comment",
+        RefusalReason::ApprovalRequired => "approval_required",
+        RefusalReason::ChannelDisconnected => "channel_disconnected",
+        RefusalReason::ChannelNeedsReauthorisation => "channel_needs_reauthorisation",
+    }
 }
 
 #[derive(SimpleObject)]
@@ -99,6 +131,32 @@ impl PartnerQueries {
             approval_mode: state.default_mode.into(),
             channels,
             pipeline,
+        })
+    }
+
+    /// Whether `text`, sent now by the caller as a reply, would go out, and if not why:
+    /// the send policy of the `reply` mutation, asked without writing anything.
+    async fn reply_check(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        text: String,
+        to: Option<super::mutation::ReplyTo>,
+    ) -> async_graphql::Result<ReplyCheck> {
+        let (partner, _) = partner_in(ctx, WORKERS)?;
+        let conversation = parse_id::<ConversationId>("conversationId", &conversation_id).api()?;
+        if let Err(e) = laras_domain::error::require_text("reply", &text, 4096) {
+            let explanation = Some(e.to_string());
+            return Ok(ReplyCheck { allowed: false, reason: Some("invalid_text".to_owned()), explanation });
+        }
+        let target = super::mutation::reply_target(to);
+        Ok(match api(ctx).ledger.check_reply(partner, conversation, &target).await.api()? {
+            Ok(_) => ReplyCheck { allowed: true, reason: None, explanation: None },
+            Err(reason) => ReplyCheck {
+                allowed: false,
+                reason: Some(reason_code(&reason).to_owned()),
+                explanation: Some(reason.to_string()),
+            },
         })
     }
 

@@ -76,33 +76,11 @@ impl Decide for RequestSend {
             None => None,
             Some(file) => Some(media::admit(file, conv, channel, &target, self.template.is_some())?),
         };
-        let refuse = |reason| Ok(vec![DomainEvent::SendRefused { draft_id, send_id: None, reason }]);
-
-        if !approved && ctx.partner.approval_mode(channel) != ApprovalMode::Autopilot {
-            return refuse(RefusalReason::ApprovalRequired);
-        }
-        if let Err(reason) = reachable(ctx, channel, self.marketing) {
-            return refuse(reason);
-        }
-        let mode = match &target {
-            ReplyTarget::Conversation { .. } => {
-                direct_reply_mode(channel, conv.window, now, sender, self.template.is_some())
-            }
-            ReplyTarget::CommentPrivateReply { comment_id } => match conv.comments.get(comment_id) {
-                None => Err(RefusalReason::UnknownComment),
-                Some(c) => private_reply_allowed(c.at, conv.comment_answered(comment_id), now)
-                    .map(|_| MessagingMode::PrivateReply),
-            },
-            ReplyTarget::ThreadsReply { reply_to_id } => match conv.comments.get(reply_to_id) {
-                None => Err(RefusalReason::UnknownComment),
-                Some(c) if now < c.at.plus(SERVICE_WINDOW) => Ok(MessagingMode::PublicReply),
-                Some(c) => Err(RefusalReason::WindowClosed { closed_at: c.at.plus(SERVICE_WINDOW) }),
-            },
-        };
-        let mode = match mode {
-            Ok(mode) => mode,
-            Err(reason) => return refuse(reason),
-        };
+        let mode =
+            match send_policy(ctx, channel, &target, sender, approved, self.template.is_some(), self.marketing, now) {
+                Ok(mode) => mode,
+                Err(reason) => return Ok(vec![DomainEvent::SendRefused { draft_id, send_id: None, reason }]),
+            };
         Ok(vec![DomainEvent::ReplySendRequested {
             send_id: self.send_id,
             draft_id,
@@ -112,6 +90,52 @@ impl Decide for RequestSend {
             template: if mode == MessagingMode::Template { self.template.clone() } else { None },
             media,
         }])
+    }
+}
+
+/// Whether a person's own reply to `target` would go out now: the rules [`RequestSend`]
+/// applies, asked before anything is written (the console's reply box says it before
+/// the person presses send). `Ok(Err(reason))` is a refusal; `Err` means no such
+/// conversation.
+pub fn person_reply_check(
+    ctx: &SendContext,
+    target: &ReplyTarget,
+    now: Timestamp,
+) -> Result<Result<MessagingMode, RefusalReason>, DomainError> {
+    let channel = ctx.conversation.channel.ok_or(DomainError::ConversationNotFound)?;
+    Ok(send_policy(ctx, channel, target, Sender::Person, true, false, false, now))
+}
+
+/// The one send policy: approval, reachability, then the channel's windows.
+#[allow(clippy::too_many_arguments)]
+fn send_policy(
+    ctx: &SendContext,
+    channel: crate::channel::ChannelKind,
+    target: &ReplyTarget,
+    sender: Sender,
+    approved: bool,
+    has_template: bool,
+    marketing: bool,
+    now: Timestamp,
+) -> Result<MessagingMode, RefusalReason> {
+    let conv = &ctx.conversation;
+    if !approved && ctx.partner.approval_mode(channel) != ApprovalMode::Autopilot {
+        return Err(RefusalReason::ApprovalRequired);
+    }
+    reachable(ctx, channel, marketing)?;
+    match target {
+        ReplyTarget::Conversation { .. } => direct_reply_mode(channel, conv.window, now, sender, has_template),
+        ReplyTarget::CommentPrivateReply { comment_id } => match conv.comments.get(comment_id) {
+            None => Err(RefusalReason::UnknownComment),
+            Some(c) => {
+                private_reply_allowed(c.at, conv.comment_answered(comment_id), now).map(|_| MessagingMode::PrivateReply)
+            }
+        },
+        ReplyTarget::ThreadsReply { reply_to_id } => match conv.comments.get(reply_to_id) {
+            None => Err(RefusalReason::UnknownComment),
+            Some(c) if now < c.at.plus(SERVICE_WINDOW) => Ok(MessagingMode::PublicReply),
+            Some(c) => Err(RefusalReason::WindowClosed { closed_at: c.at.plus(SERVICE_WINDOW) }),
+        },
     }
 }
 
