@@ -31,6 +31,7 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         q("envelopes", "query { envelopes { eventId streamId } }"),
         q("inbox", "query { inbox { edges { node { conversationId lastMessage contactName } } } }"),
         q("conversation", "query($c: ID!) { conversation(id: $c) { items { text } } }"),
+        q("replyCheck", "query($c: ID!) { replyCheck(conversationId: $c, text: \"hi\") { allowed } }"),
         q("contact", "query($k: ID!) { contact(id: $k) { displayName timeline { summary } } }"),
         q("pipeline", "query { pipeline { opportunities { id title } } }"),
         q("segments", "query { segments { contactId clvMinor } }"),
@@ -188,6 +189,7 @@ fn allowed(field: &str) -> Option<&'static [&'static str]> {
         | "editDraft"
         | "rejectDraft"
         | "reply"
+        | "replyCheck"
         | "setConversationStatus"
         | "assignConversation"
         | "addNote"
