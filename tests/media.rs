@@ -66,6 +66,20 @@ fn wa_text(from: &str, wamid: &str, text: &str) -> Vec<u8> {
     )
 }
 
+/// `laras serve` on the fake Graph API. The tests poll the read models; the request
+/// limits are not what they are about, so they are lifted.
+fn start(dir: &std::path::Path, graph: &str) -> Server {
+    let env = [
+        ("LARAS_META_APP_SECRET", SECRET),
+        ("LARAS_META_GRAPH_URL", graph),
+        ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
+        ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
+        ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
+        ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
+    ];
+    Server::start(dir, &env)
+}
+
 fn post(base: &str, body: &[u8]) {
     assert_eq!(post_meta_webhook(base, SECRET, body), 200);
 }
@@ -134,16 +148,7 @@ fn a_photo_and_a_voice_note_are_fetched_once_served_with_ranges_to_their_owner_o
     fake.serve_media("m_expired", photo.clone(), "image/jpeg", MediaBehaviour::ExpiredUrl);
     fake.serve_media("m_wrong", photo.clone(), "image/jpeg", MediaBehaviour::Serve);
     fake.serve_media("m_big", big.clone(), "image/jpeg", MediaBehaviour::Serve);
-    let env = [
-        ("LARAS_META_APP_SECRET", SECRET),
-        ("LARAS_META_GRAPH_URL", graph.as_str()),
-        // The tests poll the read models; the limits are not what they are about.
-        ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
-        ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
-        ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
-        ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
-    ];
-    let server = Server::start(dir.path(), &env);
+    let server = start(dir.path(), &graph);
     let base = server.base.clone();
     graphql(&base, &key, &format!("mutation {{ connectChannel(channel: WHATSAPP, accountId: \"{WA}\", accessToken: \"EAAB-test\") {{ position }} }}"));
 
@@ -264,16 +269,7 @@ fn media_figures() {
     let (_, key) = create_partner(dir.path(), "Toko Batik Laras");
     let (fake, graph) = FakeGraph::start();
     fake.vouch("EAAB-test", WA);
-    let env = [
-        ("LARAS_META_APP_SECRET", SECRET),
-        ("LARAS_META_GRAPH_URL", graph.as_str()),
-        // The tests poll the read models; the limits are not what they are about.
-        ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
-        ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
-        ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
-        ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
-    ];
-    let server = Server::start(dir.path(), &env);
+    let server = start(dir.path(), &graph);
     let base = server.base.clone();
     graphql(&base, &key, &format!("mutation {{ connectChannel(channel: WHATSAPP, accountId: \"{WA}\", accessToken: \"EAAB-test\") {{ position }} }}"));
     let rounds = 20;
@@ -400,16 +396,7 @@ fn a_reply_carries_an_uploaded_file_or_an_earlier_one_through_the_graph_api_of_e
     fake.vouch("EAAB-page", PAGE);
     let photo = jpeg(640, 480, 50_000);
     fake.serve_media("m_photo", photo.clone(), "image/jpeg", MediaBehaviour::Serve);
-    let env = [
-        ("LARAS_META_APP_SECRET", SECRET),
-        ("LARAS_META_GRAPH_URL", graph.as_str()),
-        // The tests poll the read models; the limits are not what they are about.
-        ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
-        ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
-        ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
-        ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
-    ];
-    let server = Server::start(dir.path(), &env);
+    let server = start(dir.path(), &graph);
     let base = server.base.clone();
     for (channel, account, token) in [("WHATSAPP", WA, "EAAB-wa"), ("MESSENGER", PAGE, "EAAB-page")] {
         graphql(&base, &key, &format!("mutation {{ connectChannel(channel: {channel}, accountId: \"{account}\", accessToken: \"{token}\") {{ position }} }}"));
