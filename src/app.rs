@@ -10,7 +10,7 @@ use laras_adapters::contact_keys::{media_link_key, MasterKeyFile, SqliteKeyStore
 use laras_adapters::credentials::SqliteCredentials;
 use laras_adapters::media_folder::FolderMediaStore;
 use laras_adapters::postgres_state::{
-    PgApiKeys, PgCredentials, PgKeyStore, PgRuntime, PgShared, PgTreeStore, SharedStateError,
+    PgApiKeys, PgCredentials, PgKeyStore, PgMediaStore, PgRuntime, PgShared, PgTreeStore, SharedStateError,
 };
 use laras_adapters::runtime_store::SqliteRuntime;
 use laras_adapters::tree_store::SqliteTreeStore;
@@ -18,7 +18,7 @@ use laras_commands::access::ApiKeys;
 use laras_commands::audit::TreeStore;
 use laras_commands::credentials::ChannelCredentials;
 use laras_commands::keys::ContactKeys;
-use laras_commands::media::MediaVault;
+use laras_commands::media::{MediaStore, MediaVault};
 use laras_commands::runtime::{Checkpoints, Leases, Snapshots};
 use laras_commands::signer::LedgerSigner;
 use laras_commands::Ledger;
@@ -117,6 +117,7 @@ struct SharedState {
     leases: Arc<dyn Leases>,
     checkpoints: Arc<dyn Checkpoints>,
     snapshots: Arc<dyn Snapshots>,
+    media: Arc<dyn MediaStore>,
 }
 
 impl SharedState {
@@ -130,12 +131,14 @@ impl SharedState {
             leases: runtime.clone(),
             checkpoints: runtime.clone(),
             snapshots: runtime,
+            media: Arc::new(FolderMediaStore::open(data.media())?),
         })
     }
 
     fn postgres(shared: PgShared, master: SecretKey) -> Result<Self, AppError> {
         let runtime = Arc::new(PgRuntime::new(shared.clone()));
         Ok(Self {
+            media: Arc::new(PgMediaStore::new(shared.clone())),
             credentials: Arc::new(PgCredentials::new(shared.clone(), &master)),
             api_keys: Arc::new(PgApiKeys::new(shared.clone())),
             trees: Arc::new(PgTreeStore::new(shared.clone())),
@@ -195,7 +198,7 @@ impl App {
                 (media_link_key(&master), SharedState::postgres(pg, master)?, Some(introduction))
             }
         };
-        let SharedState { keys, credentials, api_keys, trees, leases, checkpoints, snapshots } = shared;
+        let SharedState { keys, credentials, api_keys, trees, leases, checkpoints, snapshots, media } = shared;
         let store = log.open(&data).await?;
         let files = data.signing_keys()?;
         // Until the log says otherwise, any key on disk will do (it is recorded below).
@@ -226,7 +229,7 @@ impl App {
             tracing::info!(finished, "completed erasures interrupted by a restart");
         }
         let local = Arc::new(SqliteRuntime::open(&data.runtime())?);
-        let media = MediaVault { store: Arc::new(FolderMediaStore::open(data.media())?), keys: ledger.keys.clone() };
+        let media = MediaVault { store: media, keys: ledger.keys.clone() };
         Ok(Self {
             data,
             ledger,

@@ -13,6 +13,7 @@
 //! access.sqlite
 //! master.key          only when the master key lives in the data dir
 //! signing/<id>.key
+//! media/<partner>/<contact>/<sha256>   customers' files, sealed as they are kept
 //! ```
 //!
 //! It needs no writer lock: every file is in WAL mode, so a `VACUUM INTO` is a read
@@ -20,11 +21,14 @@
 //! are copied in dependency order so that the restored store is consistent: what is
 //! derived from the log (processes' checkpoints, read models, Merkle trees) is copied *before* the log, so it is
 //! at most behind it and catches up on the first start; what the log needs (contact data
-//! keys, signing keys) is copied *after* it, so it covers every event in the copy. The
+//! keys, signing keys, and the media files the log's `MediaStored` events name, each kept
+//! before its event is recorded) is copied *after* it, so it covers every event in the copy. The
 //! search index and the AI worker's knowledge index are left out: they are rebuilt from
 //! the log on the first start.
 
 use crate::data_dir::{ensure_private, DataDir, DataDirError};
+use laras_adapters::media_folder::FolderMediaStore;
+use laras_commands::media::MediaObject;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{File, OpenOptions};
@@ -34,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 pub const MANIFEST: &str = "laras-backup.json";
 pub const FORMAT: u32 = 1;
+const LEDGER: &str = "ledger.sqlite";
 
 /// Derived files first, then the log, then what the log refers to (see the module comment).
 const SQLITE_FILES: [&str; 7] = [
@@ -99,6 +104,9 @@ pub fn backup(data: &DataDir, out: &Path, external_master_key: bool, now_ms: i64
             snapshot(&source, &staging.path().join(name))?;
             members.push(name.to_owned());
         }
+        if name == LEDGER {
+            members.extend(copy_media(data, staging.path())?);
+        }
     }
     let master = data.master_key();
     let master_key_included = !external_master_key && master.exists();
@@ -143,6 +151,31 @@ pub fn backup(data: &DataDir, out: &Path, external_master_key: bool, now_ms: i64
     })?;
     File::open(&parent).and_then(|d| d.sync_all()).map_err(io(&parent))?;
     Ok(manifest)
+}
+
+/// Copies the sealed media files into `staging/media/`, returning their member names. A
+/// file erased since the listing is simply not there any more.
+fn copy_media(data: &DataDir, staging: &Path) -> Result<Vec<String>, BackupError> {
+    let root = data.media();
+    let objects = FolderMediaStore::objects_in(&root)
+        .map_err(|e| BackupError::Io { path: root.clone(), source: std::io::Error::other(e) })?;
+    let mut members = Vec::new();
+    for object in objects {
+        let name = format!("media/{}", object.key());
+        let source = root.join(object.key());
+        let bytes = match std::fs::read(&source) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(BackupError::Io { path: source, source: e }),
+        };
+        let target = staging.join(&name);
+        if let Some(dir) = target.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        write_private(&target, &bytes)?;
+        members.push(name);
+    }
+    Ok(members)
 }
 
 /// One consistent copy of a live SQLite file (a read transaction; no lock on writers).
@@ -193,6 +226,9 @@ fn allowed_member(name: &str) -> bool {
     if name == MANIFEST || name == "master.key" || SQLITE_FILES.contains(&name) {
         return true;
     }
+    if let Some(object) = name.strip_prefix("media/") {
+        return is_media_member(object);
+    }
     match name.strip_prefix("signing/") {
         Some(key) => {
             key.ends_with(".key")
@@ -202,6 +238,15 @@ fn allowed_member(name: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// `partner/contact/name`: two UUIDs and a content address, so a member never leaves `media/`.
+fn is_media_member(object: &str) -> bool {
+    let parts: Vec<&str> = object.split('/').collect();
+    matches!(parts.as_slice(), [partner, contact, name]
+        if partner.parse::<uuid::Uuid>().is_ok()
+            && contact.parse::<uuid::Uuid>().is_ok()
+            && MediaObject::is_valid_name(name))
 }
 
 /// Restores `file` into `target` (new or empty): every member checked against the
@@ -237,7 +282,11 @@ pub fn restore(file: &Path, target: &Path) -> Result<Manifest, BackupError> {
         }
         let mut bytes = Vec::new();
         entry.read_to_end(&mut bytes).map_err(|e| not_a_backup(e.to_string()))?;
-        write_private(&staging.path().join(&name), &bytes)?;
+        let staged = staging.path().join(&name);
+        if let Some(dir) = staged.parent() {
+            std::fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        write_private(&staged, &bytes)?;
         seen.push(name);
     }
     let manifest_path = staging.path().join(MANIFEST);
@@ -315,6 +364,30 @@ mod tests {
     }
 
     #[test]
+    fn customers_files_are_backed_up_after_the_log_and_restored_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = sample_data_dir(&dir.path().join("data"));
+        let (partner, contact) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let folder = data.media().join(partner.to_string()).join(contact.to_string());
+        std::fs::create_dir_all(&folder).unwrap();
+        let name = "ab".repeat(32);
+        std::fs::write(folder.join(&name), b"sealed photo").unwrap();
+        std::fs::create_dir_all(data.media().join("tmp")).unwrap();
+        std::fs::write(data.media().join("tmp").join("half.part"), b"half").unwrap();
+        let out = dir.path().join("b.tar");
+        let manifest = backup(&data, &out, false, 1).unwrap();
+        let member = format!("media/{partner}/{contact}/{name}");
+        assert!(manifest.files.contains_key(&member), "{:?}", manifest.files.keys());
+        assert_eq!(manifest.files.keys().filter(|k| k.starts_with("media/")).count(), 1, "no half-written file");
+
+        let restored = dir.path().join("restored");
+        restore(&out, &restored).unwrap();
+        let file = restored.join(&member);
+        assert_eq!(std::fs::read(&file).unwrap(), b"sealed photo");
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
     fn an_external_master_key_is_left_out() {
         let dir = tempfile::tempdir().unwrap();
         let data = sample_data_dir(&dir.path().join("data"));
@@ -369,7 +442,22 @@ mod tests {
         for ok in ["ledger.sqlite", "master.key", "signing/abc_-1.key", MANIFEST] {
             assert!(allowed_member(ok), "{ok}");
         }
-        for bad in ["../x", "/etc/passwd", "signing/../../x.key", "signing/.key", "other.sqlite", "signing/a/b.key"] {
+        let (p, c, n) = (uuid::Uuid::nil(), uuid::Uuid::max(), "0f".repeat(32));
+        assert!(allowed_member(&format!("media/{p}/{c}/{n}")));
+        let traversal = format!("media/{p}/../{n}");
+        let short = format!("media/{p}/{c}/abc");
+        let deep = format!("media/{p}/{c}/{n}/x");
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "signing/../../x.key",
+            "signing/.key",
+            "other.sqlite",
+            "signing/a/b.key",
+            &traversal,
+            &short,
+            &deep,
+        ] {
             assert!(!allowed_member(bad), "{bad}");
         }
     }

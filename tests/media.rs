@@ -248,6 +248,114 @@ fn a_photo_and_a_voice_note_are_fetched_once_served_with_ranges_to_their_owner_o
     server.stop();
 }
 
+/// A node of a PostgreSQL deployment: its own data dir (read models only), the shared
+/// secrets folder, the fake Graph API.
+fn start_on_postgres(dir: &std::path::Path, url: &str, secrets: &std::path::Path, graph: &str) -> Server {
+    let (master, signing) = (secrets.join("master.key"), secrets.join("signing"));
+    let env = [
+        ("LARAS_STORE_URL", url),
+        ("LARAS_ADMIN_TOKEN", ADMIN),
+        ("LARAS_MASTER_KEY_FILE", master.to_str().expect("utf-8 path")),
+        ("LARAS_SIGNING_KEY_DIR", signing.to_str().expect("utf-8 path")),
+        ("LARAS_META_APP_SECRET", SECRET),
+        ("LARAS_META_GRAPH_URL", graph),
+        ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
+        ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
+        ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
+        ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
+    ];
+    Server::start(dir, &env)
+}
+
+const ADMIN: &str = "admin-media-two-nodes";
+
+/// How many sealed files the shared database keeps.
+fn media_rows(url: &str) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(connection);
+        client.query_one("SELECT count(*) FROM media_objects", &[]).await.expect("count").get(0)
+    })
+}
+
+/// Two nodes on one PostgreSQL database: a photo whose webhook reaches one node is
+/// fetched once (by the node holding the fetcher's lease) into the shared database, and
+/// both nodes serve it, ranges included; no node keeps it in its own folder. Erased
+/// through one node, it is refused by both at once and its sealed file is deleted.
+#[test]
+fn on_postgres_a_photo_fetched_once_is_served_by_every_node_and_erased_for_all() {
+    let Some(db) = tokio::runtime::Runtime::new()
+        .expect("a runtime")
+        .block_on(laras_adapters::postgres_log::testing::TestDatabase::create("media_on_two_nodes"))
+    else {
+        return;
+    };
+    let secrets = tempfile::tempdir().expect("secrets");
+    std::fs::create_dir(secrets.path().join("signing")).expect("signing dir");
+    let (one_dir, two_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (fake, graph) = FakeGraph::start();
+    let photo = jpeg(640, 480, 200_000);
+    fake.vouch("EAAB-two-nodes", WA);
+    fake.serve_media("m_shared", photo.clone(), "image/jpeg", MediaBehaviour::Serve);
+    let one = start_on_postgres(one_dir.path(), &db.url, secrets.path(), &graph);
+    let two = start_on_postgres(two_dir.path(), &db.url, secrets.path(), &graph);
+    let created = graphql(&one.base, ADMIN, "mutation { createPartner(name: \"Toko Dua Node\") { ownerKey } }");
+    let key = created["createPartner"]["ownerKey"].as_str().unwrap_or_else(|| panic!("{created}")).to_owned();
+    graphql(&one.base, &key, &format!("mutation {{ connectChannel(channel: WHATSAPP, accountId: \"{WA}\", accessToken: \"EAAB-two-nodes\") {{ position }} }}"));
+
+    // Node two routes the account once it has followed the claim: the same delivery is
+    // posted until its inbox shows it (a repeat is recorded once).
+    let hook = wa_image(CUSTOMER, "wamid.shared", "m_shared", &sha256_b64(&photo));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        post(&two.base, &hook);
+        let inbox = graphql(&two.base, &key, "{ inbox(first: 1) { edges { node { conversationId } } } }");
+        if !inbox["inbox"]["edges"].as_array().is_none_or(Vec::is_empty) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "node two never routed the account");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    post(&one.base, &hook);
+
+    let stored = |items: &[Value]| settled(items, &["wamid.shared"]);
+    let (_, on_two) = conversation_until(&two.base, &key, stored);
+    let (_, on_one) = conversation_until(&one.base, &key, stored);
+    for (base, items) in [(&one.base, &on_one), (&two.base, &on_two)] {
+        let shown = attachment(items, "wamid.shared");
+        assert_eq!(shown["state"], "stored", "{shown}");
+        let url = format!("{base}{}", shown["url"].as_str().expect("a stored photo has a link"));
+        let whole = get(&url, None);
+        assert_eq!(whole.status().as_u16(), 200, "{base}");
+        assert_eq!(whole.bytes().expect("photo").as_ref(), &photo[..], "{base} serves the photo");
+        let piece = get(&url, Some("bytes=150000-150099"));
+        assert_eq!(piece.status().as_u16(), 206);
+        assert_eq!(piece.bytes().expect("range").as_ref(), &photo[150_000..150_100]);
+    }
+    assert_eq!(fake.media_downloads("m_shared"), 1, "fetched once for both nodes");
+    assert_eq!(media_rows(&db.url), 1, "one sealed copy in the shared database");
+    for dir in [one_dir.path(), two_dir.path()] {
+        assert_eq!(walk(&dir.join("media")).len(), 0, "no node keeps the file in its own folder");
+    }
+
+    // Erased through node two: node one's link is refused at once, the file is deleted.
+    let one_url = format!("{}{}", one.base, attachment(&on_one, "wamid.shared")["url"].as_str().unwrap_or_default());
+    let contact = graphql(&two.base, &key, "{ inbox(first: 1) { edges { node { contactId } } } }")["inbox"]["edges"][0]
+        ["node"]["contactId"]
+        .as_str()
+        .expect("contact")
+        .to_owned();
+    graphql(&two.base, &key, &format!("mutation {{ eraseContact(contactId: \"{contact}\") {{ position }} }}"));
+    assert_eq!(get(&one_url, None).status().as_u16(), 404, "the key is gone for every node at once");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while media_rows(&db.url) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(media_rows(&db.url), 0, "the erased contact's sealed file is deleted");
+    assert!(one.stop().success() && two.stop().success());
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -442,7 +550,11 @@ fn a_reply_carries_an_uploaded_file_or_an_earlier_one_through_the_graph_api_of_e
     assert_eq!(get(&url, None).bytes().expect("bytes").as_ref(), &label[..]);
 
     // Bad files change nothing: bytes that contradict their type, an unknown earlier file,
-    // audio with a caption; and no upload without the preflight header or a key.
+    // audio with a caption; and no upload without the preflight header or a key. A file
+    // kept before the send refused it is deleted again.
+    let kept_files =
+        || walk(&dir.path().join("media")).into_iter().filter(|p| !p.starts_with(dir.path().join("media/tmp"))).count();
+    let files_before = kept_files();
     let before = fake.requests().len();
     let lie = reply_with_upload(&base, &key, &conversation, "x", label.clone(), "application/pdf");
     assert_eq!(lie["errors"][0]["extensions"]["code"], "BAD_INPUT", "{lie}");
@@ -469,6 +581,18 @@ fn a_reply_carries_an_uploaded_file_or_an_earlier_one_through_the_graph_api_of_e
     assert_eq!(fake.requests().len(), before, "nothing more went to Meta");
     let (_, after) = conversation_until(&base, &key, |_| true);
     assert_eq!(after.iter().filter(|i| i["kind"] == "reply").count(), 2, "nothing was recorded");
+    assert_eq!(kept_files(), files_before, "no refused file is left");
+
+    // Refused by the send policy (the customer opted out): the refusal is recorded, the
+    // uploaded file is not kept.
+    let summary =
+        graphql(&base, &key, &format!("{{ conversation(id: \"{conversation}\") {{ summary {{ contactId }} }} }}"));
+    let contact = summary["conversation"]["summary"]["contactId"].as_str().expect("contact").to_owned();
+    graphql(&base, &key, &format!("mutation {{ optOut(contactId: \"{contact}\") {{ position }} }}"));
+    let refused = reply_with_upload(&base, &key, &conversation, "masih mau?", label.clone(), "image/png");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "POLICY_REFUSED", "{refused}");
+    assert_eq!(kept_files(), files_before, "the refused reply's file is deleted");
+    graphql(&base, &key, &format!("mutation {{ optIn(contactId: \"{contact}\") {{ position }} }}"));
 
     // Messenger: the file goes up with the message, in one multipart request, without words.
     let messenger = json!({"object": "page", "entry": [{"id": PAGE, "time": 1, "messaging": [{
@@ -492,6 +616,7 @@ fn a_reply_carries_an_uploaded_file_or_an_earlier_one_through_the_graph_api_of_e
     };
     let captioned = reply_with_upload(&base, &key, &page_conversation, "warna biru", label.clone(), "image/png");
     assert_eq!(captioned["errors"][0]["extensions"]["code"], "BAD_INPUT", "{captioned}");
+    assert_eq!(kept_files(), files_before, "the refused caption's file is deleted");
     let answer = reply_with_upload(&base, &key, &page_conversation, "", label.clone(), "image/png");
     assert!(answer["errors"].is_null(), "{answer}");
     let page_sends = sent_to(&fake, &format!("{PAGE}/messages"), 1);

@@ -55,6 +55,73 @@ impl FolderMediaStore {
     }
 }
 
+/// What [`FolderMediaStore::copy_into`] did: objects copied now, and found there already.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MediaCopied {
+    pub copied: u64,
+    pub already: u64,
+}
+
+impl FolderMediaStore {
+    /// Every object the folder keeps (what a crash left half-written is not one).
+    pub fn objects(&self) -> Result<Vec<MediaObject>, MediaStoreError> {
+        Self::objects_in(&self.root)
+    }
+
+    /// [`objects`](Self::objects) of the folder at `root`, read without opening it (which
+    /// would clear `tmp/` under a running server's feet): an online backup lists this way.
+    pub fn objects_in(root: &Path) -> Result<Vec<MediaObject>, MediaStoreError> {
+        let mut out = Vec::new();
+        for partner in subdirs(root)? {
+            let Ok(partner_id) = partner.file_name().to_string_lossy().parse() else { continue };
+            for contact in subdirs(&partner.path())? {
+                let Ok(contact_id) = contact.file_name().to_string_lossy().parse() else { continue };
+                for file in fs::read_dir(contact.path()).map_err(io)? {
+                    let name = file.map_err(io)?.file_name().to_string_lossy().into_owned();
+                    if MediaObject::is_valid_name(&name) {
+                        out.push(MediaObject { partner: PartnerId(partner_id), contact: ContactId(contact_id), name });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Copies every object into `target` (another backend: `store copy`'s database), sealed
+    /// as it is; objects the target already holds are left, so a rerun copies nothing twice.
+    pub async fn copy_into(&self, target: &dyn MediaStore) -> Result<MediaCopied, MediaStoreError> {
+        let mut done = MediaCopied::default();
+        for object in self.objects()? {
+            if target.len(&object).await?.is_some() {
+                done.already += 1;
+                continue;
+            }
+            // A file deleted since the listing (an erasure) is not copied.
+            let Some(sealed) = self.read(&object, 0..u64::MAX).await? else { continue };
+            target.put(&object, &sealed).await?;
+            done.copied += 1;
+        }
+        Ok(done)
+    }
+}
+
+/// The folders directly in `dir` (none when it does not exist).
+fn subdirs(dir: &Path) -> Result<Vec<fs::DirEntry>, MediaStoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        if entry.file_type().map_err(io)?.is_dir() {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl MediaStore for FolderMediaStore {
     async fn put(&self, object: &MediaObject, sealed: &[u8]) -> Result<(), MediaStoreError> {
@@ -106,6 +173,21 @@ impl MediaStore for FolderMediaStore {
         .await
     }
 
+    async fn delete(&self, object: &MediaObject) -> Result<bool, MediaStoreError> {
+        let Some(path) = self.path(object) else { return Ok(false) };
+        Self::blocking(move || match fs::remove_file(&path) {
+            Ok(()) => {
+                if let Some(dir) = path.parent() {
+                    sync_dir(dir).map_err(io)?;
+                }
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io(e)),
+        })
+        .await
+    }
+
     async fn delete_contact(&self, partner: PartnerId, contact: ContactId) -> Result<usize, MediaStoreError> {
         let dir = self.contact_dir(partner, contact);
         Self::blocking(move || {
@@ -143,6 +225,7 @@ mod tests {
         let store = FolderMediaStore::open(dir.path().join("media")).unwrap();
         contract::put_objects_read_back_by_range(&store).await;
         contract::putting_an_object_twice_keeps_one(&store).await;
+        contract::deleting_one_object_leaves_its_neighbours(&store).await;
         contract::deleting_a_contact_deletes_only_its_objects(&store).await;
     }
 
@@ -155,6 +238,29 @@ mod tests {
         contract::an_erased_contacts_files_are_unreadable_at_once_then_deleted(store, keys).await;
         let left: Vec<_> = walk(&dir.path().join("media")).into_iter().filter(|p| !p.ends_with("tmp")).collect();
         assert!(left.iter().all(|p| p.is_dir()), "no file is left: {left:?}");
+    }
+
+    #[tokio::test]
+    async fn the_folder_lists_its_objects_and_copies_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = FolderMediaStore::open(dir.path().join("media")).unwrap();
+        let o = |c: u128, name: char| MediaObject {
+            partner: PartnerId(uuid::Uuid::from_u128(1)),
+            contact: ContactId(uuid::Uuid::from_u128(c)),
+            name: name.to_string().repeat(64),
+        };
+        for (object, bytes) in [(o(2, 'a'), &b"one"[..]), (o(2, 'b'), b"two"), (o(3, 'a'), b"three")] {
+            folder.put(&object, bytes).await.unwrap();
+        }
+        fs::write(dir.path().join("media/tmp/left.part"), b"half").unwrap();
+        let mut listed = folder.objects().unwrap();
+        listed.sort_by_key(MediaObject::key);
+        assert_eq!(listed, vec![o(2, 'a'), o(2, 'b'), o(3, 'a')]);
+
+        let target = FolderMediaStore::open(dir.path().join("target")).unwrap();
+        assert_eq!(folder.copy_into(&target).await.unwrap(), MediaCopied { copied: 3, already: 0 });
+        assert_eq!(folder.copy_into(&target).await.unwrap(), MediaCopied { copied: 0, already: 3 });
+        assert_eq!(target.read(&o(3, 'a'), 0..100).await.unwrap().as_deref(), Some(&b"three"[..]));
     }
 
     #[tokio::test]

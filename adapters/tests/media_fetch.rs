@@ -46,6 +46,11 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_timing_out_after(Duration::from_secs(5)).await
+}
+
+/// The rig with the Graph API client's timeout at `timeout` (a whole request's time).
+async fn rig_timing_out_after(timeout: Duration) -> Rig {
     let ledger = ledger_at(NOW);
     onboard_with_channel(&ledger, SHOP, ChannelKind::WhatsApp, WA).await.unwrap();
     onboard_with_channel(&ledger, PAGE, ChannelKind::Messenger, FB).await.unwrap();
@@ -53,7 +58,7 @@ async fn rig() -> Rig {
     fake.vouch("wa-token", WA);
     let credentials = Arc::new(MemoryCredentials::default());
     credentials.store(SHOP, ChannelKind::WhatsApp, &AccessToken::new("wa-token")).unwrap();
-    let settings = GraphSettings { base_url, timeout: Duration::from_secs(5), ..GraphSettings::default() };
+    let settings = GraphSettings { base_url, timeout, ..GraphSettings::default() };
     let source = Arc::new(GraphMediaSource::new(settings, credentials).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let media_dir = dir.path().join("media");
@@ -318,4 +323,27 @@ async fn bench_media_fetch_beside_the_plain_text_path() {
         "backlog of {backlog} photos: {elapsed:?}, {per_second:.0} files/s, {:.1} MB/s",
         per_second * photo.len() as f64 / 1e6
     );
+}
+
+/// A file server that sends half a file and then goes silent ends in a recorded reason
+/// within the attempts' timeouts, keeps nothing of the half, and holds no other file up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_goes_silent_mid_file_ends_in_a_recorded_reason_and_holds_no_neighbour() {
+    let rig = rig_timing_out_after(Duration::from_millis(400)).await;
+    let photo = jpeg(640, 480, 150_000);
+    rig.fake.serve_media("9101", photo.clone(), "image/jpeg", MediaBehaviour::Stall);
+    rig.fake.serve_media("9102", photo.clone(), "image/jpeg", MediaBehaviour::Serve);
+    whatsapp(&rig.ledger, "wamid.silent", image("9101", None)).await;
+    whatsapp(&rig.ledger, "wamid.after", image("9102", None)).await;
+    let started = Instant::now();
+    let supervisor = supervise(&rig, rig.runtime.clone());
+    until("both files have an outcome", async || outcomes(&rig.ledger).await.len() == 2).await;
+    let all = outcomes(&rig.ledger).await;
+    assert!(unavailable(MediaUnavailableReason::Unreachable)(&all["wamid.silent"]), "{:?}", all["wamid.silent"]);
+    assert!(matches!(&all["wamid.after"], DomainEvent::MediaStored { .. }), "{:?}", all["wamid.after"]);
+    assert_eq!(rig.fake.media_downloads("9101"), 3, "each attempt timed out and was tried again");
+    assert_eq!(files_under(&rig.media_dir), 1, "nothing of the half file is kept");
+    // Three attempts of 0.4 s with short backoffs: bounded, not stuck.
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    supervisor.shutdown().await;
 }

@@ -39,3 +39,23 @@ pub enum CommandError {
     #[error(transparent)]
     Checkpoint(#[from] crate::runtime::CheckpointError),
 }
+
+impl CommandError {
+    /// Whether the command certainly appended none of its events (a recorded refusal
+    /// aside). A storage failure is not certain: the append may have committed unseen.
+    pub fn appended_nothing(&self) -> bool {
+        match self {
+            CommandError::Domain(_)
+            | CommandError::PolicyRefused { .. }
+            | CommandError::AccountHeld { .. }
+            | CommandError::Proof(_)
+            | CommandError::Contention { .. }
+            | CommandError::ForeignStream => true,
+            CommandError::Store(_)
+            | CommandError::Keys(_)
+            | CommandError::Decode { .. }
+            | CommandError::Envelope(_)
+            | CommandError::Checkpoint(_) => false,
+        }
+    }
+}

@@ -1,11 +1,13 @@
 //! `laras store copy`: moves an embedded deployment into PostgreSQL: the log position for
 //! position, then the state beside it (wrapped contact keys, API-key digests, sealed
-//! channel tokens, the Merkle trees and heads) row for row.
+//! channel tokens, the Merkle trees and heads) row for row, and the sealed media files
+//! object for object.
 
 use crate::cli::verify::progress_bar;
 use crate::data_dir::DataDir;
+use laras_adapters::media_folder::FolderMediaStore;
 use laras_adapters::postgres_log::{is_postgres_url, Imported, PgEventStore};
-use laras_adapters::postgres_state::{DataDirFiles, PgShared};
+use laras_adapters::postgres_state::{DataDirFiles, PgMediaStore, PgShared};
 use laras_adapters::sqlite_log::SqliteEventStore;
 use std::path::Path;
 use std::process::ExitCode;
@@ -46,10 +48,14 @@ pub async fn copy(from: &Path, to: &str) -> anyhow::Result<ExitCode> {
     target.close().await;
     let (keys, access, credentials, audit) = (data.keys(), data.access(), data.credentials(), data.audit());
     let files = DataDirFiles { keys: &keys, access: &access, credentials: &credentials, audit: &audit };
-    let shared = PgShared::open(to)?.import_data_dir(&files)?;
+    let pg = PgShared::open(to)?;
+    let shared = pg.import_data_dir(&files)?;
+    let media = FolderMediaStore::open(data.media())?.copy_into(&PgMediaStore::new(pg)).await?;
     println!(
         "{}",
-        serde_json::json!({ "events": total, "copied": done.copied, "already_there": done.already, "shared_state": shared })
+        serde_json::json!({
+            "events": total, "copied": done.copied, "already_there": done.already, "shared_state": shared, "media": media
+        })
     );
     Ok(ExitCode::SUCCESS)
 }

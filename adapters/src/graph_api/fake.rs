@@ -74,6 +74,8 @@ pub enum MediaBehaviour {
     ExpiredUrl,
     /// The bytes stop halfway through the announced `Content-Length`.
     Truncate,
+    /// Half the bytes go out, then the server says nothing more, never closing.
+    Stall,
     /// The media id is not known (past its 30 days): the look-up answers error 100.
     UnknownId,
 }
@@ -314,6 +316,13 @@ fn cdn(fake: &FakeGraph, id: &str) -> axum::response::Response {
         MediaBehaviour::ExpiredUrl | MediaBehaviour::UnknownId => StatusCode::NOT_FOUND.into_response(),
         MediaBehaviour::Serve => {
             ([("content-type", file.mime), ("content-length", length)], file.bytes.as_ref().clone()).into_response()
+        }
+        MediaBehaviour::Stall => {
+            let half = Bytes::copy_from_slice(&file.bytes[..file.bytes.len() / 2]);
+            let first = futures_util::stream::iter([Ok::<_, std::io::Error>(half)]);
+            let body =
+                axum::body::Body::from_stream(futures_util::StreamExt::chain(first, futures_util::stream::pending()));
+            ([("content-type", file.mime), ("content-length", length)], body).into_response()
         }
         MediaBehaviour::Truncate => {
             let half = Bytes::copy_from_slice(&file.bytes[..file.bytes.len() / 2]);

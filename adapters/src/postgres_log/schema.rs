@@ -142,6 +142,22 @@ CREATE TABLE snapshots (
 );
 ",
     ),
+    (
+        5,
+        "
+-- Sealed media files (adapters/src/postgres_state/media.rs), shared so that any node
+-- serves a file another node fetched. Stored out of line and uncompressed: sealed bytes do
+-- not compress, and an uncompressed value lets substring() read a range without the rest.
+CREATE TABLE media_objects (
+    partner uuid NOT NULL,
+    contact uuid NOT NULL,
+    name    text NOT NULL,
+    sealed  bytea NOT NULL,
+    PRIMARY KEY (partner, contact, name)
+);
+ALTER TABLE media_objects ALTER COLUMN sealed SET STORAGE EXTERNAL;
+",
+    ),
 ];
 
 /// The columns in the order `row::envelope_from_row` reads them.

@@ -1,6 +1,6 @@
 //! What several nodes share beside the log, in the log's PostgreSQL database: contact
 //! data keys (wrapped by the master key), API-key digests, sealed channel tokens, the
-//! Merkle trees and their signed heads, process checkpoints and leases.
+//! Merkle trees and their signed heads, process checkpoints and leases, sealed media files.
 //!
 //! The tables come with the log's migrations (`postgres_log::schema`, version 2), applied
 //! under its advisory lock. The master key never enters the database: each node brings
@@ -14,6 +14,7 @@ mod bridge;
 mod contact_keys;
 mod credentials;
 mod import;
+mod media;
 mod runtime;
 #[cfg(test)]
 mod runtime_contract;
@@ -26,6 +27,7 @@ pub use bridge::Bridge;
 pub use contact_keys::PgKeyStore;
 pub use credentials::PgCredentials;
 pub use import::{DataDirFiles, SharedCopied};
+pub use media::PgMediaStore;
 pub use runtime::PgRuntime;
 pub use tree_store::PgTreeStore;
 

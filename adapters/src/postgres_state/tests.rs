@@ -222,3 +222,63 @@ async fn a_stale_merkle_log_holder_cannot_write_leaves_or_heads() {
         assert_eq!(trees.checkpoint().unwrap(), 12);
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_on_postgres_keeps_the_ports_promises_and_one_node_reads_what_another_put() {
+    use laras_commands::media::{contract, MediaObject, MediaStore};
+    let Some(db) = TestDatabase::create("media_on_postgres_keeps_the_ports_promises").await else { return };
+    let store = PgMediaStore::new(PgShared::open(&db.url).expect("open"));
+    contract::put_objects_read_back_by_range(&store).await;
+    contract::putting_an_object_twice_keeps_one(&store).await;
+    contract::deleting_one_object_leaves_its_neighbours(&store).await;
+    contract::deleting_a_contact_deletes_only_its_objects(&store).await;
+
+    // Another node (its own pool) reads an object this one put, by range.
+    let object = MediaObject {
+        partner: PartnerId(Uuid::from_u128(11)),
+        contact: ContactId(Uuid::from_u128(12)),
+        name: "e".repeat(64),
+    };
+    let sealed: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+    store.put(&object, &sealed).await.expect("put");
+    let other = PgMediaStore::new(PgShared::open(&db.url).expect("open"));
+    assert_eq!(other.len(&object).await.expect("len"), Some(300_000));
+    assert_eq!(other.read(&object, 123_456..123_500).await.expect("read").as_deref(), Some(&sealed[123_456..123_500]));
+    // A name that is not a content address is refused, never queried.
+    let forged = MediaObject { name: "../secret".into(), ..object };
+    assert_eq!(other.len(&forged).await.expect("len"), None);
+    assert!(other.put(&forged, b"x").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_contacts_media_on_postgres_is_unreadable_at_once_then_deleted() {
+    use laras_commands::media::contract;
+    let Some(db) = TestDatabase::create("an_erased_contacts_media_on_postgres").await else { return };
+    let shared = PgShared::open(&db.url).expect("open");
+    let keys = Arc::new(PgKeyStore::open(shared.clone(), master(1)).expect("keys"));
+    contract::an_erased_contacts_files_are_unreadable_at_once_then_deleted(
+        Arc::new(PgMediaStore::new(shared.clone())),
+        keys,
+    )
+    .await;
+    assert!(raw(&shared, "SELECT sealed FROM media_objects").is_empty(), "no sealed file is left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_copy_moves_a_folders_media_into_the_database_once() {
+    use crate::media_folder::{FolderMediaStore, MediaCopied};
+    use laras_commands::media::{MediaObject, MediaStore};
+    let Some(db) = TestDatabase::create("store_copy_moves_a_folders_media").await else { return };
+    let dir = tempfile::tempdir().expect("dir");
+    let folder = FolderMediaStore::open(dir.path().join("media")).expect("folder");
+    let object = MediaObject {
+        partner: PartnerId(Uuid::from_u128(21)),
+        contact: ContactId(Uuid::from_u128(22)),
+        name: "f".repeat(64),
+    };
+    folder.put(&object, b"sealed photo").await.expect("put");
+    let target = PgMediaStore::new(PgShared::open(&db.url).expect("open"));
+    assert_eq!(folder.copy_into(&target).await.expect("copy"), MediaCopied { copied: 1, already: 0 });
+    assert_eq!(folder.copy_into(&target).await.expect("rerun"), MediaCopied { copied: 0, already: 1 });
+    assert_eq!(target.read(&object, 0..100).await.expect("read").as_deref(), Some(&b"sealed photo"[..]));
+}

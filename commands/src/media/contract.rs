@@ -41,6 +41,17 @@ pub async fn putting_an_object_twice_keeps_one(store: &dyn MediaStore) {
     assert_eq!(store.read(&o, 0..100).await.unwrap().as_deref(), Some(&b"first"[..]));
 }
 
+/// Deleting one object deletes it alone; deleting it again answers that it was not kept.
+pub async fn deleting_one_object_leaves_its_neighbours(store: &dyn MediaStore) {
+    let (gone, kept) = (object(5, 6, 'e'), object(5, 6, 'f'));
+    store.put(&gone, b"refused reply").await.unwrap();
+    store.put(&kept, b"sent reply").await.unwrap();
+    assert!(store.delete(&gone).await.unwrap());
+    assert_eq!(store.len(&gone).await.unwrap(), None);
+    assert_eq!(store.read(&kept, 0..100).await.unwrap().as_deref(), Some(&b"sent reply"[..]));
+    assert!(!store.delete(&gone).await.unwrap());
+}
+
 /// Deleting a contact's objects deletes all of them and nothing of anyone else's.
 pub async fn deleting_a_contact_deletes_only_its_objects(store: &dyn MediaStore) {
     let (mine, also_mine, neighbour, other_partner) =
@@ -96,6 +107,7 @@ mod tests {
         let store = MemoryMediaStore::default();
         put_objects_read_back_by_range(&store).await;
         putting_an_object_twice_keeps_one(&store).await;
+        deleting_one_object_leaves_its_neighbours(&store).await;
         deleting_a_contact_deletes_only_its_objects(&store).await;
         an_erased_contacts_files_are_unreadable_at_once_then_deleted(Arc::new(store), Arc::new(MemoryKeys::default()))
             .await;

@@ -41,6 +41,10 @@ impl MediaStore for MemoryMediaStore {
         Ok(Some(bytes[start..end].to_vec()))
     }
 
+    async fn delete(&self, object: &MediaObject) -> Result<bool, MediaStoreError> {
+        Ok(self.lock().remove(&object.key()).is_some())
+    }
+
     async fn delete_contact(&self, partner: PartnerId, contact: ContactId) -> Result<usize, MediaStoreError> {
         let prefix = format!("{}/{}/", partner.0, contact.0);
         let mut objects = self.lock();

@@ -12,7 +12,7 @@ mod vault;
 
 pub use fetch::{MediaError, MediaFetchProcess, MediaFetcher, MediaSettings, Wanted, MEDIA_FETCH};
 pub use memory::MemoryMediaStore;
-pub use reply::{keep_reply_file, Upload};
+pub use reply::{discard_reply_file, keep_reply_file, Upload};
 pub use source::{FetchedFile, MediaRequest, MediaSource, SourceError};
 pub use store::{MediaObject, MediaStore, MediaStoreError};
 pub use vault::{MediaVault, OpenedMedia, VaultError};

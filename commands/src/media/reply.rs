@@ -3,6 +3,7 @@
 //! contact before the send is requested, so the outbox finds it and an erasure deletes it.
 
 use super::fetch::MediaError;
+use super::store::MediaObject;
 use super::vault::MediaVault;
 use crate::ledger::Ledger;
 use laras_domain::aggregate::send::{send_limit, FileSource};
@@ -44,4 +45,21 @@ pub async fn keep_reply_file(
         .ok_or(DomainError::ContactErased)
         .map_err(|e| MediaError::Command(e.into()))?;
     Ok(FileSource::Uploaded { kind, mime: checked.mime, size: checked.size, object })
+}
+
+/// Deletes a file kept by [`keep_reply_file`] whose send was then refused before anything
+/// named it (`CommandError::appended_nothing`), so a refused reply leaves no file behind.
+/// An earlier message's file is the customer's and stays.
+pub async fn discard_reply_file(
+    ledger: &Ledger,
+    vault: &MediaVault,
+    partner: PartnerId,
+    conversation: ConversationId,
+    file: &FileSource,
+) -> Result<(), MediaError> {
+    let FileSource::Uploaded { object, .. } = file else { return Ok(()) };
+    let state = ledger.conversation(partner, conversation).await?;
+    let Some(contact) = state.contact else { return Ok(()) };
+    vault.store.delete(&MediaObject { partner, contact, name: object.clone() }).await?;
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! under their Partner and contact so an erasure can delete a contact's files at once.
 //!
 //! The operations are those of an S3-compatible object store (PUT of a whole object,
-//! ranged GET, HEAD, list-and-delete by prefix `partner/contact/`), so a bucket can back
+//! ranged GET, HEAD, DELETE, list-and-delete by prefix `partner/contact/`), so a bucket can back
 //! it as well as the embedded folder. Only sealed bytes ever reach a backend.
 
 use async_trait::async_trait;
@@ -49,6 +49,10 @@ pub trait MediaStore: Send + Sync + 'static {
 
     /// Bytes `range` of the sealed object (cut at its end); None when it is not kept.
     async fn read(&self, object: &MediaObject, range: Range<u64>) -> Result<Option<Vec<u8>>, MediaStoreError>;
+
+    /// Deletes one object (a reply's file that was refused before anything named it);
+    /// answers whether it was kept.
+    async fn delete(&self, object: &MediaObject) -> Result<bool, MediaStoreError>;
 
     /// Deletes every object kept for the contact; returns how many were deleted.
     async fn delete_contact(&self, partner: PartnerId, contact: ContactId) -> Result<usize, MediaStoreError>;

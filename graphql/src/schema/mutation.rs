@@ -229,10 +229,17 @@ impl MutationRoot {
             None => None,
             Some(file) => Some(super::upload::reply_file(ctx, partner, conversation, file).await?),
         };
+        let kept = media.clone();
         let request =
             SendRequest { reply: OutgoingReply::Person { text, target }, template: None, marketing: false, media };
-        let (send, committed) =
-            api(ctx).ledger.request_send(partner, conversation, request, &meta_for(key)).await.api()?;
+        let api = api(ctx);
+        let sent = api.ledger.request_send(partner, conversation, request, &meta_for(key)).await;
+        if let (Err(e), Some(file)) = (&sent, &kept) {
+            if e.appended_nothing() {
+                super::upload::discard(api, partner, conversation, file).await;
+            }
+        }
+        let (send, committed) = sent.api()?;
         Ok(Written::at(&committed).with_id(send))
     }
 

@@ -6,7 +6,7 @@ use super::api;
 use super::mutation::ReplyFileInput;
 use crate::error::{ApiError, Code, OrApi};
 use async_graphql::Context;
-use laras_commands::media::{keep_reply_file, MediaError, Upload};
+use laras_commands::media::{discard_reply_file, keep_reply_file, MediaError, Upload};
 use laras_domain::aggregate::send::FileSource;
 use laras_domain::event::MessageFile;
 use laras_domain::ids::{ConversationId, PartnerId};
@@ -49,4 +49,12 @@ pub(super) async fn reply_file(
     .map_err(|_| ApiError::new(Code::Internal, "the upload could not be read").into_graphql())?;
     let api = api(ctx);
     keep_reply_file(&api.ledger, &api.media.vault, partner, conversation, Upload { bytes, declared_mime }).await.api()
+}
+
+/// Deletes the kept upload of a reply that was refused; a failure only leaves the sealed
+/// file until the contact's erasure, so it is logged, not answered.
+pub(super) async fn discard(api: &super::Api, partner: PartnerId, conversation: ConversationId, file: &FileSource) {
+    if let Err(e) = discard_reply_file(&api.ledger, &api.media.vault, partner, conversation, file).await {
+        tracing::warn!(error = %e, "a refused reply's file could not be deleted");
+    }
 }
