@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(substring_bounds(&(0..10)), (1, 10));
         assert_eq!(substring_bounds(&(5_000..5_010)), (5_001, 10));
         assert_eq!(substring_bounds(&(9_990..u64::MAX)), (9_991, i32::MAX));
-        assert_eq!(substring_bounds(&(7..3)), (8, 0));
+        assert_eq!(substring_bounds(&Range { start: 7, end: 3 }), (8, 0));
         assert_eq!(substring_bounds(&(u64::MAX - 1..u64::MAX)).0, i32::MAX);
     }
 }
