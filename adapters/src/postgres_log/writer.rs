@@ -5,10 +5,10 @@
 //! commits across every node on the database), load the group's known event ids and stream
 //! heads in two queries, decide each append in order with the shared planner, insert every
 //! new row in one statement, move the head and notify in another, commit (one WAL flush).
-//! Statements that do not wait for each other's answers are pipelined on the connection
-//! (sent together, answered in order), so a group costs four round trips, not eight: the
-//! server runs them in the order sent, so the reads after the head's lock see every commit
-//! that came before it. Only then is
+//! The reads are sent only once the head's lock is held, so they see every commit that
+//! came before it; statements whose order does not matter (the two reads; the insert and
+//! the head's move) are pipelined on the connection, so a group costs five round trips,
+//! not eight. Only then is
 //! any caller answered; a failed commit answers every caller with an error, and since an
 //! error may hide a commit that did happen, a caller's retry is answered by the idempotency
 //! check.
@@ -101,7 +101,11 @@ async fn commit_group(
     let streams: Vec<&str> =
         group.iter().flat_map(|r| &r.writes).map(|w| w.stream.as_str()).collect::<HashSet<_>>().into_iter().collect();
     let tx = client.transaction().await.map_err(storage)?;
-    let (head, known, heads) = tokio::try_join!(lock_head(&tx), known_ids(&tx, &ids), stream_heads(&tx, &streams))?;
+    // The lock is awaited before the reads are sent: `try_join!` polls its futures in a
+    // rotating order, so a read pipelined beside the lock could reach the server first and
+    // miss a commit that the lock then waits for (a duplicate taken for a conflict).
+    let head = lock_head(&tx).await?;
+    let (known, heads) = tokio::try_join!(known_ids(&tx, &ids), stream_heads(&tx, &streams))?;
     let mut planner = AppendPlanner::new(head, known, heads);
     let mut results = Vec::with_capacity(group.len());
     let mut rows: Vec<(&Envelope, PlannedRow)> = Vec::new();
