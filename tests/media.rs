@@ -69,15 +69,8 @@ fn wa_text(from: &str, wamid: &str, text: &str) -> Vec<u8> {
 /// `laras serve` on the fake Graph API. The tests poll the read models; the request
 /// limits are not what they are about, so they are lifted.
 fn start(dir: &std::path::Path, graph: &str) -> Server {
-    let env = [
-        ("LARAS_META_APP_SECRET", SECRET),
-        ("LARAS_META_GRAPH_URL", graph),
-        ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
-        ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
-        ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
-        ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
-    ];
-    Server::start(dir, &env)
+    let env = [("LARAS_META_APP_SECRET", SECRET), ("LARAS_META_GRAPH_URL", graph)];
+    Server::start(dir, &with_lifted_limits(&env))
 }
 
 fn post(base: &str, body: &[u8]) {
@@ -259,12 +252,8 @@ fn start_on_postgres(dir: &std::path::Path, url: &str, secrets: &std::path::Path
         ("LARAS_SIGNING_KEY_DIR", signing.to_str().expect("utf-8 path")),
         ("LARAS_META_APP_SECRET", SECRET),
         ("LARAS_META_GRAPH_URL", graph),
-        ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
-        ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
-        ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
-        ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
     ];
-    Server::start(dir, &env)
+    Server::start(dir, &with_lifted_limits(&env))
 }
 
 const ADMIN: &str = "admin-media-two-nodes";

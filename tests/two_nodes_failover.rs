@@ -107,12 +107,8 @@ impl Node {
             // A send the killed node left in doubt and Meta never took goes again after 3 s.
             ("LARAS_OUTBOX_IN_DOUBT_SECONDS", "3"),
             ("LARAS_OUTBOX_RETRY_BASE_MS", "20"),
-            ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "10000"),
-            ("LARAS_REQUEST_BURST_PER_KEY", "10000"),
-            ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
-            ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
         ];
-        self.server = Some(Server::start(self.dir.path(), &env));
+        self.server = Some(Server::start(self.dir.path(), &with_lifted_limits(&env)));
     }
 
     fn base(&self) -> String {

@@ -9,6 +9,19 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_laras");
 
+/// Request limits lifted, for tests that poll GraphQL and are not about the limits.
+pub const LIFTED_LIMITS: [(&str, &str); 4] = [
+    ("LARAS_REQUESTS_PER_KEY_PER_SECOND", "100000"),
+    ("LARAS_REQUEST_BURST_PER_KEY", "100000"),
+    ("LARAS_REQUESTS_PER_IP_PER_SECOND", "0"),
+    ("LARAS_NEW_CONNECTIONS_PER_IP_PER_SECOND", "0"),
+];
+
+/// `env` followed by [`LIFTED_LIMITS`].
+pub fn with_lifted_limits<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    env.iter().chain(LIFTED_LIMITS.iter()).copied().collect()
+}
+
 /// A `laras` command against `data_dir`, with a quiet log.
 pub fn laras(data_dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
