@@ -248,7 +248,7 @@ impl MediaFetcher {
 
     /// Deletes an erased contact's files (its key is already gone: they opened for no one).
     pub async fn erase(&self, partner: PartnerId, contact: ContactId) -> Result<(), MediaError> {
-        let deleted = self.vault.store.delete_contact(partner, contact).await.map_err(VaultError::from)?;
+        let deleted = self.vault.discard_contact(partner, contact).await?;
         tracing::info!(process = MEDIA_FETCH, deleted, "an erased contact's files were deleted");
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use super::fetch::MediaError;
 use super::store::MediaObject;
-use super::vault::{MediaVault, VaultError};
+use super::vault::MediaVault;
 use crate::ledger::Ledger;
 use laras_domain::aggregate::send::{send_limit, FileSource};
 use laras_domain::error::DomainError;
@@ -60,6 +60,6 @@ pub async fn discard_reply_file(
     let FileSource::Uploaded { object, .. } = file else { return Ok(()) };
     let state = ledger.conversation(partner, conversation).await?;
     let Some(contact) = state.contact else { return Ok(()) };
-    vault.store.delete(&MediaObject { partner, contact, name: object.clone() }).await.map_err(VaultError::from)?;
+    vault.discard(&MediaObject { partner, contact, name: object.clone() }).await?;
     Ok(())
 }

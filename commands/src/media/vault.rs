@@ -67,10 +67,20 @@ impl MediaVault {
         // An erasure that ran while this file was being sealed deleted the files it saw;
         // this one came after, so it goes the same way.
         if self.keys.data_key(key)?.is_none() {
-            self.store.delete_contact(partner, contact).await?;
+            self.discard_contact(partner, contact).await?;
             return Ok(None);
         }
         Ok(Some(name))
+    }
+
+    /// Deletes one kept file; false when it was not kept.
+    pub async fn discard(&self, object: &MediaObject) -> Result<bool, VaultError> {
+        Ok(self.store.delete(object).await?)
+    }
+
+    /// Deletes every file kept for a contact; answers how many there were.
+    pub async fn discard_contact(&self, partner: PartnerId, contact: ContactId) -> Result<usize, VaultError> {
+        Ok(self.store.delete_contact(partner, contact).await?)
     }
 
     /// The kept file, if it is kept and its key still exists.
