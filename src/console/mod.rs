@@ -31,6 +31,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("api.js", "text/javascript; charset=utf-8", include_bytes!("web/api.js")),
     ("i18n.js", "text/javascript; charset=utf-8", include_bytes!("web/i18n.js")),
     ("views.js", "text/javascript; charset=utf-8", include_bytes!("web/views.js")),
+    ("page.js", "text/javascript; charset=utf-8", include_bytes!("web/page.js")),
     ("app.css", "text/css; charset=utf-8", include_bytes!("web/app.css")),
 ];
 

@@ -3,14 +3,13 @@
 import { gql, live, signIn, signOut, signedIn } from './api.js';
 import { t, setLanguage, language, time, reason } from './i18n.js';
 import { el, replace, debounce } from './views.js';
+import { state, main, say, canWrite, route as addRoute, resolve, conversationChanged } from './page.js';
+// Each page module adds its routes to page.js when imported; list new ones here.
 
-const main = document.getElementById('main');
 const who = document.getElementById('who');
-const statusLine = document.getElementById('status');
 const signOutButton = document.getElementById('signout');
 const langSelect = document.getElementById('lang');
-
-const state = { me: null, partner: null, filter: { status: '', channel: '' }, live: false };
+const nav = document.getElementById('nav');
 
 const ME = 'query { me { role partnerId keyId } partner { name } }';
 const INBOX = `query Inbox($filter: InboxFilter!, $after: String) {
@@ -25,21 +24,33 @@ const CHECK = `query Check($c: ID!, $text: String!, $to: ReplyTo) { replyCheck(c
 /// At most this many conversations are shown; past it the filters narrow the list.
 const INBOX_CAP = 5000;
 
-const canWrite = () => state.me && state.me.role !== 'AUDITOR';
-
-function say(text) { statusLine.textContent = text; }
+addRoute(/^#\/c\/([^/]+)$/, id => renderConversation(id));
 
 function route() {
   const m = /^#\/c\/([^/]+)$/.exec(location.hash);
-  return m ? { page: 'conversation', id: decodeURIComponent(m[1]) } : { page: 'inbox' };
+  if (m) return { page: 'conversation', id: decodeURIComponent(m[1]) };
+  return resolve(location.hash) ? { page: 'other' } : { page: 'inbox' };
+}
+
+/// The pages in the bar, in order: the hash they open and the word (i18n key) naming them.
+const PAGES = [
+  ['#/', 'inbox'],
+];
+
+function renderNav() {
+  nav.hidden = !signedIn();
+  const here = location.hash || '#/';
+  replace(nav, PAGES.map(([href, word]) => el('a', { href, attrs: { 'aria-current': here === href ? 'page' : null } }, t(word))));
 }
 
 function render() {
   document.getElementById('lang-label').textContent = t('language');
   signOutButton.textContent = t('signOut');
+  renderNav();
   if (!signedIn()) return renderSignIn();
-  const r = route();
-  if (r.page === 'conversation') return renderConversation(r.id);
+  showWho();
+  const found = resolve(location.hash);
+  if (found) return found.render(...found.args);
   return renderInbox();
 }
 
@@ -84,6 +95,7 @@ async function start(secret) {
 const refreshInbox = debounce(() => { if (route().page === 'inbox') renderInbox(true); }, 150);
 
 function changed(conversationId) {
+  conversationChanged(conversationId);
   const r = route();
   if (r.page === 'inbox') refreshInbox();
   else if (r.id === conversationId) refreshThread(conversationId);
@@ -91,6 +103,7 @@ function changed(conversationId) {
 
 function showWho() {
   who.replaceChildren();
+  if (!state.me || !state.partner) return;
   who.append(state.partner.name, ' · ', t('role', state.me.role));
 }
 

@@ -71,6 +71,17 @@ const words = {
 
 let lang = (navigator.language || 'en').toLowerCase().startsWith('id') ? 'id' : 'en';
 
+/// A page module adds its own words (`{ en: {...}, id: {...} }`), so pages do not share
+/// one table to edit.
+export function extend(more) {
+  for (const [l, table] of Object.entries(more)) {
+    if (!words[l]) continue;
+    const { reasons, ...rest } = table;
+    Object.assign(words[l], rest);
+    if (reasons) Object.assign(words[l].reasons, reasons);
+  }
+}
+
 export function language() { return lang; }
 export function setLanguage(l) { lang = words[l] ? l : 'en'; document.documentElement.lang = lang; }
 
