@@ -13,6 +13,7 @@ mod import;
 mod row;
 mod scan;
 pub(crate) mod schema;
+mod stream_reads;
 pub mod testing;
 mod writer;
 
@@ -45,6 +46,7 @@ pub struct PgEventStore {
     follower: JoinHandle<()>,
     head: watch::Receiver<Position>,
     metrics: Arc<Metrics>,
+    reads: mpsc::Sender<stream_reads::Read>,
 }
 
 /// A snapshot of the writer's counters.
@@ -116,7 +118,16 @@ impl PgEventStore {
         let metrics = Arc::new(Metrics::default());
         let writer = tokio::spawn(writer::run(pool.clone(), queue, head_tx.clone(), metrics.clone()));
         let follower = tokio::spawn(follow::run(config, head_tx));
-        Ok(Self { pool, jobs: Mutex::new(Some(jobs)), writer: Mutex::new(Some(writer)), follower, head, metrics })
+        let reads = stream_reads::spawn(pool.clone());
+        Ok(Self {
+            pool,
+            jobs: Mutex::new(Some(jobs)),
+            writer: Mutex::new(Some(writer)),
+            follower,
+            head,
+            metrics,
+            reads,
+        })
     }
 
     /// [`open`](Self::open) taking its URL by value, for spawning.
@@ -189,11 +200,11 @@ impl EventStore for PgEventStore {
     }
 
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.rows(
-            "WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version",
-            &[&stream.as_str(), &(from_version as i64)],
-        )
-        .await
+        let from_version = i64::try_from(from_version).unwrap_or(i64::MAX);
+        let (reply, answer) = oneshot::channel();
+        let read = stream_reads::Read { stream: stream.as_str().to_owned(), from_version, reply };
+        self.reads.send(read).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
