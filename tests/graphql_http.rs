@@ -127,7 +127,7 @@ fn serve_demo_prints_a_working_owner_key() {
     let channels: std::collections::BTreeSet<_> =
         edges.iter().filter_map(|e| e["node"]["channel"].as_str().map(str::to_owned)).collect();
     assert_eq!(channels.len(), 4, "conversations on all four channels: {edges:?}");
-    assert!(edges.iter().any(|e| e["node"]["status"] == "awaiting_approval"), "a draft waits for approval");
+    assert!(edges.iter().any(|e| e["node"]["status"] == "AWAITING_APPROVAL"), "a draft waits for approval");
     terminate(&child);
     let _ = child.wait();
 
