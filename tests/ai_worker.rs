@@ -34,7 +34,7 @@ fn items_until(base: &str, key: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Va
         let inbox = graphql(base, key, "{ inbox(first: 1) { edges { node { conversationId } } } }");
         let items = match inbox["inbox"]["edges"][0]["node"]["conversationId"].as_str() {
             Some(id) => {
-                let q = format!("{{ conversation(id: \"{id}\") {{ items {{ kind text actor state }} }} }}");
+                let q = format!("{{ conversation(id: \"{id}\") {{ items {{ kind text actor ... on Draft {{ state proposedBy {{ kind model articleIds confidence }} }} ... on Reply {{ delivery }} }} }} }}");
                 graphql(base, key, &q)["conversation"]["items"].as_array().cloned().unwrap_or_default()
             }
             None => Vec::new(),
@@ -63,10 +63,10 @@ fn under_autopilot_a_question_is_answered_from_the_partners_article_through_the_
     graphql(&base, &key, "mutation { setApprovalMode(mode: AUTOPILOT) { position } }");
 
     post_webhook(&base, &wa_text("wamid.ai.1", "Berapa harga batik tulis kak?"));
-    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "reply" && i["state"] == "sent"));
-    let draft = items.iter().find(|i| i["kind"] == "draft").unwrap_or_else(|| panic!("an AI draft in {items:?}"));
+    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "REPLY" && i["delivery"] == "SENT"));
+    let draft = items.iter().find(|i| i["kind"] == "DRAFT").unwrap_or_else(|| panic!("an AI draft in {items:?}"));
     assert_eq!(draft["text"], "Batik tulis: Harga batik tulis Rp 450.000 per lembar, stok 3.");
-    assert!(items.iter().any(|i| i["kind"] == "reply" && i["state"] == "sent"), "sent under autopilot: {items:?}");
+    assert!(items.iter().any(|i| i["kind"] == "REPLY" && i["delivery"] == "SENT"), "sent under autopilot: {items:?}");
     let sent = fake.requests();
     assert!(
         sent.iter().any(|r| r.body["text"]["body"] == "Batik tulis: Harga batik tulis Rp 450.000 per lembar, stok 3."),
@@ -74,17 +74,17 @@ fn under_autopilot_a_question_is_answered_from_the_partners_article_through_the_
     );
 
     post_webhook(&base, &wa_text("wamid.ai.2", "Tolong buatkan puisi tentang laut"));
-    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "draft_declined"));
-    assert!(items.iter().any(|i| i["kind"] == "draft_declined"), "off-topic is declined: {items:?}");
-    assert_eq!(items.iter().filter(|i| i["kind"] == "draft").count(), 1, "no answer to the poem request");
+    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "DRAFT_DECLINED"));
+    assert!(items.iter().any(|i| i["kind"] == "DRAFT_DECLINED"), "off-topic is declined: {items:?}");
+    assert_eq!(items.iter().filter(|i| i["kind"] == "DRAFT").count(), 1, "no answer to the poem request");
 
     // An upset customer: the inbox flags it, and the draft waits for a person.
     post_webhook(&base, &wa_text("wamid.ai.3", "Kecewa banget! Berapa harga batik tulis?"));
-    let items = items_until(&base, &key, |items| items.iter().filter(|i| i["kind"] == "draft").count() == 2);
-    assert_eq!(items.iter().filter(|i| i["kind"] == "draft").count(), 2, "a draft for a person: {items:?}");
+    let items = items_until(&base, &key, |items| items.iter().filter(|i| i["kind"] == "DRAFT").count() == 2);
+    assert_eq!(items.iter().filter(|i| i["kind"] == "DRAFT").count(), 2, "a draft for a person: {items:?}");
     let inbox = graphql(&base, &key, "{ inbox(first: 1) { edges { node { upset draftsWaiting } } } }");
     assert_eq!(inbox["inbox"]["edges"][0]["node"]["upset"], true, "{inbox}");
-    assert_eq!(items.iter().filter(|i| i["kind"] == "reply").count(), 1, "nothing more went out: {items:?}");
+    assert_eq!(items.iter().filter(|i| i["kind"] == "REPLY").count(), 1, "nothing more went out: {items:?}");
     server.stop();
 }
 
@@ -103,9 +103,16 @@ fn in_approval_mode_the_ai_draft_waits_and_goes_out_once_a_person_approves_it() 
     graphql(&base, &key, "mutation { publishArticle(kind: FAQ, title: \"Jam buka\", body: \"Toko buka setiap hari jam 9 sampai 17.\") { position } }");
 
     post_webhook(&base, &wa_text("wamid.ap.1", "Jam buka toko setiap hari?"));
-    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "draft"));
-    let draft = items.iter().find(|i| i["kind"] == "draft").unwrap_or_else(|| panic!("an AI draft in {items:?}"));
-    assert_eq!(draft["state"], "proposed", "approval is the default: it waits");
+    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "DRAFT"));
+    let draft = items.iter().find(|i| i["kind"] == "DRAFT").unwrap_or_else(|| panic!("an AI draft in {items:?}"));
+    assert_eq!(draft["state"], "PROPOSED", "approval is the default: it waits");
+    assert_eq!(draft["proposedBy"]["kind"], "AI_WORKER", "{draft}");
+    assert!(draft["proposedBy"]["model"].as_str().is_some_and(|m| !m.is_empty()), "{draft}");
+    assert!(
+        draft["proposedBy"]["articleIds"].as_array().is_some_and(|a| !a.is_empty()),
+        "grounded in the FAQ: {draft}"
+    );
+    assert!(draft["proposedBy"]["confidence"].as_f64().is_some_and(|c| c > 0.0 && c <= 1.0), "{draft}");
     assert!(fake.requests().is_empty(), "nothing went out before approval");
 
     let inbox = graphql(&base, &key, "{ inbox(first: 1) { edges { node { conversationId } } } }");
@@ -114,7 +121,7 @@ fn in_approval_mode_the_ai_draft_waits_and_goes_out_once_a_person_approves_it() 
     let ids = graphql(&base, &key, &q);
     let draft_id = ids["conversation"]["items"]
         .as_array()
-        .and_then(|items| items.iter().find(|i| i["kind"] == "draft"))
+        .and_then(|items| items.iter().find(|i| i["kind"] == "DRAFT"))
         .and_then(|i| i["reference"].as_str())
         .expect("draft id")
         .to_owned();
@@ -125,8 +132,8 @@ fn in_approval_mode_the_ai_draft_waits_and_goes_out_once_a_person_approves_it() 
             "mutation {{ approveDraft(conversationId: \"{conversation}\", draftId: \"{draft_id}\") {{ position }} }}"
         ),
     );
-    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "reply" && i["state"] == "sent"));
-    assert!(items.iter().any(|i| i["kind"] == "reply" && i["state"] == "sent"), "sent after approval: {items:?}");
+    let items = items_until(&base, &key, |items| items.iter().any(|i| i["kind"] == "REPLY" && i["delivery"] == "SENT"));
+    assert!(items.iter().any(|i| i["kind"] == "REPLY" && i["delivery"] == "SENT"), "sent after approval: {items:?}");
     assert!(fake.requests().iter().any(|r| r.body["text"]["body"] == "Toko buka setiap hari jam 9 sampai 17."));
     server.stop();
 }

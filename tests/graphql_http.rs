@@ -89,8 +89,13 @@ fn keys_from_the_cli_and_the_admin_token_work_and_bad_requests_are_refused_over_
         .expect("post");
     assert_eq!(lower.status().as_u16(), 200);
 
-    let page = reqwest::blocking::get(format!("{}/graphql", server.base)).expect("get").text().expect("text");
-    assert!(page.contains("graphiql"), "GET /graphql serves GraphiQL");
+    let explorer = reqwest::blocking::get(format!("{}/graphql", server.base)).expect("get");
+    let csp = explorer.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let page = explorer.text().expect("text");
+    assert!(page.contains("graphiql@4.1.2/graphiql.min.js"), "GET /graphql serves GraphiQL at a pinned version");
+    assert_eq!(page.matches("integrity=\"sha384-").count(), 4, "every asset is checked by its hash: {page}");
+    let csp = csp.expect("GraphiQL has its own Content-Security-Policy");
+    assert!(csp.contains("script-src https://unpkg.com 'sha256-") && csp.contains("default-src 'none'"), "{csp}");
 
     let statuses: Vec<u16> =
         (0..400).map(|_| post(&server.base, Some(&second_key), &json!({ "query": "{ me { role } }" })).0).collect();
@@ -122,7 +127,7 @@ fn serve_demo_prints_a_working_owner_key() {
     let channels: std::collections::BTreeSet<_> =
         edges.iter().filter_map(|e| e["node"]["channel"].as_str().map(str::to_owned)).collect();
     assert_eq!(channels.len(), 4, "conversations on all four channels: {edges:?}");
-    assert!(edges.iter().any(|e| e["node"]["status"] == "awaiting_approval"), "a draft waits for approval");
+    assert!(edges.iter().any(|e| e["node"]["status"] == "AWAITING_APPROVAL"), "a draft waits for approval");
     terminate(&child);
     let _ = child.wait();
 

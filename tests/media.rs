@@ -77,8 +77,10 @@ fn post(base: &str, body: &[u8]) {
     assert_eq!(post_meta_webhook(base, SECRET, body), 200);
 }
 
-const ITEMS: &str =
-    "items { kind reference text attachments { kind mime size width height durationMs state reason url } }";
+/// Messages and replies carry files; the other thread items have none.
+const ITEMS: &str = "items { kind reference text \
+    ... on InboundMessage { attachments { kind mime size width height durationMs state reason url } } \
+    ... on Reply { attachments { kind mime size width height durationMs state reason url } } }";
 
 /// Every inbound item with its attachment, keyed by message id, once `done` holds (or after 20 s).
 fn conversation_until(base: &str, key: &str, done: impl Fn(&[Value]) -> bool) -> (String, Vec<Value>) {
@@ -107,7 +109,7 @@ fn attachment<'a>(items: &'a [Value], wamid: &str) -> &'a Value {
 }
 
 fn settled(items: &[Value], wamids: &[&str]) -> bool {
-    wamids.iter().all(|w| items.iter().any(|i| i["reference"] == *w && i["attachments"][0]["state"] != "pending"))
+    wamids.iter().all(|w| items.iter().any(|i| i["reference"] == *w && i["attachments"][0]["state"] != "PENDING"))
 }
 
 fn get(url: &str, range: Option<&str>) -> reqwest::blocking::Response {
@@ -155,17 +157,17 @@ fn a_photo_and_a_voice_note_are_fetched_once_served_with_ranges_to_their_owner_o
     let (conversation, items) = conversation_until(&base, &key, |items| settled(items, &all));
 
     let shown = attachment(&items, "wamid.photo");
-    assert_eq!(shown["state"], "stored", "{shown}");
-    assert_eq!((shown["kind"].as_str(), shown["mime"].as_str()), (Some("image"), Some("image/jpeg")));
+    assert_eq!(shown["state"], "STORED", "{shown}");
+    assert_eq!((shown["kind"].as_str(), shown["mime"].as_str()), (Some("IMAGE"), Some("image/jpeg")));
     assert_eq!((shown["width"].as_u64(), shown["height"].as_u64()), (Some(800), Some(600)));
     assert_eq!(shown["size"].as_u64(), Some(photo.len() as u64));
     let heard = attachment(&items, "wamid.voice");
-    assert_eq!((heard["state"].as_str(), heard["kind"].as_str()), (Some("stored"), Some("audio")), "{heard}");
+    assert_eq!((heard["state"].as_str(), heard["kind"].as_str()), (Some("STORED"), Some("AUDIO")), "{heard}");
     assert_eq!(heard["durationMs"].as_u64(), Some(7_000));
-    for (wamid, reason) in [("wamid.expired", "expired"), ("wamid.wrong", "hash_mismatch"), ("wamid.big", "too_large")]
+    for (wamid, reason) in [("wamid.expired", "EXPIRED"), ("wamid.wrong", "HASH_MISMATCH"), ("wamid.big", "TOO_LARGE")]
     {
         let a = attachment(&items, wamid);
-        assert_eq!((a["state"].as_str(), a["reason"].as_str()), (Some("unavailable"), Some(reason)), "{wamid}: {a}");
+        assert_eq!((a["state"].as_str(), a["reason"].as_str()), (Some("UNAVAILABLE"), Some(reason)), "{wamid}: {a}");
         assert!(a["url"].is_null(), "nothing to serve for {wamid}");
     }
 
@@ -235,8 +237,8 @@ fn a_photo_and_a_voice_note_are_fetched_once_served_with_ranges_to_their_owner_o
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(media_files(), 0, "the erased contact's files are deleted");
-    let (_, items) = conversation_until(&base, &key, |items| attachment(items, "wamid.photo")["state"] == "erased");
-    assert_eq!(attachment(&items, "wamid.photo")["state"], "erased");
+    let (_, items) = conversation_until(&base, &key, |items| attachment(items, "wamid.photo")["state"] == "ERASED");
+    assert_eq!(attachment(&items, "wamid.photo")["state"], "ERASED");
     assert!(attachment(&items, "wamid.photo")["url"].is_null());
     server.stop();
 }
@@ -313,7 +315,7 @@ fn on_postgres_a_photo_fetched_once_is_served_by_every_node_and_erased_for_all()
     let (_, on_one) = conversation_until(&one.base, &key, stored);
     for (base, items) in [(&one.base, &on_one), (&two.base, &on_two)] {
         let shown = attachment(items, "wamid.shared");
-        assert_eq!(shown["state"], "stored", "{shown}");
+        assert_eq!(shown["state"], "STORED", "{shown}");
         let url = format!("{base}{}", shown["url"].as_str().expect("a stored photo has a link"));
         let whole = get(&url, None);
         assert_eq!(whole.status().as_u16(), 200, "{base}");
@@ -383,7 +385,7 @@ fn media_figures() {
         fake.serve_media(&id, photo.clone(), "image/jpeg", MediaBehaviour::Serve);
         let started = Instant::now();
         post(&base, &wa_image(&from, &format!("wamid.p{n}"), &id, &sha256_b64(&photo)));
-        wait_for_item(&base, &key, &format!("wamid.p{n}"), |a| a["state"] == "stored");
+        wait_for_item(&base, &key, &format!("wamid.p{n}"), |a| a["state"] == "STORED");
         photo_ms.push(started.elapsed().as_secs_f64() * 1e3);
     }
     let burst = 100;
@@ -397,7 +399,7 @@ fn media_figures() {
             &wa_image(&format!("62813000{n:05}"), &format!("wamid.b{n}"), &format!("b_{n}"), &sha256_b64(&photo)),
         );
     }
-    wait_for_item(&base, &key, &format!("wamid.b{}", burst - 1), |a| a["state"] == "stored");
+    wait_for_item(&base, &key, &format!("wamid.b{}", burst - 1), |a| a["state"] == "STORED");
     let deadline = Instant::now() + Duration::from_secs(60);
     while (0..burst).any(|n| fake.media_downloads(&format!("b_{n}")) == 0) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
@@ -529,9 +531,9 @@ fn a_reply_carries_an_uploaded_file_or_an_earlier_one_through_the_graph_api_of_e
 
     // Both replies show their file, which the owner can read back.
     let (_, items) = conversation_until(&base, &key, |items| {
-        items.iter().filter(|i| i["kind"] == "reply" && i["attachments"][0]["state"] == "stored").count() == 2
+        items.iter().filter(|i| i["kind"] == "REPLY" && i["attachments"][0]["state"] == "STORED").count() == 2
     });
-    let replies: Vec<&Value> = items.iter().filter(|i| i["kind"] == "reply").collect();
+    let replies: Vec<&Value> = items.iter().filter(|i| i["kind"] == "REPLY").collect();
     assert_eq!(replies.len(), 2, "{items:?}");
     assert_eq!(replies[0]["attachments"][0]["mime"], "image/png");
     assert_eq!(replies[1]["text"], "[image]", "a file alone reads as what it is");
@@ -569,7 +571,7 @@ fn a_reply_carries_an_uploaded_file_or_an_earlier_one_through_the_graph_api_of_e
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(fake.requests().len(), before, "nothing more went to Meta");
     let (_, after) = conversation_until(&base, &key, |_| true);
-    assert_eq!(after.iter().filter(|i| i["kind"] == "reply").count(), 2, "nothing was recorded");
+    assert_eq!(after.iter().filter(|i| i["kind"] == "REPLY").count(), 2, "nothing was recorded");
     assert_eq!(kept_files(), files_before, "no refused file is left");
 
     // Refused by the send policy (the customer opted out): the refusal is recorded, the
@@ -595,7 +597,7 @@ fn a_reply_carries_an_uploaded_file_or_an_earlier_one_through_the_graph_api_of_e
         let inbox = graphql(&base, &key, "{ inbox(first: 5) { edges { node { conversationId channel } } } }");
         let found = inbox["inbox"]["edges"]
             .as_array()
-            .and_then(|e| e.iter().find(|e| e["node"]["channel"] == "messenger"))
+            .and_then(|e| e.iter().find(|e| e["node"]["channel"] == "MESSENGER"))
             .and_then(|e| e["node"]["conversationId"].as_str().map(str::to_owned));
         if let Some(id) = found {
             break id;

@@ -101,7 +101,7 @@ impl Rig {
     /// The reply's row in its conversation once `done` holds for it.
     fn reply_row(&self, conversation: &str, send: &str, done: impl Fn(&Value) -> bool) -> Value {
         let q = format!(
-            "{{ conversation(id: \"{conversation}\") {{ inDoubtPolicy items {{ kind reference state attempts inDoubt evidence }} }} }}"
+            "{{ conversation(id: \"{conversation}\") {{ inDoubtPolicy items {{ kind reference ... on Reply {{ delivery attempts inDoubt evidence }} }} }} }}"
         );
         wait_until(&format!("reply {send}"), || {
             let c = self.gql(&q)["conversation"].clone();
@@ -235,12 +235,12 @@ fn a_reply_taken_by_meta_just_before_a_kill_is_settled_by_its_echo_and_never_sen
             _ => page_echo("instagram", INSTAGRAM, customer, &format!("m_fake.{}", calls[0].seq), &reference),
         };
         rig.webhook(&echo);
-        let found = rig.reply_row(&conversation, &send, |r| r["state"] == "sent");
-        let evidence = if channel == "WHATSAPP" { "status_webhook" } else { "echo_webhook" };
-        assert_eq!(found["row"]["inDoubt"], "resolved", "{channel}: {found}");
+        let found = rig.reply_row(&conversation, &send, |r| r["delivery"] == "SENT");
+        let evidence = if channel == "WHATSAPP" { "STATUS_WEBHOOK" } else { "ECHO_WEBHOOK" };
+        assert_eq!(found["row"]["inDoubt"], "RESOLVED", "{channel}: {found}");
         assert_eq!(found["row"]["evidence"], evidence, "{channel}: {found}");
         assert_eq!(found["row"]["attempts"], 1, "{channel}");
-        assert_eq!(found["policy"], "resend_after_bound", "{channel}");
+        assert_eq!(found["policy"], "RESEND_AFTER_BOUND", "{channel}");
         rig.webhook(&echo);
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(rig.calls_for(&send).len(), 1, "{channel}: no second send");
@@ -261,10 +261,10 @@ fn without_an_echo_the_partners_policy_applies_past_the_bound_and_the_ledger_sho
     let conversation = rig.conversation("WHATSAPP");
     let send = leave_in_doubt(&mut rig, &conversation, "", vec![Answer::AcceptAndHang]);
     rig.start(2);
-    let found = rig.reply_row(&conversation, &send, |r| r["state"] == "sent");
-    assert_eq!(found["row"]["inDoubt"], "resent", "{found}");
+    let found = rig.reply_row(&conversation, &send, |r| r["delivery"] == "SENT");
+    assert_eq!(found["row"]["inDoubt"], "RESENT", "{found}");
     assert_eq!(found["row"]["attempts"], 2);
-    assert_eq!(found["row"]["evidence"], "graph_api_answer");
+    assert_eq!(found["row"]["evidence"], "GRAPH_API_ANSWER");
     assert_eq!(rig.calls_for(&send).len(), 2, "the policy's re-send");
     assert_eq!(count_events(rig.dir.path(), "SendAttemptStarted", "\"resends_in_doubt\":1"), 1);
 
@@ -275,9 +275,9 @@ fn without_an_echo_the_partners_policy_applies_past_the_bound_and_the_ledger_sho
     let send = leave_in_doubt(&mut rig, &conversation, to, vec![Answer::Ok, Answer::AcceptAndHang]);
     assert_eq!(publishes(&rig), 1);
     rig.start(2);
-    let found = rig.reply_row(&conversation, &send, |r| r["state"] == "held");
-    assert_eq!(found["policy"], "hold_for_person");
-    assert_eq!(found["row"]["inDoubt"], "held");
+    let found = rig.reply_row(&conversation, &send, |r| r["delivery"] == "HELD");
+    assert_eq!(found["policy"], "HOLD_FOR_PERSON");
+    assert_eq!(found["row"]["inDoubt"], "HELD");
     let held = rig.gql("{ heldSends { conversationId sendId channel attempts text } }");
     assert_eq!(held["heldSends"][0]["sendId"], send.as_str(), "{held}");
     assert_eq!(held["heldSends"][0]["text"], "Ada, kak");
@@ -286,8 +286,8 @@ fn without_an_echo_the_partners_policy_applies_past_the_bound_and_the_ledger_sho
     rig.gql(&format!(
         "mutation {{ approveResend(conversationId: \"{conversation}\", sendId: \"{send}\") {{ position }} }}"
     ));
-    let found = rig.reply_row(&conversation, &send, |r| r["state"] == "sent");
-    assert_eq!(found["row"]["inDoubt"], "resent_by_person");
+    let found = rig.reply_row(&conversation, &send, |r| r["delivery"] == "SENT");
+    assert_eq!(found["row"]["inDoubt"], "RESENT_BY_PERSON");
     assert_eq!(publishes(&rig), 2);
     assert_eq!(rig.count("SendHeldInDoubt"), 1);
     assert_eq!(rig.count("InDoubtResendApproved"), 1);

@@ -9,11 +9,11 @@ use crate::schema::{Api, LarasSchema};
 use crate::ws::protocol::SUBPROTOCOL;
 use crate::ws::slots::SubscriptionSlots;
 use async_graphql::futures_util::TryStreamExt;
-use async_graphql::http::{GraphiQLSource, MultipartOptions};
+use async_graphql::http::MultipartOptions;
 use async_graphql_axum::GraphQLRequest;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -361,8 +361,7 @@ async fn explore_or_subscribe(State(state): State<Arc<GraphqlState>>, request: R
     }
     let wants_ws = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
     if !wants_ws {
-        return Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
-            .into_response();
+        return crate::graphiql::page();
     }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(u) => u,

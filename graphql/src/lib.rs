@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod graphiql;
 pub mod guard;
 pub mod http;
 pub mod media;

@@ -34,7 +34,7 @@ async fn a_reply_is_requested_and_answers_with_its_ledger_position() {
         .await;
     let entries = ok(&trail)["auditTrail"]["entries"].as_array().expect("entries").clone();
     let sent = entries.iter().find(|e| e["eventType"] == "ReplySendRequested").expect("send in trail");
-    assert_eq!(sent["actorKind"], "partner_user");
+    assert_eq!(sent["actorKind"], "PARTNER_USER");
     assert!(sent["keyId"].as_str().is_some_and(|k| k.starts_with("ed25519:")));
 }
 
@@ -256,21 +256,21 @@ async fn a_mutations_position_makes_its_effect_visible_to_the_next_query() {
         .run(
             Some(&t.auditor),
             "query($c: ID!, $p: Int) { conversation(id: $c, minPosition: $p) { summary { status unread windowClosesAt }
-               items { kind text state } } }",
+               items { kind text ... on Reply { delivery } } } }",
             json!({ "c": t.conversation.to_string(), "p": position }),
         )
         .await;
     let conversation = &ok(&view)["conversation"];
     let last = conversation["items"].as_array().and_then(|i| i.last()).cloned().expect("items");
-    assert_eq!((last["kind"].as_str(), last["text"].as_str()), (Some("reply"), Some("Siap, kak!")));
+    assert_eq!((last["kind"].as_str(), last["text"].as_str()), (Some("REPLY"), Some("Siap, kak!")));
     assert_eq!(conversation["summary"]["unread"], 0);
-    assert_eq!(conversation["summary"]["status"], "awaiting_approval", "the person's draft still waits");
+    assert_eq!(conversation["summary"]["status"], "AWAITING_APPROVAL", "the person's draft still waits");
 
     let more = w
         .run(
             Some(&t.owner),
             "query($p: Int, $k: ID!) {
-               inbox(filter: { status: \"awaiting_approval\" }, minPosition: $p) { edges { node { conversationId } } pageInfo { hasNextPage } }
+               inbox(filter: { status: AWAITING_APPROVAL }, minPosition: $p) { edges { node { conversationId } } pageInfo { hasNextPage } }
                search(text: \"batik\", minPosition: $p) { snippetHtml conversationId }
                contact(id: $k) { timeline { kind } opportunities { title stage } }
                pipeline { stages { name openCount totals { currency valueMinor weightedMinor } } }
@@ -281,7 +281,7 @@ async fn a_mutations_position_makes_its_effect_visible_to_the_next_query() {
     let data = ok(&more);
     assert_eq!(data["inbox"]["edges"][0]["node"]["conversationId"], t.conversation.to_string());
     assert!(data["search"][0]["snippetHtml"].as_str().is_some_and(|s| s.contains("<b>batik</b>")));
-    assert!(data["contact"]["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["kind"] == "message_out")));
+    assert!(data["contact"]["timeline"].as_array().is_some_and(|t| t.iter().any(|e| e["kind"] == "MESSAGE_OUT")));
     let lead = data["pipeline"]["stages"].as_array().and_then(|s| s.iter().find(|s| s["name"] == "lead")).cloned();
     assert_eq!(lead.map(|l| l["totals"][0]["weightedMinor"].clone()), Some(json!("4500000")));
     let bad = w.run(Some(&t.owner), "{ inbox(after: \"forged\") { edges { cursor } } }", json!({})).await;
@@ -339,15 +339,83 @@ async fn reply_check_answers_what_the_reply_mutation_would_do_and_writes_nothing
     ok(&w.run(Some(&t.agent), opt_out, json!({ "k": t.contact.to_string() })).await);
     let r = w.run(Some(&t.agent), check, vars.clone()).await;
     assert_eq!(ok(&r)["replyCheck"]["allowed"], false);
-    assert_eq!(ok(&r)["replyCheck"]["reason"], "opted_out");
+    assert_eq!(ok(&r)["replyCheck"]["reason"], "OPTED_OUT");
     assert_eq!(ok(&r)["replyCheck"]["explanation"], "the contact has opted out");
     // The mutation refuses for the same reason.
     let reply = "mutation($c: ID!, $t: String!) { reply(conversationId: $c, text: $t) { position } }";
     assert_eq!(code(&w.run(Some(&t.agent), reply, vars.clone()).await).as_deref(), Some("POLICY_REFUSED"));
 
     let empty = json!({ "c": t.conversation.to_string(), "t": "" });
-    assert_eq!(ok(&w.run(Some(&t.agent), check, empty).await)["replyCheck"]["reason"], "invalid_text");
+    assert_eq!(ok(&w.run(Some(&t.agent), check, empty).await)["replyCheck"]["reason"], "INVALID_TEXT");
     assert_eq!(code(&w.run(Some(&t.auditor), check, vars.clone()).await).as_deref(), Some("FORBIDDEN"));
     let foreign = json!({ "c": t.conversation.to_string(), "t": "hi" });
     assert_eq!(code(&w.run(Some(&other.agent), check, foreign).await).as_deref(), Some("NOT_FOUND"));
+}
+
+#[tokio::test]
+async fn node_fetches_each_type_by_the_id_it_gives_and_refuses_what_is_not_the_callers() {
+    let w = world();
+    let a = w.tenant(1).await;
+    let b = w.tenant(2).await;
+    w.sync().await;
+    // Every global id comes from the API itself, as a client gets it.
+    let view = w
+        .run(
+            Some(&a.auditor),
+            "query($c: ID!, $k: ID!) {
+               conversation(id: $c) { id summary { conversationId } items { kind ... on Draft { id draftId state proposedBy { kind userId } } } }
+               contact(id: $k) { id contactId opportunities { id opportunityId title } } }",
+            json!({ "c": a.conversation.to_string(), "k": a.contact.to_string() }),
+        )
+        .await;
+    let data = ok(&view);
+    let draft = data["conversation"]["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["kind"] == "DRAFT"))
+        .cloned()
+        .expect("the tenant's draft");
+    assert_eq!(draft["draftId"], a.draft.to_string());
+    assert_eq!((draft["state"].as_str(), draft["proposedBy"]["kind"].as_str()), (Some("PROPOSED"), Some("PERSON")));
+    let ids = [
+        ("Conversation", data["conversation"]["id"].clone()),
+        ("Contact", data["contact"]["id"].clone()),
+        ("Opportunity", data["contact"]["opportunities"][0]["id"].clone()),
+        ("Draft", draft["id"].clone()),
+    ];
+    let node = "query($n: ID!) { node(id: $n) { __typename id
+        ... on Conversation { summary { conversationId } }
+        ... on Contact { contactId }
+        ... on Opportunity { opportunityId title }
+        ... on Draft { draftId conversationId text } } }";
+    for (typename, id) in &ids {
+        assert!(id.as_str().is_some_and(|i| !i.contains(&a.partner.to_string())), "{typename}: {id}");
+        let r = w.run(Some(&a.agent), node, json!({ "n": id })).await;
+        let found = &ok(&r)["node"];
+        assert_eq!((found["__typename"].as_str(), &found["id"]), (Some(*typename), id), "{r}");
+        // The other Partner's keys find nothing, exactly like an id that never existed.
+        let foreign = w.run(Some(&b.owner), node, json!({ "n": id })).await;
+        assert_eq!(code(&foreign).as_deref(), Some("NOT_FOUND"), "{typename} for B: {foreign}");
+        assert!(foreign["data"]["node"].is_null());
+    }
+    assert_eq!(
+        ok(&w.run(Some(&a.agent), node, json!({ "n": ids[0].1 })).await)["node"]["summary"]["conversationId"],
+        a.conversation.to_string()
+    );
+    assert_eq!(ok(&w.run(Some(&a.agent), node, json!({ "n": ids[3].1 })).await)["node"]["text"], "Rp 450.000, kak.");
+    let unknown = laras_graphql::schema::node::global_id(
+        laras_graphql::schema::node::NodeType::Contact,
+        "0190a000-0000-7000-8000-00000000dead",
+    );
+    assert_eq!(
+        code(&w.run(Some(&a.agent), node, json!({ "n": unknown.to_string() })).await).as_deref(),
+        Some("NOT_FOUND")
+    );
+    for malformed in [a.contact.to_string(), "Q29udGFjdDp4".to_owned()] {
+        let r = w.run(Some(&a.agent), node, json!({ "n": malformed })).await;
+        assert_eq!(code(&r).as_deref(), Some("BAD_INPUT"), "{malformed}: {r}");
+    }
+    // A global id works where the local one is asked for.
+    let by_global =
+        w.run(Some(&a.agent), "query($k: ID!) { contact(id: $k) { contactId } }", json!({ "k": ids[1].1 })).await;
+    assert_eq!(ok(&by_global)["contact"]["contactId"], a.contact.to_string());
 }

@@ -7,6 +7,7 @@ mod common;
 
 use common::*;
 use laras_graphql::auth::Caller;
+use laras_graphql::schema::node::{global_id, NodeType};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -20,6 +21,10 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         "a": a.article.to_string(),
         "p": a.partner.to_string(),
         "e": a.first_event.to_string(),
+        "nc": global_id(NodeType::Conversation, &a.conversation.to_string()).to_string(),
+        "nk": global_id(NodeType::Contact, &a.contact.to_string()).to_string(),
+        "no": global_id(NodeType::Opportunity, &a.opportunity.to_string()).to_string(),
+        "nd": global_id(NodeType::Draft, &format!("{}/{}", a.conversation, a.draft)).to_string(),
     });
     let q = |field: &'static str, text: &str| (field, text.to_owned(), ids.clone());
     vec![
@@ -31,6 +36,10 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         q("envelopes", "query { envelopes { eventId streamId } }"),
         q("inbox", "query { inbox { edges { node { conversationId lastMessage contactName } } } }"),
         q("conversation", "query($c: ID!) { conversation(id: $c) { items { text } } }"),
+        q("node", "query($nc: ID!) { node(id: $nc) { id ... on Conversation { items { text } } } }"),
+        q("node", "query($nk: ID!) { node(id: $nk) { id ... on Contact { displayName } } }"),
+        q("node", "query($no: ID!) { node(id: $no) { id ... on Opportunity { title } } }"),
+        q("node", "query($nd: ID!) { node(id: $nd) { id ... on Draft { text } } }"),
         q("replyCheck", "query($c: ID!) { replyCheck(conversationId: $c, text: \"hi\") { allowed } }"),
         q("contact", "query($k: ID!) { contact(id: $k) { displayName timeline { summary } } }"),
         q("pipeline", "query { pipeline { opportunities { id title } } }"),
@@ -176,6 +185,7 @@ fn allowed(field: &str) -> Option<&'static [&'static str]> {
         | "partner"
         | "inbox"
         | "conversation"
+        | "node"
         | "heldSends"
         | "contact"
         | "pipeline"

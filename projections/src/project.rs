@@ -495,9 +495,17 @@ fn conversation_event(ctx: &mut Ctx<'_, '_, '_>, conversation: &str, event: &Dom
             )?;
             ctx.timeline(&contact, at, "sentiment", Some(&format!("{score:.2}")), Some(conversation))
         }
-        DomainEvent::DraftProposed { draft_id, body, .. } => {
+        DomainEvent::DraftProposed { draft_id, body, author, .. } => {
             let text = (ctx.open)(body);
             ctx.item((conversation, &contact), "draft", &draft_id.to_string(), text.as_deref(), at, Some("proposed"))?;
+            // Who proposed it holds no customer data (ids, a model name, a score), so it is
+            // kept in the clear and survives erasure like the draft's row does.
+            let author = serde_json::to_string(author).unwrap_or_default();
+            exec(
+                ctx.tx,
+                "INSERT OR REPLACE INTO drafts (conversation_id, draft_id, partner_id, author) VALUES (?1,?2,?3,?4)",
+                params![conversation, draft_id.to_string(), ctx.partner, author],
+            )?;
             exec(
                 ctx.tx,
                 "UPDATE conversations SET drafts_waiting = drafts_waiting + 1 WHERE conversation_id = ?1",

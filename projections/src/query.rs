@@ -7,7 +7,7 @@ use crate::project::window_closes_at;
 use crate::search::{SearchHit, SearchQuery};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use laras_domain::event::InDoubtPolicy;
+use laras_domain::event::{DraftAuthor, InDoubtPolicy};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::collections::HashMap;
 
@@ -93,6 +93,8 @@ pub struct ConversationItem {
     pub evidence: Option<String>,
     /// The files the message carries, in order.
     pub attachments: Vec<Attachment>,
+    /// Drafts: who proposed it.
+    pub author: Option<DraftAuthor>,
 }
 
 /// One file of a message, as far as the media fetcher got with it.
@@ -360,11 +362,13 @@ impl ReadModels {
                     in_doubt: r.get(13)?,
                     evidence: r.get(14)?,
                     attachments: Vec::new(),
+                    author: None,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut items = items;
         attach_files(&conn, partner, conversation, &mut items)?;
+        attach_authors(&conn, partner, conversation, &mut items)?;
         let chosen: Option<String> = conn
             .query_row(
                 "SELECT policy FROM in_doubt_policies WHERE partner_id = ?1 AND channel = ?2",
@@ -481,6 +485,13 @@ impl ReadModels {
             opportunities,
             segment,
         }))
+    }
+
+    /// One of the Partner's opportunities.
+    pub fn opportunity(&self, partner: &str, opportunity: &str) -> Result<Option<OpportunityView>, ProjectionError> {
+        let found =
+            opportunities(&self.reader(), "opportunity_id = ?1 AND partner_id = ?2", params![opportunity, partner])?;
+        Ok(found.into_iter().next())
     }
 
     pub fn opportunities(&self, partner: &str) -> Result<Vec<OpportunityView>, ProjectionError> {
@@ -619,6 +630,32 @@ fn opportunities(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// Puts who proposed each draft on its item.
+fn attach_authors(
+    conn: &Connection,
+    partner: &str,
+    conversation: &str,
+    items: &mut [ConversationItem],
+) -> Result<(), ProjectionError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT draft_id, author FROM drafts WHERE conversation_id = ?1 AND partner_id = ?2")?;
+    let mut by_draft: HashMap<String, DraftAuthor> = HashMap::new();
+    for row in
+        stmt.query_map(params![conversation, partner], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+    {
+        let (draft, author) = row?;
+        // Written by this crate from the event's own value: a row that does not read
+        // back is left without an author rather than failing the whole conversation.
+        if let Ok(author) = serde_json::from_str(&author) {
+            by_draft.insert(draft, author);
+        }
+    }
+    for item in items.iter_mut().filter(|i| i.kind == "draft") {
+        item.author = by_draft.remove(&item.reference);
+    }
+    Ok(())
 }
 
 /// Puts each of the conversation's files on the item of its message.

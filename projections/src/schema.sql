@@ -29,6 +29,12 @@ CREATE INDEX IF NOT EXISTS items_conversation ON items (conversation_id, positio
 -- Updates by draft, send or platform message id search one conversation's rows via items_conversation.
 CREATE INDEX IF NOT EXISTS items_contact ON items (contact_id);
 
+-- Who proposed each draft (the AI worker with its model, articles and confidence, or a
+-- person), as the JSON of the event's `DraftAuthor`.
+CREATE TABLE IF NOT EXISTS drafts (
+    conversation_id TEXT NOT NULL, draft_id TEXT NOT NULL, partner_id TEXT NOT NULL, author TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, draft_id));
+
 -- Each requested send's attempts and, when an attempt was in doubt (ADR 010), how that
 -- ended: held (for a person), resend_approved, resent (by the Partner's policy, or
 -- resent_by_person), resolved (an echo, a status or a person showed it went out).

@@ -3,7 +3,6 @@
 use super::types::time;
 use async_graphql::SimpleObject;
 use laras_commands::store::StoredEnvelope;
-use laras_domain::actor::Actor;
 
 #[derive(SimpleObject, Clone, Debug)]
 pub struct AuditEntry {
@@ -14,8 +13,7 @@ pub struct AuditEntry {
     pub stream_id: String,
     pub stream_version: u64,
     pub recorded_at: String,
-    /// customer, ai_worker, partner_user or system.
-    pub actor_kind: String,
+    pub actor_kind: super::enums::ActorKind,
     /// The contact, generator, user or component.
     pub actor_id: String,
     /// The signing key (`ed25519:…`).
@@ -28,15 +26,6 @@ pub struct AuditEntry {
     pub prev_hash: String,
 }
 
-fn actor_kind(actor: &Actor) -> &'static str {
-    match actor {
-        Actor::Customer { .. } => "customer",
-        Actor::AiWorker { .. } => "ai_worker",
-        Actor::PartnerUser { .. } => "partner_user",
-        Actor::System { .. } => "system",
-    }
-}
-
 impl AuditEntry {
     pub fn of(stored: &StoredEnvelope) -> Self {
         let h = &stored.envelope.header;
@@ -47,7 +36,7 @@ impl AuditEntry {
             stream_id: h.stream_id.to_string(),
             stream_version: h.stream_version,
             recorded_at: time(h.recorded_at),
-            actor_kind: actor_kind(&h.actor).to_owned(),
+            actor_kind: (&h.actor).into(),
             actor_id: h.actor.id_text(),
             key_id: h.key_id.as_str().to_owned(),
             causation_id: h.causation_id.to_string(),

@@ -1,11 +1,15 @@
 //! The GraphQL schema: one module per root type, shared value types in `types`.
 
 mod audit;
+#[macro_use]
+mod enums;
 mod mutation;
+pub mod node;
 mod proofs;
 mod query;
 mod read;
 mod reads;
+mod thread;
 pub mod types;
 mod upload;
 mod witnesses;

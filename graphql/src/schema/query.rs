@@ -6,8 +6,6 @@ use super::types::{parse_id, ApprovalMode, Channel, Role};
 use crate::auth::{partner_in, AUDIT, OWNERS, READERS, WORKERS};
 use crate::error::{ApiError, OrApi};
 use async_graphql::{Context, Object, OneofObject, SimpleObject, ID};
-use laras_domain::aggregate::partner::ChannelStatus;
-use laras_domain::event::RefusalReason;
 use laras_domain::ids::{ContactId, ConversationId, OpportunityId};
 use laras_domain::stream::StreamId;
 
@@ -25,8 +23,7 @@ pub struct Me {
 pub struct ConnectedChannel {
     pub channel: Channel,
     pub account_id: String,
-    /// connected, disconnected or needs_reauthorisation.
-    pub status: String,
+    pub status: super::enums::ChannelStatus,
 }
 
 #[derive(SimpleObject)]
@@ -48,31 +45,10 @@ pub struct PartnerProfile {
 #[derive(SimpleObject)]
 pub struct ReplyCheck {
     pub allowed: bool,
-    /// When refused: opted_out, contact_erased, no_customer_message, template_required,
-    /// automated_outside_window, human_agent_window_closed, window_closed,
-    /// comment_already_answered, comment_reply_window_expired, unknown_comment,
-    /// approval_required, channel_disconnected, channel_needs_reauthorisation or invalid_text.
-    pub reason: Option<String>,
+    /// Why not, when refused.
+    pub reason: Option<super::enums::ReplyRefusal>,
     /// The refusal in English words, with the time a window closed.
     pub explanation: Option<String>,
-}
-
-fn reason_code(reason: &RefusalReason) -> &'static str {
-    match reason {
-        RefusalReason::OptedOut => "opted_out",
-        RefusalReason::ContactErased => "contact_erased",
-        RefusalReason::NoCustomerMessage => "no_customer_message",
-        RefusalReason::TemplateRequired { .. } => "template_required",
-        RefusalReason::AutomatedOutsideWindow { .. } => "automated_outside_window",
-        RefusalReason::HumanAgentWindowClosed { .. } => "human_agent_window_closed",
-        RefusalReason::WindowClosed { .. } => "window_closed",
-        RefusalReason::CommentAlreadyAnswered => "comment_already_answered",
-        RefusalReason::CommentReplyWindowExpired { .. } => "comment_reply_window_expired",
-        RefusalReason::UnknownComment => "unknown_comment",
-        RefusalReason::ApprovalRequired => "approval_required",
-        RefusalReason::ChannelDisconnected => "channel_disconnected",
-        RefusalReason::ChannelNeedsReauthorisation => "channel_needs_reauthorisation",
-    }
 }
 
 #[derive(SimpleObject)]
@@ -115,12 +91,7 @@ impl PartnerQueries {
             .map(|(kind, c)| ConnectedChannel {
                 channel: (*kind).into(),
                 account_id: c.account_id.clone(),
-                status: match c.status {
-                    ChannelStatus::Connected => "connected",
-                    ChannelStatus::Disconnected => "disconnected",
-                    ChannelStatus::NeedsReauthorisation => "needs_reauthorisation",
-                }
-                .to_owned(),
+                status: c.status.into(),
             })
             .collect();
         let pipeline =
@@ -147,16 +118,15 @@ impl PartnerQueries {
         let conversation = parse_id::<ConversationId>("conversationId", &conversation_id).api()?;
         if let Err(e) = laras_domain::error::require_text("reply", &text, 4096) {
             let explanation = Some(e.to_string());
-            return Ok(ReplyCheck { allowed: false, reason: Some("invalid_text".to_owned()), explanation });
+            let reason = Some(super::enums::ReplyRefusal::InvalidText);
+            return Ok(ReplyCheck { allowed: false, reason, explanation });
         }
         let target = super::mutation::reply_target(to);
         Ok(match api(ctx).ledger.check_reply(partner, conversation, &target).await.api()? {
             Ok(_) => ReplyCheck { allowed: true, reason: None, explanation: None },
-            Err(reason) => ReplyCheck {
-                allowed: false,
-                reason: Some(reason_code(&reason).to_owned()),
-                explanation: Some(reason.to_string()),
-            },
+            Err(reason) => {
+                ReplyCheck { allowed: false, reason: Some((&reason).into()), explanation: Some(reason.to_string()) }
+            }
         })
     }
 

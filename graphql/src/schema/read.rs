@@ -1,9 +1,11 @@
 //! The read models as GraphQL types: inbox, conversation, contact with timeline,
 //! pipeline, segments and search hits. Times are RFC 3339; money is minor units as text.
 
-use super::types::time;
+use super::enums::*;
+use super::node::{global_id, NodeType};
+use super::types::{time, Channel};
+use crate::error::ApiError;
 use async_graphql::{SimpleObject, ID};
-use laras_domain::ids::{ConversationId, PartnerId};
 use laras_domain::media::MediaLink;
 use laras_domain::time::Timestamp;
 use laras_projections as rm;
@@ -17,14 +19,12 @@ pub struct InboxItem {
     pub conversation_id: ID,
     pub contact_id: ID,
     pub contact_name: Option<String>,
-    pub channel: String,
-    /// open, awaiting_approval, pending, snoozed or resolved.
-    pub status: String,
+    pub channel: Channel,
+    pub status: ConversationStatus,
     pub snoozed_until: Option<String>,
     pub last_message: Option<String>,
     pub last_message_at: String,
-    /// in or out.
-    pub last_direction: Option<String>,
+    pub last_direction: Option<Direction>,
     pub unread: i64,
     /// When the customer-service window closes (24 h after the customer's last message).
     pub window_closes_at: Option<String>,
@@ -39,20 +39,21 @@ pub struct InboxItem {
     pub drafts_waiting: i64,
 }
 
-impl From<rm::InboxItem> for InboxItem {
-    fn from(i: rm::InboxItem) -> Self {
+impl TryFrom<rm::InboxItem> for InboxItem {
+    type Error = ApiError;
+    fn try_from(i: rm::InboxItem) -> Result<Self, ApiError> {
         let trend = i.sentiment_trend();
         let upset = i.sentiment.last().is_some_and(|s| *s <= laras_commands::worker::NEGATIVE_AT_OR_BELOW);
-        Self {
+        Ok(Self {
             conversation_id: ID(i.conversation_id),
             contact_id: ID(i.contact_id),
             contact_name: i.contact_name,
-            channel: i.channel,
-            status: i.status,
+            channel: stored_channel(&i.channel)?,
+            status: ConversationStatus::from_stored(&i.status)?,
             snoozed_until: i.snoozed_until.map(t),
             last_message: i.last_text,
             last_message_at: t(i.last_at),
-            last_direction: i.last_direction,
+            last_direction: i.last_direction.as_deref().map(Direction::from_stored).transpose()?,
             unread: i.unread,
             window_closes_at: i.window_closes_at.map(t),
             sentiment: i.sentiment,
@@ -60,7 +61,7 @@ impl From<rm::InboxItem> for InboxItem {
             upset,
             assignee: i.assignee,
             drafts_waiting: i.drafts_waiting,
-        }
+        })
     }
 }
 
@@ -83,55 +84,22 @@ pub struct InboxConnection {
 }
 
 impl InboxConnection {
-    pub fn from_page(page: rm::Page<rm::InboxItem>) -> Self {
+    pub fn from_page(page: rm::Page<rm::InboxItem>) -> Result<Self, ApiError> {
         // Every edge's cursor is the page's cursor scheme applied to that row.
         let edges = page
             .items
             .into_iter()
-            .map(|i| InboxEdge { cursor: rm::inbox_cursor(i.last_at, &i.conversation_id), node: i.into() })
-            .collect();
-        Self { edges, page_info: PageInfo { has_next_page: page.has_next_page, end_cursor: page.end_cursor } }
+            .map(|i| Ok(InboxEdge { cursor: rm::inbox_cursor(i.last_at, &i.conversation_id), node: i.try_into()? }))
+            .collect::<Result<_, ApiError>>()?;
+        Ok(Self { edges, page_info: PageInfo { has_next_page: page.has_next_page, end_cursor: page.end_cursor } })
     }
-}
-
-#[derive(SimpleObject)]
-pub struct ConversationItem {
-    pub position: u64,
-    /// inbound, comment, echo, draft, draft_declined, reply or refused.
-    pub kind: String,
-    /// The channel message id, comment id, draft id or send id.
-    pub reference: String,
-    pub text: Option<String>,
-    pub at: String,
-    pub actor: String,
-    /// Drafts: proposed, approved, rejected, sent. Replies: requested, sent, delivered, read, failed,
-    /// refused. Inbound: standby when another app held the thread.
-    pub state: Option<String>,
-    pub platform_message_id: Option<String>,
-    pub error_code: Option<i64>,
-    pub error_title: Option<String>,
-    pub draft_id: Option<ID>,
-    /// The customer's current reaction on this message (an emoji), if any.
-    pub reaction: Option<String>,
-    /// Replies: attempts made to send it.
-    pub attempts: Option<i64>,
-    /// Replies whose attempt was in doubt (the server stopped after the call, before the
-    /// answer): held (waits for `approveResend` or `markSent`), resend_approved, resent (by
-    /// the policy), resent_by_person or resolved (an echo, a status or a person showed it went out).
-    pub in_doubt: Option<String>,
-    /// Replies: what showed it went out: graph_api_answer, status_webhook, echo_webhook or
-    /// person_confirmed.
-    pub evidence: Option<String>,
-    /// The files the message carries (a photo, a voice note, a document), in order.
-    pub attachments: Vec<Attachment>,
 }
 
 /// One file of a message.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct Attachment {
-    /// image, audio, video, document or sticker.
-    pub kind: String,
+    pub kind: AttachmentKind,
     /// The type the bytes were checked to be once stored; before, the type the platform declared.
     pub mime: Option<String>,
     /// Bytes.
@@ -139,11 +107,9 @@ pub struct Attachment {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub duration_ms: Option<u64>,
-    /// pending (not fetched yet), stored, unavailable (see `reason`) or erased.
-    pub state: String,
-    /// Why the file is unavailable: expired, too_large, forbidden, not_found, hash_mismatch,
-    /// type_mismatch, truncated, unreachable, contact_erased or no_reference.
-    pub reason: Option<String>,
+    pub state: AttachmentState,
+    /// Why the file is unavailable.
+    pub reason: Option<AttachmentUnavailable>,
     #[graphql(skip)]
     pub link: Option<MediaLink>,
 }
@@ -164,95 +130,29 @@ impl Attachment {
 /// How long a media link handed out by GraphQL works.
 pub const MEDIA_LINK_TTL_MS: i64 = 5 * 60 * 1000;
 
-#[derive(SimpleObject)]
-pub struct Conversation {
-    pub summary: InboxItem,
-    /// The thread as JSON: direct messages, comments on a media, or a Threads post.
-    pub thread: String,
-    pub items: Vec<ConversationItem>,
-    /// What happens to this conversation's replies left in doubt: resend_after_bound (the
-    /// channel echoes sends back) or hold_for_person (Threads, or the Partner's choice).
-    pub in_doubt_policy: String,
-}
-
 /// A reply held in doubt for a person: check the customer's thread, then `approveResend`
 /// or `markSent`.
 #[derive(SimpleObject)]
 pub struct HeldSend {
     pub conversation_id: ID,
     pub send_id: ID,
-    pub channel: String,
+    pub channel: Channel,
     pub attempts: i64,
     pub text: Option<String>,
     pub held_since: String,
 }
 
-impl From<rm::HeldSend> for HeldSend {
-    fn from(h: rm::HeldSend) -> Self {
-        Self {
+impl TryFrom<rm::HeldSend> for HeldSend {
+    type Error = ApiError;
+    fn try_from(h: rm::HeldSend) -> Result<Self, ApiError> {
+        Ok(Self {
             conversation_id: ID(h.conversation_id),
             send_id: ID(h.send_id),
-            channel: h.channel,
+            channel: stored_channel(&h.channel)?,
             attempts: h.attempts,
             text: h.text,
             held_since: t(h.held_since),
-        }
-    }
-}
-
-impl Conversation {
-    /// The view of `partner`'s conversation.
-    pub fn of(partner: PartnerId, v: rm::ConversationView) -> Self {
-        let conversation = v.summary.conversation_id.parse().ok().map(ConversationId);
-        let attachments = |message: &str, files: Vec<rm::Attachment>| -> Vec<Attachment> {
-            files
-                .into_iter()
-                .map(|a| Attachment {
-                    link: conversation.filter(|_| a.state == "stored").map(|conversation| MediaLink {
-                        partner,
-                        conversation,
-                        message: message.to_owned(),
-                        attachment: a.index,
-                        expires: Timestamp(0),
-                    }),
-                    kind: a.kind,
-                    mime: a.mime,
-                    size: a.size,
-                    width: a.width,
-                    height: a.height,
-                    duration_ms: a.duration_ms,
-                    state: a.state,
-                    reason: a.reason,
-                })
-                .collect()
-        };
-        Self {
-            summary: v.summary.into(),
-            thread: v.thread,
-            items: v
-                .items
-                .into_iter()
-                .map(|i| ConversationItem {
-                    position: i.position,
-                    kind: i.kind,
-                    text: i.text,
-                    at: t(i.at),
-                    actor: i.actor,
-                    state: i.state,
-                    platform_message_id: i.platform_message_id,
-                    error_code: i.error_code,
-                    error_title: i.error_title,
-                    draft_id: i.draft_id.map(ID),
-                    reaction: i.reaction,
-                    attempts: i.attempts,
-                    in_doubt: i.in_doubt,
-                    evidence: i.evidence,
-                    attachments: attachments(&i.reference, i.attachments),
-                    reference: i.reference,
-                })
-                .collect(),
-            in_doubt_policy: v.in_doubt_policy,
-        }
+        })
     }
 }
 
@@ -260,43 +160,44 @@ impl Conversation {
 pub struct TimelineEntry {
     pub position: u64,
     pub at: String,
-    /// identified, message_in, message_out, comment, note, sentiment, opted_out, opted_in,
-    /// opportunity_opened, opportunity_stage, opportunity_value, opportunity_won, opportunity_lost, merged, erased,
-    /// reaction, referral (the ad or link the customer came from), identity_changed, thread_control.
-    pub kind: String,
+    pub kind: TimelineKind,
     pub summary: Option<String>,
     pub reference: Option<String>,
 }
 
 #[derive(SimpleObject)]
 pub struct Opportunity {
+    /// The global id (`node(id:)`).
     pub id: ID,
+    /// The id the opportunity mutations take.
+    pub opportunity_id: ID,
     pub contact_id: ID,
     pub title: String,
     pub stage: String,
     pub value_minor: String,
     pub currency: String,
-    /// open, won or lost.
-    pub outcome: String,
+    pub outcome: OpportunityOutcome,
     pub opened_at: String,
     pub stage_since: String,
     pub closed_at: Option<String>,
 }
 
-impl From<rm::OpportunityView> for Opportunity {
-    fn from(o: rm::OpportunityView) -> Self {
-        Self {
-            id: ID(o.opportunity_id),
+impl TryFrom<rm::OpportunityView> for Opportunity {
+    type Error = ApiError;
+    fn try_from(o: rm::OpportunityView) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: global_id(NodeType::Opportunity, &o.opportunity_id),
+            opportunity_id: ID(o.opportunity_id),
             contact_id: ID(o.contact_id),
             title: o.title,
             stage: o.stage,
             value_minor: o.value_minor.to_string(),
             currency: o.currency,
-            outcome: o.outcome,
+            outcome: OpportunityOutcome::from_stored(&o.outcome)?,
             opened_at: t(o.opened_at),
             stage_since: t(o.stage_since),
             closed_at: o.closed_at.map(t),
-        }
+        })
     }
 }
 
@@ -312,13 +213,14 @@ pub struct ContactSegment {
     pub recency_score: u8,
     pub frequency_score: u8,
     pub monetary_score: u8,
-    pub segment: String,
+    pub segment: RfmSegment,
     pub computed_at: String,
 }
 
-impl From<rm::ContactSegment> for ContactSegment {
-    fn from(s: rm::ContactSegment) -> Self {
-        Self {
+impl TryFrom<rm::ContactSegment> for ContactSegment {
+    type Error = ApiError;
+    fn try_from(s: rm::ContactSegment) -> Result<Self, ApiError> {
+        Ok(Self {
             contact_id: ID(s.contact_id),
             display_name: s.display_name,
             clv_minor: s.clv_minor.to_string(),
@@ -328,18 +230,26 @@ impl From<rm::ContactSegment> for ContactSegment {
             recency_score: s.r,
             frequency_score: s.f,
             monetary_score: s.m,
-            segment: s.segment,
+            segment: RfmSegment::from_stored(&s.segment)?,
             computed_at: t(s.computed_at),
-        }
+        })
     }
 }
 
 #[derive(SimpleObject)]
 pub struct Contact {
+    /// The global id (`node(id:)`).
     pub id: ID,
+    /// The id `contact`, `addNote`, `optOut` and the other contact fields take.
+    pub contact_id: ID,
     pub display_name: Option<String>,
-    pub channels: Vec<String>,
+    /// The channels the contact wrote on, first one first.
+    pub channels: Vec<Channel>,
+    /// What the contact opted out of, in words ("marketing on whatsapp").
+    #[graphql(deprecation = "use `optOut`, which has the scope and channel as values")]
     pub opted_out: Option<String>,
+    /// What the contact opted out of; null when nothing.
+    pub opt_out: Option<OptOut>,
     pub erased: bool,
     pub first_seen: String,
     pub last_interaction: Option<String>,
@@ -349,12 +259,37 @@ pub struct Contact {
     pub segment: Option<ContactSegment>,
 }
 
-impl From<rm::ContactView> for Contact {
-    fn from(c: rm::ContactView) -> Self {
-        Self {
-            id: ID(c.contact_id),
+/// A contact's opt-out.
+#[derive(SimpleObject)]
+pub struct OptOut {
+    pub scope: OptOutScope,
+    /// The one channel opted out of; null: every channel.
+    pub channel: Option<Channel>,
+}
+
+impl OptOut {
+    /// The read models' words: `<scope> on <channel>` or `<scope> on every channel`.
+    fn from_stored(words: &str) -> Result<Self, ApiError> {
+        let (scope, channel) = words.split_once(" on ").unwrap_or((words, "every channel"));
+        Ok(Self {
+            scope: OptOutScope::from_stored(scope)?,
+            channel: match channel {
+                "every channel" => None,
+                one => Some(stored_channel(one)?),
+            },
+        })
+    }
+}
+
+impl TryFrom<rm::ContactView> for Contact {
+    type Error = ApiError;
+    fn try_from(c: rm::ContactView) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: global_id(NodeType::Contact, &c.contact_id),
+            contact_id: ID(c.contact_id.clone()),
             display_name: c.display_name,
-            channels: c.channels,
+            channels: c.channels.iter().map(|w| stored_channel(w)).collect::<Result<_, _>>()?,
+            opt_out: c.opted_out.as_deref().map(OptOut::from_stored).transpose()?,
             opted_out: c.opted_out,
             erased: c.erased,
             first_seen: t(c.first_seen),
@@ -362,18 +297,20 @@ impl From<rm::ContactView> for Contact {
             timeline: c
                 .timeline
                 .into_iter()
-                .map(|e| TimelineEntry {
-                    position: e.position,
-                    at: t(e.at),
-                    kind: e.kind,
-                    summary: e.summary,
-                    reference: e.reference,
+                .map(|e| {
+                    Ok(TimelineEntry {
+                        position: e.position,
+                        at: t(e.at),
+                        kind: TimelineKind::from_stored(&e.kind)?,
+                        summary: e.summary,
+                        reference: e.reference,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, ApiError>>()?,
             conversation_ids: c.conversations.into_iter().map(ID).collect(),
-            opportunities: c.opportunities.into_iter().map(Into::into).collect(),
-            segment: c.segment.map(Into::into),
-        }
+            opportunities: c.opportunities.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+            segment: c.segment.map(TryInto::try_into).transpose()?,
+        })
     }
 }
 
@@ -416,8 +353,8 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn of(view: rm::PipelineView, opportunities: Vec<rm::OpportunityView>) -> Self {
-        Self {
+    pub fn of(view: rm::PipelineView, opportunities: Vec<rm::OpportunityView>) -> Result<Self, ApiError> {
+        Ok(Self {
             stages: view
                 .stages
                 .into_iter()
@@ -433,8 +370,8 @@ impl Pipeline {
             won: totals(view.won),
             won_count: view.won_count,
             lost_count: view.lost_count,
-            opportunities: opportunities.into_iter().map(Into::into).collect(),
-        }
+            opportunities: opportunities.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?,
+        })
     }
 }
 
@@ -442,9 +379,9 @@ impl Pipeline {
 pub struct SearchHit {
     pub position: u64,
     pub score: f32,
-    /// inbound, comment, echo, reply or note.
-    pub kind: String,
-    pub channel: String,
+    pub kind: SearchHitKind,
+    /// The channel of the message; null for a note.
+    pub channel: Option<Channel>,
     pub contact_id: ID,
     pub conversation_id: Option<ID>,
     pub at: String,
@@ -452,17 +389,18 @@ pub struct SearchHit {
     pub snippet_html: String,
 }
 
-impl From<rm::SearchHit> for SearchHit {
-    fn from(h: rm::SearchHit) -> Self {
-        Self {
+impl TryFrom<rm::SearchHit> for SearchHit {
+    type Error = ApiError;
+    fn try_from(h: rm::SearchHit) -> Result<Self, ApiError> {
+        Ok(Self {
             position: h.position,
             score: h.score,
-            kind: h.kind,
-            channel: h.channel,
+            kind: SearchHitKind::from_stored(&h.kind)?,
+            channel: Some(h.channel.as_str()).filter(|c| !c.is_empty()).map(stored_channel).transpose()?,
             contact_id: ID(h.contact),
             conversation_id: h.conversation.map(ID),
             at: t(h.at),
             snippet_html: h.snippet_html,
-        }
+        })
     }
 }

@@ -2,14 +2,16 @@
 //! mutation's answer) and then waits until the read models include it.
 
 use super::api;
+use super::node::{Node, NodeType};
 use super::read::*;
+use super::thread::Conversation;
 use super::types::{parse_id, Channel};
 use crate::auth::{partner_in, READERS};
 use crate::error::{ApiError, Code, OrApi};
 use async_graphql::{Context, InputObject, Object, SimpleObject, Subscription, ID};
 use futures_util::Stream;
 use laras_domain::channel::ChannelKind;
-use laras_domain::ids::{ContactId, ConversationId};
+use laras_domain::ids::{ContactId, ConversationId, DraftId, OpportunityId};
 use laras_projections::{ChangeKind, ProjectionError, ReadModels};
 use std::time::Duration;
 
@@ -65,15 +67,12 @@ async fn read_from<T: Send + 'static>(
 
 #[derive(InputObject, Default)]
 pub struct InboxFilter {
-    /// open, awaiting_approval, pending, snoozed or resolved.
-    pub status: Option<String>,
+    pub status: Option<super::enums::ConversationStatus>,
     pub channel: Option<Channel>,
     /// A user id (from `me`-style ids in the audit trail).
     pub assignee: Option<String>,
     pub contact_id: Option<ID>,
 }
-
-const STATUSES: [&str; 5] = ["open", "awaiting_approval", "pending", "snoozed", "resolved"];
 
 fn channel_name(c: Channel) -> String {
     ChannelKind::from(c).as_str().to_owned()
@@ -95,12 +94,9 @@ impl ReadQueries {
     ) -> async_graphql::Result<InboxConnection> {
         let (partner, _) = partner_in(ctx, READERS)?;
         let first = super::types::page_size(first, api(ctx).limits.max_page).api()?;
-        if filter.status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-            return Err(ApiError::bad_input(format!("status must be one of {STATUSES:?}")).into_graphql());
-        }
         let contact = filter.contact_id.as_ref().map(|id| parse_id::<ContactId>("contactId", id)).transpose().api()?;
         let filter = laras_projections::InboxFilter {
-            status: filter.status,
+            status: filter.status.map(|s| s.as_stored().to_owned()),
             channel: filter.channel.map(channel_name),
             assignee: filter.assignee,
             contact: contact.map(|c| c.to_string()),
@@ -108,7 +104,7 @@ impl ReadQueries {
         let page = laras_projections::PageRequest { first, after };
         let partner = partner.to_string();
         let found = read(ctx, min_position, move |m| m.inbox(&partner, &filter, &page)).await?;
-        Ok(InboxConnection::from_page(found))
+        InboxConnection::from_page(found).api()
     }
 
     /// One conversation: messages, comments, drafts with their approval state, deliveries.
@@ -124,8 +120,46 @@ impl ReadQueries {
         let partner = partner.to_string();
         read(ctx, min_position, move |m| m.conversation(&partner, &id))
             .await?
-            .map(|view| Conversation::of(owner, view))
-            .ok_or_else(|| ApiError::not_found().into_graphql())
+            .map(|view| Conversation::of(owner, view).api())
+            .unwrap_or_else(|| Err(ApiError::not_found().into_graphql()))
+    }
+
+    /// The object a global id names (Relay's Node): a Conversation, Contact,
+    /// Opportunity or Draft of the caller's Partner. An id of another Partner's object
+    /// answers NOT_FOUND, exactly like one that never existed (as `conversation(id:)`
+    /// and `contact(id:)` do); an id that is not a global id is BAD_INPUT.
+    async fn node(&self, ctx: &Context<'_>, id: ID, min_position: Option<u64>) -> async_graphql::Result<Option<Node>> {
+        let (partner, _) = partner_in(ctx, READERS)?;
+        let (of, local) = super::node::parse(&id).api()?;
+        let bad = || ApiError::bad_input("id names no object of its type").into_graphql();
+        let owner = partner;
+        let partner = partner.to_string();
+        let found = match of {
+            NodeType::Conversation => {
+                let id = local.parse::<ConversationId>().map_err(|_| bad())?.to_string();
+                let view = read(ctx, min_position, move |m| m.conversation(&partner, &id)).await?;
+                view.map(|v| Conversation::of(owner, v).map(Node::Conversation)).transpose().api()?
+            }
+            NodeType::Contact => {
+                let id = local.parse::<ContactId>().map_err(|_| bad())?.to_string();
+                let view = read(ctx, min_position, move |m| m.contact(&partner, &id)).await?;
+                view.map(|c| Contact::try_from(c).map(Node::Contact)).transpose().api()?
+            }
+            NodeType::Opportunity => {
+                let id = local.parse::<OpportunityId>().map_err(|_| bad())?.to_string();
+                let view = read(ctx, min_position, move |m| m.opportunity(&partner, &id)).await?;
+                view.map(|o| Opportunity::try_from(o).map(Node::Opportunity)).transpose().api()?
+            }
+            NodeType::Draft => {
+                let (conversation, draft) = local.split_once('/').ok_or_else(bad)?;
+                let conversation = conversation.parse::<ConversationId>().map_err(|_| bad())?.to_string();
+                let draft = draft.parse::<DraftId>().map_err(|_| bad())?.to_string();
+                let view = read(ctx, min_position, move |m| m.conversation(&partner, &conversation)).await?;
+                let conversation = view.map(|v| Conversation::of(owner, v)).transpose().api()?;
+                conversation.and_then(|c| c.into_draft(&draft)).map(Node::Draft)
+            }
+        };
+        found.map(Some).ok_or_else(|| ApiError::not_found().into_graphql())
     }
 
     /// Replies held in doubt for a person, oldest first (ADR 010).
@@ -133,7 +167,7 @@ impl ReadQueries {
         let (partner, _) = partner_in(ctx, READERS)?;
         let partner = partner.to_string();
         let held = read(ctx, min_position, move |m| m.held_sends(&partner)).await?;
-        Ok(held.into_iter().map(Into::into).collect())
+        held.into_iter().map(TryInto::try_into).collect::<Result<_, ApiError>>().api()
     }
 
     /// A contact with its CRM timeline, conversations, opportunities and segment.
@@ -143,32 +177,31 @@ impl ReadQueries {
         let partner = partner.to_string();
         read(ctx, min_position, move |m| m.contact(&partner, &id))
             .await?
-            .map(Into::into)
-            .ok_or_else(|| ApiError::not_found().into_graphql())
+            .map(|c| Contact::try_from(c).api())
+            .unwrap_or_else(|| Err(ApiError::not_found().into_graphql()))
     }
 
     /// Open deals by stage with weighted forecast, stage durations, won and lost totals.
     async fn pipeline(&self, ctx: &Context<'_>, min_position: Option<u64>) -> async_graphql::Result<Pipeline> {
         let (partner, _) = partner_in(ctx, READERS)?;
         let partner = partner.to_string();
-        read(ctx, min_position, move |m| Ok(Pipeline::of(m.pipeline(&partner)?, m.opportunities(&partner)?))).await
+        let (view, opportunities) =
+            read(ctx, min_position, move |m| Ok((m.pipeline(&partner)?, m.opportunities(&partner)?))).await?;
+        Pipeline::of(view, opportunities).api()
     }
 
     /// Contacts with CLV and RFM segment, most valuable first; optionally one segment.
     async fn segments(
         &self,
         ctx: &Context<'_>,
-        segment: Option<String>,
+        segment: Option<super::enums::RfmSegment>,
         min_position: Option<u64>,
     ) -> async_graphql::Result<Vec<ContactSegment>> {
         let (partner, _) = partner_in(ctx, READERS)?;
-        if segment.as_deref().is_some_and(|s| !laras_projections::segments::SEGMENTS.contains(&s)) {
-            let names = laras_projections::segments::SEGMENTS;
-            return Err(ApiError::bad_input(format!("segment must be one of {names:?}")).into_graphql());
-        }
         let partner = partner.to_string();
-        let rows = read(ctx, min_position, move |m| m.segments(&partner, segment.as_deref())).await?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        let segment = segment.map(|s| s.as_stored());
+        let rows = read(ctx, min_position, move |m| m.segments(&partner, segment)).await?;
+        rows.into_iter().map(TryInto::try_into).collect::<Result<_, ApiError>>().api()
     }
 
     /// Full-text search over messages, comments, replies and notes (BM25, highlighted).
@@ -204,7 +237,7 @@ impl ReadQueries {
         };
         let partner = partner.to_string();
         let hits = read_from(ctx, Needs::Search, min_position, move |m| m.search(&partner, &query)).await?;
-        Ok(hits.into_iter().map(Into::into).collect())
+        hits.into_iter().map(TryInto::try_into).collect::<Result<_, ApiError>>().api()
     }
 }
 

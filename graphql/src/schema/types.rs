@@ -161,9 +161,12 @@ impl From<&Money> for MoneyValue {
     }
 }
 
-/// Parses an id argument; a malformed one is BAD_INPUT.
+/// Parses an id argument, local or global (`Node.id`); a malformed one is BAD_INPUT.
 pub fn parse_id<T: std::str::FromStr>(what: &str, id: &ID) -> Result<T, ApiError> {
-    id.parse::<T>().map_err(|_| ApiError::bad_input(format!("{what} is not a valid id")))
+    id.parse::<T>()
+        .ok()
+        .or_else(|| super::node::decode(id).and_then(|(_, local)| local.parse::<T>().ok()))
+        .ok_or_else(|| ApiError::bad_input(format!("{what} is not a valid id")))
 }
 
 /// Times are RFC 3339 in UTC with milliseconds.

@@ -19,7 +19,9 @@ const INBOX = `query Inbox($filter: InboxFilter!, $after: String) {
     pageInfo { hasNextPage endCursor } } }`;
 const CONVERSATION = `query Conversation($id: ID!) { conversation(id: $id) {
   summary { conversationId contactName channel status windowClosesAt upset }
-  items { position kind reference text at actor state draftId errorTitle } } }`;
+  items { position kind reference text at actor
+    ... on Draft { draftId state proposedBy { kind model confidence } }
+    ... on Reply { delivery error { explanation } } } } }`;
 const CHECK = `query Check($c: ID!, $text: String!, $to: ReplyTo) { replyCheck(conversationId: $c, text: $text, to: $to) { allowed reason explanation } }`;
 /// At most this many conversations are shown; past it the filters narrow the list.
 const INBOX_CAP = 5000;
@@ -135,7 +137,8 @@ async function renderInbox(quiet) {
   showWho();
   const started = performance.now();
   if (!quiet || !inboxList || !main.contains(inboxList)) {
-    const statuses = ['open', 'awaiting_approval', 'pending', 'snoozed', 'resolved'].map(s => [s, t(s)]);
+    // Enum values are the API's (SCREAMING_CASE); the words are keyed by their lower case.
+    const statuses = ['OPEN', 'AWAITING_APPROVAL', 'PENDING', 'SNOOZED', 'RESOLVED'].map(s => [s, t(s.toLowerCase())]);
     const channels = ['WHATSAPP', 'INSTAGRAM', 'MESSENGER', 'THREADS'].map(c => [c, t(c.toLowerCase())]);
     inboxList = el('ul', { id: 'inbox', className: 'inbox', attrs: { 'aria-label': t('inbox'), 'aria-busy': 'true' } });
     replace(main,
@@ -159,12 +162,12 @@ async function renderInbox(quiet) {
     const window = closes ? (closes.getTime() > now ? t('windowCloses', time(c.windowClosesAt)) : t('windowClosed')) : null;
     return el('li', { className: 'conv', attrs: { 'data-id': c.conversationId } },
       el('a', { href: `#/c/${encodeURIComponent(c.conversationId)}` },
-        el('span', { className: 'channel' }, t(c.channel)),
+        el('span', { className: 'channel' }, t(c.channel.toLowerCase())),
         el('span', { className: 'contact' }, c.contactName ?? '—'),
         el('span', {}, c.unread > 0 ? el('span', { className: 'badge', attrs: { 'aria-label': t('unread', c.unread) } }, String(c.unread)) : null),
         el('span', { className: 'last' }, c.lastMessage ?? ''),
         el('span', { className: 'meta' },
-          el('span', { className: 'conv-status' }, t(c.status)),
+          el('span', { className: 'conv-status' }, t(c.status.toLowerCase())),
           el('time', { attrs: { datetime: c.lastMessageAt } }, time(c.lastMessageAt)),
           c.draftsWaiting > 0 ? el('span', { className: 'badge drafts' }, t('drafts', c.draftsWaiting)) : null,
           window ? el('span', { className: 'window' }, window) : null,
@@ -199,7 +202,7 @@ async function renderConversation(id) {
   replace(main,
     el('a', { href: '#/' }, t('back')),
     el('h1', { id: 'contact-name' }, c.summary.contactName ?? '—'),
-    el('p', { className: 'meta' }, t(c.summary.channel), ' · ', t(c.summary.status),
+    el('p', { className: 'meta' }, t(c.summary.channel.toLowerCase()), ' · ', t(c.summary.status.toLowerCase()),
       c.summary.windowClosesAt ? [' · ', t('windowCloses', time(c.summary.windowClosesAt))] : null),
     thread, drafts,
     canWrite() ? replyBox(id, replyTarget(c.summary.channel, c.items)) : el('p', { id: 'read-only' }, t('readOnly')));
@@ -221,22 +224,23 @@ function fillThread(items) {
   const bubbles = [];
   const waiting = [];
   for (const item of items) {
-    if (item.kind === 'draft') {
-      if (item.state === 'proposed') waiting.push(draftCard(id, item));
+    if (item.kind === 'DRAFT') {
+      if (item.state === 'PROPOSED') waiting.push(draftCard(id, item));
       continue;
     }
-    const out = item.kind === 'reply' || item.kind === 'echo';
-    bubbles.push(el('li', { className: `item ${out ? 'out' : 'in'} kind-${item.kind}`, attrs: { 'data-kind': item.kind } },
+    const out = item.kind === 'REPLY' || item.kind === 'ECHO';
+    const kind = item.kind.toLowerCase();
+    bubbles.push(el('li', { className: `item ${out ? 'out' : 'in'} kind-${kind}`, attrs: { 'data-kind': kind } },
       item.text ?? '',
-      el('small', {}, time(item.at), item.state ? ` · ${item.state}` : '', item.errorTitle ? ` · ${item.errorTitle}` : '')));
+      el('small', {}, time(item.at), item.delivery ? ` · ${item.delivery.toLowerCase()}` : '',
+        item.error ? ` · ${item.error.explanation}` : '')));
   }
   replace(thread, bubbles);
   replace(drafts, waiting);
 }
 
 function draftCard(conversationId, item) {
-  // A draft item's reference is its own id; `draftId` names the draft a reply came from.
-  const draftId = item.draftId ?? item.reference;
+  const draftId = item.draftId;
   const decide = async (mutation, done) => {
     try {
       await gql(mutation, { c: conversationId, d: draftId });
@@ -260,9 +264,9 @@ function draftCard(conversationId, item) {
 /// Where a reply goes: under a public comment the customer's last word was, a private
 /// reply (Instagram, Messenger) or a public one (Threads); otherwise the conversation.
 function replyTarget(channel, items) {
-  const last = [...items].reverse().find(i => i.kind === 'inbound' || i.kind === 'comment');
-  if (!last || last.kind !== 'comment') return null;
-  return channel === 'threads' ? { threadsReplyId: last.reference } : { commentId: last.reference };
+  const last = [...items].reverse().find(i => i.kind === 'INBOUND' || i.kind === 'COMMENT');
+  if (!last || last.kind !== 'COMMENT') return null;
+  return channel === 'THREADS' ? { threadsReplyId: last.reference } : { commentId: last.reference };
 }
 
 function replyBox(conversationId, to) {
@@ -277,9 +281,10 @@ function replyBox(conversationId, to) {
       const { replyCheck } = await gql(CHECK, { c: conversationId, text: text.value, to });
       if (mine !== asked) return;
       check.className = `check ${replyCheck.allowed ? 'allowed' : 'refused'}`;
-      check.dataset.reason = replyCheck.reason ?? '';
+      const code = replyCheck.reason?.toLowerCase() ?? '';
+      check.dataset.reason = code;
       check.textContent = replyCheck.allowed ? t('willSend')
-        : `${t('wontSend')} ${reason(replyCheck.reason) ?? replyCheck.explanation ?? ''}`;
+        : `${t('wontSend')} ${reason(code) ?? replyCheck.explanation ?? ''}`;
       send.disabled = !replyCheck.allowed;
     } catch (e) {
       check.textContent = e.message;
