@@ -25,7 +25,7 @@ const CHECKPOINT: &str = "read_models";
 /// The read models' layout (`PRAGMA user_version`). Read models made by an older layout
 /// lack rows the newer one derives from old events, so they are emptied and caught up
 /// from the log again on open.
-const LAYOUT: i64 = 2;
+const LAYOUT: i64 = 3;
 /// A batch this large comes from catching up, not from live traffic.
 const BACKLOG_BATCH: usize = 1_000;
 
@@ -279,7 +279,7 @@ impl ReadModels {
             conn.execute_batch(
                 "BEGIN; DELETE FROM checkpoint; DELETE FROM pipeline_stages; DELETE FROM contacts; DELETE FROM conversations;
                  DELETE FROM items; DELETE FROM reactions; DELETE FROM timeline; DELETE FROM opportunities; DELETE FROM stage_history;
-                 DELETE FROM segments; DELETE FROM sends; DELETE FROM in_doubt_policies; DELETE FROM attachments; COMMIT;",
+                 DELETE FROM segments; DELETE FROM sends; DELETE FROM in_doubt_policies; DELETE FROM attachments; DELETE FROM articles; COMMIT;",
             )?;
         }
         self.inner.indexer.ask(Job::Clear)?;
