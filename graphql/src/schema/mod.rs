@@ -1,6 +1,7 @@
 //! The GraphQL schema: one module per root type, shared value types in `types`.
 
 mod audit;
+mod knowledge;
 mod mutation;
 mod proofs;
 mod query;
@@ -24,7 +25,13 @@ pub use reads::SubscriptionRoot;
 
 /// Every query: the Partner and audit ones, and the read models.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(query::PartnerQueries, reads::ReadQueries, proofs::ProofQueries, witnesses::WitnessQueries);
+pub struct QueryRoot(
+    query::PartnerQueries,
+    reads::ReadQueries,
+    proofs::ProofQueries,
+    witnesses::WitnessQueries,
+    knowledge::KnowledgeQueries,
+);
 
 pub type LarasSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -43,6 +50,9 @@ pub struct Api {
     pub audit: laras_commands::audit::MerkleLog,
     /// Customers' files and the key of the links that serve them.
     pub media: MediaAccess,
+    /// The AI worker's knowledge and generator, for "ask Laras" (`askLaras`): the same
+    /// decision the worker makes for a customer's message, run without recording it.
+    pub worker: laras_commands::worker::AiWorker,
     pub limits: Limits,
 }
 
