@@ -20,8 +20,7 @@ use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{ApprovalMode, DraftAuthor, ReplyTarget};
 use laras_domain::ids::{ConversationId, PartnerId};
-use serde_json::{json, Value};
-use std::path::Path;
+use serde_json::json;
 use std::time::{Duration, Instant};
 use webdriver::{missing_browser, Browser};
 

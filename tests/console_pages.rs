@@ -281,7 +281,7 @@ fn an_article_is_published_and_retired_and_asking_laras_shows_a_draft_and_record
     assert!(text(&browser, "#ask-draft").contains("medium-fine"), "the draft comes from the Kintamani article");
     let confidence =
         browser.js("return Number(document.getElementById('ask-confidence').dataset.confidence);", json!([]));
-    assert!(confidence.as_f64().is_some_and(|c| c >= 0.5 && c <= 1.0), "{confidence}");
+    assert!(confidence.as_f64().is_some_and(|c| (0.5..=1.0).contains(&c)), "{confidence}");
     assert!(text(&browser, "#ask-confidence").contains('%'));
     let cited = browser.js(
         "return [...document.querySelectorAll('#ask-articles li[data-cited=yes]')].map(li => li.textContent);",
