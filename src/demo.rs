@@ -84,6 +84,32 @@ async fn seed_history(app: &App, partner: PartnerId) -> anyhow::Result<()> {
         tags: vec!["hours".into(), "delivery".into()],
     };
     ledger.publish_article(partner, article, &system).await?;
+    let more = [
+        (
+            ArticleKind::Product,
+            "Kintamani natural roast",
+            "Our Kintamani natural is a light roast with orange and brown-sugar notes. 250 g Rp 95.000, \
+             1 kg Rp 340.000. For a V60, grind medium-fine (like table salt).",
+            vec!["kintamani".to_owned(), "grind".to_owned()],
+        ),
+        (
+            ArticleKind::Policy,
+            "Damaged or torn bags",
+            "If a bag arrives torn or damaged, send us a photo of it within 3 days of delivery and we \
+             replace it free, shipped the same day.",
+            vec!["returns".to_owned()],
+        ),
+    ];
+    for (kind, title, body, tags) in more {
+        let article = PublishArticle {
+            article_id: ArticleId(Uuid::now_v7()),
+            kind,
+            title: title.into(),
+            body: body.into(),
+            tags,
+        };
+        ledger.publish_article(partner, article, &system).await?;
+    }
 
     let now = ledger.clock.now();
     let minutes_ago = |m: i64| Timestamp(now.0 - m * 60_000);
@@ -134,6 +160,7 @@ async fn seed_history(app: &App, partner: PartnerId) -> anyhow::Result<()> {
             &customer_meta,
         )
         .await?;
+    ledger.score_sentiment(partner, wa.conversation_id, "wamid.DEMO2", 0.8, "demo-lexicon", &system).await?;
     ledger.on_opportunity(partner, deal, &WinOpportunity { value: None }, &system).await?;
     ledger.add_note(partner, wa.contact_id, "Owns Kafe Senja on Jl. Braga; prefers Friday delivery.", &system).await?;
 
@@ -180,7 +207,7 @@ async fn seed_history(app: &App, partner: PartnerId) -> anyhow::Result<()> {
         text: "Is the Kintamani roast still available? 😍".into(),
         sent_at: minutes_ago(45),
     };
-    ledger.record_public_comment(partner, comment, &customer_meta).await?;
+    let rina = ledger.record_public_comment(partner, comment, &customer_meta).await?;
 
     // Messenger: an unhappy customer.
     let dewi = customer(IdentityKind::Psid, "24000000000000001", "Dewi Lestari");
@@ -198,6 +225,24 @@ async fn seed_history(app: &App, partner: PartnerId) -> anyhow::Result<()> {
         )
         .await?;
     ledger.score_sentiment(partner, fb.conversation_id, "m_DEMO-messenger-1", -0.7, "demo-lexicon", &system).await?;
+
+    // Open deals in every stage but the last, so the pipeline board has something in its columns.
+    let deals = [
+        (ig.contact_id, Some(ig.conversation_id), "Monthly beans, 2 kg", "qualified", 56_000_000),
+        (rina.contact_id, Some(rina.conversation_id), "Kintamani 5 kg", "negotiation", 170_000_000),
+        (fb.contact_id, Some(fb.conversation_id), "Replacement and 1 kg Kintamani", "lead", 34_000_000),
+    ];
+    for (contact_id, conversation_id, title, stage, minor_units) in deals {
+        let open = OpenOpportunity {
+            opportunity_id: OpportunityId(Uuid::now_v7()),
+            contact_id,
+            conversation_id,
+            title: title.into(),
+            stage: Some(stage.into()),
+            value: Money { minor_units, currency: "IDR".into() },
+        };
+        ledger.open_opportunity(partner, open, &system).await?;
+    }
 
     // Threads: a public reply under the roastery's post.
     let reply = IncomingComment {

@@ -81,7 +81,8 @@ pub async fn run(
         },
     };
     supervisor.spawn(Arc::new(WorkerProcess {
-        worker,
+        // The API's "ask Laras" shares the worker's knowledge index and generator.
+        worker: worker.clone(),
         checkpoints: app.checkpoints.clone(),
         poison: PoisonPolicy::default(),
     }));
@@ -131,6 +132,7 @@ pub async fn run(
         read,
         audit,
         media: MediaAccess { vault: app.media.clone(), link_key: app.media_link_key.clone() },
+        worker,
         limits: settings.limits.api,
     };
     let graphql = GraphqlState::new(build_schema(api.clone()), api, settings.admin_token.clone());

@@ -78,6 +78,8 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         q("setApprovalMode", "mutation { setApprovalMode(mode: AUTOPILOT, channel: WHATSAPP) { position } }"),
         q("setFollowUpPolicy", "mutation { setFollowUpPolicy(delayHours: 24) { position } }"),
         q("retireArticle", "mutation($a: ID!) { retireArticle(articleId: $a) { position } }"),
+        q("articles", "query { articles(includeRetired: true) { id title body } }"),
+        q("askLaras", "query { askLaras(question: \"What are your hours?\") { text confidence articles { id title } } }"),
         q("heldSends", "query { heldSends { sendId conversationId } }"),
         q("witnesses", "query { witnesses { name publicKey } }"),
         q(
@@ -121,6 +123,8 @@ const OWN_PARTNER_ONLY: &[&str] = &[
     "setInDoubtPolicy",
     "registerWitness",
     "submitCosignature",
+    "articles",
+    "askLaras",
 ];
 
 async fn schema_fields(w: &World) -> BTreeSet<String> {
@@ -156,7 +160,9 @@ async fn no_query_or_mutation_reaches_another_partners_data() {
             let text = r.to_string();
             assert!(!text.contains(&a.partner.to_string()), "{field} leaked A's partner id: {text}");
             assert!(!text.contains("toko 1?"), "{field} leaked A's message: {text}");
-            for id in [a.conversation.to_string(), a.contact.to_string(), a.opportunity.to_string()] {
+            for id in
+                [a.conversation.to_string(), a.contact.to_string(), a.opportunity.to_string(), a.article.to_string()]
+            {
                 let echoed_in_error = r["data"].is_null() || !r["data"].to_string().contains(&id);
                 assert!(echoed_in_error, "{field} leaked A's id {id}: {text}");
             }
@@ -191,6 +197,7 @@ fn allowed(field: &str) -> Option<&'static [&'static str]> {
         | "pipeline"
         | "segments"
         | "search"
+        | "articles"
         | "inboxChanges"
         | "draftsAwaitingApproval" => R,
         "auditTrail" | "treeHead" | "treeHeads" | "inclusionProof" | "consistencyProof" | "envelopes" | "witnesses"
@@ -200,6 +207,7 @@ fn allowed(field: &str) -> Option<&'static [&'static str]> {
         | "rejectDraft"
         | "reply"
         | "replyCheck"
+        | "askLaras"
         | "setConversationStatus"
         | "assignConversation"
         | "addNote"

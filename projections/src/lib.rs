@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod articles;
 pub mod changes;
 pub mod error;
 mod indexer;
@@ -18,6 +19,7 @@ pub mod runner;
 pub mod search;
 pub mod segments;
 
+pub use articles::ArticleView;
 pub use changes::{ChangeKind, ReadModelChange};
 pub use error::ProjectionError;
 pub use models::{decode, decode_owned, Decoded, ReadModels};

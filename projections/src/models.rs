@@ -279,7 +279,7 @@ impl ReadModels {
             conn.execute_batch(
                 "BEGIN; DELETE FROM checkpoint; DELETE FROM pipeline_stages; DELETE FROM contacts; DELETE FROM conversations;
                  DELETE FROM items; DELETE FROM reactions; DELETE FROM timeline; DELETE FROM opportunities; DELETE FROM stage_history;
-                 DELETE FROM segments; DELETE FROM sends; DELETE FROM in_doubt_policies; DELETE FROM attachments;
+                 DELETE FROM segments; DELETE FROM sends; DELETE FROM in_doubt_policies; DELETE FROM attachments; DELETE FROM articles;
                  DELETE FROM drafts; COMMIT;",
             )?;
         }

@@ -280,6 +280,7 @@ pub fn apply(
             }
             opportunity_event(&ctx, &subject, event)
         }
+        "article" => crate::articles::apply(tx, &ctx.partner, &subject, ctx.at, event),
         _ => Ok(()),
     }
 }

@@ -85,3 +85,9 @@ CREATE TABLE IF NOT EXISTS attachments (
     state TEXT NOT NULL, reason TEXT, object TEXT,
     PRIMARY KEY (conversation_id, message_ref, attachment));
 CREATE INDEX IF NOT EXISTS attachments_contact ON attachments (contact_id);
+
+-- The Partner's knowledge articles (its own words, not a customer's); `tags` is a JSON array.
+CREATE TABLE IF NOT EXISTS articles (
+    article_id TEXT PRIMARY KEY, partner_id TEXT NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL,
+    body TEXT NOT NULL, tags TEXT NOT NULL DEFAULT '[]', published_at INTEGER NOT NULL, retired_at INTEGER);
+CREATE INDEX IF NOT EXISTS articles_partner ON articles (partner_id, published_at DESC);

@@ -32,6 +32,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("i18n.js", "text/javascript; charset=utf-8", include_bytes!("web/i18n.js")),
     ("views.js", "text/javascript; charset=utf-8", include_bytes!("web/views.js")),
     ("page.js", "text/javascript; charset=utf-8", include_bytes!("web/page.js")),
+    ("contact.js", "text/javascript; charset=utf-8", include_bytes!("web/contact.js")),
+    ("pipeline.js", "text/javascript; charset=utf-8", include_bytes!("web/pipeline.js")),
+    ("segments.js", "text/javascript; charset=utf-8", include_bytes!("web/segments.js")),
+    ("knowledge.js", "text/javascript; charset=utf-8", include_bytes!("web/knowledge.js")),
     ("app.css", "text/css; charset=utf-8", include_bytes!("web/app.css")),
 ];
 

@@ -17,12 +17,15 @@
 
 mod follow_up;
 mod port;
+mod preview;
 mod process;
 
 pub use follow_up::{FollowUpBook, FollowUps, FOLLOW_UP};
 pub use port::{
     Article, DraftGenerator, DraftRequest, GeneratedDraft, KnowledgeBase, Passage, SentimentScorer, Turn, WorkerError,
 };
+use preview::Proposal;
+pub use preview::{Preview, PreviewOutcome};
 pub use process::{FollowUpProcess, WorkerProcess, AI_WORKER, FOLLOW_UPS};
 
 use crate::error::CommandError;
@@ -267,6 +270,34 @@ impl AiWorker {
         Ok(())
     }
 
+    /// The draft the generator proposes for `text` from the Partner's knowledge, or why
+    /// there is none. `reply` and `preview` both decide here, so "ask Laras" shows what
+    /// the worker would really propose. With `history`, the conversation before that
+    /// message is given too.
+    async fn proposal(&self, partner: PartnerId, text: &str, history: Option<&Inbound>) -> Proposal {
+        if purpose::off_topic(text).is_some() {
+            return Proposal { passages: Vec::new(), outcome: Err(DeclineReason::OffTopic) };
+        }
+        let passages = match self.knowledge.search(partner, text, self.settings.passages) {
+            Ok(p) => p,
+            Err(e) => return Proposal::unavailable(Vec::new(), &e),
+        };
+        let history = match history {
+            Some(m) => match self.history(m).await {
+                Ok(h) => h,
+                Err(e) => return Proposal::unavailable(passages, &e),
+            },
+            None => Vec::new(),
+        };
+        let request = DraftRequest { question: text.to_owned(), passages: passages.clone(), history };
+        let outcome = match self.generator.generate(&request).await {
+            Ok(Some(d)) if d.confidence >= self.settings.confidence_threshold => Ok(d),
+            Ok(_) => Err(DeclineReason::LowConfidence),
+            Err(e) => return Proposal::unavailable(passages, &e),
+        };
+        Proposal { passages, outcome }
+    }
+
     /// What follows the score for a message the worker may answer: a declined draft, or a
     /// draft and, under autopilot for a customer who is not upset, its send.
     async fn reply(
@@ -285,28 +316,12 @@ impl AiWorker {
                 generator: generator.clone(),
             })
         };
-        if purpose::off_topic(text).is_some() {
-            return Ok(decline(DeclineReason::OffTopic));
-        }
         let started = Instant::now();
-        let passages = self.knowledge.search(m.partner, text, self.settings.passages);
-        let generated = match passages {
-            Ok(passages) => match self.history(m).await {
-                Ok(history) => {
-                    self.generator.generate(&DraftRequest { question: text.to_owned(), passages, history }).await
-                }
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
+        let proposal = self.proposal(m.partner, text, Some(m)).await;
         let latency_ms = started.elapsed().as_millis() as u64;
-        let draft = match generated {
-            Ok(Some(d)) if d.confidence >= self.settings.confidence_threshold => d,
-            Ok(_) => return Ok(decline(DeclineReason::LowConfidence)),
-            Err(e) => {
-                tracing::warn!(error = %e, "the draft generator failed; a person takes over");
-                return Ok(decline(DeclineReason::GeneratorUnavailable));
-            }
+        let draft = match proposal.outcome {
+            Ok(d) => d,
+            Err(reason) => return Ok(decline(reason)),
         };
         laras_domain::error::require_text("draft", &draft.text, 4096)?;
         let contact = conversation.contact.ok_or(laras_domain::error::DomainError::ConversationNotFound)?;

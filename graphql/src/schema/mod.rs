@@ -3,6 +3,7 @@
 mod audit;
 #[macro_use]
 mod enums;
+mod knowledge;
 mod mutation;
 pub mod node;
 mod proofs;
@@ -28,7 +29,13 @@ pub use reads::SubscriptionRoot;
 
 /// Every query: the Partner and audit ones, and the read models.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(query::PartnerQueries, reads::ReadQueries, proofs::ProofQueries, witnesses::WitnessQueries);
+pub struct QueryRoot(
+    query::PartnerQueries,
+    reads::ReadQueries,
+    proofs::ProofQueries,
+    witnesses::WitnessQueries,
+    knowledge::KnowledgeQueries,
+);
 
 pub type LarasSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -47,6 +54,9 @@ pub struct Api {
     pub audit: laras_commands::audit::MerkleLog,
     /// Customers' files and the key of the links that serve them.
     pub media: MediaAccess,
+    /// The AI worker's knowledge and generator, for "ask Laras" (`askLaras`): the same
+    /// decision the worker makes for a customer's message, run without recording it.
+    pub worker: laras_commands::worker::AiWorker,
     pub limits: Limits,
 }
 

@@ -36,7 +36,7 @@ enum Needs {
 }
 
 /// Waits for `min_position`, then runs `query` off the async threads.
-async fn read<T: Send + 'static>(
+pub(super) async fn read<T: Send + 'static>(
     ctx: &Context<'_>,
     min_position: Option<u64>,
     query: impl FnOnce(&ReadModels) -> Result<T, ProjectionError> + Send + 'static,

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod ai;
+
 use async_graphql::{Request, Variables};
 use laras_commands::access::{ApiKeys, Role};
 use laras_commands::audit::{HeadPolicy, MerkleLog};
@@ -38,6 +40,8 @@ pub struct World {
     pub api: Api,
     pub runner: ProjectionRunner,
     pub audit: MerkleLog,
+    /// What "ask Laras" searches; `tenant` publishes each Partner's article here too.
+    pub knowledge: Arc<ai::MemoryKnowledge>,
     _dir: tempfile::TempDir,
 }
 
@@ -74,6 +78,14 @@ pub fn world_with(limits: Limits) -> World {
     };
     let prover = Arc::new(MemoryProver::default());
     let directory = ChannelDirectory::new(ledger.store.clone());
+    let knowledge = Arc::new(ai::MemoryKnowledge::default());
+    let worker = laras_commands::worker::AiWorker {
+        ledger: ledger.clone(),
+        knowledge: knowledge.clone(),
+        generator: Arc::new(ai::EchoGenerator),
+        sentiment: Arc::new(ai::Neutral),
+        settings: laras_commands::worker::WorkerSettings::default(),
+    };
     let api = Api {
         ledger: ledger.clone(),
         keys: keys.clone(),
@@ -95,10 +107,22 @@ pub fn world_with(limits: Limits) -> World {
             },
             link_key: laras_domain::sealed::SecretKey::from_bytes([9; 32]),
         },
+        worker,
         limits,
     };
     let audit = api.audit.clone();
-    World { ledger, prover, directory, keys, schema: build_schema(api.clone()), api, runner, audit, _dir: dir }
+    World {
+        ledger,
+        prover,
+        directory,
+        keys,
+        schema: build_schema(api.clone()),
+        api,
+        runner,
+        audit,
+        knowledge,
+        _dir: dir,
+    }
 }
 
 impl World {
@@ -137,14 +161,24 @@ impl World {
         };
         self.ledger.open_opportunity(partner, open, &meta).await.expect("opportunity");
         let article = ArticleId(Uuid::now_v7());
+        let (title, body) = ("Hours", "Open 9 to 5");
         let publish = laras_domain::aggregate::article::PublishArticle {
             article_id: article,
             kind: laras_domain::event::ArticleKind::Faq,
-            title: "Hours".into(),
-            body: "Open 9 to 5".into(),
+            title: title.into(),
+            body: body.into(),
             tags: vec![],
         };
         self.ledger.publish_article(partner, publish, &meta).await.expect("article");
+        // The AI worker would learn it from the log; the tests' worker never runs.
+        let learned = laras_commands::worker::Article {
+            id: article,
+            kind: laras_domain::event::ArticleKind::Faq,
+            title: title.into(),
+            body: body.into(),
+            tags: vec![],
+        };
+        laras_commands::worker::KnowledgeBase::publish(&*self.knowledge, partner, learned).expect("learn");
         let key = |role| Caller::Key(self.keys.create(partner, role, "").expect("key").0);
         let onboarded = self.ledger.store.read_stream(&laras_domain::stream::StreamId::partner(partner), 0).await;
         let first_event = onboarded.expect("read")[0].envelope.header.event_id;

@@ -5,6 +5,10 @@ import { t, setLanguage, language, time, reason } from './i18n.js';
 import { el, replace, debounce } from './views.js';
 import { state, main, say, canWrite, route as addRoute, resolve, conversationChanged } from './page.js';
 // Each page module adds its routes to page.js when imported; list new ones here.
+import './contact.js';
+import './pipeline.js';
+import './segments.js';
+import './knowledge.js';
 
 const who = document.getElementById('who');
 const signOutButton = document.getElementById('signout');
@@ -14,11 +18,11 @@ const nav = document.getElementById('nav');
 const ME = 'query { me { role partnerId keyId } partner { name } }';
 const INBOX = `query Inbox($filter: InboxFilter!, $after: String) {
   inbox(filter: $filter, first: 200, after: $after) {
-    edges { node { conversationId contactName channel status lastMessage lastMessageAt lastDirection
+    edges { node { conversationId contactId contactName channel status lastMessage lastMessageAt lastDirection
                    unread windowClosesAt upset draftsWaiting assignee } }
     pageInfo { hasNextPage endCursor } } }`;
 const CONVERSATION = `query Conversation($id: ID!) { conversation(id: $id) {
-  summary { conversationId contactName channel status windowClosesAt upset }
+  summary { conversationId contactId contactName channel status windowClosesAt upset }
   items { position kind reference text at actor
     ... on Draft { draftId state proposedBy { kind model confidence } }
     ... on Reply { delivery error { explanation } } } } }`;
@@ -37,6 +41,9 @@ function route() {
 /// The pages in the bar, in order: the hash they open and the word (i18n key) naming them.
 const PAGES = [
   ['#/', 'inbox'],
+  ['#/pipeline', 'pipeline'],
+  ['#/segments', 'segments'],
+  ['#/knowledge', 'knowledge'],
 ];
 
 function renderNav() {
@@ -171,7 +178,9 @@ async function renderInbox(quiet) {
           el('time', { attrs: { datetime: c.lastMessageAt } }, time(c.lastMessageAt)),
           c.draftsWaiting > 0 ? el('span', { className: 'badge drafts' }, t('drafts', c.draftsWaiting)) : null,
           window ? el('span', { className: 'window' }, window) : null,
-          c.upset ? el('span', { className: 'upset' }, t('upset')) : null)));
+          c.upset ? el('span', { className: 'upset' }, t('upset')) : null)),
+      el('a', { className: 'to-contact', href: `#/contact/${encodeURIComponent(c.contactId)}`,
+        attrs: { 'aria-label': t('contactOf', c.contactName ?? '—') } }, t('contact')));
   });
   replace(list, items.length ? items : el('li', { className: 'empty' }, t('empty')));
   list.setAttribute('aria-busy', 'false');
@@ -201,7 +210,8 @@ async function renderConversation(id) {
   threadOf = { id, thread, drafts };
   replace(main,
     el('a', { href: '#/' }, t('back')),
-    el('h1', { id: 'contact-name' }, c.summary.contactName ?? '—'),
+    el('h1', { id: 'contact-name' }, el('a', { href: `#/contact/${encodeURIComponent(c.summary.contactId)}`,
+      attrs: { title: t('contactOf', c.summary.contactName ?? '—') } }, c.summary.contactName ?? '—')),
     el('p', { className: 'meta' }, t(c.summary.channel.toLowerCase()), ' · ', t(c.summary.status.toLowerCase()),
       c.summary.windowClosesAt ? [' · ', t('windowCloses', time(c.summary.windowClosesAt))] : null),
     thread, drafts,

@@ -110,3 +110,26 @@ function formatter() {
   }
   return formatters.get(lang);
 }
+
+// ISO 4217 exponents that are not 2; amounts arrive in minor units as decimal strings.
+const EXPONENT = { JPY: 0, KRW: 0, VND: 0, CLP: 0, ISK: 0, UGX: 0, BHD: 3, KWD: 3, OMR: 3, JOD: 3, TND: 3 };
+
+/// An amount in minor units (a decimal string, possibly past 2^53) in the reader's language.
+export function money(minor, currency) {
+  if (minor === null || minor === undefined || !currency) return '—';
+  const exp = EXPONENT[currency] ?? 2;
+  let n;
+  try { n = BigInt(minor); } catch { return `${minor} ${currency}`; }
+  const scale = 10n ** BigInt(exp);
+  const whole = n / scale;
+  const frac = n % scale;
+  // Whole amounts (most rupiah prices) are shown without ",00".
+  const value = Number(whole) + (exp ? Number(frac) / Number(scale) : 0);
+  try {
+    return new Intl.NumberFormat(lang === 'id' ? 'id-ID' : 'en-GB', {
+      style: 'currency', currency, minimumFractionDigits: frac === 0n ? 0 : exp, maximumFractionDigits: exp,
+    }).format(value);
+  } catch {
+    return `${value} ${currency}`;
+  }
+}
