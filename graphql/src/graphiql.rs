@@ -62,15 +62,15 @@ const PAGE: &str = concat!(
 );
 
 /// Only unpkg.com's files and the page's own inline style and script run; GraphiQL talks
-/// to this server alone (`connect-src 'self'`, which covers its websocket in current
-/// browsers; ws: and wss: are named for older ones). CodeMirror sets inline styles
+/// to this server alone (`connect-src 'self'` covers its websocket too, CSP level 3).
+/// CodeMirror sets inline styles
 /// through the DOM, which `style-src` does not govern, so no 'unsafe-inline' is needed.
 pub const CONTENT_SECURITY_POLICY: &str = concat!(
     "default-src 'none'; ",
     "script-src https://unpkg.com 'sha256-K1SSmGrMKj4YtANtBBvgqP90/yv7KnXjSOgZzto+Ymg='; ",
     "style-src https://unpkg.com 'sha256-EMyyimZl6bN+nNC/JNPbsNK/Ax/r86Rx8UFQFdHgxN4='; ",
     "img-src 'self' data:; font-src https://unpkg.com data:; ",
-    "connect-src 'self' ws: wss:; ",
+    "connect-src 'self'; ",
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 );
 

@@ -262,6 +262,10 @@ function draftCard(conversationId, item) {
   };
   return el('div', { className: 'draft', attrs: { 'data-draft': draftId } },
     el('strong', {}, t('draftAwaiting')),
+    // Who proposed it: the AI worker's model and confidence (names, not words to translate).
+    item.proposedBy?.kind === 'AI_WORKER'
+      ? el('small', { className: 'draft-author' }, `AI · ${item.proposedBy.model} · ${Math.round(item.proposedBy.confidence * 100)}%`)
+      : null,
     el('p', { className: 'draft-text' }, item.text ?? ''),
     canWrite() ? el('div', { className: 'actions' },
       el('button', { className: 'approve', type: 'button', onclick: () => decide(
