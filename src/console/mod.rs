@@ -32,6 +32,9 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("i18n.js", "text/javascript; charset=utf-8", include_bytes!("web/i18n.js")),
     ("views.js", "text/javascript; charset=utf-8", include_bytes!("web/views.js")),
     ("page.js", "text/javascript; charset=utf-8", include_bytes!("web/page.js")),
+    ("settings.js", "text/javascript; charset=utf-8", include_bytes!("web/settings.js")),
+    ("audit.js", "text/javascript; charset=utf-8", include_bytes!("web/audit.js")),
+    ("proof.js", "text/javascript; charset=utf-8", include_bytes!("web/proof.js")),
     ("app.css", "text/css; charset=utf-8", include_bytes!("web/app.css")),
 ];
 
