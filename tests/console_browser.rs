@@ -4,12 +4,13 @@
 //! Without Chromium and chromedriver each test says it was skipped; under `CI` it fails.
 
 mod common;
+#[path = "common/console.rs"]
+mod console;
 #[path = "common/webdriver.rs"]
 mod webdriver;
 
 use common::*;
-use laras::app::{App, SystemClock};
-use laras::settings::{Overrides, Settings};
+use console::*;
 use laras_adapters::graph_api::fake::FakeGraph;
 use laras_commands::access::Role;
 use laras_commands::handlers::inbound::{IncomingComment, IncomingMessage, PlainContent, SenderIdentity};
@@ -19,14 +20,11 @@ use laras_domain::blind::IdentityKind;
 use laras_domain::channel::ChannelKind;
 use laras_domain::event::{ApprovalMode, DraftAuthor, ReplyTarget};
 use laras_domain::ids::{ConversationId, PartnerId};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use webdriver::{missing_browser, Browser};
 
-const SECRET: &str = "console-app-secret";
 const WA: &str = "106540352242922";
 const IG: &str = "17841405822304914";
 const XSS: &str = "<img src=x onerror=alert(1)>";
@@ -44,16 +42,6 @@ struct Rig {
     draft_text: String,
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
-
-async fn open(dir: &Path) -> App {
-    let settings =
-        Settings::load(Overrides { data_dir: Some(dir.to_path_buf()), ..Overrides::default() }).expect("settings");
-    App::from_settings(&settings, Arc::new(SystemClock)).await.expect("app")
-}
-
 fn text_from(number: &str, name: &str, id: &str, text: &str) -> IncomingMessage {
     IncomingMessage {
         channel: ChannelKind::WhatsApp,
@@ -66,32 +54,6 @@ fn text_from(number: &str, name: &str, id: &str, text: &str) -> IncomingMessage 
         context: Default::default(),
         also: vec![],
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// `laras serve --demo` on a free port; answers the server and the demo owner key it printed.
-fn serve_demo(dir: &Path, graph: &str) -> (Server, String) {
-    let port = free_port();
-    let mut child = laras(dir)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .env("LARAS_META_APP_SECRET", SECRET)
-        .env("LARAS_META_VERIFY_TOKEN", "verify")
-        .env("LARAS_META_GRAPH_URL", graph)
-        .env("LARAS_THREADS_GRAPH_URL", graph)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn laras serve --demo");
-    let lines = lines_of(&mut child);
-    let server = Server { child, base: format!("http://127.0.0.1:{port}"), data_dir: dir.to_path_buf() };
-    let printed = lines.recv_timeout(Duration::from_secs(60)).expect("the demo's line");
-    let printed: Value = serde_json::from_str(&printed).expect("json");
-    assert_eq!(printed["console"], format!("{}/", server.base), "the console's address is printed");
-    server.wait_healthy();
-    (server, printed["owner_key"].as_str().expect("owner key").to_owned())
 }
 
 impl Rig {
@@ -217,54 +179,6 @@ impl Rig {
             .status();
         assert_eq!(status.as_u16(), 200);
     }
-}
-
-/// Opens the console, records every resource and CSP violation from the first moment,
-/// and signs in with `key`.
-fn sign_in(browser: &Browser, base: &str, key: &str) {
-    sign_in_at(browser, &format!("{base}/"), key);
-}
-
-fn sign_in_at(browser: &Browser, url: &str, key: &str) {
-    browser.goto(url);
-    browser.js(
-        "window.__violations = []; document.addEventListener('securitypolicyviolation', e => window.__violations.push(e.blockedURI + ' ' + e.violatedDirective)); \
-         window.__dialogs = []; for (const f of ['alert', 'confirm', 'prompt']) { window[f] = m => { window.__dialogs.push(f + ' ' + m); }; }",
-        json!([]),
-    );
-    browser.wait_for("document.getElementById('signin-key')", Duration::from_secs(10));
-    browser.js(
-        "const i = document.getElementById('signin-key'); i.value = arguments[0]; document.getElementById('signin-button').click();",
-        json!([key]),
-    );
-    browser.wait_for("document.body.dataset.inboxRows !== undefined", Duration::from_secs(30));
-}
-
-/// Every request the page made went to its own origin and nothing was blocked by the policy.
-fn assert_same_origin_only(browser: &Browser) {
-    let report = browser.js(
-        "return { origin: location.origin, names: performance.getEntriesByType('resource').map(e => e.name), violations: window.__violations || [] };",
-        json!([]),
-    );
-    let origin = report["origin"].as_str().unwrap_or_default();
-    for name in report["names"].as_array().into_iter().flatten() {
-        let name = name.as_str().unwrap_or_default();
-        assert!(name.starts_with(origin) || name.starts_with("data:"), "a request to another origin: {name}");
-    }
-    assert_eq!(report["violations"], json!([]), "content-security-policy violations");
-}
-
-fn click(browser: &Browser, selector: &str) {
-    browser.wait_for(&format!("document.querySelector({selector:?})"), Duration::from_secs(10));
-    browser.js("document.querySelector(arguments[0]).click();", json!([selector]));
-}
-
-fn type_reply(browser: &Browser, text: &str) {
-    browser.wait_for("document.getElementById('reply-text')", Duration::from_secs(10));
-    browser.js(
-        "const t = document.getElementById('reply-text'); t.focus(); t.value = arguments[0]; t.dispatchEvent(new Event('input', { bubbles: true }));",
-        json!([text]),
-    );
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
