@@ -443,7 +443,8 @@ fn an_auditor_sees_settings_without_any_control_and_checks_proofs() {
     assert!(nav.to_string().contains("#/settings"), "{nav}");
 }
 
-/// PNGs of the inbox, a conversation and the pipeline at desktop and phone widths, into
+/// PNGs of the inbox, a conversation and the pipeline (and settings and audit) at desktop
+/// and phone widths, into
 /// `LARAS_SCREENSHOTS_DIR` when it is set; without it the pages are still loaded, checked
 /// and photographed, and only the files are not written.
 #[test]
@@ -472,11 +473,14 @@ fn screenshots_of_the_inbox_a_conversation_and_the_pipeline_at_desktop_and_phone
             ("inbox", "#/", "document.querySelectorAll('#inbox li.conv').length > 0"),
             ("conversation", thread.as_str(), "document.querySelectorAll('#thread li').length > 0"),
             ("pipeline", "#/pipeline", "document.querySelector('main h1') && document.getElementById('inbox') === null || document.querySelectorAll('#inbox li.conv').length > 0"),
+            ("settings", "#/settings", "document.querySelectorAll('#channels tr.channel-row').length > 0"),
+            ("audit", "#/audit/3", "document.getElementById('proof-verdict')"),
         ];
         for (page, hash, loaded) in pages {
             go(&browser, hash);
             browser.wait_for(loaded, WAIT);
-            // Let fonts and layout settle, and the focus ring of the route change fade in.
+            // The heading took focus on the route change; a picture shows the page at rest.
+            browser.js("document.activeElement && document.activeElement.blur();", json!([]));
             std::thread::sleep(Duration::from_millis(300));
             if page != "pipeline" {
                 let fits =
