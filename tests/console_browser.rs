@@ -180,14 +180,6 @@ impl Rig {
     }
 }
 
-fn type_reply(browser: &Browser, text: &str) {
-    browser.wait_for("document.getElementById('reply-text')", Duration::from_secs(10));
-    browser.js(
-        "const t = document.getElementById('reply-text'); t.focus(); t.value = arguments[0]; t.dispatchEvent(new Event('input', { bubbles: true }));",
-        json!([text]),
-    );
-}
-
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)

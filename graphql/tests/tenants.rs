@@ -34,6 +34,7 @@ fn cases(a: &Tenant) -> Vec<(&'static str, String, Value)> {
         q("inclusionProof", "query($e: ID!) { inclusionProof(eventId: $e, treeSize: 1) { leafIndex } }"),
         q("consistencyProof", "query { consistencyProof(first: 1, second: 2) { path } }"),
         q("envelopes", "query { envelopes { eventId streamId } }"),
+        q("signingKeys", "query { signingKeys { keyId publicKey } }"),
         q("inbox", "query { inbox { edges { node { conversationId lastMessage contactName } } } }"),
         q("conversation", "query($c: ID!) { conversation(id: $c) { items { text } } }"),
         q("node", "query($nc: ID!) { node(id: $nc) { id ... on Conversation { items { text } } } }"),
@@ -113,6 +114,7 @@ const OWN_PARTNER_ONLY: &[&str] = &[
     "treeHeads",
     "consistencyProof",
     "envelopes",
+    "signingKeys",
     "connectChannel",
     "disconnectChannel",
     "publishArticle",
@@ -201,7 +203,7 @@ fn allowed(field: &str) -> Option<&'static [&'static str]> {
         | "inboxChanges"
         | "draftsAwaitingApproval" => R,
         "auditTrail" | "treeHead" | "treeHeads" | "inclusionProof" | "consistencyProof" | "envelopes" | "witnesses"
-        | "submitCosignature" => A,
+        | "signingKeys" | "submitCosignature" => A,
         "approveDraft"
         | "editDraft"
         | "rejectDraft"

@@ -36,6 +36,9 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("pipeline.js", "text/javascript; charset=utf-8", include_bytes!("web/pipeline.js")),
     ("segments.js", "text/javascript; charset=utf-8", include_bytes!("web/segments.js")),
     ("knowledge.js", "text/javascript; charset=utf-8", include_bytes!("web/knowledge.js")),
+    ("settings.js", "text/javascript; charset=utf-8", include_bytes!("web/settings.js")),
+    ("audit.js", "text/javascript; charset=utf-8", include_bytes!("web/audit.js")),
+    ("proof.js", "text/javascript; charset=utf-8", include_bytes!("web/proof.js")),
     ("app.css", "text/css; charset=utf-8", include_bytes!("web/app.css")),
 ];
 

@@ -1,8 +1,8 @@
 //! What the console's browser tests share: `laras serve --demo` on a free port, signing
-//! in through the page, clicking, and checking that nothing left the origin.
+//! in through the page, and the checks every console test ends with.
 #![allow(dead_code)]
 
-use crate::common::{laras, lines_of, Server};
+use crate::common::{free_port, laras, lines_of, Server};
 use crate::webdriver::Browser;
 use laras::app::{App, SystemClock};
 use laras::settings::{Overrides, Settings};
@@ -12,14 +12,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The Meta app secret the served console's webhooks are signed with.
 pub const SECRET: &str = "console-app-secret";
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
 }
 
-/// The data dir's app, for seeding it before the server starts (close it first).
+/// The data dir opened in-process, to seed it before a server runs on it.
 pub async fn open(dir: &Path) -> App {
     let settings =
         Settings::load(Overrides { data_dir: Some(dir.to_path_buf()), ..Overrides::default() }).expect("settings");
@@ -32,17 +31,25 @@ pub fn now_ms() -> i64 {
 
 /// `laras serve --demo` on a free port; answers the server and the demo owner key it printed.
 pub fn serve_demo(dir: &Path, graph: &str) -> (Server, String) {
-    let port = crate::common::free_port();
-    let mut child = laras(dir)
+    serve_demo_with(dir, graph, &[])
+}
+
+/// [`serve_demo`] with more environment (`LARAS_…` settings).
+pub fn serve_demo_with(dir: &Path, graph: &str, env: &[(&str, &str)]) -> (Server, String) {
+    let port = free_port();
+    let mut command = laras(dir);
+    command
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .env("LARAS_META_APP_SECRET", SECRET)
         .env("LARAS_META_VERIFY_TOKEN", "verify")
         .env("LARAS_META_GRAPH_URL", graph)
         .env("LARAS_THREADS_GRAPH_URL", graph)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn laras serve --demo");
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("spawn laras serve --demo");
     let lines = lines_of(&mut child);
     let server = Server { child, base: format!("http://127.0.0.1:{port}"), data_dir: dir.to_path_buf() };
     let printed = lines.recv_timeout(Duration::from_secs(60)).expect("the demo's line");
@@ -60,17 +67,22 @@ pub fn sign_in(browser: &Browser, base: &str, key: &str) {
 
 pub fn sign_in_at(browser: &Browser, url: &str, key: &str) {
     browser.goto(url);
-    browser.js(
-        "window.__violations = []; document.addEventListener('securitypolicyviolation', e => window.__violations.push(e.blockedURI + ' ' + e.violatedDirective)); \
-         window.__dialogs = []; for (const f of ['alert', 'confirm', 'prompt']) { window[f] = m => { window.__dialogs.push(f + ' ' + m); }; }",
-        json!([]),
-    );
+    watch_page(browser);
     browser.wait_for("document.getElementById('signin-key')", Duration::from_secs(10));
     browser.js(
         "const i = document.getElementById('signin-key'); i.value = arguments[0]; document.getElementById('signin-button').click();",
         json!([key]),
     );
     browser.wait_for("document.body.dataset.inboxRows !== undefined", Duration::from_secs(30));
+}
+
+/// Records CSP violations and replaces the page's dialogs, answering `confirm` with yes.
+pub fn watch_page(browser: &Browser) {
+    browser.js(
+        "window.__violations = []; document.addEventListener('securitypolicyviolation', e => window.__violations.push(e.blockedURI + ' ' + e.violatedDirective)); \
+         window.__dialogs = []; for (const f of ['alert', 'confirm', 'prompt']) { window[f] = m => { window.__dialogs.push(f + ' ' + m); return f === 'confirm'; }; }",
+        json!([]),
+    );
 }
 
 /// Every request the page made went to its own origin and nothing was blocked by the policy.
@@ -90,6 +102,24 @@ pub fn assert_same_origin_only(browser: &Browser) {
 pub fn click(browser: &Browser, selector: &str) {
     browser.wait_for(&format!("document.querySelector({selector:?})"), Duration::from_secs(10));
     browser.js("document.querySelector(arguments[0]).click();", json!([selector]));
+}
+
+pub fn type_reply(browser: &Browser, text: &str) {
+    browser.wait_for("document.getElementById('reply-text')", Duration::from_secs(10));
+    browser.js(
+        "const t = document.getElementById('reply-text'); t.focus(); t.value = arguments[0]; t.dispatchEvent(new Event('input', { bubbles: true }));",
+        json!([text]),
+    );
+}
+
+/// Sets a form control's value as a person would, firing `input` and `change`.
+pub fn set_value(browser: &Browser, selector: &str, value: &str) {
+    browser.wait_for(&format!("document.querySelector({selector:?})"), Duration::from_secs(10));
+    browser.js(
+        "const e = document.querySelector(arguments[0]); e.value = arguments[1]; \
+         e.dispatchEvent(new Event('input', { bubbles: true })); e.dispatchEvent(new Event('change', { bubbles: true }));",
+        json!([selector, value]),
+    );
 }
 
 /// How many events the data dir's ledger holds (-1 when it cannot be read yet).

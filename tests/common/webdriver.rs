@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// WebDriver's code points for keys that are not characters.
+pub const TAB: char = '\u{E004}';
+pub const ENTER: char = '\u{E007}';
+pub const SPACE: char = ' ';
+
 /// Why browser tests cannot run here, if they cannot. Under `CI` a missing browser is a
 /// failure, not a skip.
 pub fn missing_browser(test: &str) -> bool {
@@ -127,6 +132,56 @@ impl Browser {
                 panic!("not within {within:?}: {condition}\npage text: {body}");
             }
             std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// Presses each key of `keys` in turn (W3C key actions): characters as they are,
+    /// and the WebDriver code points for the others ([`TAB`], [`ENTER`], [`SPACE`]).
+    pub fn keys(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|k| {
+                [
+                    json!({ "type": "keyDown", "value": k.to_string() }),
+                    json!({ "type": "keyUp", "value": k.to_string() }),
+                ]
+            })
+            .collect();
+        let body = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] });
+        let answer = self.call(reqwest::Method::POST, "/actions", Some(body));
+        assert!(answer.is_null(), "key actions: {answer}");
+    }
+
+    /// Shift+Tab: focus back one stop.
+    pub fn shift_tab(&self) {
+        let shift = "\u{E008}";
+        let tab = TAB.to_string();
+        let actions = json!([
+            { "type": "keyDown", "value": shift }, { "type": "keyDown", "value": tab },
+            { "type": "keyUp", "value": tab }, { "type": "keyUp", "value": shift },
+        ]);
+        let body = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": actions }] });
+        let answer = self.call(reqwest::Method::POST, "/actions", Some(body));
+        assert!(answer.is_null(), "key actions: {answer}");
+    }
+
+    /// A PNG of the viewport.
+    pub fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let answer = self.call(reqwest::Method::GET, "/screenshot", None);
+        let encoded = answer.as_str().unwrap_or_else(|| panic!("no screenshot: {answer}"));
+        base64::engine::general_purpose::STANDARD.decode(encoded).expect("base64 screenshot")
+    }
+
+    /// Resizes the window so the page's viewport is `width` × `height` CSS pixels.
+    pub fn set_viewport(&self, width: u32, height: u32) {
+        let _ = self.call(reqwest::Method::POST, "/window/rect", Some(json!({ "width": width, "height": height })));
+        // The window includes the browser's frame; grow it by what the viewport lacks.
+        let inner = self.js("return [window.innerWidth, window.innerHeight];", json!([]));
+        let (w, h) = (inner[0].as_u64().unwrap_or(0) as u32, inner[1].as_u64().unwrap_or(0) as u32);
+        if (w, h) != (width, height) {
+            let body = json!({ "width": 2 * width - w.min(2 * width), "height": 2 * height - h.min(2 * height) });
+            let _ = self.call(reqwest::Method::POST, "/window/rect", Some(body));
         }
     }
 

@@ -8,7 +8,9 @@ use crate::error::{ApiError, Code, OrApi};
 use async_graphql::{Context, Object, SimpleObject, ID};
 use laras_commands::audit::{AuditError, MerkleLog};
 use laras_commands::cosignatures::NamedCosignature;
+use laras_domain::event::DomainEvent;
 use laras_domain::ids::EventId;
+use laras_domain::stream::StreamId;
 use laras_domain::tree_head;
 
 impl From<AuditError> for ApiError {
@@ -117,6 +119,21 @@ pub struct LedgerEnvelope {
     pub canonical_bytes: String,
 }
 
+/// A key that signed the ledger, as the `signing-keys` stream introduced it (docs/audit-format.md §3).
+#[derive(SimpleObject)]
+pub struct SigningKey {
+    /// `ed25519:` and the first 8 bytes of SHA-256 of the public key, hex.
+    pub key_id: String,
+    /// The raw 32-byte Ed25519 public key, hex.
+    pub public_key: String,
+    /// The key that endorsed this one; null for the first key.
+    pub previous: Option<String>,
+    /// When the key was introduced: it signs from then on.
+    pub valid_from_ms: i64,
+    /// When its successor was introduced; null for the current key.
+    pub valid_until_ms: Option<i64>,
+}
+
 #[derive(Default)]
 pub struct ProofQueries;
 
@@ -144,6 +161,28 @@ impl ProofQueries {
         let (heads, cosignatures) =
             blocking(ctx, move |log| Ok((log.trees.heads(partner)?, log.all_cosignatures(partner)?))).await?;
         Ok(heads.into_iter().map(|h| TreeHead::with(h, &cosignatures)).collect())
+    }
+
+    /// Every key the ledger was signed with, oldest first. Served by the ledger itself, so
+    /// checking a head with one proves integrity, not origin: an auditor compares it
+    /// with the key obtained out of band (`laras keys`, the Partner).
+    async fn signing_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SigningKey>> {
+        partner_in(ctx, AUDIT)?;
+        let stored =
+            api(ctx).ledger.store.read_stream(&StreamId::signing_keys(), 0).await.map_err(AuditError::from).api()?;
+        let mut keys: Vec<SigningKey> = Vec::new();
+        for s in stored {
+            // The stream holds only key events (§3); anything else there is not a key.
+            let Ok(DomainEvent::SigningKeyRotated { key_id, public_key, previous }) = s.envelope.event() else {
+                continue;
+            };
+            let at = s.envelope.header.recorded_at.0;
+            if let Some(last) = keys.last_mut() {
+                last.valid_until_ms = Some(at);
+            }
+            keys.push(SigningKey { key_id, public_key, previous, valid_from_ms: at, valid_until_ms: None });
+        }
+        Ok(keys)
     }
 
     /// Proof that an event is in the tree of `treeSize` leaves.

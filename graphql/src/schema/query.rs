@@ -3,7 +3,7 @@
 use super::api;
 use super::audit::AuditEntry;
 use super::types::{parse_id, ApprovalMode, Channel, Role};
-use crate::auth::{partner_in, AUDIT, OWNERS, READERS, WORKERS};
+use crate::auth::{partner_in, user_of, AUDIT, OWNERS, READERS, WORKERS};
 use crate::error::{ApiError, OrApi};
 use async_graphql::{Context, Object, OneofObject, SimpleObject, ID};
 use laras_domain::ids::{ContactId, ConversationId, OpportunityId};
@@ -17,6 +17,9 @@ pub struct Me {
     pub partner_id: ID,
     pub role: Role,
     pub key_id: String,
+    /// The partner user this key acts as: what `assignConversation` records and the
+    /// inbox's `assignee` (and its filter) hold.
+    pub user_id: ID,
 }
 
 #[derive(SimpleObject)]
@@ -24,6 +27,21 @@ pub struct ConnectedChannel {
     pub channel: Channel,
     pub account_id: String,
     pub status: super::enums::ChannelStatus,
+    /// How the AI worker's drafts on this channel go out: its own mode, or the
+    /// Partner's default when none was set for it.
+    pub approval_mode: ApprovalMode,
+    /// Whether `approvalMode` was set for this channel (false: the default applies).
+    pub own_approval_mode: bool,
+}
+
+/// When and how open deals are followed up (`setFollowUpPolicy`).
+#[derive(SimpleObject)]
+pub struct FollowUpPolicy {
+    /// Hours of the customer's silence before a follow-up; null when none was set.
+    pub delay_hours: Option<u32>,
+    /// The approved WhatsApp template used outside the 24-hour window.
+    pub whatsapp_template: Option<String>,
+    pub template_language: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -39,6 +57,7 @@ pub struct PartnerProfile {
     pub approval_mode: ApprovalMode,
     pub channels: Vec<ConnectedChannel>,
     pub pipeline: Vec<Stage>,
+    pub follow_up: FollowUpPolicy,
 }
 
 /// Whether a reply would go out now, asked before sending.
@@ -78,7 +97,12 @@ impl PartnerQueries {
     /// The calling key.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         let (partner, key) = partner_in(ctx, READERS)?;
-        Ok(Me { partner_id: ID(partner.to_string()), role: key.role.into(), key_id: key.id.clone() })
+        Ok(Me {
+            partner_id: ID(partner.to_string()),
+            role: key.role.into(),
+            key_id: key.id.clone(),
+            user_id: ID(user_of(key).to_string()),
+        })
     }
 
     /// The caller's Partner: name, approval mode, channels and pipeline.
@@ -92,6 +116,8 @@ impl PartnerQueries {
                 channel: (*kind).into(),
                 account_id: c.account_id.clone(),
                 status: c.status.into(),
+                approval_mode: state.approval_mode(*kind).into(),
+                own_approval_mode: state.channel_modes.contains_key(kind),
             })
             .collect();
         let pipeline =
@@ -102,6 +128,11 @@ impl PartnerQueries {
             approval_mode: state.default_mode.into(),
             channels,
             pipeline,
+            follow_up: FollowUpPolicy {
+                delay_hours: state.follow_up_delay_hours,
+                whatsapp_template: state.follow_up_template.as_ref().map(|(name, _)| name.clone()),
+                template_language: state.follow_up_template.map(|(_, language)| language),
+            },
         })
     }
 

@@ -1,31 +1,52 @@
 // The console: sign-in, the inbox and one conversation, routed by the address's hash
 // (`#/c/<conversationId>`), live through the inboxChanges subscription.
 import { gql, live, signIn, signOut, signedIn } from './api.js';
-import { t, setLanguage, language, time, reason } from './i18n.js';
+import { t, setLanguage, language, time, reason, extend } from './i18n.js';
 import { el, replace, debounce } from './views.js';
-import { state, main, say, canWrite, route as addRoute, resolve, conversationChanged } from './page.js';
+import { state, main, say, canWrite, canAudit, route as addRoute, resolve, conversationChanged, focusHeading } from './page.js';
 // Each page module adds its routes to page.js when imported; list new ones here.
 import './contact.js';
 import './pipeline.js';
 import './segments.js';
 import './knowledge.js';
+import './settings.js';
+import './audit.js';
+
+extend({
+  en: {
+    assignee: 'Assignee', mine: 'Mine', assignedTo: id => `assigned to ${id}…`, assignedToMe: 'assigned to me',
+    assignToMe: 'Assign to me', unassign: 'Unassign', unassigned: 'Unassigned.',
+    search: 'Search', searchHint: 'Searches messages, comments, replies and notes; the list shows the conversations that match.',
+    noHits: 'No conversation matches the search.',
+  },
+  id: {
+    assignee: 'Penanggung jawab', mine: 'Milik saya', assignedTo: id => `ditangani ${id}…`, assignedToMe: 'ditangani saya',
+    assignToMe: 'Tangani sendiri', unassign: 'Lepaskan', unassigned: 'Dilepaskan.',
+    search: 'Cari', searchHint: 'Mencari di pesan, komentar, balasan dan catatan; daftar menampilkan percakapan yang cocok.',
+    noHits: 'Tidak ada percakapan yang cocok.',
+  },
+});
 
 const who = document.getElementById('who');
 const signOutButton = document.getElementById('signout');
 const langSelect = document.getElementById('lang');
 const nav = document.getElementById('nav');
 
-const ME = 'query { me { role partnerId keyId } partner { name } }';
+const ME = 'query { me { role partnerId keyId userId } partner { name } }';
 const INBOX = `query Inbox($filter: InboxFilter!, $after: String) {
   inbox(filter: $filter, first: 200, after: $after) {
     edges { node { conversationId contactId contactName channel status lastMessage lastMessageAt lastDirection
                    unread windowClosesAt upset draftsWaiting assignee } }
     pageInfo { hasNextPage endCursor } } }`;
 const CONVERSATION = `query Conversation($id: ID!) { conversation(id: $id) {
-  summary { conversationId contactId contactName channel status windowClosesAt upset }
+  summary { conversationId contactId contactName channel status windowClosesAt upset assignee }
   items { position kind reference text at actor
     ... on Draft { draftId state proposedBy { kind model confidence } }
     ... on Reply { delivery error { explanation } } } } }`;
+const SEARCH = `query Search($text: String!, $channel: Channel) {
+  search(text: $text, channel: $channel, first: 100) { conversationId snippetHtml } }`;
+const TRAIL = `query Trail($c: ID!, $after: Int) { auditTrail(subject: { conversation: $c }, afterVersion: $after, first: 200) {
+  entries { position eventId } nextAfterVersion } }`;
 const CHECK = `query Check($c: ID!, $text: String!, $to: ReplyTo) { replyCheck(conversationId: $c, text: $text, to: $to) { allowed reason explanation } }`;
 /// At most this many conversations are shown; past it the filters narrow the list.
 const INBOX_CAP = 5000;
@@ -38,18 +59,29 @@ function route() {
   return resolve(location.hash) ? { page: 'other' } : { page: 'inbox' };
 }
 
-/// The pages in the bar, in order: the hash they open and the word (i18n key) naming them.
+/// The pages in the bar, in order: the hash they open, the word (i18n key) naming them,
+/// and, for pages some roles cannot read, who may see them.
 const PAGES = [
   ['#/', 'inbox'],
   ['#/pipeline', 'pipeline'],
   ['#/segments', 'segments'],
   ['#/knowledge', 'knowledge'],
+  ['#/settings', 'settings'],
+  ['#/audit', 'audit', canAudit],
 ];
 
 function renderNav() {
   nav.hidden = !signedIn();
   const here = location.hash || '#/';
-  replace(nav, PAGES.map(([href, word]) => el('a', { href, attrs: { 'aria-current': here === href ? 'page' : null } }, t(word))));
+  const shown = PAGES.filter(([, , may]) => !may || may());
+  replace(nav, shown.map(([href, word]) => el('a', { href, attrs: { 'aria-current': here === href || here.startsWith(`${href}/`) ? 'page' : null } }, t(word))));
+}
+
+/// A new address: the page is drawn, then focus moves to its heading, so a keyboard or
+/// screen-reader user starts at the top of what changed rather than on a stale link.
+async function navigate() {
+  await render();
+  if (signedIn()) focusHeading();
 }
 
 function render() {
@@ -94,11 +126,12 @@ async function start(secret) {
     return renderSignIn(t('badKey'));
   }
   signOutButton.hidden = false;
+  knownAssignees.clear();
   live('subscription { inboxChanges { conversationId } }', data => changed(data.inboxChanges.conversationId), up => {
     state.live = up;
     say(up ? t('live') : t('offline'));
   });
-  render();
+  await navigate();
 }
 
 const refreshInbox = debounce(() => { if (route().page === 'inbox') renderInbox(true); }, 150);
@@ -120,6 +153,8 @@ async function loadInbox() {
   const filter = {};
   if (state.filter.status) filter.status = state.filter.status;
   if (state.filter.channel) filter.channel = state.filter.channel;
+  if (state.filter.assignee === 'mine') filter.assignee = state.me.userId;
+  else if (state.filter.assignee) filter.assignee = state.filter.assignee;
   const rows = [];
   let after = null;
   for (;;) {
@@ -129,6 +164,58 @@ async function loadInbox() {
     if (!page.hasNextPage || rows.length >= INBOX_CAP) return rows;
     after = page.endCursor;
   }
+}
+
+/// Search narrows the inbox to the conversations with a hit, each with its best passage.
+async function searchHits() {
+  const text = state.filter.search.trim();
+  if (!text) return null;
+  const variables = { text };
+  if (state.filter.channel) variables.channel = state.filter.channel;
+  const { search } = await gql(SEARCH, variables);
+  const hits = new Map();
+  for (const hit of search) if (hit.conversationId && !hits.has(hit.conversationId)) hits.set(hit.conversationId, hit.snippetHtml);
+  return hits;
+}
+
+/// A search snippet is HTML-escaped text with `<b>` around the matched words. It is
+/// rebuilt as text nodes and <b> elements, so nothing of it is ever parsed as markup.
+function snippet(html) {
+  const entities = { '&lt;': '<', '&gt;': '>', '&amp;': '&', '&quot;': '"', '&#x27;': "'", '&#39;': "'", '&#x2F;': '/' };
+  const text = s => s.replace(/&(?:lt|gt|amp|quot|#x27|#39|#x2F);/g, e => entities[e]);
+  const parts = [];
+  let bold = false;
+  for (const piece of html.split(/(<b>|<\/b>)/)) {
+    if (piece === '<b>') bold = true;
+    else if (piece === '</b>') bold = false;
+    else if (piece) parts.push(bold ? el('b', {}, text(piece)) : text(piece));
+  }
+  return el('span', { className: 'snippet' }, parts);
+}
+
+/// Assignees seen in the inbox, so the filter can offer them beside "mine".
+const knownAssignees = new Set();
+
+function assigneeSelect() {
+  const others = [...knownAssignees].filter(a => a !== state.me?.userId);
+  return filterSelect('filter-assignee', t('assignee'), 'assignee', [
+    ['mine', t('mine')],
+    ...others.map(a => [a, t('assignedTo', a.slice(0, 8))]),
+  ]);
+}
+
+function searchBox() {
+  const input = el('input', { id: 'inbox-search', type: 'search', value: state.filter.search, autocomplete: 'off',
+    attrs: { 'aria-describedby': 'inbox-search-hint' } });
+  const run = debounce(() => { state.filter.search = input.value; renderInbox(true); }, 300);
+  input.addEventListener('input', run);
+  return el('form', { className: 'search', attrs: { role: 'search' }, onsubmit: e => {
+    e.preventDefault();
+    state.filter.search = input.value;
+    renderInbox(true);
+  } },
+  el('label', { attrs: { for: 'inbox-search' } }, t('search'), input),
+  el('small', { id: 'inbox-search-hint', className: 'sr' }, t('searchHint')));
 }
 
 function filterSelect(id, label, name, options) {
@@ -149,19 +236,29 @@ async function renderInbox(quiet) {
     const channels = ['WHATSAPP', 'INSTAGRAM', 'MESSENGER', 'THREADS'].map(c => [c, t(c.toLowerCase())]);
     inboxList = el('ul', { id: 'inbox', className: 'inbox', attrs: { 'aria-label': t('inbox'), 'aria-busy': 'true' } });
     replace(main,
-      el('h1', {}, t('inbox')),
+      el('h1', { id: 'inbox-title', tabIndex: -1 }, t('inbox')),
       el('div', { className: 'filters' },
         filterSelect('filter-status', t('status'), 'status', statuses),
-        filterSelect('filter-channel', t('channel'), 'channel', channels)),
+        filterSelect('filter-channel', t('channel'), 'channel', channels),
+        assigneeSelect(),
+        searchBox()),
       inboxList);
   }
   let rows;
+  let hits;
   try {
-    rows = await loadInbox();
+    [rows, hits] = await Promise.all([loadInbox(), searchHits()]);
   } catch (e) {
     say(e.message);
     return;
   }
+  const before = knownAssignees.size;
+  for (const r of rows) if (r.assignee) knownAssignees.add(r.assignee);
+  if (knownAssignees.size !== before && !quiet) {
+    const select = document.getElementById('filter-assignee');
+    if (select) select.parentElement.replaceWith(assigneeSelect());
+  }
+  if (hits) rows = rows.filter(r => hits.has(r.conversationId));
   const list = inboxList;
   const now = Date.now();
   const items = rows.map(c => {
@@ -178,11 +275,16 @@ async function renderInbox(quiet) {
           el('time', { attrs: { datetime: c.lastMessageAt } }, time(c.lastMessageAt)),
           c.draftsWaiting > 0 ? el('span', { className: 'badge drafts' }, t('drafts', c.draftsWaiting)) : null,
           window ? el('span', { className: 'window' }, window) : null,
-          c.upset ? el('span', { className: 'upset' }, t('upset')) : null)),
+          c.upset ? el('span', { className: 'upset' }, t('upset')) : null,
+          c.assignee ? el('span', { className: 'assignee' }, c.assignee === state.me.userId ? t('assignedToMe') : t('assignedTo', c.assignee.slice(0, 8))) : null),
+        hits?.get(c.conversationId) ? snippet(hits.get(c.conversationId)) : null),
       el('a', { className: 'to-contact', href: `#/contact/${encodeURIComponent(c.contactId)}`,
         attrs: { 'aria-label': t('contactOf', c.contactName ?? '—') } }, t('contact')));
   });
-  replace(list, items.length ? items : el('li', { className: 'empty' }, t('empty')));
+  // A live refresh must not drop a keyboard user's place: the focused row keeps focus.
+  const focusedRow = list.contains(document.activeElement) ? document.activeElement.closest('li')?.dataset.id : null;
+  replace(list, items.length ? items : el('li', { className: 'empty' }, hits ? t('noHits') : t('empty')));
+  if (focusedRow) list.querySelector(`li[data-id="${CSS.escape(focusedRow)}"] a`)?.focus();
   list.setAttribute('aria-busy', 'false');
   // Read by the browser tests: how long the last inbox took from request to rendered rows.
   requestAnimationFrame(() => { document.body.dataset.inboxMs = String(performance.now() - started); document.body.dataset.inboxRows = String(rows.length); });
@@ -207,16 +309,44 @@ async function renderConversation(id) {
   const c = data.conversation;
   const thread = el('ol', { id: 'thread', className: 'thread', attrs: { 'aria-label': c.summary.contactName ?? '' } });
   const drafts = el('section', { id: 'drafts', attrs: { 'aria-label': t('draftAwaiting') } });
-  threadOf = { id, thread, drafts };
+  threadOf = { id, thread, drafts, proofs: canAudit() ? await proofLinks(id) : new Map() };
+  const mine = c.summary.assignee === state.me.userId;
   replace(main,
     el('a', { href: '#/' }, t('back')),
-    el('h1', { id: 'contact-name' }, el('a', { href: `#/contact/${encodeURIComponent(c.summary.contactId)}`,
+    el('h1', { id: 'contact-name', tabIndex: -1 }, el('a', { href: `#/contact/${encodeURIComponent(c.summary.contactId)}`,
       attrs: { title: t('contactOf', c.summary.contactName ?? '—') } }, c.summary.contactName ?? '—')),
     el('p', { className: 'meta' }, t(c.summary.channel.toLowerCase()), ' · ', t(c.summary.status.toLowerCase()),
-      c.summary.windowClosesAt ? [' · ', t('windowCloses', time(c.summary.windowClosesAt))] : null),
+      c.summary.windowClosesAt ? [' · ', t('windowCloses', time(c.summary.windowClosesAt))] : null,
+      c.summary.assignee ? [' · ', el('span', { id: 'assignee' }, mine ? t('assignedToMe') : t('assignedTo', c.summary.assignee.slice(0, 8)))] : null),
+    canWrite() ? el('button', { id: 'assign', type: 'button', className: 'secondary', onclick: async () => {
+      try {
+        await gql('mutation($c: ID!, $me: Boolean!) { assignConversation(conversationId: $c, toMe: $me) { position } }', { c: id, me: !mine });
+        say(mine ? t('unassigned') : t('assignedToMe'));
+      } catch (e) { say(e.message); }
+      await renderConversation(id);
+      document.getElementById('assign')?.focus();
+    } }, mine ? t('unassign') : t('assignToMe')) : null,
     thread, drafts,
     canWrite() ? replyBox(id, replyTarget(c.summary.channel, c.items)) : el('p', { id: 'read-only' }, t('readOnly')));
   fillThread(c.items);
+}
+
+/// Position → event id of the conversation's events, so each message links to its
+/// inclusion proof on the audit page (owners and auditors read the audit trail).
+async function proofLinks(id) {
+  const links = new Map();
+  let after = null;
+  try {
+    for (let pages = 0; pages < 10; pages++) {
+      const { auditTrail } = await gql(TRAIL, { c: id, after });
+      for (const e of auditTrail.entries) links.set(e.position, e.eventId);
+      if (auditTrail.nextAfterVersion === null) break;
+      after = auditTrail.nextAfterVersion;
+    }
+  } catch {
+    // The links are an aid; the thread is shown without them.
+  }
+  return links;
 }
 
 async function refreshThread(id) {
@@ -243,10 +373,18 @@ function fillThread(items) {
     bubbles.push(el('li', { className: `item ${out ? 'out' : 'in'} kind-${kind}`, attrs: { 'data-kind': kind } },
       item.text ?? '',
       el('small', {}, time(item.at), item.delivery ? ` · ${item.delivery.toLowerCase()}` : '',
-        item.error ? ` · ${item.error.explanation}` : '')));
+        item.error ? ` · ${item.error.explanation}` : '',
+        threadOf.proofs.has(item.position) ? [' · ', el('a', { className: 'proof-link', href: `#/audit/${threadOf.proofs.get(item.position)}` }, t('proofLink'))] : null)));
   }
+  // Live updates redraw the drafts; focus stays on the same draft's same button.
+  const active = document.activeElement;
+  const focusedDraft = drafts.contains(active) ? [active.closest('.draft')?.dataset.draft, active.className] : null;
   replace(thread, bubbles);
   replace(drafts, waiting);
+  if (focusedDraft) {
+    const card = [...drafts.querySelectorAll('.draft')].find(d => d.dataset.draft === focusedDraft[0]);
+    [...(card?.querySelectorAll('button') ?? [])].find(b => b.className === focusedDraft[1])?.focus();
+  }
 }
 
 function draftCard(conversationId, item) {
@@ -258,7 +396,9 @@ function draftCard(conversationId, item) {
     } catch (e) {
       say(e.message);
     }
-    refreshThread(conversationId);
+    await refreshThread(conversationId);
+    // The decided draft's buttons are gone; focus goes back to the top, not to nowhere.
+    if (!main.contains(document.activeElement)) focusHeading();
   };
   return el('div', { className: 'draft', attrs: { 'data-draft': draftId } },
     el('strong', {}, t('draftAwaiting')),
@@ -332,5 +472,5 @@ signOutButton.addEventListener('click', () => {
 langSelect.value = language();
 setLanguage(language());
 langSelect.addEventListener('change', () => { setLanguage(langSelect.value); render(); });
-window.addEventListener('hashchange', render);
+window.addEventListener('hashchange', navigate);
 render();

@@ -1,7 +1,7 @@
 // What every page of the console shares: who is signed in, the main area, the status
 // line, and the table of routes each page module adds itself to.
 
-export const state = { me: null, partner: null, filter: { status: '', channel: '' }, live: false };
+export const state = { me: null, partner: null, filter: { status: '', channel: '', assignee: '', search: '' }, live: false };
 
 export const main = document.getElementById('main');
 const statusLine = document.getElementById('status');
@@ -11,6 +11,16 @@ export function say(text) { statusLine.textContent = text; }
 /// An AUDITOR reads everything and changes nothing.
 export const canWrite = () => state.me !== null && state.me.role !== 'AUDITOR';
 export const isOwner = () => state.me !== null && state.me.role === 'OWNER';
+/// Owners and auditors read the audit fields (tree heads, proofs, the audit trail).
+export const canAudit = () => state.me !== null && state.me.role !== 'AGENT';
+
+/// Moves focus to the main heading (made focusable without joining the tab order).
+export function focusHeading() {
+  const heading = main.querySelector('h1');
+  if (!heading) return;
+  if (!heading.hasAttribute('tabindex')) heading.tabIndex = -1;
+  heading.focus();
+}
 
 /// `#/<path>` patterns and their renderers, tried in order; the inbox answers the rest.
 const routes = [];
