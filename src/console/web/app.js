@@ -18,12 +18,18 @@ extend({
     assignToMe: 'Assign to me', unassign: 'Unassign', unassigned: 'Unassigned.',
     search: 'Search', searchHint: 'Searches messages, comments, replies and notes; the list shows the conversations that match.',
     noHits: 'No conversation matches the search.',
+    aiDeclined: why => `The AI worker left this to a person: ${why}.`,
+    declined_off_topic: 'the question is outside the Partner\'s knowledge', declined_low_confidence: 'its knowledge was not sure enough',
+    declined_generator_unavailable: 'the AI generator was unavailable', declined_: 'no reason given',
   },
   id: {
     assignee: 'Penanggung jawab', mine: 'Milik saya', assignedTo: id => `ditangani ${id}…`, assignedToMe: 'ditangani saya',
     assignToMe: 'Tangani sendiri', unassign: 'Lepaskan', unassigned: 'Dilepaskan.',
     search: 'Cari', searchHint: 'Mencari di pesan, komentar, balasan dan catatan; daftar menampilkan percakapan yang cocok.',
     noHits: 'Tidak ada percakapan yang cocok.',
+    aiDeclined: why => `Pekerja AI menyerahkan ini ke orang: ${why}.`,
+    declined_off_topic: 'pertanyaannya di luar pengetahuan Mitra', declined_low_confidence: 'pengetahuannya kurang yakin',
+    declined_generator_unavailable: 'generator AI tidak tersedia', declined_: 'tanpa alasan',
   },
 });
 
@@ -42,7 +48,8 @@ const CONVERSATION = `query Conversation($id: ID!) { conversation(id: $id) {
   summary { conversationId contactId contactName channel status windowClosesAt upset assignee }
   items { position kind reference text at actor
     ... on Draft { draftId state proposedBy { kind model confidence } }
-    ... on Reply { delivery error { explanation } } } } }`;
+    ... on Reply { delivery error { explanation } }
+    ... on DraftDeclined { reason } } } }`;
 const SEARCH = `query Search($text: String!, $channel: Channel) {
   search(text: $text, channel: $channel, first: 100) { conversationId snippetHtml } }`;
 const TRAIL = `query Trail($c: ID!, $after: Int) { auditTrail(subject: { conversation: $c }, afterVersion: $after, first: 200) {
@@ -366,6 +373,12 @@ function fillThread(items) {
   for (const item of items) {
     if (item.kind === 'DRAFT') {
       if (item.state === 'PROPOSED') waiting.push(draftCard(id, item));
+      continue;
+    }
+    if (item.kind === 'DRAFT_DECLINED') {
+      // Not a message: a note that the AI worker left this one to a person, and why.
+      bubbles.push(el('li', { className: 'item system', attrs: { 'data-kind': 'draft_declined' } },
+        t('aiDeclined', t(`declined_${(item.reason ?? '').toLowerCase()}`)), el('small', {}, time(item.at))));
       continue;
     }
     const out = item.kind === 'REPLY' || item.kind === 'ECHO';
