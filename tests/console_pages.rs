@@ -396,3 +396,61 @@ fn the_pages_fit_a_phone_and_every_control_has_a_name() {
         assert_eq!(unnamed, json!([]), "{hash}: every control has an accessible name");
     }
 }
+
+#[test]
+fn an_owner_edits_a_draft_before_approving_it_and_moves_the_conversation() {
+    if missing_browser("an_owner_edits_a_draft_before_approving_it_and_moves_the_conversation") {
+        return;
+    }
+    let demo = demo();
+    let browser = Browser::start(1280, 900);
+    sign_in(&browser, &demo.server.base, &demo.key);
+    browser.wait_for("document.body.innerText.includes('budi.santoso')", SOON);
+    browser.js(
+        "[...document.querySelectorAll('#inbox li')].find(li => li.textContent.includes('budi.santoso')).querySelector('a').click();",
+        json!([]),
+    );
+    click(&browser, ".draft .edit");
+    let edited = "Ya kak, kirim ke Jakarta 1 hari. <b>not markup</b>";
+    fill(&browser, ".draft .draft-edit-text", edited);
+    click(&browser, ".draft .save-edit");
+    browser.wait_for(&format!("document.querySelector('.draft .draft-text')?.textContent === {edited:?}"), SOON);
+    let conversation = browser
+        .js("return decodeURIComponent(location.hash.slice(4));", json!([]))
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let items = graphql(
+        &demo.server.base,
+        &demo.key,
+        &format!("{{ conversation(id: \"{conversation}\") {{ items {{ kind text ... on Draft {{ state }} }} }} }}"),
+    );
+    let proposed: Vec<&Value> = items["conversation"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["kind"] == "DRAFT" && i["state"] == "PROPOSED")
+        .collect();
+    assert_eq!(proposed.len(), 1, "{items}");
+    assert_eq!(proposed[0]["text"], edited, "the edit is the draft's text");
+
+    fill(&browser, "#status-select", "RESOLVED");
+    click(&browser, "#status-save");
+    let deadline = Instant::now() + SOON;
+    loop {
+        let inbox =
+            graphql(&demo.server.base, &demo.key, "{ inbox(first: 50) { edges { node { conversationId status } } } }");
+        let status = inbox["inbox"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["node"]["conversationId"] == conversation.as_str())
+            .map(|e| e["node"]["status"].clone());
+        if status == Some(json!("RESOLVED")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the conversation was not resolved: {inbox}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_same_origin_only(&browser);
+}

@@ -178,7 +178,9 @@ impl Extension for GuardExtension {
             }
             if error.path.is_empty() {
                 *error = coded(error.clone(), Code::ValidationFailed);
-            } else if error.message.starts_with("Failed to parse \"") || error.message.contains("(occurred while parsing \"") {
+            } else if error.message.starts_with("Failed to parse \"")
+                || error.message.contains("(occurred while parsing \"")
+            {
                 // An argument that passed validation as a variable but does not fit its
                 // field (`treeSize: -1` into an unsigned size): bad input, found by the
                 // request fuzzer (graphql/tests/fuzz_requests.rs).

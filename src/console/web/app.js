@@ -19,6 +19,8 @@ extend({
     search: 'Search', searchHint: 'Searches messages, comments, replies and notes; the list shows the conversations that match.',
     noHits: 'No conversation matches the search.',
     aiDeclined: why => `The AI worker left this to a person: ${why}.`,
+    edit: 'Edit', editDraft: 'The draft\'s text', saveEdit: 'Save the new text', cancel: 'Cancel', draftEdited: 'Draft changed; approve it to send.',
+    setStatus: 'Move', snoozeHours: 'Snooze for hours', statusSaved: s => `Now ${s}.`,
     declined_off_topic: 'the question is outside the Partner\'s knowledge', declined_low_confidence: 'its knowledge was not sure enough',
     declined_generator_unavailable: 'the AI generator was unavailable', declined_: 'no reason given',
   },
@@ -28,6 +30,8 @@ extend({
     search: 'Cari', searchHint: 'Mencari di pesan, komentar, balasan dan catatan; daftar menampilkan percakapan yang cocok.',
     noHits: 'Tidak ada percakapan yang cocok.',
     aiDeclined: why => `Pekerja AI menyerahkan ini ke orang: ${why}.`,
+    edit: 'Ubah', editDraft: 'Teks draf', saveEdit: 'Simpan teks baru', cancel: 'Batal', draftEdited: 'Draf diubah; setujui untuk mengirim.',
+    setStatus: 'Pindahkan', snoozeHours: 'Tunda selama (jam)', statusSaved: s => `Sekarang ${s}.`,
     declined_off_topic: 'pertanyaannya di luar pengetahuan Mitra', declined_low_confidence: 'pengetahuannya kurang yakin',
     declined_generator_unavailable: 'generator AI tidak tersedia', declined_: 'tanpa alasan',
   },
@@ -333,6 +337,7 @@ async function renderConversation(id) {
       await renderConversation(id);
       document.getElementById('assign')?.focus();
     } }, mine ? t('unassign') : t('assignToMe')) : null,
+    canWrite() ? statusControl(id, c.summary.status) : null,
     thread, drafts,
     canWrite() ? replyBox(id, replyTarget(c.summary.channel, c.items)) : el('p', { id: 'read-only' }, t('readOnly')));
   fillThread(c.items);
@@ -393,11 +398,35 @@ function fillThread(items) {
   const active = document.activeElement;
   const focusedDraft = drafts.contains(active) ? [active.closest('.draft')?.dataset.draft, active.className] : null;
   replace(thread, bubbles);
+  // A person editing a draft keeps their words: the drafts wait until the edit ends.
+  if (drafts.querySelector('.draft-edit:not([hidden])')) return;
   replace(drafts, waiting);
   if (focusedDraft) {
     const card = [...drafts.querySelectorAll('.draft')].find(d => d.dataset.draft === focusedDraft[0]);
     [...(card?.querySelectorAll('button') ?? [])].find(b => b.className === focusedDraft[1])?.focus();
   }
+}
+
+/// Moves the conversation in the inbox: open, pending, resolved, or snoozed for a while.
+function statusControl(conversationId, current) {
+  const select = el('select', { id: 'status-select' },
+    ['OPEN', 'PENDING', 'RESOLVED', 'SNOOZED'].map(s => el('option', { value: s, selected: s === current }, t(s.toLowerCase()))));
+  const hours = el('input', { id: 'snooze-hours', type: 'number', min: 1, max: 8784, value: 24, hidden: current !== 'SNOOZED' });
+  const hoursLabel = el('label', { attrs: { for: 'snooze-hours' }, hidden: current !== 'SNOOZED' }, t('snoozeHours'));
+  select.addEventListener('change', () => { hours.hidden = hoursLabel.hidden = select.value !== 'SNOOZED'; });
+  const save = el('button', { id: 'status-save', type: 'button', className: 'secondary', onclick: async () => {
+    const status = select.value;
+    const until = status === 'SNOOZED' ? Date.now() + Number(hours.value) * 3600_000 : null;
+    try {
+      await gql('mutation($c: ID!, $s: InboxStatus!, $u: Int) { setConversationStatus(conversationId: $c, status: $s, snoozedUntilMs: $u) { position } }',
+        { c: conversationId, s: status, u: until });
+      say(t('statusSaved', t(status.toLowerCase())));
+    } catch (e) { say(e.message); }
+    await renderConversation(conversationId);
+    document.getElementById('status-select')?.focus();
+  } }, t('setStatus'));
+  return el('div', { className: 'actions status-control' },
+    el('label', { attrs: { for: 'status-select' } }, t('status')), select, hoursLabel, hours, save);
 }
 
 function draftCard(conversationId, item) {
@@ -420,12 +449,33 @@ function draftCard(conversationId, item) {
       ? el('small', { className: 'draft-author' }, `AI · ${item.proposedBy.model} · ${Math.round(item.proposedBy.confidence * 100)}%`)
       : null,
     el('p', { className: 'draft-text' }, item.text ?? ''),
+    canWrite() ? draftEditor(conversationId, draftId, item.text ?? '') : null,
     canWrite() ? el('div', { className: 'actions' },
       el('button', { className: 'approve', type: 'button', onclick: () => decide(
         'mutation($c: ID!, $d: ID!) { approveDraft(conversationId: $c, draftId: $d) { position } }', t('approved')) }, t('approve')),
       el('button', { className: 'reject secondary', type: 'button', onclick: () => decide(
         'mutation($c: ID!, $d: ID!) { rejectDraft(conversationId: $c, draftId: $d) { position } }', t('rejected')) }, t('reject')))
       : null);
+}
+
+/// Edit before approving: the new text replaces the draft's, and approving sends that.
+function draftEditor(conversationId, draftId, current) {
+  const box = el('textarea', { className: 'draft-edit-text', maxLength: 4096, value: current, attrs: { 'aria-label': t('editDraft') } });
+  const form = el('form', { className: 'draft-edit stack', hidden: true, onsubmit: async e => {
+    e.preventDefault();
+    try {
+      await gql('mutation($c: ID!, $d: ID!, $t: String!) { editDraft(conversationId: $c, draftId: $d, text: $t) { position } }',
+        { c: conversationId, d: draftId, t: box.value });
+      say(t('draftEdited'));
+      form.hidden = true;
+    } catch (err) { say(err.message); }
+    await refreshThread(conversationId);
+  } },
+  box, el('div', { className: 'actions' },
+    el('button', { className: 'save-edit', type: 'submit' }, t('saveEdit')),
+    el('button', { className: 'cancel-edit secondary', type: 'button', onclick: () => { form.hidden = true; toggle.hidden = false; toggle.focus(); } }, t('cancel'))));
+  const toggle = el('button', { className: 'edit secondary', type: 'button', onclick: () => { form.hidden = false; toggle.hidden = true; box.focus(); } }, t('edit'));
+  return el('div', {}, toggle, form);
 }
 
 /// Where a reply goes: under a public comment the customer's last word was, a private
