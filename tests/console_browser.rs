@@ -27,6 +27,7 @@ use webdriver::{missing_browser, Browser};
 const WA: &str = "106540352242922";
 const IG: &str = "17841405822304914";
 const XSS: &str = "<img src=x onerror=alert(1)>";
+const WAIT: Duration = Duration::from_secs(10);
 
 /// A served data dir: the demo Partner, and "Toko Batik" whose channels the fake Graph API vouches for.
 struct Rig {
@@ -161,7 +162,11 @@ impl Rig {
     }
 
     fn post_webhook(&self, number: &str, name: &str, wamid: &str, text: &str) {
-        let secs = now_ms() / 1000;
+        self.post_webhook_at(number, name, wamid, text, now_ms() / 1000);
+    }
+
+    /// A WhatsApp text the customer wrote at `secs` (Unix seconds), as Meta would post it.
+    fn post_webhook_at(&self, number: &str, name: &str, wamid: &str, text: &str, secs: i64) {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1555", "phone_number_id": WA},
             "contacts": [{"profile": {"name": name}, "wa_id": number}],
@@ -483,5 +488,59 @@ fn an_inbox_of_a_thousand_conversations_renders_beside_its_query_time() {
         median(rendered.clone()),
         median(queried.clone())
     );
+    assert_same_origin_only(&browser);
+}
+
+#[test]
+fn outside_whatsapps_window_the_reply_box_offers_a_template_and_the_graph_api_receives_it() {
+    if missing_browser("outside_whatsapps_window_the_reply_box_offers_a_template_and_the_graph_api_receives_it") {
+        return;
+    }
+    let rig = Rig::new();
+    // Written two days ago: WhatsApp's 24-hour window is closed.
+    rig.post_webhook_at("6281100000009", "Tari Lama", "wamid.old.9", "Masih ada stok?", now_ms() / 1000 - 2 * 86_400);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let conversation = loop {
+        let inbox = graphql(
+            &rig.server.base,
+            &rig.owner_key,
+            "{ inbox(first: 50) { edges { node { conversationId contactName } } } }",
+        );
+        let found =
+            inbox["inbox"]["edges"].as_array().into_iter().flatten().find(|e| e["node"]["contactName"] == "Tari Lama");
+        if let Some(e) = found {
+            break e["node"]["conversationId"].as_str().unwrap_or_default().to_owned();
+        }
+        assert!(Instant::now() < deadline, "Tari Lama in the inbox: {inbox}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let browser = Browser::start(1280, 900);
+    sign_in(&browser, &rig.server.base, &rig.owner_key);
+    browser.js("location.hash = arguments[0];", json!([format!("#/c/{conversation}")]));
+    type_reply(&browser, "Stok sudah ada lagi, kak.");
+    browser.wait_for("document.getElementById('reply-check')?.dataset.reason === 'template_required'", WAIT);
+    assert_eq!(browser.js("return document.getElementById('reply-send').disabled;", json!([])), json!(true));
+    browser.wait_for("!document.getElementById('template-picker').hidden", WAIT);
+    browser.js(
+        "const set = (id, v) => { const f = document.getElementById(id); f.value = v; f.dispatchEvent(new Event('input', { bubbles: true })); };
+         set('template-name', 'restock_notice'); set('template-language', 'id'); set('template-parameters', arguments[0]);",
+        json!(["Tari\nKopi Kintamani"]),
+    );
+    click(&browser, "#template-send");
+    browser.wait_for("document.getElementById('template-result')?.textContent === 'Template sent.'", WAIT);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let sent = rig.fake.requests();
+        let template = sent.iter().find(|r| r.path.ends_with("/messages") && r.body["type"] == "template");
+        if let Some(r) = template {
+            assert_eq!(r.body["to"], "6281100000009", "{}", r.body);
+            assert_eq!(r.body["template"]["name"], "restock_notice", "{}", r.body);
+            assert_eq!(r.body["template"]["language"]["code"], "id", "{}", r.body);
+            assert!(r.body.to_string().contains("Kopi Kintamani"), "the parameters go out: {}", r.body);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no template reached the Graph API: {sent:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_same_origin_only(&browser);
 }

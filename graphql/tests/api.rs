@@ -126,6 +126,7 @@ async fn loose_input_is_refused_at_the_edge_and_stores_nothing() {
     let ids = json!({ "c": t.conversation.to_string(), "k": t.contact.to_string(), "o": t.opportunity.to_string() });
     let snooze = "mutation($c: ID!, $u: Int) { setConversationStatus(conversationId: $c, status: SNOOZED, snoozedUntilMs: $u) { position } }";
     let open = "mutation($k: ID!, $m: String!, $cur: String!) { openOpportunity(contactId: $k, title: \"x\", value: { minorUnits: $m, currency: $cur }) { position } }";
+    let template = "mutation($c: ID!, $n: String!, $l: String!, $p: [String!]!) { reply(conversationId: $c, text: \"hi\", template: { name: $n, language: $l, parameters: $p }) { position } }";
     let with = |extra: Value| {
         let mut vars = ids.clone();
         vars.as_object_mut().expect("object").extend(extra.as_object().cloned().unwrap_or_default());
@@ -151,6 +152,10 @@ async fn loose_input_is_refused_at_the_edge_and_stores_nothing() {
         ("a search ending before it starts", "query { search(text: \"x\", fromMs: 1767225600000, toMs: 1767225500000) { contactId } }", json!({})),
         ("a page of none", "query { inbox(first: 0) { edges { cursor } } }", json!({})),
         ("a key label with a NUL", "mutation { createApiKey(role: AGENT, label: \"a\\u0000\") { id } }", json!({})),
+        ("a template name of two lines", template, with(json!({ "n": "a\nb", "l": "id", "p": [] }))),
+        ("a template without a language", template, with(json!({ "n": "restock", "l": "", "p": [] }))),
+        ("a template parameter with a NUL", template, with(json!({ "n": "restock", "l": "id", "p": ["a\u{0}b"] }))),
+        ("a template of 21 parameters", template, with(json!({ "n": "restock", "l": "id", "p": vec!["x"; 21] }))),
     ];
     for (what, query, vars) in cases {
         let r = w.run(Some(&t.owner), query, vars).await;

@@ -33,6 +33,9 @@ pub enum OutgoingReply {
     },
 }
 
+/// Parameters a WhatsApp template's body takes at most, with room to spare.
+const MAX_TEMPLATE_PARAMETERS: usize = 20;
+
 #[derive(Clone, Debug)]
 pub struct SendRequest {
     pub reply: OutgoingReply,
@@ -126,6 +129,16 @@ impl Ledger {
         contact: ContactId,
         (name, language, params): &(String, String, Vec<String>),
     ) -> Result<TemplateRef, CommandError> {
+        // A person names the template in the console; Meta refuses what it does not know,
+        // but a name that is not one short line is refused here, before anything is sealed.
+        laras_domain::error::require_line("template.name", name, 512)?;
+        laras_domain::error::require_line("template.language", language, 16)?;
+        if params.len() > MAX_TEMPLATE_PARAMETERS {
+            return Err(DomainError::bad_input("template.parameters", "at most 20 parameters").into());
+        }
+        for p in params {
+            laras_domain::error::require_text("template.parameters", p, 1024)?;
+        }
         Ok(TemplateRef {
             name: name.clone(),
             language: language.clone(),

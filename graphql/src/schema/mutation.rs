@@ -61,6 +61,18 @@ pub enum ReplyFileInput {
     FromMessage(MessageFileInput),
 }
 
+/// An approved WhatsApp message template, for a reply outside WhatsApp's 24-hour window.
+#[derive(async_graphql::InputObject)]
+pub struct TemplateInput {
+    /// The template's name as approved in WhatsApp Manager.
+    pub name: String,
+    /// Its language code (`id`, `en_US`).
+    pub language: String,
+    /// The body's parameters, in order.
+    #[graphql(default)]
+    pub parameters: Vec<String>,
+}
+
 #[derive(async_graphql::InputObject)]
 pub struct MessageFileInput {
     /// The message's channel id (`reference` of its conversation item).
@@ -213,7 +225,10 @@ impl MutationRoot {
 
     /// A person's reply; the outbox delivers it. Refused by policy: POLICY_REFUSED. With a
     /// `file`, `text` is its caption (WhatsApp images, videos and documents) and may be
-    /// empty; Messenger and Instagram send a file without words.
+    /// empty; Messenger and Instagram send a file without words. With a `template`, the
+    /// reply goes out as that approved WhatsApp template (outside the 24-hour window, where
+    /// the policy refuses free text with TEMPLATE_REQUIRED), and `text` is what the
+    /// conversation shows of it.
     async fn reply(
         &self,
         ctx: &Context<'_>,
@@ -221,6 +236,7 @@ impl MutationRoot {
         text: String,
         to: Option<ReplyTo>,
         file: Option<ReplyFileInput>,
+        template: Option<TemplateInput>,
     ) -> async_graphql::Result<Written> {
         let (partner, key) = partner_in(ctx, WORKERS)?;
         let conversation = parse_id::<ConversationId>("conversationId", &conversation_id).api()?;
@@ -230,8 +246,12 @@ impl MutationRoot {
             Some(file) => Some(super::upload::reply_file(ctx, partner, conversation, file).await?),
         };
         let kept = media.clone();
-        let request =
-            SendRequest { reply: OutgoingReply::Person { text, target }, template: None, marketing: false, media };
+        let request = SendRequest {
+            reply: OutgoingReply::Person { text, target },
+            template: template.map(|t| (t.name, t.language, t.parameters)),
+            marketing: false,
+            media,
+        };
         let api = api(ctx);
         let sent = api.ledger.request_send(partner, conversation, request, &meta_for(key)).await;
         if let (Err(e), Some(file)) = (&sent, &kept) {

@@ -21,6 +21,9 @@ extend({
     aiDeclined: why => `The AI worker left this to a person: ${why}.`,
     edit: 'Edit', editDraft: 'The draft\'s text', saveEdit: 'Save the new text', cancel: 'Cancel', draftEdited: 'Draft changed; approve it to send.',
     setStatus: 'Move', snoozeHours: 'Snooze for hours', statusSaved: s => `Now ${s}.`,
+    templateTitle: 'Send an approved WhatsApp template instead', templateName: 'Template name', templateLanguage: 'Language code',
+    templateParameters: 'Parameters, one a line', templateSend: 'Send the template', templateSent: 'Template sent.',
+    templateNeedsName: 'Name the template and its language.', templateText: n => `Template ${n}`,
     declined_off_topic: 'the question is outside the Partner\'s knowledge', declined_low_confidence: 'its knowledge was not sure enough',
     declined_generator_unavailable: 'the AI generator was unavailable', declined_: 'no reason given',
   },
@@ -32,6 +35,9 @@ extend({
     aiDeclined: why => `Pekerja AI menyerahkan ini ke orang: ${why}.`,
     edit: 'Ubah', editDraft: 'Teks draf', saveEdit: 'Simpan teks baru', cancel: 'Batal', draftEdited: 'Draf diubah; setujui untuk mengirim.',
     setStatus: 'Pindahkan', snoozeHours: 'Tunda selama (jam)', statusSaved: s => `Sekarang ${s}.`,
+    templateTitle: 'Kirim templat WhatsApp yang disetujui', templateName: 'Nama templat', templateLanguage: 'Kode bahasa',
+    templateParameters: 'Parameter, satu per baris', templateSend: 'Kirim templat', templateSent: 'Templat terkirim.',
+    templateNeedsName: 'Isi nama templat dan bahasanya.', templateText: n => `Templat ${n}`,
     declined_off_topic: 'pertanyaannya di luar pengetahuan Mitra', declined_low_confidence: 'pengetahuannya kurang yakin',
     declined_generator_unavailable: 'generator AI tidak tersedia', declined_: 'tanpa alasan',
   },
@@ -490,6 +496,7 @@ function replyBox(conversationId, to) {
   const text = el('textarea', { id: 'reply-text', maxLength: 4096 });
   const check = el('p', { id: 'reply-check', className: 'check', attrs: { 'aria-live': 'polite' } });
   const send = el('button', { id: 'reply-send', type: 'submit', disabled: true }, t('send'));
+  const template = templatePicker(conversationId, text, to);
   let asked = 0;
   const ask = debounce(async () => {
     const mine = ++asked;
@@ -503,6 +510,7 @@ function replyBox(conversationId, to) {
       check.textContent = replyCheck.allowed ? t('willSend')
         : `${t('wontSend')} ${reason(code) ?? replyCheck.explanation ?? ''}`;
       send.disabled = !replyCheck.allowed;
+      template.show(code === 'template_required');
     } catch (e) {
       check.textContent = e.message;
     }
@@ -521,7 +529,51 @@ function replyBox(conversationId, to) {
     }
     refreshThread(conversationId);
   } },
-  el('label', { attrs: { for: 'reply-text' } }, to ? t(to.commentId ? 'privateReply' : 'publicReply') : t('replyLabel')), text, check, send);
+  el('label', { attrs: { for: 'reply-text' } }, to ? t(to.commentId ? 'privateReply' : 'publicReply') : t('replyLabel')), text, check, send,
+  template.node);
+}
+
+/// Outside WhatsApp's 24-hour window only an approved template may go out: name it (the
+/// Partner's follow-up template is offered), give its parameters, and send that instead.
+function templatePicker(conversationId, text, to) {
+  const name = el('input', { id: 'template-name', maxLength: 512, autocomplete: 'off' });
+  const lang = el('input', { id: 'template-language', maxLength: 16, autocomplete: 'off', size: 6 });
+  const params = el('textarea', { id: 'template-parameters', maxLength: 4096 });
+  const result = el('p', { id: 'template-result', attrs: { 'aria-live': 'polite' } });
+  const sendTemplate = el('button', { id: 'template-send', type: 'button', onclick: async () => {
+    if (!name.value.trim() || !lang.value.trim()) { result.textContent = t('templateNeedsName'); return; }
+    sendTemplate.disabled = true;
+    const parameters = params.value.split('\n').map(p => p.trim()).filter(p => p);
+    try {
+      await gql('mutation($c: ID!, $t: String!, $to: ReplyTo, $tpl: TemplateInput) { reply(conversationId: $c, text: $t, to: $to, template: $tpl) { position } }',
+        { c: conversationId, t: text.value.trim() || t('templateText', name.value.trim()), to, tpl: { name: name.value.trim(), language: lang.value.trim(), parameters } });
+      text.value = '';
+      result.textContent = t('templateSent');
+      box.hidden = true;
+    } catch (err) {
+      result.textContent = err.message;
+    }
+    sendTemplate.disabled = false;
+    refreshThread(conversationId);
+  } }, t('templateSend'));
+  const box = el('fieldset', { id: 'template-picker', className: 'stack', hidden: true },
+    el('legend', {}, t('templateTitle')),
+    el('label', { attrs: { for: 'template-name' } }, t('templateName')), name,
+    el('label', { attrs: { for: 'template-language' } }, t('templateLanguage')), lang,
+    el('label', { attrs: { for: 'template-parameters' } }, t('templateParameters')), params,
+    sendTemplate);
+  let offered = false;
+  const show = async yes => {
+    box.hidden = !yes;
+    if (!yes || offered) return;
+    offered = true;
+    try {
+      const { partner } = await gql('query { partner { followUp { whatsappTemplate templateLanguage } } }');
+      if (!name.value) name.value = partner.followUp?.whatsappTemplate ?? '';
+      if (!lang.value) lang.value = partner.followUp?.templateLanguage ?? '';
+    } catch (e) { /* the fields stay empty for the person to fill */ }
+  };
+  return { node: el('div', {}, box, result), show };
 }
 
 signOutButton.addEventListener('click', () => {
