@@ -139,6 +139,25 @@ impl Rig {
         rig
     }
 
+    /// The id of `name`'s conversation once the inbox shows it (one a webhook opened).
+    fn conversation_in_inbox(&self, name: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let inbox = graphql(
+                &self.server.base,
+                &self.owner_key,
+                "{ inbox(first: 50) { edges { node { conversationId contactName } } } }",
+            );
+            let found =
+                inbox["inbox"]["edges"].as_array().into_iter().flatten().find(|e| e["node"]["contactName"] == name);
+            if let Some(e) = found {
+                return e["node"]["conversationId"].as_str().unwrap_or_default().to_owned();
+            }
+            assert!(Instant::now() < deadline, "{name} in the inbox: {inbox}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn conversation(&self, name: &str) -> String {
         self.conversations.iter().find(|(n, _)| n == name).map(|(_, c)| c.to_string()).expect("conversation")
     }
@@ -167,10 +186,17 @@ impl Rig {
 
     /// A WhatsApp text the customer wrote at `secs` (Unix seconds), as Meta would post it.
     fn post_webhook_at(&self, number: &str, name: &str, wamid: &str, text: &str, secs: i64) {
+        let message =
+            json!({"from": number, "id": wamid, "timestamp": secs.to_string(), "type": "text", "text": {"body": text}});
+        self.post_message(number, name, message);
+    }
+
+    /// One WhatsApp message (as Meta's `messages[]` item) from `number`, signed and posted.
+    fn post_message(&self, number: &str, name: &str, message: serde_json::Value) {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp", "metadata": {"display_phone_number": "1555", "phone_number_id": WA},
             "contacts": [{"profile": {"name": name}, "wa_id": number}],
-            "messages": [{"from": number, "id": wamid, "timestamp": secs.to_string(), "type": "text", "text": {"body": text}}]}}]}]})
+            "messages": [message]}}]}]})
         .to_string()
         .into_bytes();
         let status = reqwest::blocking::Client::new()
@@ -542,5 +568,55 @@ fn outside_whatsapps_window_the_reply_box_offers_a_template_and_the_graph_api_re
         assert!(Instant::now() < deadline, "no template reached the Graph API: {sent:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_same_origin_only(&browser);
+}
+
+#[test]
+fn a_customers_photo_shows_in_the_thread_from_this_origin() {
+    if missing_browser("a_customers_photo_shows_in_the_thread_from_this_origin") {
+        return;
+    }
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let rig = Rig::new();
+    let photo = laras_adapters::graph_api::fake::jpeg(640, 480, 20_000);
+    let sha256 = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&photo));
+    rig.fake.serve_media(
+        "m_console_photo",
+        photo.clone(),
+        "image/jpeg",
+        laras_adapters::graph_api::fake::MediaBehaviour::Serve,
+    );
+    rig.post_message(
+        "6281100000010",
+        "Putri Foto",
+        json!({"from": "6281100000010", "id": "wamid.photo.10", "timestamp": (now_ms() / 1000).to_string(), "type": "image",
+               "image": {"caption": "yang ini ada?", "mime_type": "image/jpeg", "sha256": sha256, "id": "m_console_photo"}}),
+    );
+    let conversation = rig.conversation_in_inbox("Putri Foto");
+    let browser = Browser::start(1280, 900);
+    sign_in(&browser, &rig.server.base, &rig.owner_key);
+    browser.js("location.hash = arguments[0];", json!([format!("#/c/{conversation}")]));
+    // The file is fetched in the background; the live thread shows it once it is kept.
+    browser.wait_for(
+        "document.querySelector('#thread .attachment-image')?.getAttribute('src')?.startsWith('/media/')",
+        Duration::from_secs(20),
+    );
+    let served = browser.js_async(
+        "const done = arguments[arguments.length - 1]; \
+         const src = document.querySelector('#thread .attachment-image').getAttribute('src'); \
+         fetch(src).then(async r => done([r.status, r.headers.get('content-type'), (await r.arrayBuffer()).byteLength]));",
+        json!([]),
+    );
+    assert_eq!(
+        served,
+        json!([200, "image/jpeg", photo.len()]),
+        "the thread's photo is the customer's file, from this origin"
+    );
+    assert!(
+        browser.js("return document.querySelector('#thread').textContent.includes('yang ini ada?');", json!([]))
+            == json!(true),
+        "the caption is shown"
+    );
     assert_same_origin_only(&browser);
 }

@@ -24,6 +24,9 @@ extend({
     templateTitle: 'Send an approved WhatsApp template instead', templateName: 'Template name', templateLanguage: 'Language code',
     templateParameters: 'Parameters, one a line', templateSend: 'Send the template', templateSent: 'Template sent.',
     templateNeedsName: 'Name the template and its language.', templateText: n => `Template ${n}`,
+    onPost: id => `on post ${id}`, reacted: r => `reacted ${r}`, fromArticles: list => `from: ${list}`,
+    file_image: 'Photo', file_sticker: 'Sticker', file_audio: 'Voice note or audio', file_video: 'Video', file_document: 'Document',
+    filePending: f => `${f}: arriving…`, fileUnavailable: f => `${f}: not available`, fileOpen: (f, mime) => `Open ${f.toLowerCase()} (${mime})`,
     declined_off_topic: 'the question is outside the Partner\'s knowledge', declined_low_confidence: 'its knowledge was not sure enough',
     declined_generator_unavailable: 'the AI generator was unavailable', declined_: 'no reason given',
   },
@@ -38,6 +41,9 @@ extend({
     templateTitle: 'Kirim templat WhatsApp yang disetujui', templateName: 'Nama templat', templateLanguage: 'Kode bahasa',
     templateParameters: 'Parameter, satu per baris', templateSend: 'Kirim templat', templateSent: 'Templat terkirim.',
     templateNeedsName: 'Isi nama templat dan bahasanya.', templateText: n => `Templat ${n}`,
+    onPost: id => `di unggahan ${id}`, reacted: r => `bereaksi ${r}`, fromArticles: list => `dari: ${list}`,
+    file_image: 'Foto', file_sticker: 'Stiker', file_audio: 'Pesan suara atau audio', file_video: 'Video', file_document: 'Dokumen',
+    filePending: f => `${f}: sedang diambil…`, fileUnavailable: f => `${f}: tidak tersedia`, fileOpen: (f, mime) => `Buka ${f.toLowerCase()} (${mime})`,
     declined_off_topic: 'pertanyaannya di luar pengetahuan Mitra', declined_low_confidence: 'pengetahuannya kurang yakin',
     declined_generator_unavailable: 'generator AI tidak tersedia', declined_: 'tanpa alasan',
   },
@@ -57,8 +63,11 @@ const INBOX = `query Inbox($filter: InboxFilter!, $after: String) {
 const CONVERSATION = `query Conversation($id: ID!) { conversation(id: $id) {
   summary { conversationId contactId contactName channel status windowClosesAt upset assignee }
   items { position kind reference text at actor
-    ... on Draft { draftId state proposedBy { kind model confidence } }
-    ... on Reply { delivery error { explanation } }
+    ... on Draft { draftId state proposedBy { kind model confidence articleIds } }
+    ... on Reply { delivery error { explanation } reaction attachments { kind mime state url } }
+    ... on InboundMessage { reaction attachments { kind mime state url } }
+    ... on Echo { reaction }
+    ... on Comment { mediaId }
     ... on DraftDeclined { reason } } } }`;
 const SEARCH = `query Search($text: String!, $channel: Channel) {
   search(text: $text, channel: $channel, first: 100) { conversationId snippetHtml } }`;
@@ -314,7 +323,7 @@ async function renderConversation(id) {
   replace(main, el('p', {}, t('loading')));
   let data;
   try {
-    data = await gql(CONVERSATION, { id });
+    [data] = await Promise.all([gql(CONVERSATION, { id }), articleTitles.size ? null : loadArticleTitles()]);
   } catch (e) {
     if (e.code === 'NOT_FOUND' || e.code === 'BAD_INPUT') {
       replace(main, el('a', { href: '#/' }, t('back')), el('p', { id: 'not-found', attrs: { role: 'alert' } }, t('notFound')));
@@ -377,6 +386,24 @@ async function refreshThread(id) {
   }
 }
 
+/// A file on a message: shown where the browser can (images, audio, video), a link
+/// otherwise; the link is one Laras signed for this Partner (ADR 014), same origin.
+function attachment(a) {
+  const kind = a.kind.toLowerCase();
+  if (a.state !== 'STORED' || !a.url) {
+    return el('p', { className: 'attachment pending', attrs: { 'data-state': a.state.toLowerCase() } },
+      t(a.state === 'PENDING' ? 'filePending' : 'fileUnavailable', t(`file_${kind}`)));
+  }
+  const label = t(`file_${kind}`);
+  const shown = kind === 'image' || kind === 'sticker'
+    ? el('img', { src: a.url, alt: label, loading: 'lazy', className: 'attachment-image' })
+    : kind === 'audio' ? el('audio', { src: a.url, controls: true, preload: 'none', attrs: { 'aria-label': label } })
+      : kind === 'video' ? el('video', { src: a.url, controls: true, preload: 'none', attrs: { 'aria-label': label } })
+        : null;
+  return el('div', { className: 'attachment', attrs: { 'data-kind': kind } },
+    shown, el('a', { href: a.url, download: '', className: 'attachment-link' }, t('fileOpen', label, a.mime ?? '')));
+}
+
 function fillThread(items) {
   const { id, thread, drafts } = threadOf;
   const bubbles = [];
@@ -396,6 +423,9 @@ function fillThread(items) {
     const kind = item.kind.toLowerCase();
     bubbles.push(el('li', { className: `item ${out ? 'out' : 'in'} kind-${kind}`, attrs: { 'data-kind': kind } },
       item.text ?? '',
+      (item.attachments ?? []).map(attachment),
+      item.mediaId ? el('small', { className: 'on-post' }, t('onPost', item.mediaId)) : null,
+      item.reaction ? el('small', { className: 'reaction' }, t('reacted', item.reaction)) : null,
       el('small', {}, time(item.at), item.delivery ? ` · ${item.delivery.toLowerCase()}` : '',
         item.error ? ` · ${item.error.explanation}` : '',
         threadOf.proofs.has(item.position) ? [' · ', el('a', { className: 'proof-link', href: `#/audit/${threadOf.proofs.get(item.position)}` }, t('proofLink'))] : null)));
@@ -435,6 +465,15 @@ function statusControl(conversationId, current) {
     el('label', { attrs: { for: 'status-select' } }, t('status')), select, hoursLabel, hours, save);
 }
 
+/// Article titles by id, for naming the knowledge a draft came from.
+let articleTitles = new Map();
+async function loadArticleTitles() {
+  try {
+    const { articles } = await gql('query { articles(includeRetired: true) { id title } }');
+    articleTitles = new Map(articles.map(a => [a.id, a.title]));
+  } catch (e) { /* drafts name their articles by id instead */ }
+}
+
 function draftCard(conversationId, item) {
   const draftId = item.draftId;
   const decide = async (mutation, done) => {
@@ -452,7 +491,10 @@ function draftCard(conversationId, item) {
     el('strong', {}, t('draftAwaiting')),
     // Who proposed it: the AI worker's model and confidence (names, not words to translate).
     item.proposedBy?.kind === 'AI_WORKER'
-      ? el('small', { className: 'draft-author' }, `AI · ${item.proposedBy.model} · ${Math.round(item.proposedBy.confidence * 100)}%`)
+      ? el('small', { className: 'draft-author' }, `AI · ${item.proposedBy.model} · ${Math.round(item.proposedBy.confidence * 100)}%`,
+        item.proposedBy.articleIds.length
+          ? [' · ', t('fromArticles', item.proposedBy.articleIds.map(id => articleTitles.get(id) ?? id.slice(0, 8)).join(', '))]
+          : null)
       : null,
     el('p', { className: 'draft-text' }, item.text ?? ''),
     canWrite() ? draftEditor(conversationId, draftId, item.text ?? '') : null,
