@@ -20,7 +20,7 @@ use webdriver::{missing_browser, Browser, ENTER, SPACE, TAB};
 /// The demo served on a fresh data dir, with the limits lifted (the tests poll).
 struct Demo {
     _dir: tempfile::TempDir,
-    _fake: FakeGraph,
+    fake: FakeGraph,
     server: Server,
     owner_key: String,
 }
@@ -30,7 +30,7 @@ impl Demo {
         let dir = tempfile::tempdir().expect("dir");
         let (fake, graph) = FakeGraph::start();
         let (server, owner_key) = serve_demo_with(dir.path(), &graph, &LIFTED_LIMITS);
-        Demo { _dir: dir, _fake: fake, server, owner_key }
+        Demo { _dir: dir, fake, server, owner_key }
     }
 
     fn gql(&self, key: &str, query: &str) -> Value {
@@ -501,4 +501,51 @@ fn screenshots_of_the_inbox_a_conversation_and_the_pipeline_at_desktop_and_phone
         }
         assert_same_origin_only(&browser);
     }
+}
+
+#[test]
+fn a_disconnected_channel_is_reauthorised_only_with_a_token_that_controls_it() {
+    if missing_browser("a_disconnected_channel_is_reauthorised_only_with_a_token_that_controls_it") {
+        return;
+    }
+    let demo = Demo::start();
+    let browser = Browser::start(1280, 900);
+    sign_in(&browser, &demo.server.base, &demo.owner_key);
+    go(&browser, "#/settings");
+    let row = "document.querySelector('#channels tr[data-channel=WHATSAPP]')";
+    browser.wait_for(&format!("{row}?.querySelector('.channel-status').dataset.status === 'connected'"), WAIT);
+    let account = browser.js(&format!("return {row}.querySelector('.account').textContent;"), json!([]));
+    let account = account.as_str().unwrap_or_default().to_owned();
+    assert!(!account.is_empty(), "the WhatsApp row names its account");
+    browser.js(&format!("{row}.querySelector('.disconnect').click();"), json!([]));
+    browser.wait_for(&format!("{row}?.querySelector('.channel-status').dataset.status === 'disconnected'"), WAIT);
+
+    // Re-authorise fills the connect form with the channel and its account.
+    browser.js(&format!("{row}.querySelector('.reauthorise').click();"), json!([]));
+    browser.wait_for("document.getElementById('connect').open", WAIT);
+    assert_eq!(browser.js("return document.getElementById('connect-account').value;", json!([])), json!(account));
+    assert_eq!(browser.js("return document.getElementById('connect-channel').value;", json!([])), json!("WHATSAPP"));
+
+    // A token that does not control the account is refused and changes nothing.
+    set_value(&browser, "#connect-token", "token-of-someone-else");
+    click(&browser, "#connect-button");
+    browser.wait_for("document.getElementById('status').textContent.length > 0", WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        browser.js(&format!("return {row}.querySelector('.channel-status').dataset.status;"), json!([])),
+        json!("disconnected"),
+        "a token that does not vouch for the account connects nothing"
+    );
+
+    demo.fake.vouch("token-of-the-owner", &account);
+    browser.js(&format!("{row}.querySelector('.reauthorise').click();"), json!([]));
+    browser.wait_for("document.getElementById('connect').open", WAIT);
+    set_value(&browser, "#connect-token", "token-of-the-owner");
+    click(&browser, "#connect-button");
+    browser.wait_for(&format!("{row}?.querySelector('.channel-status').dataset.status === 'connected'"), WAIT);
+    let partner = demo.gql(&demo.owner_key, "{ partner { channels { channel status } } }");
+    let whatsapp =
+        partner["partner"]["channels"].as_array().into_iter().flatten().find(|c| c["channel"] == "WHATSAPP").cloned();
+    assert_eq!(whatsapp.map(|c| c["status"].clone()), Some(json!("CONNECTED")), "{partner}");
+    assert_same_origin_only(&browser);
 }
