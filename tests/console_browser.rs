@@ -141,21 +141,7 @@ impl Rig {
 
     /// The id of `name`'s conversation once the inbox shows it (one a webhook opened).
     fn conversation_in_inbox(&self, name: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let inbox = graphql(
-                &self.server.base,
-                &self.owner_key,
-                "{ inbox(first: 50) { edges { node { conversationId contactName } } } }",
-            );
-            let found =
-                inbox["inbox"]["edges"].as_array().into_iter().flatten().find(|e| e["node"]["contactName"] == name);
-            if let Some(e) = found {
-                return e["node"]["conversationId"].as_str().unwrap_or_default().to_owned();
-            }
-            assert!(Instant::now() < deadline, "{name} in the inbox: {inbox}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        inbox_row(&self.server.base, &self.owner_key, name)["conversationId"].as_str().unwrap_or_default().to_owned()
     }
 
     fn conversation(&self, name: &str) -> String {
@@ -163,21 +149,7 @@ impl Rig {
     }
 
     fn contact_of(&self, name: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let data = graphql(
-                &self.server.base,
-                &self.owner_key,
-                "{ inbox(first: 50) { edges { node { contactId contactName } } } }",
-            );
-            let found =
-                data["inbox"]["edges"].as_array().into_iter().flatten().find(|e| e["node"]["contactName"] == name);
-            if let Some(e) = found {
-                return e["node"]["contactId"].as_str().unwrap_or_default().to_owned();
-            }
-            assert!(Instant::now() < deadline, "{name} in the inbox: {data}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        inbox_row(&self.server.base, &self.owner_key, name)["contactId"].as_str().unwrap_or_default().to_owned()
     }
 
     fn post_webhook(&self, number: &str, name: &str, wamid: &str, text: &str) {

@@ -68,10 +68,6 @@ fn refused(base: &str, key: &str, query: &str) -> Value {
     answer["errors"].clone()
 }
 
-fn go(browser: &Browser, hash: &str) {
-    browser.js("location.hash = arguments[0];", json!([hash]));
-}
-
 fn rows(browser: &Browser) -> Vec<String> {
     let ids = browser.js("return [...document.querySelectorAll('#inbox li.conv')].map(l => l.dataset.id);", json!([]));
     ids.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_owned)).collect()

@@ -37,21 +37,7 @@ fn demo() -> Demo {
 
 impl Demo {
     fn contact_of(&self, name: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let data = graphql(
-                &self.server.base,
-                &self.key,
-                "{ inbox(first: 50) { edges { node { contactId contactName } } } }",
-            );
-            let found =
-                data["inbox"]["edges"].as_array().into_iter().flatten().find(|e| e["node"]["contactName"] == name);
-            if let Some(e) = found {
-                return e["node"]["contactId"].as_str().unwrap_or_default().to_owned();
-            }
-            assert!(Instant::now() < deadline, "{name} in the inbox: {data}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        inbox_row(&self.server.base, &self.key, name)["contactId"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Waits until the server's background work (read models, the AI worker answering the
@@ -74,10 +60,6 @@ fn settled(dir: &Path) -> i64 {
         }
         assert!(Instant::now() < deadline, "the server did not settle");
     }
-}
-
-fn go(browser: &Browser, hash: &str) {
-    browser.js("location.hash = arguments[0];", json!([hash]));
 }
 
 fn text(browser: &Browser, selector: &str) -> String {

@@ -131,3 +131,27 @@ pub fn events(dir: &Path) -> i64 {
     };
     conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap_or(-1)
 }
+
+/// The inbox row of `name`'s conversation, once the inbox shows it (a webhook or the
+/// demo may still be recording it): `conversationId` and `contactId`.
+pub fn inbox_row(base: &str, key: &str, name: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let data = crate::common::graphql(
+            base,
+            key,
+            "{ inbox(first: 50) { edges { node { conversationId contactId contactName } } } }",
+        );
+        let found = data["inbox"]["edges"].as_array().into_iter().flatten().find(|e| e["node"]["contactName"] == name);
+        if let Some(e) = found {
+            return e["node"].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{name} in the inbox: {data}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Opens a route of the console (`#/settings`) in the signed-in page.
+pub fn go(browser: &Browser, hash: &str) {
+    browser.js("location.hash = arguments[0];", json!([hash]));
+}
