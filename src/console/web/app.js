@@ -323,7 +323,7 @@ async function renderConversation(id) {
   replace(main, el('p', {}, t('loading')));
   let data;
   try {
-    [data] = await Promise.all([gql(CONVERSATION, { id }), articleTitles.size ? null : loadArticleTitles()]);
+    [data] = await Promise.all([gql(CONVERSATION, { id }), articleTitles ? null : loadArticleTitles()]);
   } catch (e) {
     if (e.code === 'NOT_FOUND' || e.code === 'BAD_INPUT') {
       replace(main, el('a', { href: '#/' }, t('back')), el('p', { id: 'not-found', attrs: { role: 'alert' } }, t('notFound')));
@@ -466,8 +466,9 @@ function statusControl(conversationId, current) {
 }
 
 /// Article titles by id, for naming the knowledge a draft came from.
-let articleTitles = new Map();
+let articleTitles = null;
 async function loadArticleTitles() {
+  articleTitles = new Map();
   try {
     const { articles } = await gql('query { articles(includeRetired: true) { id title } }');
     articleTitles = new Map(articles.map(a => [a.id, a.title]));
@@ -493,7 +494,7 @@ function draftCard(conversationId, item) {
     item.proposedBy?.kind === 'AI_WORKER'
       ? el('small', { className: 'draft-author' }, `AI · ${item.proposedBy.model} · ${Math.round(item.proposedBy.confidence * 100)}%`,
         item.proposedBy.articleIds.length
-          ? [' · ', t('fromArticles', item.proposedBy.articleIds.map(id => articleTitles.get(id) ?? id.slice(0, 8)).join(', '))]
+          ? [' · ', t('fromArticles', item.proposedBy.articleIds.map(id => articleTitles?.get(id) ?? id.slice(0, 8)).join(', '))]
           : null)
       : null,
     el('p', { className: 'draft-text' }, item.text ?? ''),
@@ -622,6 +623,7 @@ signOutButton.addEventListener('click', () => {
   signOut();
   state.me = null;
   state.partner = null;
+  articleTitles = null;
   location.hash = '#/';
   say('');
   render();
