@@ -277,6 +277,10 @@ enum BenchAction {
         connections: usize,
         #[arg(long, default_value_t = 2_000)]
         customers: usize,
+        /// Drive both endpoints with `wrk` (a separate process, two threads) instead of
+        /// the in-process client (embedded store only).
+        #[arg(long)]
+        wrk: bool,
     },
     /// Raw Ed25519 sign, verify and batch-verify rates on this machine.
     Ed25519,
@@ -506,8 +510,8 @@ fn main() -> ExitCode {
                 Command::Bench { action: BenchAction::Conversation { length, customers } } => {
                     laras::cli::bench_conversation::conversation(&settings.data_dir, length, customers).await
                 }
-                Command::Bench { action: BenchAction::Webhooks { seconds, connections, customers } } => {
-                    laras::cli::bench_webhooks::webhooks(&settings, seconds, connections, customers).await
+                Command::Bench { action: BenchAction::Webhooks { seconds, connections, customers, wrk } } => {
+                    laras::cli::bench_webhooks::webhooks(&settings, seconds, connections, customers, wrk).await
                 }
                 Command::Bench { action: BenchAction::Ed25519 } => laras::cli::bench::ed25519(),
                 Command::Bench { action: BenchAction::Merkle { leaves } } => laras::cli::bench::merkle(leaves),

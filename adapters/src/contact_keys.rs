@@ -131,6 +131,11 @@ impl SqliteKeyStore {
 }
 
 impl SqliteKeyStore {
+    fn cached_live(&self, contact: ContactId) -> Option<(DataKeyId, SecretKey)> {
+        let cache = self.cache();
+        cache.live.get(&contact).and_then(|id| Some((*id, cache.by_id.get(id)?.clone())))
+    }
+
     /// A contact's live key as read from the table, unwrapped and remembered.
     fn opened(
         &self,
@@ -154,13 +159,16 @@ impl ContactKeys for SqliteKeyStore {
     }
 
     fn data_key_for(&self, partner: PartnerId, contact: ContactId) -> Result<(DataKeyId, SecretKey), KeyError> {
+        // A known contact's key is served without the connection's lock: seals of every
+        // contact would otherwise queue behind it. Erasure empties the cache under that lock
+        // after the key is destroyed, so a hit here is a seal that came before the erasure.
+        if let Some(found) = self.cached_live(contact) {
+            return Ok(found);
+        }
         // One connection under one lock: two callers of this handle end with one key.
         let mut conn = self.conn();
-        {
-            let cache = self.cache();
-            if let Some((id, key)) = cache.live.get(&contact).and_then(|id| Some((*id, cache.by_id.get(id)?.clone()))) {
-                return Ok((id, key));
-            }
+        if let Some(found) = self.cached_live(contact) {
+            return Ok(found);
         }
         if let Some(found) = Self::live_key(&conn, contact)? {
             return self.opened(contact, found);

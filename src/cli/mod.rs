@@ -8,6 +8,7 @@ pub mod bench_conversation;
 pub mod bench_drafts;
 pub mod bench_read;
 pub mod bench_webhooks;
+pub mod bench_wrk;
 pub mod conversation;
 pub mod keys;
 pub mod partner;

@@ -14,6 +14,7 @@ mod bridge;
 mod contact_keys;
 mod credentials;
 mod import;
+mod key_cache;
 mod media;
 mod runtime;
 #[cfg(test)]

@@ -282,3 +282,60 @@ async fn store_copy_moves_a_folders_media_into_the_database_once() {
     assert_eq!(folder.copy_into(&target).await.expect("rerun"), MediaCopied { copied: 0, already: 1 });
     assert_eq!(target.read(&object, 0..100).await.expect("read").as_deref(), Some(&b"sealed photo"[..]));
 }
+
+/// Polls `done` for up to five seconds (notifications arrive asynchronously).
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_node_forgets_the_keys_another_node_erased() {
+    let Some(db) = database("a_node_forgets_the_keys_another_node_erased") else { return };
+    let (eraser, keeper) = (
+        PgKeyStore::open(PgShared::open(&db.url).expect("open"), master(1)).expect("first node"),
+        PgKeyStore::open(PgShared::open(&db.url).expect("open"), master(1)).expect("second node"),
+    );
+    let (p, c) = (PartnerId(Uuid::new_v4()), ContactId(Uuid::new_v4()));
+    // The keeper listens once its listener has connected; until then it reads the table.
+    assert!(eventually(|| keeper.hears_erasures()), "the keeper's listener connects");
+    let (id, _) = eraser.data_key_for(p, c).expect("key");
+    assert_eq!(keeper.data_key_for(p, c).expect("key").0, id);
+    assert!(keeper.data_key(id).expect("read").is_some());
+
+    eraser.destroy_contact_keys(c).expect("destroy");
+    assert!(
+        eventually(|| keeper.data_key(id).expect("read").is_none()),
+        "the other node stops serving a destroyed key"
+    );
+    assert_ne!(keeper.data_key_for(p, c).expect("fresh").0, id, "and finds no live key to hand out");
+}
+
+#[test]
+fn keys_are_served_from_memory_until_an_erasure_is_heard() {
+    let Some(db) = database("keys_are_served_from_memory_until_an_erasure_is_heard") else { return };
+    let shared = PgShared::open(&db.url).expect("open");
+    let keys = PgKeyStore::open(shared.clone(), master(1)).expect("keys");
+    assert!(eventually(|| keys.hears_erasures()), "the listener connects");
+    let (p, c) = (PartnerId(Uuid::new_v4()), ContactId(Uuid::new_v4()));
+    let (id, _) = keys.data_key_for(p, c).expect("key");
+    // Deleted behind the store's back, without an announcement: memory still answers, so
+    // a known contact's seal costs no round trip.
+    raw(&shared, "WITH gone AS (DELETE FROM data_keys RETURNING wrapped) SELECT wrapped FROM gone");
+    assert_eq!(keys.data_key_for(p, c).expect("cached").0, id);
+    assert!(keys.data_key(id).expect("cached").is_some());
+    // The announcement an erasure sends makes it forget.
+    let contact = c.0.to_string();
+    shared
+        .with(move |client| async move {
+            client.execute("SELECT pg_notify('laras_keys', $1)", &[&contact]).await.map_err(storage)
+        })
+        .expect("notify");
+    assert!(eventually(|| keys.data_key(id).expect("read").is_none()), "forgotten once heard");
+}

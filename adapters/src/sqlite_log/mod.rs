@@ -28,8 +28,9 @@ pub struct SqliteEventStore {
     path: PathBuf,
     jobs: Mutex<Option<SyncSender<writer::Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
-    readers: Mutex<Vec<Connection>>,
-    reader_permits: tokio::sync::Semaphore,
+    /// Shared with the blocking reads, which hand their connection back themselves.
+    readers: Arc<Mutex<Vec<Connection>>>,
+    reader_permits: Arc<tokio::sync::Semaphore>,
     head: watch::Receiver<Position>,
     metrics: Arc<Metrics>,
 }
@@ -68,8 +69,8 @@ impl SqliteEventStore {
             path: path.to_path_buf(),
             jobs: Mutex::new(Some(jobs)),
             writer: Mutex::new(Some(writer)),
-            readers: Mutex::new(Vec::new()),
-            reader_permits: tokio::sync::Semaphore::new(MAX_READERS),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            reader_permits: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             head,
             metrics,
         })
@@ -104,20 +105,25 @@ impl SqliteEventStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let _permit = self.reader_permits.acquire().await.map_err(|_| StoreError::Closed)?;
-        let pooled = lock(&self.readers).pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => Self::open_reader(&self.path)?,
-        };
-        let (conn, result) = tokio::task::spawn_blocking(move || {
+        let permit = self.reader_permits.clone().acquire_owned().await.map_err(|_| StoreError::Closed)?;
+        let (readers, path) = (self.readers.clone(), self.path.clone());
+        // The permit and the connection go back from the blocking thread, not from this
+        // future: a caller that gives up (a `select!` taking another branch) would
+        // otherwise drop a pooled connection with the answer, and the next read would pay
+        // for opening one and parsing the schema again.
+        tokio::task::spawn_blocking(move || {
+            let pooled = lock(&readers).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => Self::open_reader(&path)?,
+            };
             let result = f(&conn);
-            (conn, result)
+            lock(&readers).push(conn);
+            drop(permit);
+            result
         })
         .await
-        .map_err(|e| StoreError::Storage(e.to_string()))?;
-        lock(&self.readers).push(conn);
-        result
+        .map_err(|e| StoreError::Storage(e.to_string()))?
     }
 
     /// Every envelope in position order, read in pages on a connection of its own.
