@@ -66,11 +66,10 @@ fn ms(ttl: Duration) -> i64 {
 
 /// The live fence of `name` within a transaction.
 fn live_fence(conn: &Connection, name: &str) -> rusqlite::Result<Option<u64>> {
-    conn.query_row(&format!("SELECT fence FROM leases WHERE name = ?1 AND until_ms > {NOW_MS}"), [name], |r| {
-        r.get::<_, i64>(0)
-    })
-    .optional()
-    .map(|f| f.map(|f| f as u64))
+    conn.prepare_cached(&format!("SELECT fence FROM leases WHERE name = ?1 AND until_ms > {NOW_MS}"))?
+        .query_row([name], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|f| f.map(|f| f as u64))
 }
 
 enum Refused {
@@ -184,17 +183,19 @@ impl Checkpoints for SqliteRuntime {
         let outcome = self
             .with(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                // Saved after every batch of every process: the statements are prepared once.
                 let current: Option<i64> = tx
-                    .query_row("SELECT position FROM checkpoints WHERE process = ?1", [&name], |r| r.get(0))
+                    .prepare_cached("SELECT position FROM checkpoints WHERE process = ?1")?
+                    .query_row([&name], |r| r.get(0))
                     .optional()?;
                 if let Some(refused) = admit(&tx, &name, fence, current, position)? {
                     return Ok(Some(refused));
                 }
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO checkpoints (process, position) VALUES (?1, ?2)
                      ON CONFLICT (process) DO UPDATE SET position = ?2",
-                    params![name, position as i64],
-                )?;
+                )?
+                .execute(params![name, position as i64])?;
                 tx.commit()?;
                 Ok(None)
             })
@@ -223,8 +224,10 @@ impl Snapshots for SqliteRuntime {
         let outcome = self
             .with(move |conn| {
                 let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                // Saved after every batch of every process: the statements are prepared once.
                 let current: Option<i64> = tx
-                    .query_row("SELECT position FROM snapshots WHERE process = ?1", [&name], |r| r.get(0))
+                    .prepare_cached("SELECT position FROM snapshots WHERE process = ?1")?
+                    .query_row([&name], |r| r.get(0))
                     .optional()?;
                 if let Some(refused) = admit(&tx, &name, fence, current, snap.position)? {
                     return Ok(Some(refused));

@@ -134,6 +134,16 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU seconds this process has used (all threads, user and system), from
+/// `/proc/self/stat`, whose times are in USER_HZ ticks (100 a second on Linux).
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 /// A `laras serve` in this process, on a fresh data dir, with the log at `log`.
 struct Node {
     app: Arc<App>,
@@ -300,12 +310,20 @@ async fn driven_by_wrk(node: Node, seconds: f64, connections: usize, customers: 
     .await??;
     let commits_before = node.app.store.commits();
     let dir = scratch.path().to_path_buf();
-    let (webhooks, healthz) = tokio::task::spawn_blocking(move || {
+    let (webhooks, webhooks_cpu, healthz, healthz_cpu) = tokio::task::spawn_blocking(move || {
+        let started = process_cpu_seconds();
         let webhooks = super::bench_wrk::run(&hook, 2, connections, seconds, Some(&dir))?;
+        let between = process_cpu_seconds();
         let healthz = super::bench_wrk::run(&health, 2, connections, seconds, None)?;
-        anyhow::Ok((webhooks, healthz))
+        let ended = process_cpu_seconds();
+        let used = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+        anyhow::Ok((webhooks, used(started, between), healthz, used(between, ended)))
     })
     .await??;
+    // The server's CPU per answer: less at the mercy of other work on the machine than a
+    // rate is (the load runs in its own process, so none of it is counted here).
+    let per_answer_ms =
+        |cpu: Option<f64>, run: &super::bench_wrk::WrkRun| cpu.map(|c| 1000.0 * c / run.requests.max(1) as f64);
     let commits = node.app.store.commits() - commits_before;
     let rss = peak_rss_mib();
     node.stop().await?;
@@ -317,6 +335,8 @@ async fn driven_by_wrk(node: Node, seconds: f64, connections: usize, customers: 
         "webhooks": webhooks,
         "healthz": healthz,
         "acknowledged_over_healthz": webhooks.requests_per_s / healthz.requests_per_s,
+        "server_cpu_ms_per_webhook": per_answer_ms(webhooks_cpu, &webhooks),
+        "server_cpu_ms_per_healthz": per_answer_ms(healthz_cpu, &healthz),
         "deliveries_prepared": deliveries,
         "wrapped": webhooks.requests as usize > deliveries,
         "targets": { "acknowledged_over_healthz": ">= 0.15", "webhook_p99_ms": "< 50", "rss_mib": "< 512" },

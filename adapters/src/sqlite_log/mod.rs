@@ -126,6 +126,20 @@ impl SqliteEventStore {
         .map_err(|e| StoreError::Storage(e.to_string()))?
     }
 
+    /// Runs `f` on a pooled connection on the calling thread, for reads that are one
+    /// indexed lookup of a few rows, answered from pages SQLite or the OS has cached:
+    /// handing those to the blocking pool costs more (two thread wake-ups) than the read.
+    fn read_here<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let pooled = lock(&self.readers).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => Self::open_reader(&self.path)?,
+        };
+        let result = f(&conn);
+        lock(&self.readers).push(conn);
+        result
+    }
+
     /// Every envelope in position order, read in pages on a connection of its own.
     /// Synchronous, for the verifier and exporters; a tampered row is an `Err` item.
     pub fn scan(path: &Path) -> Result<LogScan, StoreError> {
@@ -194,14 +208,18 @@ impl EventStore for SqliteEventStore {
 
     async fn read_stream(&self, stream: &StreamId, from_version: u64) -> Result<Vec<StoredEnvelope>, StoreError> {
         let stream = stream.as_str().to_owned();
-        self.read(move |c| {
+        let read = move |c: &Connection| {
             let sql = format!(
                 "SELECT {} FROM events WHERE stream_id = ?1 AND stream_version >= ?2 ORDER BY stream_version",
                 schema::COLUMNS
             );
             rows(c, &sql, rusqlite::params![stream, from_version as i64])
-        })
-        .await
+        };
+        if from_version > 0 {
+            // A tail after a version the caller holds (a cached aggregate's).
+            return self.read_here(read);
+        }
+        self.read(read).await
     }
 
     async fn stream_head(&self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
