@@ -192,3 +192,28 @@ fn every_acknowledged_append_survives_sigkill_and_the_log_verifies() {
     let (ok, report) = verify(dir.path());
     assert!(ok, "{report}");
 }
+
+/// `bench webhooks --wrk`: the deliveries `wrk` sends are signed as Meta signs them (a
+/// wrong signature would be answered 401 and counted as failed), every one is answered,
+/// and the report holds both endpoints' figures.
+#[test]
+fn bench_webhooks_driven_by_wrk_gets_every_signed_delivery_acknowledged() {
+    if std::process::Command::new("wrk").arg("--version").output().is_err() {
+        assert!(std::env::var_os("CI").is_none(), "CI must install wrk (apt-get install -y wrk)");
+        println!("skipped: wrk is not installed (apt-get install -y wrk)");
+        return;
+    }
+    let data = tempfile::tempdir().expect("dir");
+    let out = run(
+        data.path(),
+        &["bench", "webhooks", "--wrk", "--seconds", "1", "--connections", "8", "--customers", "50"],
+    );
+    assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON report");
+    let webhooks = &report["webhooks"];
+    assert!(webhooks["requests"].as_u64().unwrap_or(0) > 0, "{report}");
+    assert_eq!(webhooks["failed"].as_u64(), Some(0), "{report}");
+    assert_eq!(report["wrapped"].as_bool(), Some(false), "{report}");
+    assert!(report["healthz"]["requests_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{report}");
+    assert!(report["server_cpu_ms_per_webhook"].as_f64().is_some(), "{report}");
+}
