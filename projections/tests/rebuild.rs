@@ -203,3 +203,37 @@ async fn a_bulk_load_with_an_erasure_equals_the_read_models_built_event_by_event
     let contact = rebuilt.contact(&p.to_string(), &c).unwrap().unwrap();
     assert!(contact.erased && contact.display_name.is_none());
 }
+
+/// A search index of an older layout (tantivy refuses a schema other than its own) is
+/// dropped on open and filled again from the log; the tables, ahead, stay as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_index_of_an_older_layout_is_rebuilt_from_the_log() {
+    let ledger = ledger_at(NOW);
+    let p = PartnerId(Uuid::from_u128(1));
+    onboard_with_channel(&ledger, p, ChannelKind::WhatsApp, "acct1").await.unwrap();
+    ledger.record_inbound_message(p, message("62811", "wamid.1", 0, "batik tulis"), &meta()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner_for(&ledger, dir.path());
+    runner.catch_up(|_, _| {}).await.unwrap();
+    let position = runner.models.position();
+    drop(runner);
+
+    let search = dir.path().join("search");
+    std::fs::remove_dir_all(&search).unwrap();
+    std::fs::create_dir_all(&search).unwrap();
+    let mut old = tantivy::schema::Schema::builder();
+    old.add_text_field("conversation", tantivy::schema::STRING | tantivy::schema::STORED);
+    let old = tantivy::Index::create_in_dir(&search, old.build()).unwrap();
+    old.writer::<tantivy::TantivyDocument>(15_000_000).unwrap().commit().unwrap();
+    drop(old);
+
+    let runner = runner_for(&ledger, dir.path());
+    assert_eq!(runner.models.search_position(), 0, "the old index went, with its checkpoint");
+    assert_eq!(runner.models.position(), position, "the tables did not");
+    runner.catch_up(|_, _| {}).await.unwrap();
+    let hits = runner
+        .models
+        .search(&p.to_string(), &SearchQuery { text: "batik".into(), limit: 10, ..Default::default() })
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+}
