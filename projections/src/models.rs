@@ -32,7 +32,7 @@ const BACKLOG_BATCH: usize = 1_000;
 const HELD_OPS: usize = 20_000;
 /// Indexes that projecting an event never reads (queries do, and erasures): while the read
 /// models load from empty they are left out and built at the end, one sort each instead
-/// of a random insert per row (three of an inbound message's seven b-tree writes).
+/// of a random insert per row (three of an inbound message's eight b-tree writes).
 const DEFERRED_INDEXES: [&str; 7] = [
     "conversations_inbox",
     "conversations_contact",

@@ -104,8 +104,8 @@ fn schema() -> (Schema, Fields) {
         partner: b.add_text_field("partner", STRING),
         channel: b.add_text_field("channel", STRING | STORED),
         contact: b.add_text_field("contact", STRING | STORED),
-        // Shown, never searched by: indexing these unique ids was a fifth of a rebuild's
-        // index work (a term dictionary entry per conversation, in every segment and merge).
+        // Shown, never searched by: as an indexed field it cost a term dictionary entry per
+        // conversation in every segment, built again by every merge.
         conversation: b.add_text_field("conversation", STORED),
         kind: b.add_text_field("kind", STRING | STORED),
         // Date ranges run on the fast field, so the terms of an index would only cost.
