@@ -203,14 +203,11 @@ impl ContactKeys for SqliteKeyStore {
         if let Some(key) = self.cache().by_id.get(&id) {
             return Ok(Some(key.clone()));
         }
+        // Cached: a rebuild asks for every contact's key, once each.
         let wrapped: Option<Option<Vec<u8>>> = self
             .conn()
-            .query_row(
-                "SELECT wrapped FROM data_keys WHERE key_id = ?1 AND destroyed = 0",
-                [id.0.as_bytes().as_slice()],
-                |r| r.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT wrapped FROM data_keys WHERE key_id = ?1 AND destroyed = 0")
+            .and_then(|mut s| s.query_row([id.0.as_bytes().as_slice()], |r| r.get(0)).optional())
             .map_err(storage)?;
         match wrapped.flatten() {
             None => Ok(None),

@@ -8,7 +8,7 @@
 use crate::error::ProjectionError;
 use crate::search::{SearchIndex, SearchOp};
 use laras_commands::store::Position;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -47,6 +47,15 @@ impl Indexer {
 
     pub fn send(&self, job: Job) -> Result<(), ProjectionError> {
         self.jobs.as_ref().ok_or(ProjectionError::Stopped)?.send(job).map_err(|_| ProjectionError::Stopped)
+    }
+
+    /// Sends a job if the queue has room; a full queue hands it back.
+    pub fn offer(&self, job: Job) -> Result<Option<Job>, ProjectionError> {
+        match self.jobs.as_ref().ok_or(ProjectionError::Stopped)?.try_send(job) {
+            Ok(()) => Ok(None),
+            Err(TrySendError::Full(job)) => Ok(Some(job)),
+            Err(TrySendError::Disconnected(_)) => Err(ProjectionError::Stopped),
+        }
     }
 
     /// Sends a job that answers, and waits for the answer.

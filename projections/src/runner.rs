@@ -94,7 +94,23 @@ impl ProjectionRunner {
     ///
     /// Pipelined: while one page is applied (in log order, one transaction), the next is
     /// read and decoded on every core. At most [`PIPELINE`] pages wait.
-    pub async fn catch_up(&self, mut progress: impl FnMut(u64, u64)) -> Result<Position, ProjectionError> {
+    ///
+    /// From empty, the tables load without their deferred indexes, built once at the end
+    /// (also when the load fails, so the read models are never left without them).
+    pub async fn catch_up(&self, progress: impl FnMut(u64, u64)) -> Result<Position, ProjectionError> {
+        let bulk = self.blocking(|m| m.begin_bulk_load()).await?;
+        let caught_up = self.catch_up_pages(progress).await;
+        if bulk {
+            self.blocking(|m| m.end_bulk_load()).await?;
+        }
+        let after = caught_up?;
+        self.blocking(|m| m.flush_search()).await?;
+        let now = self.clock.now().0;
+        self.blocking(move |m| m.recompute_segments(now)).await?;
+        Ok(after)
+    }
+
+    async fn catch_up_pages(&self, mut progress: impl FnMut(u64, u64)) -> Result<Position, ProjectionError> {
         let head = *self.store.head().borrow();
         let start = self.models.resume_from();
         let (pages, mut ready) = tokio::sync::mpsc::channel::<Result<Vec<Decoded>, ProjectionError>>(PIPELINE);
@@ -130,9 +146,6 @@ impl ProjectionRunner {
             progress(after - start, head - start);
         }
         let _ = reader.await;
-        self.blocking(|m| m.flush_search()).await?;
-        let now = self.clock.now().0;
-        self.blocking(move |m| m.recompute_segments(now)).await?;
         Ok(after)
     }
 

@@ -104,9 +104,12 @@ fn schema() -> (Schema, Fields) {
         partner: b.add_text_field("partner", STRING),
         channel: b.add_text_field("channel", STRING | STORED),
         contact: b.add_text_field("contact", STRING | STORED),
-        conversation: b.add_text_field("conversation", STRING | STORED),
+        // Shown, never searched by: as an indexed field it cost a term dictionary entry per
+        // conversation in every segment, built again by every merge.
+        conversation: b.add_text_field("conversation", STORED),
         kind: b.add_text_field("kind", STRING | STORED),
-        at: b.add_i64_field("at", INDEXED | STORED | FAST),
+        // Date ranges run on the fast field, so the terms of an index would only cost.
+        at: b.add_i64_field("at", STORED | FAST),
         text: b.add_text_field("text", words),
     };
     (b.build(), fields)
@@ -116,8 +119,20 @@ impl SearchIndex {
     pub fn open(dir: &Path) -> Result<Self, ProjectionError> {
         std::fs::create_dir_all(dir).map_err(|source| ProjectionError::Io { path: dir.to_path_buf(), source })?;
         let (schema, fields) = schema();
-        let directory = MmapDirectory::open(dir).map_err(|e| ProjectionError::Search(e.into()))?;
-        let index = Index::open_or_create(directory, schema)?;
+        let index = match Index::open_or_create(Self::directory(dir)?, schema.clone()) {
+            Ok(index) => index,
+            // An index of an older layout is dropped: its checkpoint goes with it, so the
+            // runner replays the log into the new one (the tables, ahead, skip those events).
+            Err(tantivy::TantivyError::SchemaError(reason)) => {
+                tracing::info!(%reason, "search index is of an older layout: rebuilding it from the log");
+                std::fs::remove_dir_all(dir)
+                    .map_err(|source| ProjectionError::Io { path: dir.to_path_buf(), source })?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|source| ProjectionError::Io { path: dir.to_path_buf(), source })?;
+                Index::create(Self::directory(dir)?, schema, Default::default())?
+            }
+            Err(e) => return Err(e.into()),
+        };
         let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
             .filter(RemoveLongFilter::limit(40))
             .filter(LowerCaser)
@@ -125,8 +140,15 @@ impl SearchIndex {
             .build();
         index.tokenizers().register(TOKENIZER, analyzer);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let writer = index.writer(WRITER_MEMORY)?;
+        // One indexing thread with the whole budget: each thread fills segments of its own,
+        // and every segment repeats the term dictionary of (nearly) every contact, which
+        // merging then builds again.
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         Ok(Self { index, reader, writer: Mutex::new(writer), fields })
+    }
+
+    fn directory(dir: &Path) -> Result<MmapDirectory, ProjectionError> {
+        MmapDirectory::open(dir).map_err(|e| ProjectionError::Search(e.into()))
     }
 
     /// The ledger position of the last committed batch (0 for a new index).
