@@ -204,10 +204,8 @@ fn bench_webhooks_driven_by_wrk_gets_every_signed_delivery_acknowledged() {
         return;
     }
     let data = tempfile::tempdir().expect("dir");
-    let out = run(
-        data.path(),
-        &["bench", "webhooks", "--wrk", "--seconds", "1", "--connections", "8", "--customers", "50"],
-    );
+    let out =
+        run(data.path(), &["bench", "webhooks", "--wrk", "--seconds", "1", "--connections", "8", "--customers", "50"]);
     assert!(out.status.success(), "bench failed: {}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON report");
     let webhooks = &report["webhooks"];
