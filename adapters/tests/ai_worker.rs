@@ -221,3 +221,75 @@ async fn buttons_lists_postbacks_flows_and_captions_are_answered_and_standby_mes
     let events = events_of(&ledger, standby).await;
     assert_eq!(count(&events, "SentimentScored") + count(&events, "DraftProposed"), 0, "{events:?}");
 }
+
+/// Answers every question and remembers the history it was given for each.
+#[derive(Default)]
+struct Recording {
+    histories: std::sync::Mutex<Vec<(String, Vec<laras_commands::worker::Turn>)>>,
+}
+
+#[async_trait]
+impl DraftGenerator for Recording {
+    fn name(&self) -> &str {
+        "recording"
+    }
+    async fn generate(&self, request: &DraftRequest) -> Result<Option<GeneratedDraft>, WorkerError> {
+        self.histories.lock().unwrap().push((request.question.clone(), request.history.clone()));
+        Ok(Some(GeneratedDraft {
+            text: format!("jawaban untuk {}", request.question),
+            model: "recording".into(),
+            prompt_hash: String::new(),
+            article_ids: vec![BATIK],
+            confidence: 0.9,
+        }))
+    }
+}
+
+/// The turns before the message whose text is `question`, read from the whole stream:
+/// what the worker's windowed read must give.
+async fn turns_before(ledger: &Ledger, conversation: ConversationId, question: &str) -> Vec<(bool, String)> {
+    let stream = laras_domain::stream::StreamId::conversation(conversation);
+    let mut turns = Vec::new();
+    for stored in ledger.store.read_stream(&stream, 0).await.expect("read") {
+        match stored.envelope.event().expect("event") {
+            DomainEvent::InboundMessageReceived {
+                content: laras_domain::event::MessageContent::Text { body }, ..
+            } => {
+                let text = ledger.open(&body).expect("open").expect("readable");
+                if text == question {
+                    break;
+                }
+                turns.push((true, text));
+            }
+            DomainEvent::DraftProposed { body, .. } => {
+                turns.push((false, ledger.open(&body).expect("open").expect("readable")))
+            }
+            _ => {}
+        }
+    }
+    turns
+}
+
+#[tokio::test]
+async fn a_long_conversations_history_is_its_last_turns_read_from_a_window_not_the_whole_stream() {
+    for history in [6, 200] {
+        let ledger = shop(ApprovalMode::Approval).await;
+        let generator = Arc::new(Recording::default());
+        let mut worker = worker(&ledger, generator.clone());
+        worker.settings = WorkerSettings { history, ..WorkerSettings::default() };
+        let mut conversation = None;
+        for n in 0..60 {
+            conversation = Some(customer_says(&ledger, n, &format!("berapa harga batik nomor {n}?")).await);
+            worker.catch_up().await.expect("worker");
+        }
+        let conversation = conversation.expect("a conversation");
+        let last = "berapa harga batik nomor 59?";
+        let (question, given) = generator.histories.lock().unwrap().last().cloned().expect("asked");
+        assert_eq!(question, last);
+        let all = turns_before(&ledger, conversation, last).await;
+        assert!(all.len() > 100, "the conversation is long: {} turns", all.len());
+        let expected = &all[all.len().saturating_sub(history)..];
+        let given: Vec<(bool, String)> = given.into_iter().map(|t| (t.from_customer, t.text)).collect();
+        assert_eq!(given, expected, "history {history}: the last turns, oldest first");
+    }
+}

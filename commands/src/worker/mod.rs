@@ -100,6 +100,10 @@ enum Lesson {
     Retire(laras_domain::ids::ArticleId),
 }
 
+/// Events of a conversation read back first for its history (receipts, statuses and
+/// drafts sit between the customer's messages).
+const HISTORY_WINDOW: u64 = 64;
+
 /// A customer's message the worker may answer.
 #[derive(Clone)]
 struct Inbound {
@@ -108,6 +112,8 @@ struct Inbound {
     channel_message_id: String,
     content: MessageContent,
     event: uuid::Uuid,
+    /// Its version in the conversation's stream: the history is read back from there.
+    version: u64,
 }
 
 impl AiWorker {
@@ -177,6 +183,7 @@ impl AiWorker {
                         channel_message_id,
                         content,
                         event: h.event_id.0,
+                        version: h.stream_version,
                     }),
                     None => Seen::Nothing,
                 }
@@ -195,9 +202,26 @@ impl AiWorker {
     /// The conversation's last readable messages before `m`: the customer's, and the
     /// drafts proposed to them.
     async fn history(&self, m: &Inbound) -> Result<Vec<Turn>, WorkerError> {
+        // A window of the stream just before `m`, widened until it holds enough turns or
+        // reaches the start: reading the whole stream for every message would make each
+        // draft of a long conversation cost more than the one before.
+        let mut window = HISTORY_WINDOW.max(4 * self.settings.history as u64);
+        loop {
+            let from = m.version.saturating_sub(window);
+            let turns = self.turns_from(m, from).await?;
+            if turns.len() >= self.settings.history || from == 0 {
+                let skip = turns.len().saturating_sub(self.settings.history);
+                return Ok(turns[skip..].to_vec());
+            }
+            window = window.saturating_mul(4);
+        }
+    }
+
+    /// The readable turns of `m`'s conversation from stream version `from` up to `m`.
+    async fn turns_from(&self, m: &Inbound, from: u64) -> Result<Vec<Turn>, WorkerError> {
         let stream = laras_domain::stream::StreamId::conversation(m.conversation);
         let mut turns = Vec::new();
-        for stored in self.ledger.store.read_stream(&stream, 0).await? {
+        for stored in self.ledger.store.read_stream(&stream, from).await? {
             if stored.envelope.header.event_id.0 == m.event {
                 break;
             }
@@ -216,8 +240,7 @@ impl AiWorker {
                 _ => continue,
             }
         }
-        let skip = turns.len().saturating_sub(self.settings.history);
-        Ok(turns.split_off(skip))
+        Ok(turns)
     }
 
     /// What the customer said, in words: a text, a tapped button, list row, quick reply or
