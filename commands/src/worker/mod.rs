@@ -90,7 +90,7 @@ pub struct AiWorker {
 /// What an event asks of the worker.
 enum Seen {
     Learn(Lesson),
-    Answer(Inbound),
+    Answer(Box<Inbound>),
     Nothing,
 }
 
@@ -177,14 +177,14 @@ impl AiWorker {
             {
                 let conversation = h.stream_id.as_str().strip_prefix("conversation-").and_then(|c| c.parse().ok());
                 match conversation {
-                    Some(c) => Seen::Answer(Inbound {
+                    Some(c) => Seen::Answer(Box::new(Inbound {
                         partner: h.partner_id,
                         conversation: ConversationId(c),
                         channel_message_id,
                         content,
                         event: h.event_id.0,
                         version: h.stream_version,
-                    }),
+                    })),
                     None => Seen::Nothing,
                 }
             }
