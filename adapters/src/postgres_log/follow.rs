@@ -17,31 +17,52 @@ pub async fn run(config: tokio_postgres::Config, head: HeadSender) {
 }
 
 async fn listen(config: &tokio_postgres::Config, head: &HeadSender) -> Result<(), StoreError> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await.map_err(storage)?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(n)) => {
-                    if tx.send(n.payload().parse::<Position>().ok()).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => return Err(storage(e)),
-            }
-        }
-        Ok(())
-    });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(storage)?;
+    let mut listening = Listening::start(config, CHANNEL).await.map_err(storage)?;
     // Listening first, then reading the head: a commit in between is seen one way or the other.
-    let now: i64 = client.query_one("SELECT position FROM log_head", &[]).await.map_err(storage)?.get(0);
+    let now: i64 = listening.client.query_one("SELECT position FROM log_head", &[]).await.map_err(storage)?.get(0);
     advance(head, now as Position);
-    while let Some(position) = rx.recv().await {
-        if let Some(p) = position {
+    while let Some(payload) = listening.payloads.recv().await {
+        if let Ok(p) = payload.parse::<Position>() {
             advance(head, p);
         }
     }
-    driver.await.map_err(storage)?
+    listening.end().await.map_err(storage)
+}
+
+/// A session of its own that has said `LISTEN channel`: every notification sent on it
+/// from then on arrives in `payloads`, until the connection fails.
+pub(crate) struct Listening {
+    pub client: tokio_postgres::Client,
+    pub payloads: tokio::sync::mpsc::UnboundedReceiver<String>,
+    driver: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+}
+
+impl Listening {
+    pub async fn start(config: &tokio_postgres::Config, channel: &str) -> Result<Self, tokio_postgres::Error> {
+        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+        let (tx, payloads) = tokio::sync::mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(AsyncMessage::Notification(n)) => {
+                        if tx.send(n.payload().to_owned()).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        });
+        client.batch_execute(&format!("LISTEN {channel}")).await?;
+        Ok(Self { client, payloads, driver })
+    }
+
+    /// Closes the session and answers why the notifications stopped.
+    pub async fn end(self) -> Result<(), tokio_postgres::Error> {
+        drop(self.client);
+        self.driver.await.unwrap_or(Ok(()))
+    }
 }

@@ -9,6 +9,7 @@
 //! (`NoTls`): the server is expected on localhost or a private network.
 
 mod follow;
+pub(crate) use follow::Listening;
 mod import;
 mod row;
 mod scan;

@@ -12,13 +12,12 @@
 //! session, milliseconds): a seal or open in that window behaves as one that ran just
 //! before the erasure committed, which an uncached lookup could do as well.
 
-use futures_util::StreamExt;
+use crate::postgres_log::Listening;
 use laras_domain::ids::{ContactId, DataKeyId};
 use laras_domain::sealed::SecretKey;
 use std::collections::HashMap;
 use std::sync::{Mutex, Weak};
 use std::time::Duration;
-use tokio_postgres::AsyncMessage;
 use uuid::Uuid;
 
 /// The channel on which erasures announce the contact whose keys they destroyed.
@@ -108,25 +107,8 @@ pub(crate) async fn listen(config: tokio_postgres::Config, cache: Weak<KeyCache>
 }
 
 async fn hear_erasures(config: &tokio_postgres::Config, cache: &Weak<KeyCache>) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(n)) => {
-                    if tx.send(n.payload().parse::<Uuid>().ok()).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    });
-    client.batch_execute(&format!("LISTEN {ERASURES}")).await?;
-    // From here on every erasure that commits reaches `rx`.
+    let mut listening = Listening::start(config, ERASURES).await?;
+    // From here on every erasure that commits reaches `payloads`.
     match cache.upgrade() {
         Some(cache) => cache.set_listening(true),
         None => return Ok(()),
@@ -135,22 +117,18 @@ async fn hear_erasures(config: &tokio_postgres::Config, cache: &Weak<KeyCache>) 
     let mut alive = tokio::time::interval(Duration::from_secs(1));
     loop {
         let heard = tokio::select! {
-            heard = rx.recv() => heard,
+            heard = listening.payloads.recv() => heard,
             _ = alive.tick() => if cache.strong_count() == 0 { return Ok(()) } else { continue },
         };
-        let Some(contact) = heard else { break };
+        let Some(payload) = heard else { break };
         let Some(cache) = cache.upgrade() else { return Ok(()) };
-        match contact {
-            Some(contact) => cache.forget(ContactId(contact)),
+        match payload.parse::<Uuid>() {
+            Ok(contact) => cache.forget(ContactId(contact)),
             // Not ours to read: trust nothing held.
-            None => cache.set_listening(true),
+            Err(_) => cache.set_listening(true),
         }
     }
-    drop(client);
-    match driver.await {
-        Ok(result) => result,
-        Err(_) => Ok(()),
-    }
+    listening.end().await
 }
 
 #[cfg(test)]

@@ -112,13 +112,7 @@ impl SqliteEventStore {
         // otherwise drop a pooled connection with the answer, and the next read would pay
         // for opening one and parsing the schema again.
         tokio::task::spawn_blocking(move || {
-            let pooled = lock(&readers).pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => Self::open_reader(&path)?,
-            };
-            let result = f(&conn);
-            lock(&readers).push(conn);
+            let result = on_pooled(&readers, &path, f);
             drop(permit);
             result
         })
@@ -130,14 +124,7 @@ impl SqliteEventStore {
     /// indexed lookup of a few rows, answered from pages SQLite or the OS has cached:
     /// handing those to the blocking pool costs more (two thread wake-ups) than the read.
     fn read_here<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let pooled = lock(&self.readers).pop();
-        let conn = match pooled {
-            Some(c) => c,
-            None => Self::open_reader(&self.path)?,
-        };
-        let result = f(&conn);
-        lock(&self.readers).push(conn);
-        result
+        on_pooled(&self.readers, &self.path, f)
     }
 
     /// Every envelope in position order, read in pages on a connection of its own.
@@ -162,6 +149,23 @@ impl Drop for SqliteEventStore {
             let _ = handle.join();
         }
     }
+}
+
+/// Runs `f` on a pooled read-only connection (opening one when none is free) and puts
+/// it back, on the calling thread.
+fn on_pooled<T>(
+    readers: &Mutex<Vec<Connection>>,
+    path: &Path,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let pooled = lock(readers).pop();
+    let conn = match pooled {
+        Some(c) => c,
+        None => SqliteEventStore::open_reader(path)?,
+    };
+    let result = f(&conn);
+    lock(readers).push(conn);
+    result
 }
 
 fn rows(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<StoredEnvelope>, StoreError> {
